@@ -1,0 +1,58 @@
+"""olsnet: exact linear regression, and the same model as a PyTorch linear network.
+
+``import olsnet`` loads only NumPy and SciPy. Everything that needs torch, pandas, pyarrow,
+matplotlib, dask or onnx is imported the first time one of its names is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import errors
+from .affine import Affine, Certificate
+from .errors import NotAffineError, OlsnetError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "LinearRegression": "olsnet.estimator",
+    "RegressionResult": "olsnet.inference",
+    "Summary": "olsnet.inference",
+    "QRState": "olsnet.solve",
+    # networks (torch)
+    "LinearNetwork": "olsnet.nn",
+    "train": "olsnet.nn",
+    "TrainingLog": "olsnet.nn",
+    "collapse": "olsnet.nn",
+    "expand": "olsnet.nn",
+    "compare": "olsnet.nn",
+    "inference_at": "olsnet.nn",
+    # closed-form references for networks (NumPy only)
+    "ReducedRankRegression": "olsnet.reference",
+    "RidgeRegression": "olsnet.reference",
+    # files, formulas, frames
+    "read": "olsnet.data.files",
+    "ols": "olsnet.data.formula",
+    # model files and ONNX
+    "save": "olsnet.io.archive",
+    "load": "olsnet.io.archive",
+    "to_onnx": "olsnet.io.onnx",
+    "from_onnx": "olsnet.io.onnx",
+}
+
+__all__ = ["Affine", "Certificate", "NotAffineError", "OlsnetError", "errors", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'olsnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

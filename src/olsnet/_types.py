@@ -1,0 +1,30 @@
+"""Every accepted option string, listed once; error messages are generated from these lists."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from .errors import OptionError
+
+CovType = Literal["nonrobust", "HC0", "HC1", "HC2", "HC3"]
+COV_TYPES: tuple[str, ...] = get_args(CovType)
+
+Missing = Literal["raise", "drop"]
+MISSING_POLICIES: tuple[str, ...] = get_args(Missing)
+
+SolverPolicy = Literal["auto", "exact", "fast"]
+SOLVER_POLICIES: tuple[str, ...] = get_args(SolverPolicy)
+
+Optimizer = Literal["lbfgs", "gd", "adam", "sgd"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+OutputFormat = Literal["text", "markdown", "json", "html"]
+OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
+
+
+def check_option(name: str, value: object, accepted: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``accepted``, else raise an OptionError listing them."""
+    if isinstance(value, str) and value in accepted:
+        return value
+    choices = ", ".join(repr(a) for a in accepted)
+    raise OptionError(f"{name}={value!r} is not accepted; use one of {choices}")

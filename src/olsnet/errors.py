@@ -1,0 +1,91 @@
+"""Exceptions and warnings raised by olsnet.
+
+Every error derives from :class:`OlsnetError` *and* from the matching built-in exception, so
+``except ValueError`` keeps working. Messages say what was checked, what is allowed, what
+arrived (column, row, file, line) and, where one is known, the fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "AliasedColumnWarning",
+    "ConvergenceError",
+    "DataError",
+    "DataFileError",
+    "DimensionError",
+    "FormatError",
+    "InputTypeError",
+    "NotAffineError",
+    "NotAvailableWarning",
+    "NotFittedError",
+    "OlsnetError",
+    "OlsnetWarning",
+    "OptionError",
+    "RankError",
+    "TrainingWarning",
+]
+
+
+class OlsnetError(Exception):
+    """Base class of every error raised by olsnet."""
+
+
+class DataError(OlsnetError, ValueError):
+    """Data values that cannot be used: NaN or inf, negative weights, empty data, ..."""
+
+
+class DimensionError(OlsnetError, ValueError):
+    """Arrays whose shapes do not fit together (lengths, feature counts, number of axes)."""
+
+
+class InputTypeError(OlsnetError, TypeError):
+    """An input of a type olsnet cannot use (object arrays, text columns, unknown containers)."""
+
+
+class OptionError(OlsnetError, ValueError):
+    """An option value outside the accepted list; the message lists the accepted values."""
+
+
+class RankError(OlsnetError, np.linalg.LinAlgError):
+    """A map or design whose rank does not allow the requested operation."""
+
+
+class NotAffineError(OlsnetError, ValueError):
+    """A model contains an operation that is not affine; the message names the node."""
+
+
+class ConvergenceError(OlsnetError, ArithmeticError):
+    """Training diverged (non-finite loss or weights); the message names the epoch."""
+
+
+class DataFileError(OlsnetError, ValueError):
+    """A data file that cannot be read; the message names the file, line and column."""
+
+
+class FormatError(OlsnetError, ValueError):
+    """A model file that is not a valid olsnet archive; nothing from it is executed."""
+
+
+class NotFittedError(OlsnetError, AttributeError):
+    """An estimator used before ``fit``.
+
+    Also derives from :class:`AttributeError`, as scikit-learn's own NotFittedError does.
+    """
+
+
+class OlsnetWarning(UserWarning):
+    """Base class of every warning issued by olsnet."""
+
+
+class AliasedColumnWarning(OlsnetWarning):
+    """A column is a linear combination of earlier ones; its coefficient is reported as NaN."""
+
+
+class NotAvailableWarning(OlsnetWarning):
+    """A statistic cannot be computed for this fit; the warning says why."""
+
+
+class TrainingWarning(OlsnetWarning):
+    """Training stopped before its criterion was met, or ran in a mode the user did not ask for."""
