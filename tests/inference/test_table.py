@@ -29,9 +29,10 @@ def test_text_is_aligned_and_lists_reasons() -> None:
     assert lines[0].strip() == "Coefficients"
     body = lines[4:7]
     # numeric column right-aligned: the numbers end in the same column
-    ends = {len(line.split("  ")[0]) for line in body}  # first column left-aligned
-    assert len({line.index(cell) + len(cell) for line, cell in zip(
-        body, ["1.250", "n/a [1]", "2"])}) == 1, ends
+    cells = ["1.250", "n/a [1]", "2"]
+    assert len({line.index(c) + len(c) for line, c in zip(body, cells, strict=True)}) == 1
+    assert all(line.startswith(name) for line, name in zip(body, ["Intercept", "age", "bmi"],
+                                                           strict=True))
     assert "[1] aliased with sex" in lines
     assert "fitted by olsnet" in lines
     assert str(_table()) == _table().as_text()
