@@ -1,0 +1,675 @@
+"""CSV and Parquet files (one file, a directory or a glob) as a streaming block source.
+
+``olsnet.read(path, y="y")`` returns a :class:`FileSource`: it holds the file list and the
+column choice, and reads nothing but the header until ``blocks()`` is iterated. Each pass
+streams the files batch by batch with pyarrow's readers (``pyarrow.csv.open_csv`` and
+``pyarrow.parquet.ParquetFile.iter_batches``), so memory stays bounded by one batch whatever
+the file sizes. ``LinearRegression().fit(source)`` folds the batches into the QR state.
+
+pyarrow's messages do not say where a CSV file went wrong, so on an error the failing file is
+re-scanned with the standard library (only on that path) to name the line and the column.
+Line numbers are 1-based and count the header line, as a text editor shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._types import MISSING_POLICIES, check_option
+from ..errors import DataFileError, InputTypeError
+from ._arrays import FORMULA_HINT, Design
+
+__all__ = ["FileSource", "read"]
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+DEFAULT_BATCH_ROWS = 65536
+# field texts pyarrow reads as null (ConvertOptions.null_values default), for the re-scan
+_NULL_TEXTS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"]
+)
+
+Block = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise DataFileError(
+        f"{path}: unknown file type; olsnet reads CSV ({', '.join(CSV_SUFFIXES)}) and Parquet "
+        f"({', '.join(PARQUET_SUFFIXES)}) files"
+    )
+
+
+def expand_paths(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+                 ) -> tuple[Path, ...]:
+    """The data files named by a path, a directory (its CSV/Parquet files, recursively), a glob
+    or a list of those, in sorted order; raises DataFileError when nothing matches."""
+    if isinstance(path_or_glob, (list, tuple)):
+        return tuple(p for item in path_or_glob for p in expand_paths(item))
+    text = os.fspath(path_or_glob)  # type: ignore[arg-type]
+    path = Path(text)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file()
+                       and p.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES))
+        if not found:
+            raise DataFileError(f"{path}: the directory holds no CSV or Parquet files")
+        return tuple(found)
+    if glob.has_magic(text):
+        found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not found:
+            raise DataFileError(f"{text}: no file matches this pattern")
+        return tuple(found)
+    if not path.exists():
+        raise DataFileError(f"{path}: no such file or directory")
+    return (path,)
+
+
+def _names_arg(value: str | Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    names = tuple(value)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise InputTypeError(f"{what} must be a column name or a non-empty list of names; got {value!r}")
+    return names
+
+
+# ----------------------------------------------------------------------------- CSV re-scan
+
+
+def _open_text_lines(path: Path) -> Iterator[bytes]:
+    """Raw lines (bytes, newline kept) of a possibly compressed CSV file."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        import gzip
+
+        with gzip.open(path, "rb") as fh:
+            yield from fh
+    elif name.endswith(".bz2"):
+        import bz2
+
+        with bz2.open(path, "rb") as fh:
+            yield from fh
+    else:
+        with open(path, "rb") as fh:
+            yield from fh
+
+
+def _is_blank(raw: bytes) -> bool:
+    return raw in (b"\n", b"\r\n", b"\r", b"")
+
+
+def _split(text: str) -> list[str]:
+    return next(csv.reader([text.rstrip("\r\n")]), [])
+
+
+def _decode_or_raise(path: Path, raw: bytes, line: int, header: Sequence[str] | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        col = raw[: exc.start].count(b",")
+        where = f"column {header[col]!r}" if header and col < len(header) else f"field {col + 1}"
+        raise DataFileError(
+            f"{path}, line {line}, {where}: bytes {raw[exc.start:exc.end]!r} are not valid UTF-8; "
+            "olsnet reads CSV files as UTF-8: re-save the file as UTF-8 "
+            "(e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def _is_number(text: str) -> bool:
+    if text.strip() in _NULL_TEXTS:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def locate_csv_problem(path: Path, numeric: Sequence[str], cause: str) -> DataFileError:
+    """Re-scan a CSV file that pyarrow refused and return the error naming line and column.
+
+    Checks, line by line: UTF-8 decoding, the number of fields against the header, and that
+    every field of a ``numeric`` column parses as a number (or is a null marker).
+    """
+    lines = _open_text_lines(path)
+    header: list[str] | None = None
+    try:
+        for line, raw in enumerate(lines, start=1):
+            if _is_blank(raw):
+                continue  # pyarrow skips empty lines
+            text = _decode_or_raise(path, raw, line, header)
+            fields = _split(text)
+            if header is None:
+                header = fields
+                positions = [(header.index(c), c) for c in numeric if c in header]
+                continue
+            if len(fields) != len(header):
+                short = len(fields) < len(header)
+                col = header[len(fields)] if short else header[-1]
+                problem = (f"the row ends before column {col!r}" if short
+                           else f"the row goes on after the last column {col!r}")
+                return DataFileError(
+                    f"{path}, line {line}, column {col!r}: {len(fields)} field(s) where the header "
+                    f"has {len(header)}; {problem}. Fix the row (a missing value is an empty "
+                    "field between commas)"
+                )
+            for j, name in positions:
+                if not _is_number(fields[j]):
+                    return DataFileError(
+                        f"{path}, line {line}, column {name!r}: {fields[j]!r} is not a number; "
+                        f"the column must hold numbers only (or be left empty for a missing "
+                        "value); to use text as categories, read the file with a formula "
+                        "(formula='y ~ C(column)')"
+                    )
+    except DataFileError as err:
+        return err
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    if header is None:
+        return DataFileError(f"{path}, line 1: the file is empty; a CSV file needs a header line "
+                             "with the column names and at least one data row")
+    return DataFileError(f"{path}: pyarrow could not read the file: {cause}")
+
+
+def physical_line(path: Path, row: int) -> int:
+    """1-based line number (header = line 1, blank lines counted) of 0-based data row ``row``."""
+    seen = -1  # the header is row -1
+    lines = _open_text_lines(path)
+    try:
+        for line, raw in enumerate(lines, start=1):
+            if _is_blank(raw):
+                continue
+            if seen == row:
+                return line
+            seen += 1
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    return row + 2
+
+
+def read_header(path: Path) -> tuple[str, ...]:
+    """Column names from the first non-blank line of a CSV file."""
+    lines = _open_text_lines(path)
+    try:
+        for line, raw in enumerate(lines, start=1):
+            if not _is_blank(raw):
+                names = _split(_decode_or_raise(path, raw, line, None))
+                if not names or any(not n.strip() for n in names):
+                    raise DataFileError(f"{path}, line {line}: the header line has an empty column "
+                                        "name; every column needs a name")
+                return tuple(names)
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    raise DataFileError(f"{path}, line 1: the file is empty; a CSV file needs a header line with "
+                        "the column names and at least one data row")
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def _csv_block_bytes(path: Path, batch_rows: int) -> int:
+    """pyarrow's CSV block size in bytes giving about ``batch_rows`` rows per batch."""
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 16)
+    n_lines = max(sample.count(b"\n"), 1)
+    per_row = len(sample) / n_lines
+    return int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 30))
+
+
+def _record_batches(path: Path, columns: Sequence[str], text_columns: Sequence[str],
+                    batch_rows: int) -> Iterator[Any]:
+    """pyarrow RecordBatches of ``columns`` (numeric as float64, ``text_columns`` as strings)."""
+    import pyarrow as pa
+
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+            yield from pf.iter_batches(batch_size=batch_rows, columns=list(columns))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        return
+    import pyarrow.csv as pcsv
+
+    types = {c: (pa.string() if c in text_columns else pa.float64()) for c in columns}
+    numeric = [c for c in columns if c not in text_columns]
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=_csv_block_bytes(path, batch_rows)),
+            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(columns)),
+        )
+        yield from reader
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, numeric, str(exc)) from None
+
+
+def _column_as_float(batch: Any, name: str) -> np.ndarray:
+    """(b,) float64 copy of a numeric column, nulls as NaN."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = batch.column(name)
+    if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)
+            or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type)):
+        raise InputTypeError(f"column {name!r} has type {col.type}, which is not numeric; "
+                             f"{FORMULA_HINT}")
+    if col.type != pa.float64():
+        col = pc.cast(col, pa.float64())
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One batch after conversion, before the missing-value policy: ``rows`` are the 0-based
+    data rows of the file they came from (for error messages)."""
+
+    X: np.ndarray  # (b, p)
+    Y: np.ndarray  # (b, q)
+    w: np.ndarray | None  # (b,)
+    rows: np.ndarray  # (b,) int
+
+
+class FileSource:
+    """CSV / Parquet files as a re-iterable block source (see :func:`read`).
+
+    Attributes
+    ----------
+    paths : tuple of Path
+        The files, in the order they are read.
+    columns : tuple of str
+        Every column of the first file.
+    feature_names, target_names : tuple of str
+        Columns (or formula terms) of X and of Y.
+    n_features, n_outputs, y_ndim : int
+        ``y_ndim`` is 1 when ``y`` named one column as a string, else 2.
+    fit_intercept : bool or None
+        What a formula implies (``y ~ x - 1`` gives False); None without a formula.
+    n_dropped : int or None
+        Rows dropped under ``missing="drop"`` in the last complete pass (None before one).
+
+    Notes
+    -----
+    ``blocks()`` yields ``(X (b, p), Y (b, q), w (b,) or None)`` float64 arrays of at most
+    ``batch_rows`` rows, starting over on each call; this is the block-source protocol shared
+    with ``olsnet.data.ArraySource`` and the dask sources of ``olsnet.scale``. Subclasses may
+    override :meth:`file_blocks` (one file) and reuse the checks and the missing-value policy.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, y: tuple[str, ...], x: tuple[str, ...] | None,
+                 weights: str | None, missing: str, batch_rows: int, y_ndim: int) -> None:
+        self.paths = tuple(paths)
+        self.missing = missing
+        self.batch_rows = batch_rows
+        self.weights = weights
+        self.y_ndim = y_ndim
+        self.columns = self.file_columns(self.paths[0])
+        self._y = y
+        self._check_present(self.paths[0], self.columns, (*y, *((weights,) if weights else ())))
+        if x is None:
+            skip = {*y, weights}
+            x = tuple(c for c in self.columns if c not in skip)
+            if not x:
+                raise DataFileError(f"{self.paths[0]}: no column is left for X after taking "
+                                    f"y={list(y)}; the file has columns {list(self.columns)}")
+        self._x = x
+        self._check_present(self.paths[0], self.columns, x)
+        self.n_dropped: int | None = None
+        self.fit_intercept: bool | None = None
+        self._pre_dropped = 0
+
+    # -- protocol ---------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self._x
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return self._y
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.target_names)
+
+    def blocks(self) -> Iterator[Block]:
+        """Yield ``(X (b, p), Y (b, q), w (b,) or None)`` over every file, in order."""
+        self._pre_dropped = 0  # rows a subclass drops before conversion (formula sources)
+        dropped = 0
+        for path in self.paths:
+            for batch in self.file_blocks(path):
+                X, Y, w, n_bad = self._apply_missing(path, batch)
+                dropped += n_bad
+                if X.shape[0]:
+                    yield X, Y, w
+        self.n_dropped = dropped + self._pre_dropped
+
+    # -- reading ----------------------------------------------------------------------------
+    def file_columns(self, path: Path) -> tuple[str, ...]:
+        """All column names of one file (CSV header or Parquet schema)."""
+        if _kind(path) == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            try:
+                return tuple(pq.read_schema(path).names)
+            except (pa.ArrowException, OSError) as exc:
+                raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        return read_header(path)
+
+    def _check_present(self, path: Path, columns: Sequence[str], wanted: Sequence[str]) -> None:
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            where = f"{path}, line 1" if _kind(path) == "csv" else f"{path}"
+            raise DataFileError(
+                f"{where}: column {missing[0]!r} is not in the file; its columns are "
+                f"{', '.join(columns)}. Check the spelling (names are case-sensitive)"
+            )
+
+    def _raw_columns(self) -> tuple[str, ...]:
+        w = (self.weights,) if self.weights else ()
+        return tuple(dict.fromkeys((*self._x, *self._y, *w)))
+
+    def file_blocks(self, path: Path) -> Iterator[_Batch]:
+        """Converted batches of one file (before the missing-value policy)."""
+        if path != self.paths[0]:
+            self._check_present(path, self.file_columns(path), self._raw_columns())
+        offset = 0
+        for batch in _record_batches(path, self._raw_columns(), (), self.batch_rows):
+            b = batch.num_rows
+            try:
+                X = np.column_stack([_column_as_float(batch, c) for c in self._x]) if b else \
+                    np.empty((0, self.n_features))
+                Y = np.column_stack([_column_as_float(batch, c) for c in self._y]) if b else \
+                    np.empty((0, self.n_outputs))
+                w = _column_as_float(batch, self.weights) if self.weights else None
+            except InputTypeError as exc:
+                raise DataFileError(f"{path}: {exc}") from None
+            for start in range(0, b, self.batch_rows):
+                sl = slice(start, min(start + self.batch_rows, b))
+                yield _Batch(X[sl], Y[sl], None if w is None else w[sl],
+                             np.arange(offset + sl.start, offset + sl.stop))
+            offset += b
+        if offset == 0:
+            raise DataFileError(f"{path}: the file has a header but no data rows; "
+                                "at least one row is required")
+
+    # -- missing values and weights ---------------------------------------------------------
+    def _where(self, path: Path, row: int) -> str:
+        if _kind(path) == "csv":
+            return f"{path}, line {physical_line(path, row)}"
+        return f"{path}, row {row + 1}"
+
+    def _apply_missing(self, path: Path, batch: _Batch) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray | None, int]:
+        X, Y, w = batch.X, batch.Y, batch.w
+        if w is not None:
+            bad_w = ~(np.isfinite(w) & (w >= 0)) & ~np.isnan(w)
+            if bad_w.any():
+                i = int(np.flatnonzero(bad_w)[0])
+                raise DataFileError(f"{self._where(path, int(batch.rows[i]))}, column "
+                                    f"{self.weights!r}: weight {w[i]} is not allowed; weights "
+                                    "must be finite and >= 0")
+        ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
+        if w is not None:
+            ok &= np.isfinite(w)
+        if ok.all():
+            return X, Y, w, 0
+        if self.missing == "raise":
+            i = int(np.flatnonzero(~ok)[0])
+            names = (*self.feature_names, *self.target_names, *((self.weights,) if w is not None else ()))
+            vals = np.concatenate([X[i], Y[i], [] if w is None else [w[i]]])
+            j = int(np.flatnonzero(~np.isfinite(vals))[0])
+            what = "a missing value" if np.isnan(vals[j]) else f"the value {vals[j]}"
+            raise DataFileError(
+                f"{self._where(path, int(batch.rows[i]))}, column {names[j]!r}: {what}; "
+                "pass missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
+            )
+        return X[ok], Y[ok], None if w is None else w[ok], int((~ok).sum())
+
+    # -- whole data ---------------------------------------------------------------------------
+    def to_design(self) -> Design:
+        """Read every file into one in-memory :class:`olsnet.data.Design`."""
+        Xs, Ys, ws = [], [], []
+        for X, Y, w in self.blocks():
+            Xs.append(X)
+            Ys.append(Y)
+            ws.append(w)
+        if not Xs:
+            raise DataFileError(f"{self.paths[0]}: no rows are left to fit after dropping the "
+                                "rows with missing values")
+        W = None if self.weights is None else np.concatenate([w for w in ws if w is not None])
+        return Design(np.concatenate(Xs), np.concatenate(Ys), W, self.feature_names,
+                      self.target_names, self.y_ndim, self.n_dropped or 0, True)
+
+    def to_pandas(self) -> Any:
+        """Every column of every file as one pandas DataFrame (reads everything into memory)."""
+        import pandas as pd
+        import pyarrow as pa
+
+        frames = []
+        for path in self.paths:
+            cols = self.file_columns(path)
+            text = [c for c in cols if c not in self._numeric_columns()]
+            batches = list(_record_batches(path, cols, text, self.batch_rows))
+            frames.append(pa.Table.from_batches(batches).to_pandas() if batches
+                          else pd.DataFrame(columns=list(cols)))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def _numeric_columns(self) -> tuple[str, ...]:
+        return self._raw_columns()
+
+    def __repr__(self) -> str:
+        files = str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} files"
+        return (f"{type(self).__name__}({files}, y={list(self.target_names)}, "
+                f"x={list(self.feature_names)})")
+
+
+class FormulaFileSource(FileSource):
+    """A :class:`FileSource` whose X and Y come from a formula applied to each batch.
+
+    Categorical levels must be known before the first batch is encoded (a level first seen in
+    batch 7 would otherwise change the columns). So the text columns the formula uses are read
+    in a first, cheap pass that collects their levels (sorted); every batch then encodes them
+    as a pandas Categorical with all levels, and the model spec learnt on the first batch fits
+    every batch. A *numeric* column used as ``C(x)`` must also show all its levels: it is
+    likewise scanned when the formula names it inside ``C(...)``.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, formula: str, weights: str | None, missing: str,
+                 batch_rows: int) -> None:
+        from .formula import parse_formula
+
+        self.formula = formula
+        parsed = parse_formula(formula)
+        self.paths = tuple(paths)
+        self.missing = missing
+        self.batch_rows = batch_rows
+        self.weights = weights
+        self.y_ndim = 1
+        self.columns = self.file_columns(self.paths[0])
+        unknown = parsed.unknown(self.columns)
+        if unknown:
+            self._check_present(self.paths[0], self.columns, unknown)
+        variables = tuple(parsed.columns_used(self.columns))
+        self._variables = variables
+        self._check_present(self.paths[0], self.columns, (weights,) if weights else ())
+        self._text = self._text_columns(self.paths[0], variables)
+        self._levels = self._learn_levels(parsed.categorical | set(self._text))
+        first = next(self._frames(self.paths[0]), None)
+        if first is None:
+            raise DataFileError(f"{self.paths[0]}: the file has a header but no data rows")
+        spec = parsed.learn(first[0])
+        self.spec = spec
+        self._y = spec.target_names
+        self._x = spec.feature_names
+        self.fit_intercept = spec.fit_intercept
+        self.n_dropped = None
+        self._pre_dropped = 0
+
+    def _raw_columns(self) -> tuple[str, ...]:
+        w = (self.weights,) if self.weights else ()
+        return tuple(dict.fromkeys((*self._variables, *w)))
+
+    def _numeric_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self._raw_columns() if c not in self._text)
+
+    def _text_columns(self, path: Path, variables: Sequence[str]) -> tuple[str, ...]:
+        """Columns pyarrow infers as text (or Parquet stores as text / dictionary)."""
+        import pyarrow as pa
+
+        if _kind(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+        else:
+            import pyarrow.csv as pcsv
+
+            try:
+                schema = pcsv.open_csv(path).schema
+            except pa.ArrowInvalid as exc:
+                raise locate_csv_problem(path, (), str(exc)) from None
+        out = []
+        for name in variables:
+            t = schema.field(name).type
+            if pa.types.is_dictionary(t):
+                t = t.value_type
+            if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+                out.append(name)
+        return tuple(out)
+
+    def _learn_levels(self, categorical: set[str]) -> dict[str, list[Any]]:
+        """First pass over the categorical columns: their sorted levels across every file."""
+        cols = [c for c in self._variables if c in categorical]
+        if not cols:
+            return {}
+        levels: dict[str, set[Any]] = {c: set() for c in cols}
+        for path in self.paths:
+            self._check_present(path, self.file_columns(path), self._raw_columns())
+            for batch in _record_batches(path, cols, self._text, self.batch_rows):
+                for c in cols:
+                    levels[c].update(v for v in batch.column(c).unique().to_pylist()
+                                     if v is not None and not (isinstance(v, float) and math.isnan(v)))
+        return {c: sorted(v) for c, v in levels.items()}
+
+    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
+        """(pandas DataFrame, rows) per batch, with categorical levels fixed."""
+        import pandas as pd
+
+        offset = 0
+        for batch in _record_batches(path, self._raw_columns(), self._text, self.batch_rows):
+            df = batch.to_pandas()
+            for c, lv in self._levels.items():
+                df[c] = pd.Categorical(df[c], categories=lv)
+            rows = np.arange(offset, offset + batch.num_rows)
+            offset += batch.num_rows
+            yield df, rows
+
+    def file_blocks(self, path: Path) -> Iterator[_Batch]:
+        if path != self.paths[0]:
+            self._check_present(path, self.file_columns(path), self._raw_columns())
+        seen = 0
+        for df, rows in self._frames(path):
+            seen += len(rows)
+            present = df[list(self._variables)].notna().to_numpy().all(axis=1)
+            if not present.all():
+                if self.missing == "raise":
+                    i = int(np.flatnonzero(~present)[0])
+                    col = next(c for c in self._variables if df[c].isna().iloc[i])
+                    raise DataFileError(
+                        f"{self._where(path, int(rows[i]))}, column {col!r}: a missing value; pass "
+                        "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in")
+                df, rows = df[present], rows[present]
+                self._pre_dropped += int((~present).sum())
+            X, Y = self.spec.transform(df)
+            w = _column_as_float_pd(df, self.weights) if self.weights else None
+            yield _Batch(X, Y, w, rows)
+        if seen == 0:
+            raise DataFileError(f"{path}: the file has a header but no data rows")
+
+
+def _column_as_float_pd(df: Any, name: str) -> np.ndarray:
+    return np.asarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def read(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+         y: str | Sequence[str] | None = None, x: Sequence[str] | None = None,
+         formula: str | None = None, weights: str | None = None, missing: str = "raise",
+         batch_rows: int = DEFAULT_BATCH_ROWS) -> FileSource:
+    """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
+
+    Parameters
+    ----------
+    path_or_glob : str, path or list of them
+        A file, a directory (its ``*.csv`` / ``*.parquet`` files, recursively) or a glob
+        (``"data/part-*.parquet"``). Files are read in sorted order.
+    y : str or list of str
+        Target column(s). A single string gives 1-D targets (``y_ndim == 1``).
+    x : list of str, optional
+        Feature columns. Default: every column except ``y`` and ``weights``.
+    formula : str, optional
+        ``"y ~ x1 + np.log(x2) + C(group)"`` (formulaic syntax) instead of ``y`` / ``x``.
+        Feature names are the formula's terms; the intercept is reported by ``fit_intercept``.
+    weights : str, optional
+        Column of non-negative sample weights.
+    missing : {"raise", "drop"}, default "raise"
+        Empty fields / NA / NaN / inf: raise naming file, line and column, or drop the row.
+    batch_rows : int, default 65536
+        Rows per block; memory use is a few times ``batch_rows * n_columns * 8`` bytes.
+
+    Returns
+    -------
+    FileSource
+        Reads only headers now; every ``blocks()`` call streams the files again.
+
+    Raises
+    ------
+    DataFileError
+        No matching file, unknown file type, a missing column, an empty file, and (while
+        streaming) ragged rows, text in a numeric column, bad UTF-8, missing values; the message
+        names the file, the line (1-based, the header is line 1) and the column.
+
+    Examples
+    --------
+    >>> src = olsnet.read("sales/*.parquet", y="revenue")        # doctest: +SKIP
+    >>> olsnet.LinearRegression().fit(src).summary()             # doctest: +SKIP
+    """
+    check_option("missing", missing, MISSING_POLICIES)
+    if not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    paths = expand_paths(path_or_glob)
+    for p in paths:
+        _kind(p)
+    if formula is not None:
+        if y is not None or x is not None:
+            raise InputTypeError("pass either formula= or y= / x=, not both; the formula names "
+                                 "the target on the left of '~'")
+        return FormulaFileSource(paths, formula=formula, weights=weights, missing=missing,
+                                 batch_rows=batch_rows)
+    ys = _names_arg(y, "y")
+    if ys is None:
+        raise InputTypeError("read() needs y= (the target column) or formula=")
+    xs = _names_arg(x, "x")
+    return FileSource(paths, y=ys, x=xs, weights=weights, missing=missing,
+                      batch_rows=batch_rows, y_ndim=1 if isinstance(y, str) else 2)
+
