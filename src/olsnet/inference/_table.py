@@ -77,6 +77,8 @@ class Table:
     align : str
         Per-column ``"l"`` or ``"r"``; by default the first column and text columns are
         left-aligned, numeric columns right-aligned.
+    reasons : tuple of str
+        Reasons numbered first (so tables stacked in a summary share one numbering).
 
     Examples
     --------
@@ -98,6 +100,7 @@ class Table:
     notes: tuple[str, ...] = ()
     formats: tuple[str, ...] = field(default=())
     align: str = ""
+    reasons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "header", tuple(str(h) for h in self.header))
@@ -118,7 +121,7 @@ class Table:
     # -- cells -------------------------------------------------------------------------------
     def _reasons(self) -> list[str]:
         """Distinct reasons of NotAvailable cells, in reading order."""
-        seen: list[str] = []
+        seen: list[str] = list(self.reasons)
         for row in self.rows:
             for c in row:
                 if isinstance(c, NotAvailable) and c.reason not in seen:
@@ -155,9 +158,9 @@ class Table:
 
     def text_width(self) -> int:
         """Width of the text rendering without padding."""
-        return len(self._text_lines(0)[1])
+        return len(self._text_lines(0, False)[-1])
 
-    def _text_lines(self, width: int) -> list[str]:
+    def _text_lines(self, width: int, notes: bool = True) -> list[str]:
         body = self._text_rows()
         k = self.n_columns
         widths = [0] * k
@@ -184,18 +187,24 @@ class Table:
             return "".join(parts).rstrip()
 
         total = max(natural + extra, len(self.title), width)
-        out = [self.title.center(total).rstrip(), "=" * total]
+        out = [self.title.center(total).rstrip()] if self.title else []
+        out.append("=" * total)
         if self.header:
             out.append(line(self.header))
             out.append("-" * total)
         out.extend(line(r) for r in body)
         out.append("=" * total)
-        out.extend(self.all_notes())
+        if notes:
+            out.extend(self.all_notes())
         return out
 
-    def as_text(self, width: int = 0) -> str:
-        """Aligned monospace text (statsmodels / R style); ``width`` pads the rules to at least it."""
-        return "\n".join(self._text_lines(width))
+    def as_text(self, width: int = 0, notes: bool = True) -> str:
+        """Aligned monospace text (statsmodels / R style).
+
+        ``width`` widens the table to at least that many characters; ``notes=False`` leaves
+        the notes out (for stacking tables, as :class:`~olsnet.inference.Summary` does).
+        """
+        return "\n".join(self._text_lines(width, notes))
 
     def __str__(self) -> str:
         return self.as_text()

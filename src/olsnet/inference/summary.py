@@ -1,0 +1,262 @@
+"""Regression summaries: statsmodels / R style tables as text, markdown, HTML and DataFrames.
+
+A statistic that does not apply renders as ``n/a [i]`` with its reason in note ``[i]``; no
+warning is issued while rendering (warnings are for statistics read one by one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._table import Cell, NotAvailable, Table
+
+if TYPE_CHECKING:
+    from .result import RegressionResult
+
+__all__ = ["Summary", "build_summary", "result_dict"]
+
+# statsmodels' threshold for its "The condition number is large" note
+_LARGE_CONDITION = 1000.0
+_ALIASED = "aliased: a linear combination of the columns before it, so not estimated"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A regression summary: per output a header block and a coefficient table, then notes.
+
+    Renders as ``as_text()`` (also ``str``), ``as_markdown()``, ``as_html()`` (``_repr_html_``)
+    and ``to_frame()`` (the coefficient tables; a (target, parameter) index with several outputs).
+    """
+
+    blocks: tuple[tuple[Table, Table], ...]
+    notes: tuple[str, ...]
+    target_names: tuple[str, ...]
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return tuple(t for block in self.blocks for t in block)
+
+    def _reasons(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for t in self.tables:
+            for r in t._reasons():
+                if r not in seen:
+                    seen.append(r)
+        return tuple(seen)
+
+    def _numbered(self) -> tuple[Table, ...]:
+        reasons = self._reasons()
+        return tuple(replace(t, reasons=reasons) for t in self.tables)
+
+    def all_notes(self) -> tuple[str, ...]:
+        return self.notes + tuple(f"[{i + 1}] {r}" for i, r in enumerate(self._reasons()))
+
+    def as_text(self) -> str:
+        tables = self._numbered()
+        width = max(t.text_width() for t in tables)
+        lines: list[str] = []
+        for t in tables:
+            part = t.as_text(width=width, notes=False).splitlines()
+            if lines and part and not t.title and part[0] == lines[-1]:
+                part = part[1:]  # a rule shared by two stacked blocks is drawn once
+            elif lines:
+                lines.append("")
+            lines.extend(part)
+        notes = self.all_notes()
+        if notes:
+            lines.append("")
+            lines.append("Notes:")
+            lines.extend(notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def as_markdown(self) -> str:
+        parts = [_no_notes(t).as_markdown() for t in self._numbered()]
+        notes = self.all_notes()
+        if notes:
+            parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in notes))
+        return "\n\n".join(parts)
+
+    def as_html(self) -> str:
+        import html
+
+        parts = [_no_notes(t).as_html() for t in self._numbered()]
+        notes = self.all_notes()
+        if notes:
+            parts.append('<p class="olsnet-notes">' + "<br>".join(html.escape(n) for n in notes)
+                         + "</p>")
+        return '<div class="olsnet-summary">\n' + "\n".join(parts) + "\n</div>"
+
+    def _repr_html_(self) -> str:
+        return self.as_html()
+
+    def to_frame(self) -> Any:
+        """Coefficient table(s) as a pandas DataFrame (n/a -> NaN)."""
+        import pandas as pd
+
+        frames = [coef.to_frame() for _head, coef in self.blocks]
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, keys=list(self.target_names), names=["target", "parameter"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": [t.to_dict() for t in self._numbered()],
+                "notes": list(self.all_notes())}
+
+
+def _no_notes(t: Table) -> Table:
+    return replace(t, notes=())
+
+
+def _cell(value: float, reason: str | None) -> Cell:
+    if reason is not None or not math.isfinite(value):
+        return NotAvailable(reason or "not finite")
+    return float(value)
+
+
+def _whole(v: float) -> Cell:
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _header_table(res: RegressionResult, j: int, title: str) -> Table:
+    def stat(name: str) -> Cell:
+        values, reasons = res._statistic(name)
+        return _cell(values[j], reasons[j])
+
+    r2_label = "R-squared:" if res.k_constant else "R-squared (uncentered):"
+    model = "WLS" if _weighted(res) else "OLS"
+    left: list[tuple[str, Cell]] = [
+        ("Dep. Variable:", res.target_names[j]), ("Model:", model),
+        ("Method:", f"Least Squares ({res.method})" if res.method else "Least Squares"),
+        ("No. Observations:", res.nobs), ("Df Residuals:", _whole(res.df_resid)),
+        ("Df Model:", _whole(res.df_model)), ("Rank:", res.rank),
+        ("Covariance Type:", res.cov_type),
+    ]
+    right: list[tuple[str, Cell]] = [
+        (r2_label, stat("rsquared")), ("Adj. R-squared:", stat("rsquared_adj")),
+        ("F-statistic:", stat("fvalue")), ("Prob (F-statistic):", stat("f_pvalue")),
+        ("Log-Likelihood:", stat("llf")), ("AIC:", stat("aic")), ("BIC:", stat("bic")),
+        ("Cond. No.:", _cell(res.condition_number, None if math.isfinite(res.condition_number)
+                             else "the kept columns of [1 X] are numerically singular")),
+    ]
+    rows = tuple((a, b, c, d) for (a, b), (c, d) in zip(left, right, strict=True))
+    return Table(title, (), rows, formats=("", "", "", ".4g"), align="lrlr")
+
+
+def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
+    params = res._params[:, j]
+    bse = res._bse()[:, j]
+    tv = res._tvalues()[:, j]
+    pv = res._pvalues()[:, j]
+    ci = res._conf_int(alpha)[:, j]
+    no_df = (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = "
+             f"{res.df_resid:g})") if res.df_resid <= 0 else None
+    rows = []
+    for i, name in enumerate(res.param_names):
+        if res._aliased[i]:
+            na = NotAvailable(_ALIASED)
+            rows.append((name, na, na, na, na, na, na))
+            continue
+        rows.append((name, _cell(params[i], None), _cell(bse[i], no_df), _cell(tv[i], no_df),
+                     _cell(pv[i], no_df), _cell(ci[i, 0], no_df), _cell(ci[i, 1], no_df)))
+    lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
+    return Table("", ("", "coef", "std err", "t", "P>|t|", lo, hi), tuple(rows),
+                 formats=("", "", "", ".3f", ".3f", "", ""))
+
+
+def _weighted(res: RegressionResult) -> bool:
+    slw = res._cache.sum_log_weights
+    return res.sum_weights != res.nobs or (slw is not None and slw != 0.0)
+
+
+def _notes(res: RegressionResult) -> list[str]:
+    notes = []
+    if res.cov_type == "nonrobust":
+        notes.append("Standard errors assume that the covariance matrix of the errors is "
+                     "correctly specified.")
+    else:
+        notes.append(f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
+                     f"values and intervals use Student's t with {res.df_resid:g} df.")
+        dp = res._cache.data_pass
+        if res.cov_type in ("HC2", "HC3") and dp is not None and dp.max_leverage >= 1 - 1e-12:
+            notes.append(f"A row has leverage 1, so {res.cov_type} divides by 0 there; prefer "
+                         "HC0 or HC1.")
+    if _weighted(res):
+        notes.append("Weights are analytic (inverse-variance), as in WLS; rows of zero weight "
+                     "are not observations.")
+    if res.aliased:
+        notes.append("Aliased columns (coefficient NaN, not counted in the degrees of freedom): "
+                     + ", ".join(res.aliased) + ".")
+    if res.n_dropped:
+        notes.append(f"{res.n_dropped} row(s) with missing values were dropped before fitting.")
+    cond = res.condition_number
+    if math.isfinite(cond) and cond > _LARGE_CONDITION:
+        notes.append(f"The condition number is large, {cond:.3g}. This might indicate strong "
+                     "multicollinearity or other numerical problems.")
+    if res.optimality is not None:
+        notes.extend(res.optimality.notes())
+    return notes
+
+
+def build_summary(res: RegressionResult, alpha: float = 0.05) -> Summary:
+    """The :class:`Summary` of a result: one header and coefficient block per output."""
+    q = res.n_outputs
+    blocks = []
+    for j in range(q):
+        title = "Regression Results" + (f": {res.target_names[j]}" if q > 1 else "")
+        blocks.append((_header_table(res, j, title), _coef_table(res, j, alpha)))
+    return Summary(tuple(blocks), tuple(_notes(res)), res.target_names)
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+_STATS = ("rsquared", "rsquared_adj", "fvalue", "f_pvalue", "llf", "aic", "bic", "scale", "ess")
+
+
+def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
+    """JSON-able description of a result (NaN -> None; ``not_available`` gives reasons)."""
+    from .optimality import optimality_to_dict
+
+    bse, tv, pv, ci = res._bse(), res._tvalues(), res._pvalues(), res._conf_int(alpha)
+    outputs = []
+    for j, target in enumerate(res.target_names):
+        entry: dict[str, Any] = {"target": target, "ssr": _json(res._ssr[j]),
+                                 "centered_tss": _json(res._centered_tss[j]),
+                                 "uncentered_tss": _json(res._uncentered_tss[j])}
+        not_available = {}
+        for name in _STATS:
+            values, reasons = res._statistic(name)
+            entry[name] = _json(values[j])
+            if reasons[j]:
+                not_available[name] = reasons[j]
+        entry["not_available"] = not_available
+        entry["coefficients"] = [
+            {"name": name, "coef": _json(res._params[i, j]), "std_err": _json(bse[i, j]),
+             "t": _json(tv[i, j]), "p": _json(pv[i, j]), "ci_lower": _json(ci[i, j, 0]),
+             "ci_upper": _json(ci[i, j, 1]), "aliased": bool(res._aliased[i])}
+            for i, name in enumerate(res.param_names)
+        ]
+        outputs.append(entry)
+    return {
+        "model": "WLS" if _weighted(res) else "OLS", "cov_type": res.cov_type, "alpha": alpha,
+        "nobs": res.nobs, "df_model": res.df_model, "df_resid": res.df_resid, "rank": res.rank,
+        "fit_intercept": res.fit_intercept, "condition_number": _json(res.condition_number),
+        "n_dropped": res.n_dropped, "method": res.method,
+        "feature_names": list(res.feature_names), "target_names": list(res.target_names),
+        "param_names": list(res.param_names), "aliased": list(res.aliased),
+        "outputs": outputs,
+        "optimality": None if res.optimality is None else optimality_to_dict(res.optimality),
+        "notes": list(_notes(res)),
+    }
