@@ -80,7 +80,7 @@ def _frame_to_float(obj: Any, what: str, names: tuple[str, ...]) -> np.ndarray:
     if module == "pandas":
         import pandas as pd
 
-        for name, dtype in zip(names, obj.dtypes):
+        for name, dtype in zip(names, obj.dtypes, strict=True):
             if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)) or isinstance(
                 dtype, pd.CategoricalDtype
             ):
@@ -103,6 +103,8 @@ def _to_float(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> np.n
                     f"Pass numeric arrays, or {FORMULA_HINT}"
                 )
         return arr.astype(np.float64)
+    if arr.dtype.kind == "c":
+        raise DataError(f"{what}: Complex data not supported; only real numbers are accepted")
     if arr.dtype.kind in "US":
         raise InputTypeError(f"{what} holds text (dtype {arr.dtype}); {FORMULA_HINT}")
     if arr.dtype.kind not in "biuf":
@@ -112,6 +114,11 @@ def _to_float(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> np.n
 
 def as_matrix(X: Any, what: str = "X", names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """(n, p) float64 array (no copy when X already is one) and the frame's column names, if any."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse
+        raise InputTypeError(
+            f"{what} is a sparse matrix; sparse input is not supported, pass a dense array "
+            "(X.toarray())"
+        )
     if hasattr(X, "__array_namespace__") and type(X).__module__.startswith("torch"):
         X = X.detach().cpu().numpy()
     frame_names = _frame_columns(X)

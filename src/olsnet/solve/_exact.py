@@ -57,7 +57,8 @@ def refine_augmented(A: np.ndarray, Q: np.ndarray, R: np.ndarray, b: np.ndarray,
     r, x = _augmented_correction(Q, R, b, c)
     prev = np.inf
     it = 0
-    for it in range(1, max_iter + 1):
+    for step in range(1, max_iter + 1):
+        it = step
         f = (b_ext - r.astype(EXT) - A_ext @ x.astype(EXT)).astype(np.float64)
         g = (c_ext - A_ext.T @ r.astype(EXT)).astype(np.float64)
         dr, dx = _augmented_correction(Q, R, f, g)

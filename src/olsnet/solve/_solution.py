@@ -146,7 +146,7 @@ def unshift(params: np.ndarray, cov: np.ndarray, shift_x: np.ndarray, shift_y: n
 
 def _embed(values: np.ndarray, kept: np.ndarray, k_x: int, axis_count: int) -> np.ndarray:
     if axis_count == 1:
-        out = np.full((k_x,) + values.shape[1:], np.nan)
+        out = np.full((k_x, *values.shape[1:]), np.nan)
         out[kept] = values
         return out
     out = np.full((k_x, k_x), np.nan)

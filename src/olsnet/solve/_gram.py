@@ -1,0 +1,84 @@
+"""The checked fast path: normal equations of the shifted, augmented design, by row blocks.
+
+``G = AᵀA`` for ``A = sqrt(w) [1, X - c_x, Y - c_y]`` is accumulated over cache-sized row
+blocks (one pass over X, no copy of it), and its Cholesky factor is the R of the QR state (in
+exact arithmetic the two agree up to signs). The path is *checked*: the caller compares
+the condition number of the scaled R with its limit and falls back to QR when it is exceeded,
+because the normal equations lose ``cond²·eps`` where QR loses ``cond·eps``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from ._state import QRState
+
+__all__ = ["gram_state", "scaled_condition"]
+
+BLOCK_ROWS = 4096  # (4096, k) doubles stay in L2 cache for the k of typical designs
+
+
+def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
+               shift: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> QRState | None:
+    """QR state from the normal equations; None when the Gram matrix is not positive definite.
+
+    ``shift`` (p + q,), used only with an intercept, is subtracted from the X and Y columns
+    first: an exact reparametrization that takes the columns' offsets out of the conditioning
+    (it costs one subtraction per entry, so the policy asks for it only when it pays).
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    k0 = int(fit_intercept)
+    k = k0 + p + q
+    G = np.zeros((k, k))
+    buf = np.empty((block_rows, k))
+    if fit_intercept:
+        buf[:, 0] = 1.0
+    else:
+        shift = None
+    for start in range(0, n, block_rows):
+        sl = slice(start, min(start + block_rows, n))
+        A = buf[: sl.stop - start]  # (b, k) = sqrt(w) [1, X, Y] for this block
+        if shift is None:
+            A[:, k0 : k0 + p] = X[sl]
+            A[:, k0 + p :] = Y[sl]
+        else:
+            np.subtract(X[sl], shift[:p], out=A[:, k0 : k0 + p])
+            np.subtract(Y[sl], shift[p:], out=A[:, k0 + p :])
+        if w is not None:
+            sq = np.sqrt(w[sl])
+            A[:, k0:] *= sq[:, None]
+            if fit_intercept:
+                A[:, 0] = sq
+        G += A.T @ A  # (k, k); numpy calls BLAS syrk for AᵀA
+    # Σ w z: the first row of G with an intercept, else one cheap pass over Y
+    if fit_intercept:
+        zsum = G[0, 1:].copy()
+    else:
+        zsum = np.concatenate([np.zeros(p), Y.sum(axis=0) if w is None else w @ Y])
+    # diagonal scaling by powers of two (exact) before the factorization
+    d = np.sqrt(np.diagonal(G).copy())
+    d[d == 0] = 1.0
+    s = np.exp2(-np.round(np.log2(d)))
+    try:
+        L = sla.cholesky(G * s[:, None] * s[None, :], lower=False, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(L).all():
+        return None
+    R = L / s[None, :]
+    nobs = n if w is None else int(np.count_nonzero(w))
+    sw_total = float(n if w is None else w.sum())
+    c = np.zeros(p + q) if shift is None else np.asarray(shift, dtype=np.float64)
+    return QRState(R, c, p, q, fit_intercept, nobs, sw_total, zsum)
+
+
+def scaled_condition(R_x: np.ndarray) -> float:
+    """2-norm condition number of R_x after scaling its columns to unit norm."""
+    if R_x.size == 0:
+        return 1.0
+    norms = np.sqrt((R_x * R_x).sum(axis=0))
+    norms[norms == 0] = 1.0
+    s = np.linalg.svd(R_x / norms, compute_uv=False)
+    return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")

@@ -1,0 +1,127 @@
+"""The accuracy policy: which path computes a fit, and when a second pass is worth its cost.
+
+* ``"exact"`` -- Householder QR plus extended-precision refinement (``_exact``): full double
+  accuracy for any design with ``cond · eps < 1``. Chosen by ``"auto"`` for problems up to
+  ``EXACT_MAX_ELEMENTS`` entries of ``[1 X Y]``, where its copies of the data are cheap.
+* ``"fast"`` -- normal equations by cache-sized blocks (``_gram``), checked: the condition number
+  ``κ`` of the column-scaled R decides. ``κ ≤ GRAM_CLEAN_COND``: accepted as is (error about
+  ``κ² eps``). Up to ``GRAM_MAX_COND``: corrected semi-normal refinement passes over the data
+  (``r = y - Xβ``, ``β += R⁻¹R⁻ᵀ Xᵀ W r``) until the step is at rounding level; the same pass gives
+  the residual sum of squares directly, which also fixes the cancellation of ``yᵀy - βᵀXᵀy``
+  when R² is close to 1. Above ``GRAM_MAX_COND``, or when the Gram matrix is not positive
+  definite (aliased columns), the fit falls back to the blocked QR state plus the same passes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._types import SOLVER_POLICIES, check_option
+from ._exact import exact_lstsq
+from ._gram import BLOCK_ROWS, gram_state, scaled_condition
+from ._solution import ALIAS_TOL, LstsqSolution, solve_state
+from ._state import QRState
+
+__all__ = ["EXACT_MAX_ELEMENTS", "lstsq", "qr_state"]
+
+EXACT_MAX_ELEMENTS = 400_000
+GRAM_CLEAN_COND = 30.0  # κ² eps ≈ 2e-13
+GRAM_MAX_COND = 1e6  # κ² eps ≈ 1e-4: refinement still contracts
+REFINE_MAX_PASSES = 4
+SSR_CANCELLATION = 1e3  # refine when TSS / SSR exceeds this (R² > 0.999)
+QR_BLOCK_ROWS = 16384
+
+
+def qr_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
+             block_rows: int = QR_BLOCK_ROWS) -> QRState:
+    """QR state by Householder QR of row blocks (bounded memory), merged in order."""
+    state = QRState.empty(X.shape[1], Y.shape[1], fit_intercept)
+    for start in range(0, X.shape[0], block_rows):
+        sl = slice(start, min(start + block_rows, X.shape[0]))
+        state = state.fold(X[sl], Y[sl], None if w is None else w[sl])
+    return state
+
+
+def _refine_passes(sol: LstsqSolution, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
+                   max_passes: int = REFINE_MAX_PASSES) -> LstsqSolution:
+    """Corrected semi-normal refinement over the data (see module doc); also returns the SSR."""
+    kept = sol.kept
+    icpt = sol.fit_intercept
+    beta = np.nan_to_num(sol.params)  # (k_x, q), the user's (unshifted) coordinates
+    R = sol.R_x  # factor of the kept, *shifted* columns: corrections are solved there
+    xk = kept[1:] - 1 if icpt else kept  # kept X columns
+    c = sol.shift_x[xk]  # (r_x,)
+    all_x = xk.size == X.shape[1]
+    ssr = sol.ssr
+    prev = np.inf
+    step = BLOCK_ROWS * 4
+    for _ in range(max_passes):
+        g = np.zeros((kept.size, Y.shape[1]))  # Xᵀ W r in shifted coordinates
+        ssr_pass = np.zeros(Y.shape[1])
+        for start in range(0, X.shape[0], step):
+            sl = slice(start, min(start + step, X.shape[0]))
+            Xb = X[sl] if all_x else X[sl][:, xk]  # (b, r_x)
+            r = Y[sl] - Xb @ beta[xk + int(icpt)]  # (b, q)
+            if icpt:
+                r -= beta[0]
+            wr = r if w is None else r * w[sl][:, None]
+            ssr_pass += (wr * r).sum(axis=0)
+            if icpt:
+                s0 = wr.sum(axis=0)
+                g[0] += s0
+                g[1:] += Xb.T @ wr - np.outer(c, s0)
+            else:
+                g += Xb.T @ wr
+        d = sla.solve_triangular(R, sla.solve_triangular(R, g, trans="T", check_finite=False),
+                                 check_finite=False)  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
+        ssr = np.maximum(ssr_pass - (g * d).sum(axis=0), 0.0)  # ||r - A d||² = ||r||² - gᵀd
+        if icpt:
+            d[0] -= c @ d[1:]  # back to the user's intercept
+        beta[kept] += d
+        size = np.max(np.abs(d) / np.maximum(np.abs(beta[kept]), np.finfo(float).tiny), initial=0)
+        if size <= 4 * np.finfo(float).eps or size > 0.5 * prev:
+            break
+        prev = size
+    params = beta.copy()
+    params[sol.aliased] = np.nan
+    return replace(sol, params=params, ssr=ssr, method=sol.method + "+refine")
+
+
+def lstsq(X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
+          fit_intercept: bool = True, names: tuple[str, ...] | None = None,
+          policy: str = "auto", tol: float = ALIAS_TOL) -> LstsqSolution:
+    """Weighted least squares of Y (n, q) on X (n, p), by the accuracy policy (module doc).
+
+    Inputs must already be checked (see ``olsnet.data.as_design``). Zero-weight rows are not
+    observations: they are excluded from ``nobs`` and the degrees of freedom, as in R's ``lm``.
+    """
+    check_option("policy", policy, SOLVER_POLICIES)
+    n, p = X.shape
+    k = int(fit_intercept) + p + Y.shape[1]
+    if policy == "exact" or (policy == "auto" and n * k <= EXACT_MAX_ELEMENTS):
+        return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+    state = gram_state(X, Y, sample_weight, fit_intercept)
+    if state is not None and fit_intercept:
+        R = state.R[:, : int(fit_intercept) + p]
+        if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
+            # offsets may be what makes it ill-conditioned: shift by the weighted means
+            means = state.zsum / state.sum_weights
+            state = gram_state(X, Y, sample_weight, fit_intercept, shift=means)
+    if state is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sol = solve_state(state, names, tol, method="gram")
+        kappa = scaled_condition(sol.R_x)
+        if kappa <= GRAM_MAX_COND or policy == "fast":
+            for c in caught:
+                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+            ratio = np.max(sol.centered_tss / np.maximum(sol.ssr, np.finfo(float).tiny))
+            if kappa > GRAM_CLEAN_COND or ratio > SSR_CANCELLATION:
+                sol = _refine_passes(sol, X, Y, sample_weight)
+            return sol
+    sol = solve_state(qr_state(X, Y, sample_weight, fit_intercept), names, tol, method="qr-blocks")
+    return _refine_passes(sol, X, Y, sample_weight)
