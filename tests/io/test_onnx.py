@@ -182,7 +182,7 @@ def test_non_affine_node_is_named(op):
 
 def test_product_of_two_input_dependent_values_is_refused():
     nodes = [helper.make_node("Mul", ["x", "x"], ["y"], name="square")]
-    with pytest.raises(NotAffineError, match="'square'.*quadratic"):
+    with pytest.raises(NotAffineError, match=r"'square'.*quadratic"):
         from_onnx(graph_model(nodes, {}))
 
 
