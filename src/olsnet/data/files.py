@@ -28,7 +28,7 @@ from .._types import MISSING_POLICIES, check_option
 from ..errors import DataFileError, InputTypeError
 from ._arrays import FORMULA_HINT, Design
 
-__all__ = ["FileSource", "read"]
+__all__ = ["FileSource", "read", "read_features"]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -261,19 +261,37 @@ def _record_batches(path: Path, columns: Sequence[str], text_columns: Sequence[s
         raise locate_csv_problem(path, numeric, str(exc)) from None
 
 
+def _float64_values(arr: Any) -> np.ndarray:
+    """(n,) float64 copy of a pyarrow float64 Array from its buffers, nulls as NaN."""
+    validity, data = arr.buffers()[:2]
+    n, off = len(arr), arr.offset
+    out = np.frombuffer(data, dtype=np.float64, count=off + n)[off:].copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        out[bits[off:off + n] == 0] = np.nan
+    return out
+
+
 def _column_as_float(batch: Any, name: str) -> np.ndarray:
     """(b,) float64 copy of a numeric column, nulls as NaN."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     col = batch.column(name)
+    if col.type == pa.float64():  # the CSV path: read the buffers (to_numpy would load pandas)
+        return _float64_values(col)
     if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)
             or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type)):
         raise InputTypeError(f"column {name!r} has type {col.type}, which is not numeric; "
                              f"{FORMULA_HINT}")
-    if col.type != pa.float64():
-        col = pc.cast(col, pa.float64())
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _stack(batch: Any, names: Sequence[str]) -> np.ndarray:
+    """(b, len(names)) float64 array of the named numeric columns."""
+    out = np.empty((batch.num_rows, len(names)))
+    for j, name in enumerate(names):
+        out[:, j] = _column_as_float(batch, name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -398,10 +416,8 @@ class FileSource:
         for batch in _record_batches(path, self._raw_columns(), (), self.batch_rows):
             b = batch.num_rows
             try:
-                X = np.column_stack([_column_as_float(batch, c) for c in self._x]) if b else \
-                    np.empty((0, self.n_features))
-                Y = np.column_stack([_column_as_float(batch, c) for c in self._y]) if b else \
-                    np.empty((0, self.n_outputs))
+                X = _stack(batch, self._x)  # (b, p)
+                Y = _stack(batch, self._y)  # (b, q); q = 0 for features only (predictions)
                 w = _column_as_float(batch, self.weights) if self.weights else None
             except InputTypeError as exc:
                 raise DataFileError(f"{path}: {exc}") from None
@@ -673,3 +689,13 @@ def read(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
     return FileSource(paths, y=ys, x=xs, weights=weights, missing=missing,
                       batch_rows=batch_rows, y_ndim=1 if isinstance(y, str) else 2)
 
+
+
+def read_features(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                  x: Sequence[str] | None = None, *, missing: str = "raise",
+                  batch_rows: int = DEFAULT_BATCH_ROWS) -> FileSource:
+    """Files as a source of feature rows only (for predictions): ``blocks()`` yields
+    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column."""
+    check_option("missing", missing, MISSING_POLICIES)
+    return FileSource(expand_paths(path_or_glob), y=(), x=_names_arg(x, "x"), weights=None,
+                      missing=missing, batch_rows=batch_rows, y_ndim=2)

@@ -1,0 +1,155 @@
+"""The typer application, error handling and the helpers every command shares."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from .._types import OUTPUT_FORMATS, check_option
+
+app = typer.Typer(
+    name="olsnet",
+    help="Exact linear regression, and the same model as a PyTorch linear network.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+FORMAT_HELP = f"Output format: {', '.join(OUTPUT_FORMATS)}."
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+) -> None:
+    """Exact linear regression, and the same model as a PyTorch linear network."""
+
+
+def run(args: Sequence[str], *, debug: bool = False) -> int:
+    """Run the app; map every error to one line on stderr and exit status 2."""
+    from . import _fit, _models, _plot, _train  # noqa: F401  (registers the commands)
+
+    try:
+        result = app(args=list(args), prog_name="olsnet", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("olsnet: aborted", file=sys.stderr)
+        return 1
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, ...
+        if debug:
+            raise
+        print(f"olsnet: error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("olsnet: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+            return 2
+        print(f"olsnet: error: {_one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    return int(result) if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def check_format(fmt: str) -> str:
+    return check_option("--format", fmt, OUTPUT_FORMATS)
+
+
+def _jsonable(obj: Any) -> Any:
+    """numpy scalars / arrays and tuples as plain JSON values (NaN and inf as null)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON (no NaN literals): non-finite numbers become null."""
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False)
+
+
+def render(obj: Any, fmt: str) -> str:
+    """A table / summary object in the chosen format (``as_text``, ``as_markdown``, ...)."""
+    if fmt == "json":
+        return dumps(obj.to_dict())
+    method = getattr(obj, f"as_{fmt}", None)
+    return method() if method is not None else str(obj)
+
+
+def echo(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def note(text: str) -> None:
+    """A remark for the user, on stderr (so stdout stays machine-readable)."""
+    print(text, file=sys.stderr)
+
+
+# -- data options -----------------------------------------------------------------------------
+
+DATA_HELP = "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet')."
+Y_OPT = typer.Option(None, "-y", "--y", help="Target column (repeat for several targets).")
+X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: all others.")
+FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
+WEIGHTS_OPT = typer.Option(None, "-w", "--weights", help="Column of sample weights.")
+MISSING_OPT = typer.Option("raise", "--missing", help="Missing values: raise or drop.")
+FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
+
+
+def open_source(data: str, y: list[str] | None, x: list[str] | None, formula: str | None,
+                weights: str | None, missing: str) -> Any:
+    """``olsnet.read`` with the CLI's options (a streaming file source)."""
+    from ..data.files import read
+
+    if formula is not None:
+        if y or x:
+            raise typer.BadParameter("use either -f/--formula or -y/-x, not both "
+                                     "(the formula names the target before '~')")
+        return read(data, formula=formula, weights=weights, missing=missing)
+    if not y:
+        raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
+    return read(data, y=y[0] if len(y) == 1 else list(y), x=list(x) if x else None,
+                weights=weights, missing=missing)
+
+
+def in_memory(source: Any) -> tuple[Any, Any, Any]:
+    """(X (n, p), y (n,) or (n, q), weights or None) of a source, read into memory."""
+    design = source.to_design()
+    y = design.Y[:, 0] if design.y_ndim == 1 else design.Y
+    return design.X, y, design.weights
+
+
+def intercept_for(source: Any, no_intercept: bool) -> bool:
+    """The intercept a fit should use: the formula decides (``- 1``), else ``--no-intercept``."""
+    implied = getattr(source, "fit_intercept", None)
+    if implied is not None:
+        if no_intercept and implied:
+            raise typer.BadParameter("--no-intercept cannot change a formula; write it with "
+                                     "'- 1' instead, e.g. 'y ~ x1 + x2 - 1'")
+        return bool(implied)
+    return not no_intercept

@@ -1,0 +1,110 @@
+"""``olsnet plot network|training|diagnostics`` and ``olsnet demo`` (olsnet.plots, olsnet.demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import (
+    DATA_HELP,
+    FORMULA_OPT,
+    MISSING_OPT,
+    WEIGHTS_OPT,
+    X_OPT,
+    Y_OPT,
+    app,
+    intercept_for,
+    note,
+    open_source,
+)
+from ._train import EPOCHS_OPT, HIDDEN_OPT, OPTIMIZER_OPT, SEED_OPT, parse_hidden, train_from_file
+
+plot_app = typer.Typer(help="Draw a figure (PNG, SVG or PDF, by the file's extension).",
+                       no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+
+def _out(default: str) -> typer.models.OptionInfo:
+    return typer.Option(Path(default), "--out", "-o", help="Figure file (.png, .svg or .pdf).")
+
+
+NETWORK_OUT = _out("network.png")
+MODEL_ARG = typer.Argument(..., help="A saved network or regression (olsnet archive), .onnx "
+                           "or .pt.")
+OUTDIR_OPT = typer.Option(Path("olsnet-demo"), "--outdir", help="Where the figures go.")
+TRAINING_OUT = _out("training.png")
+DIAGNOSTICS_OUT = _out("diagnostics.png")
+
+
+@plot_app.command("network")
+def plot_network(
+    model: Path = MODEL_ARG,
+    out: Path = NETWORK_OUT,
+) -> None:
+    """The network diagram: nodes, weighted edges, equations and the collapsed regression."""
+    from .. import plots
+    from ._models import load_model
+
+    plots.plot_network(load_model(model), out)
+    note(f"olsnet: wrote {out}")
+
+
+@plot_app.command("training")
+def plot_training(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    y: list[str] | None = Y_OPT,
+    x: list[str] | None = X_OPT,
+    formula: str | None = FORMULA_OPT,
+    hidden: list[str] = HIDDEN_OPT,
+    optimizer: str = OPTIMIZER_OPT,
+    epochs: int | None = EPOCHS_OPT,
+    seed: int = SEED_OPT,
+    weights: str | None = WEIGHTS_OPT,
+    missing: str = MISSING_OPT,
+    out: Path = TRAINING_OUT,
+) -> None:
+    """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
+    from .. import plots
+
+    trained = train_from_file(data, y, x, formula, weights, missing, parse_hidden(hidden),
+                              optimizer, epochs, seed)
+    plots.plot_training(trained.log, out, reference=trained.optimum)
+    note(f"olsnet: wrote {out}")
+
+
+@plot_app.command("diagnostics")
+def plot_diagnostics(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    y: list[str] | None = Y_OPT,
+    x: list[str] | None = X_OPT,
+    formula: str | None = FORMULA_OPT,
+    no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without intercept."),
+    weights: str | None = WEIGHTS_OPT,
+    missing: str = MISSING_OPT,
+    out: Path = DIAGNOSTICS_OUT,
+) -> None:
+    """Fit the regression and draw R's four diagnostic plots (as plot.lm)."""
+    from .. import plots
+    from ..estimator import LinearRegression
+
+    source = open_source(data, y, x, formula, weights, missing)
+    model = LinearRegression(fit_intercept=intercept_for(source, no_intercept), missing=missing)
+    model.fit(source)
+    plots.plot_diagnostics(model.result_, out)
+    note(f"olsnet: wrote {out}")
+
+
+@app.command()
+def demo(
+    outdir: Path = OUTDIR_OPT,
+) -> None:
+    """The story of olsnet in one run, with three figures.
+
+    The exact regression, the single neuron, the hidden layer and its collapse, conditioning.
+    """
+    from rich.console import Console
+
+    from ..demo import run
+
+    run(outdir=outdir, console=Console())
