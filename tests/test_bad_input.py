@@ -161,3 +161,12 @@ def test_constant_y_rsquared_not_available(Xy):
     model = fit(X, np.full(30, 2.5))
     assert np.isnan(model.result_.rsquared)
     assert "y is constant" in str(model.summary())
+
+
+def test_nonfinite_X_on_the_fast_path_names_column_and_row():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60_000, 8))  # large enough for the normal-equations path
+    y = X.sum(axis=1)
+    X[50_001, 3] = np.inf
+    with pytest.raises(DataError, match=r"X column 'x4' \(index 3\) has inf at row 50001"):
+        fit(X, y)

@@ -68,11 +68,34 @@ class FormatError(OlsnetError, ValueError):
     """A model file that is not a valid olsnet archive; nothing from it is executed."""
 
 
-class NotFittedError(OlsnetError, AttributeError):
+class NotFittedError(OlsnetError, ValueError, AttributeError):
     """An estimator used before ``fit``.
 
-    Also derives from :class:`AttributeError`, as scikit-learn's own NotFittedError does.
+    Derives from :class:`ValueError` and :class:`AttributeError`, as scikit-learn's own
+    NotFittedError does; see :func:`not_fitted` for catching it as scikit-learn's.
     """
+
+
+_NOT_FITTED_CLASSES: dict[type, type] = {}
+
+
+def not_fitted(message: str) -> NotFittedError:
+    """A NotFittedError that is also scikit-learn's NotFittedError when scikit-learn is loaded.
+
+    olsnet does not import scikit-learn; if the user's program already did, the raised error
+    is an instance of both classes, so ``except sklearn.exceptions.NotFittedError`` works too.
+    """
+    import sys
+
+    sk = sys.modules.get("sklearn.exceptions")
+    sk_cls = getattr(sk, "NotFittedError", None) if sk is not None else None
+    if sk_cls is None:
+        return NotFittedError(message)
+    cls = _NOT_FITTED_CLASSES.get(sk_cls)
+    if cls is None:
+        cls = type("NotFittedError", (NotFittedError, sk_cls), {"__module__": __name__})
+        _NOT_FITTED_CLASSES[sk_cls] = cls
+    return cls(message)
 
 
 class OlsnetWarning(UserWarning):

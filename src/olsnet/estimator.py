@@ -9,7 +9,7 @@ import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, SOLVER_POLICIES, check_option
 from .data import ArraySource, as_design, as_matrix
-from .errors import DataError, DimensionError, NotFittedError
+from .errors import DataError, DimensionError, not_fitted
 
 __all__ = ["LinearRegression"]
 
@@ -161,9 +161,10 @@ class LinearRegression:
 
             return self.set_params().fit(as_source(X, y, sample_weight))
         else:
-            design = as_design(X, y, sample_weight, missing=missing)
+            # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
+            design = as_design(X, y, sample_weight, missing=missing, check_finite_X=False)
             solution = lstsq(design.X, design.Y, design.weights, fit_intercept,
-                             design.feature_names, policy=policy)
+                             design.feature_names, policy=policy, check_finite_X=True)
             source = ArraySource(design)
             n_dropped, from_frame, y_ndim = design.n_dropped, design.names_from_frame, design.y_ndim
         result = RegressionResult.from_solution(
@@ -183,10 +184,12 @@ class LinearRegression:
         intercept = params[0] if fit_intercept else np.zeros(params.shape[1])
         if y_ndim == 1:
             self.coef_ = coef[0].copy()
-            self.intercept_ = float(intercept[0])
+            self.intercept_: float | np.ndarray = float(intercept[0])
         else:
             self.coef_ = coef.copy()
             self.intercept_ = np.array(intercept, dtype=np.float64)
+        if not fit_intercept:
+            self.intercept_ = 0.0  # as scikit-learn, whatever the number of targets
         self.rank_ = int(rank)
         self.n_features_in_ = int(coef.shape[1])
         names = tuple(source.feature_names)
@@ -198,7 +201,7 @@ class LinearRegression:
     # -- using the fit ---------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "result_"):
-            raise NotFittedError(
+            raise not_fitted(
                 "This LinearRegression instance is not fitted yet. Call 'fit' with appropriate "
                 "arguments before using this estimator."
             )

@@ -15,7 +15,7 @@ import numpy as np
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataError, DimensionError, InputTypeError
 
-__all__ = ["ArraySource", "Design", "as_design", "as_matrix", "column_label", "iter_row_blocks"]
+__all__ = ["ArraySource", "Design", "as_design", "check_finite", "as_matrix", "column_label", "iter_row_blocks"]
 
 FORMULA_HINT = "use a formula (olsnet.ols('y ~ x + C(group)', data)) to encode text or categorical columns"
 
@@ -162,9 +162,11 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> None:
-    # column sums are a cheap screen: a non-finite sum means a NaN or inf (or overflow) somewhere
-    if np.isfinite(arr.sum(axis=0)).all():
+def check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> None:
+    """Raise a DataError naming the first column and row holding NaN or inf."""
+    # column sums by BLAS (ones @ arr) are a cheap screen: a non-finite sum means a NaN or inf
+    # somewhere (or an overflow, which the exact check below tells apart)
+    if arr.size == 0 or np.isfinite(np.ones(arr.shape[0]) @ arr).all():
         return
     bad = ~np.isfinite(arr)
     if not bad.any():
@@ -200,8 +202,13 @@ def check_weights(w: Any, n: int) -> np.ndarray:
     return wa
 
 
-def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "raise") -> Design:
+def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "raise",
+              check_finite_X: bool = True) -> Design:
     """Check and convert a regression's inputs.
+
+    ``check_finite_X=False`` leaves the NaN/inf scan of X to the caller, which must then call
+    :func:`check_finite` itself (the solver's normal-equations pass does it for free: a NaN or
+    inf anywhere in X makes the Gram matrix non-finite).
 
     Raises
     ------
@@ -221,9 +228,9 @@ def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "rais
             f"X and y have different numbers of rows: X has {n} samples, y has {Y.shape[0]}"
         )
     if n == 0:
-        raise DataError(f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required")
+        raise DataError(f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required.")
     if p == 0:
-        raise DataError(f"X has 0 feature(s) (shape={Xa.shape}) while a minimum of 1 is required")
+        raise DataError(f"X has 0 feature(s) (shape={Xa.shape}) while a minimum of 1 is required.")
     if Y.shape[1] == 0:
         raise DataError("y has 0 columns; at least one target is required")
     w = None if sample_weight is None else check_weights(sample_weight, n)
@@ -238,8 +245,9 @@ def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "rais
             Xa, Y = Xa[keep], Y[keep]
             w = None if w is None else w[keep]
     else:
-        _check_finite(Xa, "X", names)
-        _check_finite(Y, "y", tnames)
+        if check_finite_X:
+            check_finite(Xa, "X", names)
+        check_finite(Y, "y", tnames)
     return Design(Xa, Y, w, names, tnames, y_ndim, n_dropped, fnames is not None)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._types import SOLVER_POLICIES, check_option
+from ..data._arrays import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._solution import ALIAS_TOL, LstsqSolution, solve_state
@@ -93,18 +94,25 @@ def _refine_passes(sol: LstsqSolution, X: np.ndarray, Y: np.ndarray, w: np.ndarr
 
 def lstsq(X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
           fit_intercept: bool = True, names: tuple[str, ...] | None = None,
-          policy: str = "auto", tol: float = ALIAS_TOL) -> LstsqSolution:
+          policy: str = "auto", tol: float = ALIAS_TOL, check_finite_X: bool = True
+          ) -> LstsqSolution:
     """Weighted least squares of Y (n, q) on X (n, p), by the accuracy policy (module doc).
 
-    Inputs must already be checked (see ``olsnet.data.as_design``). Zero-weight rows are not
-    observations: they are excluded from ``nobs`` and the degrees of freedom, as in R's ``lm``.
+    Inputs must already be checked (see ``olsnet.data.as_design``), except possibly for NaN or
+    inf in X: with ``check_finite_X`` the scan is done here, for free on the fast path (a
+    non-finite Gram matrix triggers the scan that names the column and row). Zero-weight rows
+    are not observations: they are excluded from ``nobs`` and the degrees of freedom, as in R.
     """
     check_option("policy", policy, SOLVER_POLICIES)
     n, p = X.shape
     k = int(fit_intercept) + p + Y.shape[1]
     if policy == "exact" or (policy == "auto" and n * k <= EXACT_MAX_ELEMENTS):
+        if check_finite_X:
+            check_finite(X, "X", names)
         return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
     state = gram_state(X, Y, sample_weight, fit_intercept)
+    if check_finite_X and (state is None or not np.isfinite(state.R).all()):
+        check_finite(X, "X", names)
     if state is not None and fit_intercept:
         R = state.R[:, : int(fit_intercept) + p]
         if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
