@@ -11,4 +11,4 @@ from ._arrays import (
     iter_row_blocks,
 )
 
-__all__ = ["ArraySource", "Design", "as_design", "check_finite", "as_matrix", "check_weights", "iter_row_blocks"]
+__all__ = ["ArraySource", "Design", "as_design", "as_matrix", "check_finite", "check_weights", "iter_row_blocks"]

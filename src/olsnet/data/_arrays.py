@@ -15,7 +15,7 @@ import numpy as np
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataError, DimensionError, InputTypeError
 
-__all__ = ["ArraySource", "Design", "as_design", "check_finite", "as_matrix", "column_label", "iter_row_blocks"]
+__all__ = ["ArraySource", "Design", "as_design", "as_matrix", "check_finite", "column_label", "iter_row_blocks"]
 
 FORMULA_HINT = "use a formula (olsnet.ols('y ~ x + C(group)', data)) to encode text or categorical columns"
 
