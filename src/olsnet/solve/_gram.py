@@ -9,6 +9,9 @@ because the normal equations lose ``cond²·eps`` where QR loses ``cond·eps``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -17,28 +20,21 @@ from ._state import QRState
 __all__ = ["gram_state", "scaled_condition"]
 
 BLOCK_ROWS = 4096  # (4096, k) doubles stay in L2 cache for the k of typical designs
+PARALLEL_MIN_ELEMENTS = 2_000_000  # below this, thread start-up costs more than it saves
 
 
-def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-               shift: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> QRState | None:
-    """QR state from the normal equations; None when the Gram matrix is not positive definite.
-
-    ``shift`` (p + q,), used only with an intercept, is subtracted from the X and Y columns
-    first: an exact reparametrization that takes the columns' offsets out of the conditioning
-    (it costs one subtraction per entry, so the policy asks for it only when it pays).
-    """
-    n, p = X.shape
-    q = Y.shape[1]
+def _gram_rows(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.ndarray | None,
+               fit_intercept: bool, rows: range, block_rows: int) -> np.ndarray:
+    """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time."""
+    p = X.shape[1]
     k0 = int(fit_intercept)
-    k = k0 + p + q
+    k = k0 + p + Y.shape[1]
     G = np.zeros((k, k))
     buf = np.empty((block_rows, k))
     if fit_intercept:
         buf[:, 0] = 1.0
-    else:
-        shift = None
-    for start in range(0, n, block_rows):
-        sl = slice(start, min(start + block_rows, n))
+    for start in range(rows.start, rows.stop, block_rows):
+        sl = slice(start, min(start + block_rows, rows.stop))
         A = buf[: sl.stop - start]  # (b, k) = sqrt(w) [1, X, Y] for this block
         if shift is None:
             A[:, k0 : k0 + p] = X[sl]
@@ -52,6 +48,36 @@ def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept
             if fit_intercept:
                 A[:, 0] = sq
         G += A.T @ A  # (k, k); numpy calls BLAS syrk for AᵀA
+    return G
+
+
+def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
+               shift: np.ndarray | None = None, block_rows: int = BLOCK_ROWS,
+               n_jobs: int | None = None) -> QRState | None:
+    """QR state from the normal equations; None when the Gram matrix is not positive definite.
+
+    ``shift`` (p + q,), used only with an intercept, is subtracted from the X and Y columns
+    first: an exact reparametrization that takes the columns' offsets out of the conditioning
+    (it costs one subtraction per entry, so the policy asks for it only when it pays).
+    ``n_jobs`` threads each take a contiguous share of the rows (NumPy and BLAS release the
+    GIL); their Gram matrices are summed. Default: all cores for large inputs.
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    if not fit_intercept:
+        shift = None
+    if n_jobs is None:
+        n_jobs = min(os.cpu_count() or 1, 8) if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
+    n_jobs = max(1, min(n_jobs, n // block_rows))
+    bounds = np.linspace(0, n, n_jobs + 1).astype(int)
+    shares = [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if n_jobs == 1:
+        G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
+    else:
+        with ThreadPoolExecutor(n_jobs) as pool:
+            parts = list(pool.map(
+                lambda rows: _gram_rows(X, Y, w, shift, fit_intercept, rows, block_rows), shares))
+        G = np.sum(parts, axis=0)
     # Σ w z: the first row of G with an intercept, else one cheap pass over Y
     if fit_intercept:
         zsum = G[0, 1:].copy()
