@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import scipy.linalg as sla
@@ -70,7 +71,7 @@ def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept
         n_jobs = min(os.cpu_count() or 1, 8) if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
     n_jobs = max(1, min(n_jobs, n // block_rows))
     bounds = np.linspace(0, n, n_jobs + 1).astype(int)
-    shares = [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    shares = [range(int(a), int(b)) for a, b in pairwise(bounds)]
     if n_jobs == 1:
         G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
     else:
