@@ -1,0 +1,201 @@
+"""The training picture: loss against epoch, its gap to the exact optimum, coefficient paths."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DimensionError, InputTypeError
+from ._figure import LINE_COLORS, OLS_COLOR, fmt_num, new_figure, save
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["Reference", "plot_training", "reference_of"]
+
+MAX_COEF_PANELS = 12
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The exact optimum a training run is compared with.
+
+    loss : float or None
+        Optimal value of the training objective ``Σ w ‖y − ŷ‖² / (2 Σ w)``.
+    params : (k,) or None
+        Optimal coefficients, intercept first.
+    names : tuple of str
+        One name per coefficient ("Intercept", then the columns).
+    """
+
+    loss: float | None
+    params: np.ndarray | None
+    names: tuple[str, ...]
+
+
+def reference_of(reference: Any) -> Reference | None:
+    """The optimum from a number (loss), a RegressionResult or a fitted estimator."""
+    if reference is None:
+        return None
+    if isinstance(reference, (int, float, np.floating)):
+        return Reference(float(reference), None, ())
+    result = getattr(reference, "result_", None) or reference
+    if hasattr(result, "ssr") and hasattr(result, "params") and hasattr(result, "sum_weights"):
+        params = np.asarray(result.params, dtype=np.float64)
+        if params.ndim != 1:
+            raise DimensionError(
+                f"plot_training draws coefficient paths of one output; the reference has "
+                f"{params.shape[1]} outputs"
+            )
+        loss = float(np.sum(result.ssr)) / (2.0 * float(result.sum_weights))
+        return Reference(loss, params, tuple(result.param_names))
+    if hasattr(reference, "coef_") and hasattr(reference, "intercept_"):
+        coef = np.asarray(reference.coef_, dtype=np.float64)
+        if coef.ndim != 1 and coef.shape[0] != 1:
+            raise DimensionError("plot_training draws coefficient paths of one output")
+        coef = coef.reshape(-1)
+        names = getattr(reference, "feature_names_in_", None)
+        names = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(coef.size))
+        params = np.concatenate([np.atleast_1d(np.asarray(reference.intercept_, float)), coef])
+        return Reference(None, params, ("Intercept", *names))
+    raise InputTypeError(
+        "reference must be the optimal loss (a number), a RegressionResult or a fitted "
+        f"LinearRegression; got {type(reference).__name__}"
+    )
+
+
+def _epochs_for(rows: int, log: Any) -> np.ndarray:
+    n_loss = len(np.asarray(log.loss))
+    if rows == n_loss:
+        return np.arange(rows)
+    if rows == n_loss - 1:
+        return np.arange(1, rows + 1)
+    raise DimensionError(
+        f"coef_paths has {rows} rows; the log has {n_loss} loss values (epochs 0..{n_loss - 1}): "
+        "give one row per epoch, with or without the starting point"
+    )
+
+
+def plot_training(log: Any, path: str | os.PathLike[str] | None = None, *,
+                  reference: Any = None, coef_paths: Any = None,
+                  coef_names: Sequence[str] | None = None) -> Figure:
+    """Loss against epoch and each coefficient's path to its exact value.
+
+    Parameters
+    ----------
+    log : TrainingLog
+        From ``olsnet.train`` / ``LinearNetwork.fit`` (``loss`` per epoch, ``optimizer``,
+        ``stop_reason``).
+    path : str or path-like, optional
+        Where to save the figure; ``.png``, ``.svg`` or ``.pdf`` by extension.
+    reference : float, RegressionResult or fitted LinearRegression, optional
+        The exact optimum: its loss is drawn as a horizontal line (and the relative gap is
+        plotted), its coefficients as dashed lines in the coefficient panels.
+    coef_paths : array-like of shape (epochs + 1, k) or (epochs, k), optional
+        The collapsed coefficients (intercept first) after each epoch, e.g. collected by a
+        ``callback``; one small panel per coefficient.
+    coef_names : sequence of str, optional
+        Names of the k coefficients; default: the reference's names.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The training objective is ``J = Σ w ‖y − ŷ‖² / (2 Σ w)``; its minimum over affine maps is
+    ``ssr / (2 Σ w)`` of the exact fit. The relative gap ``(J − J*) / J*`` is drawn down to
+    ``1e-16``, where double precision ends.
+    """
+    loss = np.asarray(log.loss, dtype=np.float64)
+    if loss.ndim != 1 or loss.size == 0:
+        raise InputTypeError("log.loss must be a non-empty 1-D array of losses per epoch")
+    ref = reference_of(reference)
+    epochs = np.arange(loss.size)
+    paths = None
+    if coef_paths is not None:
+        paths = np.asarray(coef_paths, dtype=np.float64)
+        paths = paths[:, None] if paths.ndim == 1 else paths
+        path_epochs = _epochs_for(paths.shape[0], log)
+    k = 0 if paths is None else paths.shape[1]
+    names: tuple[str, ...] = ()
+    if paths is not None:
+        if coef_names is not None:
+            names = tuple(str(n) for n in coef_names)
+        elif ref is not None and ref.names:
+            names = ref.names
+        else:
+            names = ("Intercept", *(f"x{j}" for j in range(1, k)))
+        if len(names) != k:
+            raise DimensionError(f"{len(names)} coefficient names for {k} coefficient paths")
+        if ref is not None and ref.params is not None and ref.params.size != k:
+            raise DimensionError(
+                f"coef_paths has {k} columns; the reference has {ref.params.size} coefficients"
+            )
+
+    from matplotlib.ticker import MaxNLocator
+
+    shown = min(k, MAX_COEF_PANELS)
+    n_cols = 0 if shown == 0 else min(4, shown)
+    n_rows = max(2, math.ceil(shown / 4)) if shown else 2
+    fig = new_figure(5.2 + 2.6 * n_cols, 2.6 * n_rows + 0.9)
+    gs = fig.add_gridspec(n_rows, 2 + n_cols, width_ratios=[1.0, 1.0] + [1.0] * n_cols)
+    opt = getattr(log, "optimizer", "")
+    ax = fig.add_subplot(gs[: n_rows // 2 if ref and ref.loss else n_rows, :2])
+    ax.plot(epochs, loss, color=LINE_COLORS[0], lw=1.6, label=f"training loss ({opt})")
+    if ref is not None and ref.loss is not None:
+        ax.axhline(ref.loss, color=OLS_COLOR, ls="--", lw=1.1,
+                   label=f"exact optimum {fmt_num(ref.loss, 6)}")
+    ax.set_yscale("log")
+    ax.set(title="loss against epoch", ylabel="J = Σ(y − ŷ)² / 2n")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(True, which="major", color="0.92")
+    if ref is not None and ref.loss is not None:
+        gap_ax = fig.add_subplot(gs[n_rows // 2:, :2], sharex=ax)
+        gap = (loss - ref.loss) / abs(ref.loss) if ref.loss else loss - ref.loss
+        floor = 1e-16
+        gap_ax.plot(epochs, np.maximum(gap, floor), color=LINE_COLORS[1], lw=1.6)
+        gap_ax.set_yscale("log")
+        gap_ax.set(title="relative gap to the exact optimum", xlabel="epoch",
+                   ylabel="(J − J*) / J*")
+        gap_ax.grid(True, which="major", color="0.92")
+        final = gap[-1]
+        gap_ax.annotate(f"final: {fmt_num(final, 2)}" if final > floor else "final: < 1e−16",
+                        xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top",
+                        fontsize=8)
+    else:
+        ax.set_xlabel("epoch")
+
+    if paths is not None:
+        for j in range(shown):
+            cax = fig.add_subplot(gs[j // n_cols, 2 + j % n_cols])
+            cax.plot(path_epochs, paths[:, j], color=LINE_COLORS[(j + 2) % len(LINE_COLORS)],
+                     lw=1.5)
+            title = names[j]
+            if ref is not None and ref.params is not None:
+                target = ref.params[j]
+                cax.axhline(target, color=OLS_COLOR, ls="--", lw=1.0)
+                err = abs(paths[-1, j] - target) / max(abs(target), 1e-300)
+                title += f"\nOLS {fmt_num(target, 5)}, final rel. err {fmt_num(err, 1)}"
+            cax.set_title(title, fontsize=8.5)
+            cax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            cax.tick_params(labelsize=7)
+            cax.yaxis.get_offset_text().set_fontsize(7)
+            cax.grid(True, color="0.92")
+            if j // n_cols == (shown - 1) // n_cols:
+                cax.set_xlabel("epoch", fontsize=8)
+        if k > shown:
+            fig.text(0.99, 0.01, f"{k - shown} more coefficients not shown", ha="right",
+                     fontsize=8)
+    reason = getattr(log, "stop_reason", "")
+    head = f"training a linear network with {opt}" if opt else "training"
+    if reason:
+        head += f": {getattr(log, 'epochs', loss.size - 1)} epochs, {reason}"
+    fig.suptitle(head, fontsize=10.5)
+    save(fig, path)
+    return fig
