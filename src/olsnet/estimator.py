@@ -208,13 +208,14 @@ class LinearRegression:
 
     def _check_names(self, X: Any) -> None:
         cols = getattr(X, "columns", None)
-        names = None if cols is None or isinstance(X, np.ndarray) else [str(c) for c in cols]
+        raw = None if cols is None or isinstance(X, np.ndarray) else list(cols)
+        names = None if raw is None else [str(c) for c in raw]
         fitted = getattr(self, "feature_names_in_", None)
         if names is None and fitted is not None:
             warnings.warn(
                 "X does not have valid feature names, but LinearRegression was fitted with "
                 "feature names", UserWarning, stacklevel=3)
-        elif names is not None and fitted is None and all(isinstance(c, str) for c in cols):
+        elif raw is not None and fitted is None and all(isinstance(c, str) for c in raw):
             warnings.warn(
                 "X has feature names, but LinearRegression was fitted without feature names",
                 UserWarning, stacklevel=3)

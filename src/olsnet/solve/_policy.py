@@ -117,7 +117,7 @@ def lstsq(X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
         R = state.R[:, : int(fit_intercept) + p]
         if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
             # offsets may be what makes it ill-conditioned: shift by the weighted means
-            means = state.zsum / state.sum_weights
+            means = np.asarray(state.zsum) / state.sum_weights
             state = gram_state(X, Y, sample_weight, fit_intercept, shift=means)
     if state is not None:
         with warnings.catch_warnings(record=True) as caught:

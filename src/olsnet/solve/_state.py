@@ -13,6 +13,7 @@ stream of batches, threads and a dask tree all give the same R up to rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.linalg as sla
@@ -152,7 +153,8 @@ class QRState:
             return other
         # move the state with fewer rows to the other's shift
         a, b = (self, other) if self.sum_weights >= other.sum_weights else (other, self)
-        b = b.with_shift(a.shift) if not np.array_equal(a.shift, b.shift) else b
+        a_shift = cast(np.ndarray, a.shift)  # both states hold rows, so both have a shift
+        b = b.with_shift(a_shift) if not np.array_equal(a_shift, b.shift) else b
         R = qr_r(np.vstack([a.R, b.R]))
         return QRState(R, a.shift, self.n_features, self.n_outputs, self.fit_intercept,
                        self.nobs + other.nobs, self.sum_weights + other.sum_weights,
