@@ -154,7 +154,7 @@ class QRState:
         # move the state with fewer rows to the other's shift
         a, b = (self, other) if self.sum_weights >= other.sum_weights else (other, self)
         a_shift = cast(np.ndarray, a.shift)  # both states hold rows, so both have a shift
-        b = b.with_shift(a_shift) if not np.array_equal(a_shift, b.shift) else b
+        b = b.with_shift(a_shift) if not np.array_equal(a_shift, cast(np.ndarray, b.shift)) else b
         R = qr_r(np.vstack([a.R, b.R]))
         return QRState(R, a.shift, self.n_features, self.n_outputs, self.fit_intercept,
                        self.nobs + other.nobs, self.sum_weights + other.sum_weights,
