@@ -315,3 +315,25 @@ def test_warning_free_for_eval_modules():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         collapse_module(nn.Linear(2, 2).double().eval())
+
+
+def test_torch_export_graphs_give_the_same_map():
+    """The ATen rules (torch.export fallback) on the random models, against their forward."""
+    from olsnet.affine import Affine
+    from olsnet.collapse._fx import evaluate
+
+    rng = np.random.default_rng(99)
+    for _ in range(8):
+        model, p = random_affine_model(rng)
+        exported = torch.export.export(model, (torch.randn(7, p, dtype=torch.float64),),
+                                       strict=False).module()
+        lin = evaluate(exported, p, "torch.export", batch_size=7)
+        assert max_rel_diff(model, Affine(lin.W, lin.b), rng.standard_normal((30, p))) < 1e-12
+
+
+def test_olsnet_collapse_stays_callable_after_the_package_is_imported():
+    import olsnet
+    import olsnet.collapse
+
+    net = nn.Sequential(nn.Linear(3, 2), Residual(2, 2)).double().eval()
+    assert olsnet.collapse(net).allclose(collapse_module(net), rtol=0, atol=0)

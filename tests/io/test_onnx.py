@@ -207,3 +207,26 @@ def test_torch_onnx_export_round_trip_equals_the_torch_collapse(tmp_path):
     from_torch = collapse_module(model)
     assert from_file.allclose(from_torch, rtol=1e-12, atol=1e-14)
     assert from_file.certificate.max_rel_diff < 1e-12
+
+
+def test_torch_export_of_view_slices_and_concatenation(tmp_path):
+    nn = torch.nn
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = self.a(x).view(x.size(0), -1)  # exported as Shape, Gather, Concat, Reshape
+            return self.b(torch.cat([h[:, :2] * 2, h[:, 2:] - 1], dim=1)) + x[:, :1]
+
+    torch.manual_seed(1)
+    model = Mixed().double().eval()
+    path = tmp_path / "mixed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(5, 3, dtype=torch.float64),), str(path),
+                          dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    assert {"Shape", "Gather", "Slice"} <= {n.op_type for n in onnx.load(path).graph.node}
+    assert from_onnx(path).allclose(collapse_module(model), rtol=1e-12, atol=1e-14)

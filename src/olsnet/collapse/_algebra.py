@@ -211,10 +211,16 @@ def _feature_index(x: Lin, index: Any) -> Lin:
     return x._with(x.W[idx], x.b[idx])
 
 
+def _is_full(s: Any) -> bool:
+    """Whether an index keeps a whole axis (``:``, ``0:``, ``::1``)."""
+    return isinstance(s, slice) and s.start in (None, 0) and s.stop is None and s.step in (None, 1)
+
+
 def getitem(x: Lin, index: Any) -> Lin:
     """``x[index]`` for indices that select features and keep the whole batch."""
     idx = index if isinstance(index, tuple) else (index,)
     full = slice(None)
+    idx = tuple(full if _is_full(s) else s for s in idx)
     if x.layout == "nq":
         if len(idx) == 2 and (idx[0] == full or idx[0] is Ellipsis):
             return _feature_index(x, idx[1])

@@ -234,7 +234,7 @@ ATEN_RULES: dict[str, Rule] = {
     "addmm": _aten_addmm,
     "mm": lambda self, mat2: A.matmul(self, mat2),
     "matmul": lambda self, other: A.matmul(self, other),
-    "t": lambda self: A.transpose(self),
+    "t": lambda self: A.transpose(self), "numpy_T": lambda self: A.transpose(self),
     "transpose": lambda self, dim0, dim1: _transpose(self, dim0, dim1),
     "permute": lambda self, dims: _permute(self, dims),
     "cat": lambda tensors, dim=0: A.cat(list(tensors), dim),

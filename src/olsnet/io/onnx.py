@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -59,10 +60,7 @@ def _layers_of(model: Any, layers: str) -> tuple[list[tuple[np.ndarray, np.ndarr
         from ..errors import NotFittedError
 
         raise NotFittedError(f"{type(model).__name__} is not fitted; call fit before to_onnx")
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is optional
-        torch = None
+    torch = sys.modules.get("torch")  # a torch module exists only if torch was imported
     if torch is not None and isinstance(model, torch.nn.Module):
         names = (getattr(model, "feature_names", None), getattr(model, "target_names", None))
         kind = type(model).__name__
@@ -204,7 +202,7 @@ def _axes(node: Any, inputs: list[Any], attrs: dict[str, Any]) -> tuple[int, ...
 def _onnx_node(node: Any, inputs: list[Any]) -> list[Any]:
     """Outputs of one node on affine / constant inputs (``None`` marks an absent input)."""
     op, attrs = node.op_type, _attrs(node)
-    x = inputs[0] if inputs else None
+    x: Any = inputs[0] if inputs else None
     if op == "Constant":
         from onnx import numpy_helper
 
@@ -242,9 +240,18 @@ def _onnx_node(node: Any, inputs: list[Any]) -> list[Any]:
             c = beta * np.asarray(inputs[2], dtype=np.float64)
             y = A.add(y, c) if isinstance(y, Lin) else y + c
         return [y]
+    if op == "Shape" and isinstance(x, Lin):  # (batch, q) with the batch size left symbolic
+        return [np.array(x.shape, dtype=object)[attrs.get("start", 0):attrs.get("end")]]
     if not isinstance(x, Lin) and op in ("Transpose", "Reshape", "Flatten", "Squeeze",
-                                         "Unsqueeze", "Concat"):
+                                         "Unsqueeze", "Concat", "Gather", "Slice"):
         return [_const_shape_op(op, inputs, attrs)]
+    if op == "Gather":
+        index = np.asarray(inputs[1])
+        axis = int(attrs.get("axis", 0))
+        feature: Any = int(index) if index.ndim == 0 else index
+        return [A.getitem(x, (slice(None), feature) if axis in (1, -1) else feature)]
+    if op == "Slice":
+        return [A.getitem(x, _slices(len(x.shape), inputs))]
     if op == "Transpose":
         perm = tuple(attrs.get("perm", (1, 0)))
         if perm == (0, 1):
@@ -258,7 +265,7 @@ def _onnx_node(node: Any, inputs: list[Any]) -> list[Any]:
             return [Lin(x.W, x.b, "nq")]
         raise _Refused(f"Flatten with axis={axis} of a value of shape {x.shape}")
     if op == "Reshape":
-        shape = [int(s) for s in np.asarray(inputs[1]).reshape(-1)]
+        shape = [s if s is A.BATCH else int(s) for s in np.asarray(inputs[1]).reshape(-1)]
         if not attrs.get("allowzero", 0):  # 0 copies the input's dimension
             shape = [x.shape[i] if s == 0 and i < len(x.shape) else s for i, s in enumerate(shape)]
         return [A.reshape(x, tuple(shape))]
@@ -295,11 +302,29 @@ def _const_shape_op(op: str, inputs: list[Any], attrs: dict[str, Any]) -> np.nda
         return x.reshape(int(np.prod(x.shape[:axis])), -1)
     if op == "Concat":
         return np.concatenate([np.asarray(v) for v in inputs], axis=int(attrs["axis"]))
+    if op == "Gather":
+        return np.take(x, np.asarray(inputs[1]), axis=int(attrs.get("axis", 0)))
+    if op == "Slice":
+        return x[_slices(x.ndim, inputs)]
     axes = tuple(np.asarray(inputs[1]).reshape(-1)) if len(inputs) > 1 else tuple(
         attrs.get("axes", ()))
     if op == "Squeeze":
         return np.squeeze(x, axis=axes or None)
     return np.expand_dims(x, axis=axes)
+
+
+def _slices(ndim: int, inputs: list[Any]) -> tuple[slice, ...]:
+    """The index tuple of an ONNX Slice (inputs data, starts, ends, axes, steps)."""
+    starts, ends = (np.asarray(v).reshape(-1) for v in inputs[1:3])
+    axes = np.asarray(inputs[3]).reshape(-1) if len(inputs) > 3 and inputs[3] is not None else (
+        np.arange(len(starts)))
+    steps = np.asarray(inputs[4]).reshape(-1) if len(inputs) > 4 and inputs[4] is not None else (
+        np.ones(len(starts), dtype=np.int64))
+    index = [slice(None)] * ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        stop = None if abs(int(end)) >= 2**62 else int(end)  # INT64_MAX / MIN: to the end
+        index[int(axis)] = slice(int(start), stop, int(step))
+    return tuple(index)
 
 
 def _load_model(model: Any) -> Any:
@@ -324,8 +349,10 @@ def from_onnx(model: Any, *, n_probes: int = 64, seed: int = 0) -> Affine:
     model : str, path-like or onnx.ModelProto
         A graph with one input of shape (N, n_features) built from MatMul, Gemm (any
         transA / transB / alpha / beta), Add, Sub, Mul and Div by constants, Neg, Identity,
-        Cast, Flatten, Reshape to (N, features), Transpose, Squeeze / Unsqueeze of a unit
-        axis, BatchNormalization (inference), Dropout (inference) and Concat on the feature axis.
+        Cast, Flatten, Reshape to (N, features) (also with a shape computed by Shape, Gather,
+        Unsqueeze and Concat, as torch.onnx.export writes ``x.view(x.size(0), -1)``), Slice and
+        Gather of features, Transpose, Squeeze / Unsqueeze of a unit axis, BatchNormalization
+        (inference), Dropout (inference) and Concat on the feature axis.
     n_probes : int, default 64
         Random probe rows fed to ONNX Runtime for the certificate.
     seed : int, default 0
@@ -371,8 +398,8 @@ def from_onnx(model: Any, *, n_probes: int = 64, seed: int = 0) -> Affine:
             raise NotAffineError(
                 f"cannot collapse: node {node.name or f'#{index}'!r} (op_type {node.op_type}) is "
                 f"not affine: {err}. from_onnx follows MatMul, Gemm, Add, Sub, Mul, Div by "
-                "constants, Neg, Identity, Cast, Flatten, Reshape to (N, features), Transpose, "
-                "BatchNormalization, Dropout and Concat.") from err
+                "constants, Neg, Identity, Cast, Flatten, Reshape to (N, features), Slice and "
+                "Gather of features, Transpose, BatchNormalization, Dropout and Concat.") from err
         env.update(zip(node.output, values, strict=False))
     if len(graph.output) != 1:
         raise DimensionError(f"from_onnx collapses graphs with one output; this one has "
