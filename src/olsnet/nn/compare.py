@@ -118,8 +118,11 @@ def inference_at(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
 
     Returns
     -------
-    What ``olsnet.inference.result_at`` returns: the RegressionResult evaluated at the given
-    coefficients, and how far they are from the optimum (gradient norm, loss gap).
+    RegressionResult
+        From ``olsnet.inference.result_at``: ``params`` are the map's coefficients (intercept
+        first); standard errors, t, p, R² and F use their residuals; ``result.optimality``
+        states how far they are from the exact optimum (loss gap, gradient norm, largest
+        relative coefficient difference).
     """
     from ..inference import result_at
 

@@ -140,5 +140,5 @@ def expand(model: Any, hidden: Sequence[int] = (), *, dtype: torch.dtype = torch
         for i, (layer, F) in enumerate(zip(net, factors, strict=True)):
             layer.weight.copy_(torch.as_tensor(F, dtype=dtype))
             last = i == L - 1
-            layer.bias.copy_(torch.as_tensor(np.asarray(A.bias) if last else 0.0, dtype=dtype))
+            layer.bias.copy_(torch.as_tensor(np.array(A.bias) if last else 0.0, dtype=dtype))
     return net

@@ -30,7 +30,7 @@ from ..data import as_design
 from ..errors import ConvergenceError, DimensionError, OptionError, TrainingWarning
 from .network import linear_layers
 
-__all__ = ["TrainingLog", "largest_eigenvalue", "train"]
+__all__ = ["TrainingLog", "largest_eigenvalue", "loss_change", "train"]
 
 _WORKING_PRECISION = ("converged to working precision: L-BFGS cannot decrease the loss further "
                       "in this dtype")
@@ -210,7 +210,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         batch unless ``batch_size`` is given. "sgd": ``torch.optim.SGD`` on minibatches of
         ``batch_size`` (default 32) rows, reshuffled each epoch with ``seed``.
     lr : float, optional
-        Defaults: lbfgs 1; gd 1/L; sgd 0.1/L; adam 1e-3 (L: the largest eigenvalue of the
+        Defaults: lbfgs 1; gd 1/L; sgd 0.1/L; adam 1e-2 (L: the largest eigenvalue of the
         scaled Gram matrix ``[1 Z]ᵀ Ω [1 Z]``, the curvature of the single neuron's loss).
     weight_decay : float, default 0
         λ in the objective (weights only; see :class:`olsnet.RidgeRegression` for the ridge
@@ -307,7 +307,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     omega = None if d.weights is None else torch.as_tensor(w, dtype=dt, device=dev)  # (n,)
     if lr is None:
         L = largest_eigenvalue(Z, omega, layers[0].bias is not None)
-        lr = {"lbfgs": 1.0, "gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-3}[optimizer]
+        lr = {"lbfgs": 1.0, "gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
     lam = weight_decay  # never rescaled: λ > 0 turns input and target scaling off
     user_factor = s.y_scale**2  # J_user = c² J_standard when λ = 0 (c = 1 otherwise)
     params = [t for layer in layers for t in layer.parameters()]
@@ -385,16 +385,17 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
             _record(J, gnorm)
             if bar is not None:
                 bar.update(task, completed=epoch)
+            asked = callback is not None and epoch > 0 and bool(callback(epoch, snapshot(epoch)))
             if gnorm <= grad_tol:
                 reason, converged = f"gradient norm {gnorm:.3g} <= grad_tol {grad_tol:.3g}", True
             elif prev is not None and abs(prev - J) < loss_tol * max(abs(J), 1e-300):
                 reason, converged = f"relative loss change below loss_tol {loss_tol:.3g}", True
+            elif asked:
+                reason = "stopped by callback"
             elif epoch >= max_epochs:
                 reason = f"reached max_epochs={max_epochs}"
             elif max_time is not None and hist[2].view()[-1] >= max_time:
                 reason = f"reached max_time={max_time} s"
-            elif callback is not None and epoch > 0 and callback(epoch, snapshot(epoch)):
-                reason = "stopped by callback"
             if reason:
                 break
             with torch.no_grad():
@@ -442,6 +443,18 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     return snapshot(epoch, reason, converged)
 
 
+def loss_change(out: torch.Tensor, out0: torch.Tensor, err0: torch.Tensor,
+                omega: torch.Tensor | None) -> torch.Tensor:
+    """``J(θ) - J(θ₀)`` of the data term without cancellation.
+
+    out, out0 : (n, q) outputs at θ and θ₀; err0 = out0 - target. With d = out - out0,
+    ``½ Σ w ||out - y||² - ½ Σ w ||out0 - y||² = Σ w (½ d² + d · err0)`` (weights sum to 1).
+    """
+    d = out - out0  # (n, q)
+    per_row = (0.5 * d * d + d * err0).sum(dim=1)  # (n,)
+    return per_row.mean() if omega is None else (omega * per_row).sum() / omega.sum()
+
+
 def _restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
     with torch.no_grad():
         for t, v in zip(params, values, strict=True):
@@ -460,9 +473,7 @@ def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], t
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        dlt = forward(Z) - o0  # (n, q)
-        per_row = (0.5 * dlt * dlt + dlt * e0).sum(dim=1)  # (n,)
-        change = per_row.mean() if omega is None else (omega * per_row).sum() / omega.sum()
+        change = loss_change(forward(Z), o0, e0, omega)
         if lam:
             change = change + lam * sum(((W - V) * (0.5 * (W - V) + V)).sum()
                                         for W, V in zip(weights, W0, strict=True))

@@ -1,0 +1,208 @@
+"""Training reaches the exact optimum: OLS, reduced-rank and ridge, with every optimizer."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from nn_helpers import max_rel, params_of
+
+import olsnet
+from olsnet.errors import TrainingWarning
+
+
+def ssr_of(net, X, Y) -> float:
+    R = np.asarray(Y).reshape(len(X), -1) - olsnet.collapse(net).predict(X).reshape(len(X), -1)
+    return float((R * R).sum())
+
+
+def test_single_neuron_default_optimizer_reaches_ols(diabetes, diabetes_ols):
+    X, y = diabetes
+    ref, ssr = diabetes_ols
+    net = olsnet.LinearNetwork(10, seed=0).fit(X, y)
+    assert net.training_log_.converged
+    assert max_rel(params_of(net), ref) <= 1e-9
+    assert ssr_of(net, X, y) == pytest.approx(ssr, rel=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [(3,), (16, 16, 16)])
+def test_hidden_layers_reach_ols(diabetes, diabetes_ols, hidden):
+    X, y = diabetes
+    ref, ssr = diabetes_ols
+    net = olsnet.LinearNetwork(10, hidden=hidden, seed=1)
+    log = olsnet.train(net, X, y)
+    assert log.converged
+    assert max_rel(params_of(net), ref) <= 1e-7
+    assert ssr_of(net, X, y) == pytest.approx(ssr, rel=1e-12)
+
+
+def test_gd_with_momentum_reaches_ols_in_1000_epochs(diabetes, diabetes_ols):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)
+        log = olsnet.train(net, X, y, optimizer="gd", momentum=0.9, max_epochs=1000)
+    assert log.epochs <= 1000
+    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-6
+
+
+def test_plain_gd_contracts_at_the_rate_of_step_one_over_L(diabetes):
+    """With step 1/L, GD on a quadratic shrinks J - J* at least by (1 - μ/L)² per epoch."""
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0)
+    k = 300
+    with pytest.warns(TrainingWarning, match="max_epochs"):
+        log = olsnet.train(net, X, y, optimizer="gd", max_epochs=k, standardize=False)
+    A = np.c_[np.ones(len(X)), X]
+    H = A.T @ A / len(X)  # Hessian of J = ||r||² / (2n)
+    ev = np.linalg.eigvalsh(H)
+    assert log.lr == pytest.approx(1.0 / ev[-1], rel=1e-10)
+    _, ssr_opt = np.linalg.lstsq(A, y, rcond=None)[:2]
+    J_opt = float(ssr_opt[0]) / (2 * len(X))
+    bound = (1 - ev[0] / ev[-1]) ** (2 * k) * (log.loss[0] - J_opt)
+    assert log.loss[-1] - J_opt <= bound * (1 + 1e-9)
+    assert np.all(np.diff(log.loss) <= 1e-12 * log.loss[0])  # monotone, as GD with 1/L is
+
+
+def test_adam_reaches_ols_in_1500_epochs(diabetes, diabetes_ols):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)
+        log = olsnet.train(net, X, y, optimizer="adam", lr=0.05, max_epochs=1500)
+    assert log.epochs <= 1500
+    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-6
+
+
+def test_sgd_is_reproducible_with_a_seed_and_gets_close(diabetes, diabetes_ols):
+    X, y = diabetes
+    runs = []
+    for _ in range(2):
+        net = olsnet.LinearNetwork(10, seed=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainingWarning)
+            olsnet.train(net, X, y, optimizer="sgd", batch_size=64, max_epochs=30, seed=7)
+        runs.append([t.detach().clone() for t in net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+    net2 = olsnet.LinearNetwork(10, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)
+        olsnet.train(net2, X, y, optimizer="sgd", batch_size=64, max_epochs=30, seed=8)
+    assert not torch.equal(net2[0].weight, runs[0][0])
+    # constant-step SGD hovers near the optimum: loss within 1% of OLS
+    ref_ssr = diabetes_ols[1]
+    assert ssr_of(net2, X, y) == pytest.approx(ref_ssr, rel=1e-2)
+
+
+def test_bottleneck_reaches_reduced_rank_loss():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 10))
+    Y = X @ rng.normal(size=(10, 3)) + 2.0 * rng.normal(size=(400, 3)) + 5.0
+    rrr = olsnet.ReducedRankRegression(rank=2).fit(X, Y)
+    ssr_rrr = float(((Y - rrr.predict(X)) ** 2).sum())
+    net = olsnet.LinearNetwork(10, 3, hidden=(2,), seed=0).fit(X, Y)
+    assert net.bottleneck == 2
+    assert ssr_of(net, X, Y) == pytest.approx(ssr_rrr, rel=1e-8)
+    # and strictly above OLS: the bottleneck binds
+    ols = np.linalg.lstsq(np.c_[np.ones(400), X], Y, rcond=None)[1].sum()
+    assert ssr_rrr > ols * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("weight_decay", [1e-3, 0.1])
+def test_weight_decay_on_single_neuron_is_ridge(diabetes, weight_decay):
+    from sklearn.linear_model import Ridge
+
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0)
+    olsnet.train(net, X, y, weight_decay=weight_decay)
+    sk = Ridge(alpha=weight_decay * len(y)).fit(X, y)
+    A = net.collapse()
+    np.testing.assert_allclose(A.weight[0], sk.coef_, rtol=1e-8, atol=1e-8 * np.abs(sk.coef_).max())
+    assert A.bias[0] == pytest.approx(sk.intercept_, rel=1e-10)
+
+
+def test_sample_weight_equals_repeated_rows(diabetes):
+    X, y = diabetes
+    rng = np.random.default_rng(1)
+    k = rng.integers(1, 4, size=len(y))
+    a = olsnet.LinearNetwork(10, seed=0).fit(X, y, sample_weight=k.astype(float))
+    b = olsnet.LinearNetwork(10, seed=0).fit(np.repeat(X, k, axis=0), np.repeat(y, k))
+    np.testing.assert_allclose(params_of(a), params_of(b), rtol=1e-9)
+
+
+def test_training_log_records_each_epoch_and_stop_reason(diabetes):
+    X, y = diabetes
+    seen = []
+    net = olsnet.LinearNetwork(10, seed=0)
+    with pytest.warns(TrainingWarning, match="max_epochs=40"):
+        log = olsnet.train(net, X, y, optimizer="gd", max_epochs=40,
+                           callback=lambda epoch, lg: seen.append((epoch, lg.epochs, lg.loss.size)))
+    assert log.epochs == 40 and not log.converged
+    assert log.loss.shape == log.grad_norm.shape == log.time.shape == (41,)
+    assert seen == [(e, e, e + 1) for e in range(1, 41)]
+    assert np.all(np.diff(log.time) >= 0)
+    with pytest.raises(ValueError):
+        log.loss[0] = 0.0  # read-only
+    stop = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd",
+                        callback=lambda epoch, lg: epoch == 5)
+    assert stop.epochs == 5 and stop.stop_reason == "stopped by callback"
+
+
+def test_max_time_and_loss_tol_stop(diabetes):
+    X, y = diabetes
+    with pytest.warns(TrainingWarning, match="max_time"):
+        log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd",
+                           max_time=0.05, max_epochs=10**9)
+    assert 0 < log.epochs < 10**9
+    log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd", loss_tol=1e-3)
+    assert log.converged and "loss_tol" in log.stop_reason
+    rel = abs(log.loss[-1] - log.loss[-2]) / log.loss[-1]
+    assert rel < 1e-3
+
+
+def test_standardization_is_undone_and_other_units_give_same_fit(diabetes, diabetes_ols):
+    """Rescaling a column by 1000 rescales its coefficient by 1/1000 and nothing else."""
+    X, y = diabetes
+    Xs = X.copy()
+    Xs[:, 2] *= 1000.0
+    net = olsnet.LinearNetwork(10, seed=0).fit(Xs, y + 1e4)
+    ref = diabetes_ols[0].copy()
+    ref[3] /= 1000.0
+    ref[0] += 1e4
+    assert max_rel(params_of(net), ref) <= 1e-9
+
+
+def test_progress_bar_runs(diabetes):
+    X, y = diabetes
+    log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, progress=True)
+    assert log.converged
+
+
+def test_float32_network_trains_in_float32(diabetes, diabetes_ols):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0, dtype=torch.float32).fit(X, y)
+    assert net[0].weight.dtype == torch.float32
+    assert net.collapse().weight.dtype == np.float32
+    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-2
+
+
+def test_plain_torch_modules_train(diabetes, diabetes_ols):
+    X, y = diabetes
+    seq = torch.nn.Sequential(torch.nn.Linear(10, 4, dtype=torch.float64), torch.nn.Identity(),
+                              torch.nn.Linear(4, 1, dtype=torch.float64))
+    olsnet.train(seq, X, y)
+    assert max_rel(params_of(seq), diabetes_ols[0]) <= 1e-7
+    lin = torch.nn.Linear(10, 1, dtype=torch.float64)
+    olsnet.train(lin, X, y)
+    assert max_rel(params_of(lin), diabetes_ols[0]) <= 1e-9
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_reaches_ols(diabetes, diabetes_ols):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0, device="cuda").fit(X, y)
+    assert net[0].weight.device.type == "cuda"
+    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-9
