@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import typer
 
@@ -35,6 +39,8 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
     """Run the app; map every error to one line on stderr and exit status 2."""
     from . import _fit, _models, _plot, _train  # noqa: F401  (registers the commands)
 
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         result = app(args=list(args), prog_name="olsnet", standalone_mode=False)
     except typer.Exit as exc:
@@ -57,6 +63,12 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
         print(f"olsnet: error: {_one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                  **kwargs: Any) -> None:
+    """Warnings as one line on stderr (the source line means nothing to a CLI user)."""
+    print(f"olsnet: warning: {_one_line(str(message))}", file=sys.stderr)
 
 
 def _one_line(text: str) -> str:
@@ -121,20 +133,65 @@ MISSING_OPT = typer.Option("raise", "--missing", help="Missing values: raise or 
 FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 
 
-def open_source(data: str, y: list[str] | None, x: list[str] | None, formula: str | None,
-                weights: str | None, missing: str) -> Any:
-    """``olsnet.read`` with the CLI's options (a streaming file source)."""
-    from ..data.files import read
+@dataclass(frozen=True)
+class DataOptions:
+    """The options naming the data, shared by every command that reads a file."""
 
-    if formula is not None:
-        if y or x:
-            raise typer.BadParameter("use either -f/--formula or -y/-x, not both "
-                                     "(the formula names the target before '~')")
-        return read(data, formula=formula, weights=weights, missing=missing)
-    if not y:
-        raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
-    return read(data, y=y[0] if len(y) == 1 else list(y), x=list(x) if x else None,
-                weights=weights, missing=missing)
+    data: str
+    y: list[str] | None
+    x: list[str] | None
+    formula: str | None
+    weights: str | None
+    missing: str
+
+    def source(self) -> Any:
+        """``olsnet.read`` with these options (a streaming file source)."""
+        from ..data.files import read
+
+        if self.formula is not None:
+            if self.y or self.x:
+                raise typer.BadParameter("use either -f/--formula or -y/-x, not both "
+                                         "(the formula names the target before '~')")
+            return read(self.data, formula=self.formula, weights=self.weights,
+                        missing=self.missing)
+        if not self.y:
+            raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
+        y = self.y[0] if len(self.y) == 1 else list(self.y)
+        return read(self.data, y=y, x=list(self.x) if self.x else None, weights=self.weights,
+                    missing=self.missing)
+
+
+_KW = inspect.Parameter.KEYWORD_ONLY
+_DATA_PARAMETERS = (
+    inspect.Parameter("data", _KW, default=typer.Argument(..., help=DATA_HELP), annotation=str),
+    inspect.Parameter("y", _KW, default=Y_OPT, annotation=Optional[list[str]]),  # noqa: UP045
+    inspect.Parameter("x", _KW, default=X_OPT, annotation=Optional[list[str]]),  # noqa: UP045
+    inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045
+    inspect.Parameter("weights", _KW, default=WEIGHTS_OPT, annotation=Optional[str]),  # noqa: UP045
+    inspect.Parameter("missing", _KW, default=MISSING_OPT, annotation=str),
+)
+
+
+def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing).
+
+    ``func(data: DataOptions, **own_options)``; typer sees the data parameters first, then the
+    command's own ones.
+    """
+    own = [p.replace(kind=_KW) for p in inspect.signature(func, eval_str=True).parameters.values()
+           if p.name != "data"]
+    names = [p.name for p in _DATA_PARAMETERS]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        options = DataOptions(**{n: kwargs.pop(n) for n in names})
+        return func(options, **kwargs)
+
+    del command.__wrapped__  # typer must read the signature below, not func's
+    params = [*_DATA_PARAMETERS, *own]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
 
 
 def in_memory(source: Any) -> tuple[Any, Any, Any]:

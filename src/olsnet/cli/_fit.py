@@ -3,49 +3,60 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from .._types import COV_TYPES
+from .._types import COV_TYPES, check_option
 from ._app import (
-    DATA_HELP,
     FORMAT_OPT,
-    FORMULA_OPT,
-    MISSING_OPT,
-    WEIGHTS_OPT,
-    X_OPT,
-    Y_OPT,
+    DataOptions,
     app,
     check_format,
+    data_command,
     echo,
     intercept_for,
     note,
-    open_source,
     render,
 )
+
+NO_INTERCEPT_OPT = typer.Option(False, "--no-intercept", help="Fit without intercept.")
+COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
+SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
 
 
 def cov_option(value: str) -> str:
     """``--cov hc3`` -> "HC3" (case-insensitive), checked against the accepted list."""
-    from .._types import check_option
-
     by_lower = {c.lower(): c for c in COV_TYPES}
     return check_option("--cov", by_lower.get(value.lower(), value), COV_TYPES)
 
 
-SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
+def fit_model(data: DataOptions, no_intercept: bool, cov_type: str = "nonrobust"
+              ) -> tuple[Any, Any]:
+    """(LinearRegression fitted to the streamed file, the file source); a rich progress bar
+    shows on an interactive stderr."""
+    from rich.console import Console
+
+    from ..estimator import LinearRegression
+
+    source = data.source()
+    model = LinearRegression(fit_intercept=intercept_for(source, no_intercept),
+                             cov_type=cov_type, missing=data.missing)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return model.fit(source), source
+    from ..scale import progress
+
+    with progress(source, console) as shown:
+        return model.fit(shown), source
 
 
 @app.command()
+@data_command
 def fit(
-    data: str = typer.Argument(..., help=DATA_HELP),
-    y: list[str] | None = Y_OPT,
-    x: list[str] | None = X_OPT,
-    formula: str | None = FORMULA_OPT,
-    no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without intercept."),
-    weights: str | None = WEIGHTS_OPT,
-    cov: str = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}."),
-    missing: str = MISSING_OPT,
+    data: DataOptions,
+    no_intercept: bool = NO_INTERCEPT_OPT,
+    cov: str = COV_OPT,
     fmt: str = FORMAT_OPT,
     save: Path | None = SAVE_OPT,
 ) -> None:
@@ -53,17 +64,11 @@ def fit(
 
     Files are streamed batch by batch (memory stays bounded); torch is never loaded.
     """
-    from ..estimator import LinearRegression
-
     fmt = check_format(fmt)
-    cov_type = cov_option(cov)
-    source = open_source(data, y, x, formula, weights, missing)
-    model = LinearRegression(fit_intercept=intercept_for(source, no_intercept),
-                             cov_type=cov_type, missing=missing)
-    model.fit(source)
+    model, source = fit_model(data, no_intercept, cov_option(cov))
     result = model.result_
-    dropped = getattr(source, "n_dropped", 0) or 0
     echo(render(result.summary(), fmt) if fmt != "json" else render(result, fmt))
+    dropped = max(result.n_dropped, getattr(source, "n_dropped", 0) or 0)
     if dropped:
         note(f"olsnet: {dropped} row(s) with missing values were dropped")
     if save is not None:

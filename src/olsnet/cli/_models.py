@@ -5,9 +5,10 @@ Accepted model files, none of which can execute code when read:
 * ``.onnx`` -- read with ``olsnet.from_onnx`` (affine graphs only);
 * ``.pt`` / ``.pth`` -- a *state dict* of ``nn.Linear`` layers in sequence (keys ``0.weight``,
   ``0.bias``, ``1.weight``, ...), as ``torch.save(net.state_dict(), path)`` writes it, read with
-  ``torch.load(weights_only=True)``; or a TorchScript archive (``torch.jit.save``), loaded with
-  ``torch.jit.load``. A pickled whole module (``torch.save(net)``) is refused: unpickling runs
-  code from the file;
+  ``torch.load(weights_only=True)``; or a TorchScript file (``torch.jit.save`` of a scripted
+  or traced ``nn.Sequential`` of ``nn.Linear`` layers), whose weights are read with
+  ``torch.jit.load`` and rebuilt as a LinearNetwork. A pickled whole module
+  (``torch.save(net)``) is refused: unpickling runs code from the file;
 * anything else -- an olsnet archive (``olsnet.save``), read with ``olsnet.load``.
 """
 
@@ -64,6 +65,19 @@ def _network_from_state_dict(state: Any, path: Path) -> Any:
     return net
 
 
+def _network_from_torchscript(module: Any, path: Path) -> Any:
+    """A TorchScript nn.Sequential of nn.Linear layers, as a LinearNetwork (its code is not
+    run; only its structure and weights are read)."""
+    children = [c.original_name for c in module.children()]
+    if module.original_name != "Sequential" or not children or set(children) != {"Linear"}:
+        raise FormatError(
+            f"{path}: a TorchScript {module.original_name} with parts {children}; olsnet reads "
+            "TorchScript files holding an nn.Sequential of nn.Linear layers. Export other "
+            "modules to ONNX (olsnet collapses affine ONNX graphs)"
+        )
+    return _network_from_state_dict(dict(module.state_dict()), path)
+
+
 def load_model(path: Path) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
@@ -77,13 +91,14 @@ def load_model(path: Path) -> Any:
         import torch
 
         if _is_torchscript(path):
-            return torch.jit.load(str(path), map_location="cpu")
+            return _network_from_torchscript(torch.jit.load(str(path), map_location="cpu"), path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
+        except Exception:
             raise FormatError(
-                f"{path}: not a state dict readable with weights_only=True ({str(exc).splitlines()[0]}); "
-                "save the module's state_dict() or use torch.jit.save / ONNX"
+                f"{path}: not a state dict of tensors (a pickled module?); olsnet does not "
+                "unpickle it, because unpickling runs code from the file. Save "
+                "net.state_dict(), or use torch.jit.save or ONNX"
             ) from None
         return _network_from_state_dict(state, path)
     from ..io.archive import load

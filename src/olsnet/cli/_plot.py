@@ -6,19 +6,17 @@ from pathlib import Path
 
 import typer
 
-from ._app import (
-    DATA_HELP,
-    FORMULA_OPT,
-    MISSING_OPT,
-    WEIGHTS_OPT,
-    X_OPT,
-    Y_OPT,
-    app,
-    intercept_for,
-    note,
-    open_source,
+from ._app import DataOptions, app, data_command, note
+from ._fit import NO_INTERCEPT_OPT, fit_model
+from ._train import (
+    EPOCHS_OPT,
+    HIDDEN_OPT,
+    OPTIMIZER_OPT,
+    SEED_OPT,
+    parse_hidden,
+    train_from_file,
+    training_reference,
 )
-from ._train import EPOCHS_OPT, HIDDEN_OPT, OPTIMIZER_OPT, SEED_OPT, parse_hidden, train_from_file
 
 plot_app = typer.Typer(help="Draw a figure (PNG, SVG or PDF, by the file's extension).",
                        no_args_is_help=True)
@@ -51,46 +49,34 @@ def plot_network(
 
 
 @plot_app.command("training")
+@data_command
 def plot_training(
-    data: str = typer.Argument(..., help=DATA_HELP),
-    y: list[str] | None = Y_OPT,
-    x: list[str] | None = X_OPT,
-    formula: str | None = FORMULA_OPT,
+    data: DataOptions,
     hidden: list[str] = HIDDEN_OPT,
     optimizer: str = OPTIMIZER_OPT,
     epochs: int | None = EPOCHS_OPT,
     seed: int = SEED_OPT,
-    weights: str | None = WEIGHTS_OPT,
-    missing: str = MISSING_OPT,
     out: Path = TRAINING_OUT,
 ) -> None:
     """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
     from .. import plots
 
-    trained = train_from_file(data, y, x, formula, weights, missing, parse_hidden(hidden),
-                              optimizer, epochs, seed)
-    plots.plot_training(trained.log, out, reference=trained.optimum)
+    trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
+    plots.plot_training(trained.log, out, reference=training_reference(trained))
     note(f"olsnet: wrote {out}")
 
 
 @plot_app.command("diagnostics")
+@data_command
 def plot_diagnostics(
-    data: str = typer.Argument(..., help=DATA_HELP),
-    y: list[str] | None = Y_OPT,
-    x: list[str] | None = X_OPT,
-    formula: str | None = FORMULA_OPT,
-    no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit without intercept."),
-    weights: str | None = WEIGHTS_OPT,
-    missing: str = MISSING_OPT,
+    data: DataOptions,
+    no_intercept: bool = NO_INTERCEPT_OPT,
     out: Path = DIAGNOSTICS_OUT,
 ) -> None:
     """Fit the regression and draw R's four diagnostic plots (as plot.lm)."""
     from .. import plots
-    from ..estimator import LinearRegression
 
-    source = open_source(data, y, x, formula, weights, missing)
-    model = LinearRegression(fit_intercept=intercept_for(source, no_intercept), missing=missing)
-    model.fit(source)
+    model, _ = fit_model(data, no_intercept)
     plots.plot_diagnostics(model.result_, out)
     note(f"olsnet: wrote {out}")
 

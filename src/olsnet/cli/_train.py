@@ -11,21 +11,16 @@ import typer
 
 from .._types import OPTIMIZERS, check_option
 from ._app import (
-    DATA_HELP,
     FORMAT_OPT,
-    FORMULA_OPT,
-    MISSING_OPT,
-    WEIGHTS_OPT,
-    X_OPT,
-    Y_OPT,
+    DataOptions,
     app,
     check_format,
+    data_command,
     dumps,
     echo,
     in_memory,
     intercept_for,
     note,
-    open_source,
     render,
 )
 
@@ -59,11 +54,14 @@ class Trained:
     y: np.ndarray  # (n,) or (n, q)
     weights: np.ndarray | None  # (n,)
     optimum: float  # the objective J at the exact optimum (OLS, or reduced rank for bottlenecks)
+    reference: Any  # the exact fit (LinearRegression, or ReducedRankRegression for bottlenecks)
 
 
-def exact_objective(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-                    rank: int | None) -> float:
-    """J* = Σ w ||y - ŷ||² / (2 Σ w) of the exact optimum (train's objective, without decay)."""
+def exact_optimum(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
+                  rank: int | None) -> tuple[float, Any]:
+    """(J*, the exact fit): J* = Σ w ||y - ŷ||² / (2 Σ w) at the exact optimum (the training
+    objective without weight decay); reduced-rank regression when the network has a bottleneck
+    of width ``rank``."""
     from ..estimator import LinearRegression
 
     if rank is None:
@@ -75,31 +73,29 @@ def exact_objective(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_inte
     resid = np.asarray(y, dtype=np.float64).reshape(len(X), -1) - np.asarray(
         model.predict(X)).reshape(len(X), -1)
     ww = np.ones(len(X)) if w is None else w
-    return float(ww @ (resid * resid).sum(axis=1) / (2.0 * ww.sum()))
+    return float(ww @ (resid * resid).sum(axis=1) / (2.0 * ww.sum())), model
 
 
-def train_from_file(data: str, y: list[str] | None, x: list[str] | None, formula: str | None,
-                    weights: str | None, missing: str, hidden: tuple[int, ...], optimizer: str,
-                    epochs: int | None, seed: int, no_intercept: bool = False,
-                    live: bool = True) -> Trained:
+def train_from_file(data: DataOptions, hidden: tuple[int, ...], optimizer: str,
+                    epochs: int | None, seed: int, live: bool = True) -> Trained:
     """Read the data, train ``LinearNetwork(hidden)`` with a live bar (loss, gap to J*)."""
     from ..nn import LinearNetwork, train
 
     optimizer = check_option("--optimizer", optimizer, OPTIMIZERS)
-    source = open_source(data, y, x, formula, weights, missing)
-    fit_intercept = intercept_for(source, no_intercept)
+    source = data.source()
+    fit_intercept = intercept_for(source, False)
     X, yy, w = in_memory(source)
     net = LinearNetwork.from_names(source.feature_names, source.target_names, hidden,
                                    bias=fit_intercept, seed=seed)
-    optimum = exact_objective(X, yy, w, fit_intercept, net.bottleneck)
+    optimum, reference = exact_optimum(X, yy, w, fit_intercept, net.bottleneck)
     options: dict[str, Any] = {"optimizer": optimizer, "seed": seed}
     if epochs is not None:
         options["max_epochs"] = epochs
     if not live:
-        return Trained(net, train(net, X, yy, w, **options), X, yy, w, optimum)
+        return Trained(net, train(net, X, yy, w, **options), X, yy, w, optimum, reference)
     with _LiveBar(optimizer, epochs, optimum) as bar:
         log = train(net, X, yy, w, callback=bar.update, **options)
-    return Trained(net, log, X, yy, w, optimum)
+    return Trained(net, log, X, yy, w, optimum, reference)
 
 
 class _LiveBar:
@@ -142,6 +138,11 @@ def log_dict(log: Any, optimum: float) -> dict[str, Any]:
     }
 
 
+def training_reference(trained: Trained) -> Any:
+    """What plot_training compares with: the exact regression, or J* for a bottleneck."""
+    return trained.optimum if trained.net.bottleneck else trained.reference
+
+
 def write_training_plots(trained: Trained, outdir: Path) -> list[Path]:
     """network.png and training.png in ``outdir`` (olsnet.plots)."""
     from .. import plots
@@ -149,22 +150,18 @@ def write_training_plots(trained: Trained, outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     paths = [outdir / "network.png", outdir / "training.png"]
     plots.plot_network(trained.net, paths[0])
-    plots.plot_training(trained.log, paths[1], reference=trained.optimum)
+    plots.plot_training(trained.log, paths[1], reference=training_reference(trained))
     return paths
 
 
 @app.command()
+@data_command
 def train(
-    data: str = typer.Argument(..., help=DATA_HELP),
-    y: list[str] | None = Y_OPT,
-    x: list[str] | None = X_OPT,
-    formula: str | None = FORMULA_OPT,
+    data: DataOptions,
     hidden: list[str] = HIDDEN_OPT,
     optimizer: str = OPTIMIZER_OPT,
     epochs: int | None = EPOCHS_OPT,
     seed: int = SEED_OPT,
-    weights: str | None = WEIGHTS_OPT,
-    missing: str = MISSING_OPT,
     plot: Path | None = PLOT_OPT,
     save: Path | None = SAVE_OPT,
     fmt: str = FORMAT_OPT,
@@ -177,9 +174,8 @@ def train(
     from ..nn import compare
 
     fmt = check_format(fmt)
-    trained = train_from_file(data, y, x, formula, weights, missing, parse_hidden(hidden),
-                              optimizer, epochs, seed)
-    table = compare(trained.net, trained.X, trained.y)
+    trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
+    table = compare(trained.net, trained.X, trained.y, trained.weights)
     if fmt == "json":
         echo(dumps({"training": log_dict(trained.log, trained.optimum),
                     "comparison": table.to_dict()}))

@@ -57,7 +57,8 @@ class ParsedFormula:
         from formulaic import model_matrix
 
         try:
-            mm = model_matrix(self.formula, data, na_action="ignore")
+            with np.errstate(all="ignore"):  # non-finite values are reported by row and term
+                mm = model_matrix(self.formula, data, na_action="ignore")
         except Exception as exc:  # formulaic raises many types; re-raise as one, with the formula
             raise _formula_error(self.formula, exc) from None
         if not hasattr(mm, "lhs"):
@@ -123,7 +124,8 @@ class FormulaSpec:
     def transform(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(X (n, p), Y (n, q))`` float64 for ``data``; non-finite values are kept."""
         try:
-            mm = self.model_spec.get_model_matrix(data, na_action="ignore")
+            with np.errstate(all="ignore"):
+                mm = self.model_spec.get_model_matrix(data, na_action="ignore")
         except Exception as exc:
             raise _formula_error(self.formula, exc) from None
         Y = np.asarray(mm.lhs.to_numpy(dtype=np.float64), dtype=np.float64)  # (n, q)
@@ -132,7 +134,8 @@ class FormulaSpec:
     def design_matrix(self, data: Any) -> np.ndarray:
         """X (n, p) for new data (no target needed), for predictions."""
         try:
-            mm = self.model_spec.rhs.get_model_matrix(data, na_action="ignore")
+            with np.errstate(all="ignore"):
+                mm = self.model_spec.rhs.get_model_matrix(data, na_action="ignore")
         except Exception as exc:
             raise _formula_error(self.formula, exc) from None
         return self._rhs(mm)
@@ -283,6 +286,13 @@ def ols(formula: str, data: Any, weights: Any = None, *, missing: str = "raise",
     RegressionResult
         ``param_names`` are the formula's column names, ``"Intercept"`` first.
 
+    Notes
+    -----
+    Coefficients, standard errors and every statistic equal those of
+    ``statsmodels.formula.api.ols`` (``wls`` with weights). One convention differs: a formula
+    without intercept (``y ~ 0 + C(g) + x``) gets the uncentred R² and F-test, as R's ``lm``
+    reports them, where statsmodels detects the constant implied by a full set of dummies.
+
     Examples
     --------
     >>> res = olsnet.ols("y ~ x + C(g)", {"y": [1., 2, 4, 3, 5], "x": [1., 2, 3, 4, 6],
@@ -326,14 +336,15 @@ def _with_dropped(result: Any, n_dropped: int) -> Any:
 
 
 def from_formula(formula: str, data: Any, hidden: Sequence[int] = (), **network_kwargs: Any) -> Any:
-    """A :class:`olsnet.LinearNetwork` sized for the formula's model matrix (not trained).
+    """A :class:`olsnet.LinearNetwork` whose inputs are the formula's terms (not trained).
 
     The network takes the ``p`` columns of ``design_from_formula(formula, data)[0]`` (no
-    ``Intercept`` column: the layers' biases play its role) and gives the ``q`` targets.
-    Train it with ``olsnet.train(net, X, y)`` on that X and y.
+    ``Intercept`` column: the layers' biases play its role, and a formula without intercept
+    gives ``bias=False``) and carries their names. Train it with ``olsnet.train(net, X, y)``
+    on that X and y.
     """
     from ..nn import LinearNetwork
 
-    X, y, _names, _target, _spec = design_from_formula(formula, data)
-    q = 1 if y.ndim == 1 else y.shape[1]
-    return LinearNetwork(n_features=X.shape[1], n_outputs=q, hidden=tuple(hidden), **network_kwargs)
+    _, _, names, _, spec = design_from_formula(formula, data)
+    network_kwargs.setdefault("bias", spec.fit_intercept)
+    return LinearNetwork.from_names(names, spec.target_names, tuple(hidden), **network_kwargs)
