@@ -181,8 +181,9 @@ def test_training_mode_warns_collapses_as_eval_and_restores_modes():
         bn.running_var.copy_(torch.tensor([2.0, 0.5, 1.5]))
     model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.9), bn, nn.Linear(3, 1)).double()
     assert model.training
-    with pytest.warns(TrainingWarning, match="training mode"):
+    with pytest.warns(TrainingWarning, match="training mode") as record:
         affine = collapse_module(model)
+    assert record[0].filename == __file__  # points at the user's line
     assert model.training and all(m.training for m in model.modules())
     X = np.random.default_rng(2).standard_normal((30, 2))
     assert max_rel_diff(model.eval(), affine, X) < 1e-13

@@ -8,6 +8,7 @@ follow. The map is then checked against the module itself on random probe inputs
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import types
 import warnings
@@ -105,13 +106,22 @@ def collapse_module(module: Any, example_input: Any = None, *, n_probes: int = 6
         warnings.warn(TrainingWarning(
             f"{type(module).__name__} is in training mode (e.g. {training[0]!r}); it is collapsed as "
             "in eval mode (Dropout off, BatchNorm with running statistics). Call .eval() first to "
-            "silence this."), stacklevel=2)
+            "silence this."), stacklevel=_user_stacklevel())
     try:
         module.eval()
         return _collapse_eval(module, example, n_probes, seed)
     finally:
         for m, mode in modes.items():
             m.training = mode
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside olsnet."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
 
 
 def _param_dtype(module: Any) -> Any:

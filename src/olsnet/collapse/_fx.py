@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import NotAffineError
@@ -59,10 +63,25 @@ def trace(module: Any, make_example: Any) -> tuple[Any, str, Any]:
     except Exception as fx_error:
         example = make_example()
         try:
-            exported = torch.export.export(module, (example,), strict=False)
+            with _quiet_torch():
+                exported = torch.export.export(module, (example,), strict=False)
             return exported.module(), "torch.export", example
         except Exception as export_error:
             raise _untraceable(module, fx_error, export_error) from export_error
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    """Keep torch.export's log lines and graph dumps off the user's terminal (olsnet never
+    prints); what it found is reported in the error raised instead."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _untraceable(module: Any, fx_error: Exception, export_error: Exception) -> NotAffineError:
