@@ -71,11 +71,13 @@ def test_network_diagram_of_a_linear_network_collapses_to_its_forward_pass(longl
 
 
 def test_network_diagram_of_a_regression_is_its_coefficients(fitted, statsmodels_fit, tmp_path):
-    layers = network_layers(fitted)
-    (W, b), = layers.layers
-    np.testing.assert_allclose(W[0], statsmodels_fit.params[1:], rtol=1e-7)
-    np.testing.assert_allclose(b[0], statsmodels_fit.params[0], rtol=1e-7)
-    assert layers.feature_names == ("GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR")
+    for model in (fitted, fitted.result_):
+        layers = network_layers(model)
+        (W, b), = layers.layers
+        np.testing.assert_allclose(W[0], statsmodels_fit.params[1:], rtol=1e-7)
+        np.testing.assert_allclose(b[0], statsmodels_fit.params[0], rtol=1e-7)
+        assert layers.feature_names == ("GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR")
+        assert layers.target_names == ("TOTEMP",)
     plot_network(fitted, tmp_path / "neuron.svg")
     svg = (tmp_path / "neuron.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
@@ -99,7 +101,7 @@ def test_network_diagram_of_a_chain_of_affines_and_feature_names(tmp_path):
 
 
 def test_network_diagram_refuses_a_non_linear_network():
-    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)).eval()
     with pytest.raises(olsnet.NotAffineError):
         plot_network(net)
 

@@ -71,6 +71,19 @@ def _from_regression(model: Any) -> _Layers:
     return _from_affine(a, "linear regression (one affine map)")
 
 
+def _from_result(result: Any) -> _Layers:
+    """A RegressionResult: ``params`` (k,) or (k, q), intercept first when fitted with one."""
+    params = np.asarray(result.params, dtype=np.float64)
+    params = params[:, None] if params.ndim == 1 else params  # (k, q)
+    if result.fit_intercept:
+        bias, W = params[0], params[1:].T  # (q,), (q, p)
+    else:
+        bias, W = np.zeros(params.shape[1]), params.T
+    a = Affine(W, bias, feature_names=tuple(result.feature_names),
+               target_names=tuple(result.target_names))
+    return _from_affine(a, "linear regression (one affine map)")
+
+
 def _torch_layers(model: Any) -> _Layers:
     """Weights of a LinearNetwork (or any chain of nn.Linear with identity activations)."""
     import torch
@@ -135,14 +148,16 @@ def network_layers(model: Any, feature_names: Sequence[str] | None = None) -> _L
         out = _from_chain(model)
     elif hasattr(model, "coef_") and hasattr(model, "intercept_"):
         out = _from_regression(model)
+    elif hasattr(model, "params") and hasattr(model, "fit_intercept"):
+        out = _from_result(model)
     elif type(model).__module__.startswith("torch") or any(
         c.__module__.startswith("torch.nn") for c in type(model).__mro__
     ):
         out = _torch_layers(model)
     else:
         raise InputTypeError(
-            f"plot_network draws a LinearNetwork (torch), an olsnet.Affine or a fitted "
-            f"LinearRegression; got {type(model).__name__}"
+            f"plot_network draws a LinearNetwork (torch), an olsnet.Affine, a list of Affines, "
+            f"a fitted LinearRegression or a RegressionResult; got {type(model).__name__}"
         )
     if feature_names is not None:
         names = tuple(str(n) for n in feature_names)
@@ -291,9 +306,9 @@ def plot_network(model: Any, path: str | os.PathLike[str] | None = None, *,
 
     Parameters
     ----------
-    model : LinearNetwork, torch.nn.Module, Affine or fitted LinearRegression
-        A network is drawn layer by layer (inputs, hidden nodes, outputs); an Affine or a
-        regression is drawn as its single neuron.
+    model : LinearNetwork, torch.nn.Module, Affine, list of Affine, LinearRegression or RegressionResult
+        A network (or a list of Affine layers, first applied first) is drawn layer by layer:
+        inputs, hidden nodes, outputs. An Affine or a regression is drawn as its single neuron.
     path : str or path-like, optional
         Where to save the figure; ``.png``, ``.svg`` or ``.pdf`` by extension. Not saved if None.
     feature_names : sequence of str, optional
