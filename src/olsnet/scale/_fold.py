@@ -16,6 +16,7 @@ here merge with any other ``QRState``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.linalg import lapack
@@ -23,7 +24,7 @@ from scipy.linalg import lapack
 from ..errors import DataError
 from ..solve import QRState
 
-__all__ = ["CHUNK_ROWS", "fold_arrays", "nonfinite_at"]
+__all__ = ["CHUNK_ROWS", "NonFiniteError", "fold_arrays", "fold_columns", "nonfinite_at"]
 
 CHUNK_ROWS = 4096  # (4096, 22) doubles = 0.7 MB: the chunk stays in L2 while dtpqrt sweeps it
 PANEL = 4  # dtpqrt's inner block size; 4 was fastest for k = 22 (2, 4, 6, 8, 11 measured)
@@ -77,16 +78,66 @@ def fold_arrays(
 
     Raises
     ------
-    DataError
-        A NaN or inf in X or y; the message names the block's row and column.
+    NonFiniteError
+        A NaN or inf in X or y (a DataError naming the block's row and column).
 
     Notes
     -----
     For ``A = sqrt(w) [1, X, Y]`` the returned ``R`` satisfies ``AᵀA = RᵀR`` with ``R`` upper
     triangular and ``diag(R) >= 0``.
     """
-    n, p = X.shape
-    q = Y.shape[1]
+    p = X.shape[1]
+
+    def fill(B: np.ndarray, start: int, stop: int) -> None:
+        B[:, :p] = X[start:stop]
+        B[:, p:] = Y[start:stop]
+
+    return _fold(X.shape[0], p, Y.shape[1], fill, w, fit_intercept, chunk_rows)
+
+
+def fold_columns(
+    columns: Sequence[np.ndarray],
+    n_features: int,
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    chunk_rows: int = CHUNK_ROWS,
+) -> QRState:
+    """QR state of rows given column by column: ``columns`` holds the p feature columns, then
+    the q target columns, each (b,) float64 (e.g. zero-copy views of Arrow arrays), so no
+    (b, p) row-major copy is made. Otherwise as :func:`fold_arrays`."""
+    n = columns[0].shape[0] if columns else 0
+
+    def fill(B: np.ndarray, start: int, stop: int) -> None:
+        for j, col in enumerate(columns):
+            B[:, j] = col[start:stop]
+
+    return _fold(n, n_features, len(columns) - n_features, fill, w, fit_intercept, chunk_rows)
+
+
+class NonFiniteError(DataError):
+    """A NaN or inf in a block; ``row`` (in the block) and ``column`` (0..p+q-1) locate it."""
+
+    def __init__(self, row: int, column: int, n_features: int) -> None:
+        what = "X" if column < n_features else "y"
+        j = column if column < n_features else column - n_features
+        super().__init__(
+            f"{what} column {j} has a NaN or inf at row {row} of this block; clean the data or "
+            "drop the rows (missing='drop' applies to in-memory data and olsnet.read)"
+        )
+        self.row = row
+        self.column = column
+
+
+def _fold(
+    n: int,
+    p: int,
+    q: int,
+    fill: Callable[[np.ndarray, int, int], None],
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    chunk_rows: int,
+) -> QRState:
+    """The fold: ``fill(B, start, stop)`` writes rows start..stop of [X Y] into B (b, p + q)."""
     k0 = int(fit_intercept)
     k = k0 + p + q
     R = np.zeros((k, k), order="F")
@@ -98,16 +149,15 @@ def fold_arrays(
         B = buf[: stop - start]  # (b, k) Fortran-ordered view: each column contiguous
         if fit_intercept:
             B[:, 0] = 1.0
-        B[:, k0 : k0 + p] = X[start:stop]
-        B[:, k0 + p :] = Y[start:stop]
+        fill(B[:, k0:], start, stop)
         if w is not None:
             sw = np.sqrt(w[start:stop])  # (b,)
             B *= sw[:, None]
             zsum += sw @ B[:, k0:]
         else:
             zsum += B[:, k0:].sum(axis=0)
-        if not np.isfinite(zsum).all():
-            _raise_nonfinite(X, Y, start, stop)
+        if not np.isfinite(zsum).all():  # a NaN / inf (or an overflowing sum) in this chunk
+            _raise_nonfinite(B[:, k0:], start, p)
         R, _, _, info = lapack.dtpqrt(0, panel, R, B, overwrite_a=1, overwrite_b=1)
         if info != 0:  # only an illegal argument can make dtpqrt fail
             raise RuntimeError(f"LAPACK dtpqrt failed with info={info}")
@@ -122,15 +172,12 @@ def fold_arrays(
     return QRState(np.ascontiguousarray(R), np.zeros(p + q), p, q, fit_intercept, nobs, sum_w, zsum)
 
 
-def _raise_nonfinite(X: np.ndarray, Y: np.ndarray, start: int, stop: int) -> None:
-    found = nonfinite_at(X[start:stop], Y[start:stop])
-    if found is None:  # the column sums overflowed; values are finite but too large to square
+def _raise_nonfinite(B: np.ndarray, start: int, p: int) -> None:
+    bad = ~np.isfinite(B)  # (b, p + q) of the chunk (weighted: a NaN stays NaN)
+    if not bad.any():
         raise DataError(
-            f"rows {start}..{stop - 1} of this block hold values so large that their sums "
-            "overflow float64; rescale the columns"
+            f"rows from {start} of this block hold values so large that their sums overflow "
+            "float64; rescale the columns"
         )
-    i, what, j = found
-    raise DataError(
-        f"{what} column {j} has a NaN or inf at row {start + i} of this block; clean the data "
-        "or drop the rows (missing='drop' applies to in-memory data)"
-    )
+    i = int(np.flatnonzero(bad.any(axis=1))[0])
+    raise NonFiniteError(start + i, int(np.flatnonzero(bad[i])[0]), p)

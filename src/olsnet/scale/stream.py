@@ -16,16 +16,20 @@ can be saved.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from ..errors import DataFileError
 from ..solve import QRState
-from .threads import fit_state_threaded
+from ._fold import NonFiniteError, fold_columns
+from .threads import ParallelSource, fit_state_threaded, fold_in_pool
 
-__all__ = ["ProgressSource", "progress"]
+__all__ = ["ProgressSource", "file_state", "is_plain_file_source", "progress"]
 
 Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
@@ -69,6 +73,7 @@ class ProgressSource:
         self.bytes = 0
         self._disk = _file_bytes(source)
         self._pass = 0
+        self._task: Any = None
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -97,33 +102,46 @@ class ProgressSource:
     ) -> None:
         self._progress.stop()
 
-    def blocks(self) -> Iterator[Block]:
-        """The wrapped source's blocks, advancing the bar after each one."""
+    def _start_pass(self) -> None:
         self._pass += 1
         label = "fitting" if self._pass == 1 else f"pass {self._pass}"
         if self._disk is not None:
             label += f" ({self._disk / 1e6:,.0f} MB on disk)"
-        task = self._progress.add_task(label, total=None, rows=0, mb=0.0, rate=0.0)
+        self._task = self._progress.add_task(label, total=None, rows=0, mb=0.0, rate=0.0)
         self.rows = self.bytes = 0
+
+    def _advance(self, rows: int, nbytes: int) -> None:
+        self.rows += rows
+        self.bytes += nbytes
+        elapsed = self._progress.tasks[self._task].elapsed or 0.0
+        rate = self.rows / elapsed if elapsed > 0 else 0.0
+        self._progress.update(self._task, rows=self.rows, mb=self.bytes / 1e6, rate=rate)
+
+    def _end_pass(self) -> None:
+        done = max(self.rows, 1)
+        self._progress.update(self._task, total=done, completed=done)
+
+    def blocks(self) -> Iterator[Block]:
+        """The wrapped source's blocks, advancing the bar after each one."""
+        self._start_pass()
         for X, Y, w in self.source.blocks():
             yield X, Y, w
-            self.rows += X.shape[0]
-            self.bytes += X.nbytes + Y.nbytes + (0 if w is None else w.nbytes)
-            elapsed = self._progress.tasks[task].elapsed or 0.0
-            self._progress.update(
-                task,
-                rows=self.rows,
-                mb=self.bytes / 1e6,
-                rate=self.rows / elapsed if elapsed > 0 else 0.0,
-            )
-        self._progress.update(task, total=max(self.rows, 1), completed=max(self.rows, 1))
+            self._advance(X.shape[0], X.nbytes + Y.nbytes + (0 if w is None else w.nbytes))
+        self._end_pass()
 
     def fit_state(self, fit_intercept: bool) -> QRState:
         """QR state of every row, folded on ``n_jobs`` threads while the bar advances."""
-        inner = getattr(self.source, "fit_state", None)
-        if inner is not None and not hasattr(self.source, "n_jobs"):
-            return inner(fit_intercept)  # a source that fits itself (dask): no blocks to count
-        n_jobs = getattr(self.source, "n_jobs", self.n_jobs)
+        inner = self.source
+        n_jobs = getattr(inner, "n_jobs", self.n_jobs)
+        if isinstance(inner, ParallelSource):
+            inner = inner.source
+        if is_plain_file_source(inner):
+            self._start_pass()
+            state = file_state(inner, fit_intercept, n_jobs, on_batch=self._advance)
+            self._end_pass()
+            return state
+        if hasattr(inner, "fit_state"):
+            return inner.fit_state(fit_intercept)  # a source that fits itself (dask)
         return fit_state_threaded(self, fit_intercept, n_jobs)
 
 
@@ -145,3 +163,174 @@ def progress(source: Any, console: Any = None, n_jobs: int | None = 2) -> Progre
         A context manager: the bar shows between ``__enter__`` and ``__exit__``.
     """
     return ProgressSource(source, console, n_jobs)
+
+
+# ---------------------------------------------------------------------------- file fast path
+
+
+def is_plain_file_source(source: Any) -> bool:
+    """True for an ``olsnet.read(path, y=..., x=...)`` source with ``missing="raise"``: its
+    batches can go from Arrow columns straight into the fold (formula sources and dropped rows
+    take the general path through ``blocks()``)."""
+    try:
+        from ..data.files import FileSource
+    except ImportError:  # pragma: no cover - the data module is part of olsnet
+        return False
+    return type(source) is FileSource and source.missing == "raise"
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _where(path: Path, row: int) -> str:
+    """'file, line N' (CSV, 1-based, header = line 1) or 'file, row N' (Parquet, 1-based)."""
+    from ..data.files import physical_line
+
+    if _is_parquet(path):
+        return f"{path}, row {row + 1}"
+    return f"{path}, line {physical_line(path, row)}"
+
+
+def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[Any]:
+    """pyarrow RecordBatches of ``columns`` (CSV columns read as float64), errors naming the
+    file (CSV: and the line and column, found by ``olsnet.data.files.locate_csv_problem``)."""
+    import pyarrow as pa
+
+    from ..data.files import locate_csv_problem, read_header
+
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+            have = pf.schema_arrow.names
+            _check_columns(path, have, columns)
+            yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        return
+    import pyarrow.csv as pcsv
+
+    _check_columns(path, read_header(path), columns)
+    with open(path, "rb") as fh:  # block size giving about batch_rows rows per batch
+        sample = fh.read(1 << 16)
+    per_row = len(sample) / max(sample.count(b"\n"), 1)
+    block = int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 30))
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=block),
+            convert_options=pcsv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.float64()), include_columns=columns
+            ),
+        )
+        yield from reader
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, columns, str(exc)) from None
+
+
+def _check_columns(path: Path, have: Any, wanted: list[str]) -> None:
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise DataFileError(
+            f"{path}: column {missing[0]!r} is not in the file; its columns are "
+            f"{', '.join(have)}. Check the spelling (names are case-sensitive)"
+        )
+
+
+def _float_column(batch: Any, name: str, path: Path) -> np.ndarray:
+    """(b,) float64 of one Arrow column: a view when it is float64 without nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = batch.column(name)
+    if col.type != pa.float64():
+        if not (
+            pa.types.is_integer(col.type)
+            or pa.types.is_floating(col.type)
+            or pa.types.is_boolean(col.type)
+            or pa.types.is_decimal(col.type)
+        ):
+            raise DataFileError(
+                f"{path}: column {name!r} has type {col.type}, which is not numeric; read the "
+                "file with a formula (formula='y ~ C(column)') to use it as categories"
+            )
+        col = pc.cast(col, pa.float64())
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _fold_batch(
+    batch: Any,
+    path: Path,
+    offset: int,
+    names: list[str],
+    p: int,
+    weights: str | None,
+    fit_intercept: bool,
+) -> QRState:
+    """Pool task: one Arrow batch (rows offset.. of ``path``) -> its QR state."""
+    cols = [_float_column(batch, c, path) for c in names]
+    w = None
+    if weights is not None:
+        w = _float_column(batch, weights, path)
+        ok = np.isfinite(w) & (w >= 0)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise DataFileError(
+                f"{_where(path, offset + i)}, column {weights!r}: weight {w[i]} is not allowed; "
+                "weights must be finite and >= 0"
+            )
+    try:
+        return fold_columns(cols, p, w, fit_intercept)
+    except NonFiniteError as exc:
+        value = cols[exc.column][exc.row]
+        what = "a missing value" if np.isnan(value) else f"the value {value}"
+        raise DataFileError(
+            f"{_where(path, offset + exc.row)}, column {names[exc.column]!r}: {what}; pass "
+            "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
+        ) from None
+
+
+def file_state(
+    source: Any,
+    fit_intercept: bool,
+    n_jobs: int | None = 2,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> QRState:
+    """QR state of a plain ``olsnet.read`` source: Arrow batches folded on a thread pool.
+
+    The calling thread reads batches with pyarrow (Parquet's reader decodes on its own threads
+    and releases the GIL); each batch's columns go straight from Arrow memory into the fold's
+    chunk buffer on a worker, so no (b, p) array is built. At most ``2 * n_jobs`` batches are
+    in flight. ``on_batch(rows, bytes)`` is called after each batch is read (progress bars).
+
+    Raises
+    ------
+    DataFileError
+        A missing column, a malformed or truncated file, text in a numeric column, a missing
+        value or a bad weight; the message names the file and the line (CSV) or row (Parquet).
+    """
+    names = [*source.feature_names, *source.target_names]
+    p = len(source.feature_names)
+    weights = source.weights
+    columns = list(dict.fromkeys([*names, *((weights,) if weights else ())]))
+    batch_rows = int(source.batch_rows)
+
+    def tasks() -> Iterator[Callable[[], QRState]]:
+        for path in source.paths:
+            offset = 0
+            for batch in _arrow_batches(Path(path), columns, batch_rows):
+                if on_batch is not None:
+                    on_batch(batch.num_rows, batch.nbytes)
+                yield functools.partial(
+                    _fold_batch, batch, Path(path), offset, names, p, weights, fit_intercept
+                )
+                offset += batch.num_rows
+            if offset == 0:
+                raise DataFileError(
+                    f"{path}: the file has a header but no data rows; at least one row is required"
+                )
+
+    total = QRState.empty(p, len(source.target_names), fit_intercept)
+    return fold_in_pool(tasks(), total, n_jobs)

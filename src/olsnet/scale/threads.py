@@ -11,9 +11,10 @@ when a block is folded, never how. Inside the pool OpenBLAS runs one thread per 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from ..errors import DimensionError, InputTypeError
 from ..solve import QRState
 from ._fold import fold_arrays
 
-__all__ = ["BLOCK_ROWS", "ParallelSource", "fit_state_threaded", "parallel"]
+__all__ = ["BLOCK_ROWS", "ParallelSource", "fit_state_threaded", "fold_in_pool", "parallel"]
 
 BLOCK_ROWS = 65536  # rows per task: ~11 MB at k = 22, large enough that a task dwarfs its overhead
 
@@ -114,24 +115,36 @@ def fit_state_threaded(
     whatever the number of rows. The merge order is the block order, so the state does not
     depend on ``n_jobs``.
     """
-    workers = _n_workers(n_jobs)
     blocks, p, q = _blocks_of(source_or_arrays, block_rows)
-    total = QRState.empty(p, q, fit_intercept)
 
     def fold(block: Block) -> QRState:
         X, Y, w = _as_block(block)
         return fold_arrays(X, Y, w, fit_intercept)
 
+    tasks = (functools.partial(fold, block) for block in blocks)
+    return fold_in_pool(tasks, QRState.empty(p, q, fit_intercept), n_jobs)
+
+
+def fold_in_pool(
+    tasks: Iterator[Callable[[], QRState]], total: QRState, n_jobs: int | None
+) -> QRState:
+    """Run the fold ``tasks`` on ``n_jobs`` threads; merge their states into ``total`` in order.
+
+    The iterator is advanced in the calling thread (reading the next block overlaps the folds)
+    and at most ``2 * n_jobs`` tasks are in flight. An error in a task or in the iterator
+    cancels what is pending and propagates; no state is returned.
+    """
+    workers = _n_workers(n_jobs)
     with one_blas_thread():
         if workers == 1:
-            for block in blocks:
-                total = total.merge(fold(block))
+            for task in tasks:
+                total = total.merge(task())
             return total
         pending: deque[Future[QRState]] = deque()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="olsnet-fold") as pool:
             try:
-                for block in blocks:
-                    pending.append(pool.submit(fold, block))
+                for task in tasks:
+                    pending.append(pool.submit(task))
                     if len(pending) >= 2 * workers:  # bounded: wait for the oldest block
                         total = total.merge(pending.popleft().result())
                 while pending:
@@ -162,6 +175,10 @@ class ParallelSource:
         return self.source.blocks()
 
     def fit_state(self, fit_intercept: bool) -> QRState:
+        from .stream import file_state, is_plain_file_source
+
+        if is_plain_file_source(self.source):  # Arrow columns straight into the fold
+            return file_state(self.source, fit_intercept, self.n_jobs)
         return fit_state_threaded(self.source, fit_intercept, self.n_jobs)
 
 

@@ -1,0 +1,135 @@
+"""The fast block fold and the thread pool: the same fit as the in-memory exact solver."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from _scale_data import make_regression
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from olsnet.errors import DataError
+from olsnet.scale import fit_state_threaded, fold_arrays, parallel
+from olsnet.solve import QRState, exact_lstsq, solve_state
+
+
+def _close(a, b, rtol=1e-12):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_fold_arrays_matches_exact_and_statsmodels(weights, fit_intercept):
+    X, Y, w = make_regression(5000, 6, q=2, seed=3, weights=weights)
+    sol = solve_state(fold_arrays(X, Y, w, fit_intercept, chunk_rows=700))
+    ref = exact_lstsq(X, Y, w, fit_intercept)
+    _close(sol.params, ref.params)
+    _close(sol.cov_unscaled, ref.cov_unscaled, rtol=1e-11)
+    _close(sol.ssr, ref.ssr)
+    _close(sol.centered_tss, ref.centered_tss)
+    assert sol.nobs == 5000
+    exog = sm.add_constant(X) if fit_intercept else X
+    sm_fit = sm.WLS(Y[:, 0], exog, weights=1.0 if w is None else w).fit()
+    _close(sol.params[:, 0], sm_fit.params, rtol=1e-10)
+
+
+def test_fold_arrays_equals_qrstate_fold(data):
+    X, Y, _ = data
+    fast = fold_arrays(X, Y, None, True)
+    slow = QRState.empty(4, 1, True).fold(X, Y)
+    _close(fast.R, slow.R, rtol=1e-11)
+    _close(fast.zsum, slow.zsum)
+    assert (fast.nobs, fast.sum_weights) == (slow.nobs, slow.sum_weights)
+
+
+def test_zero_weights_are_not_observations():
+    X, Y, w = make_regression(400, 3, seed=5, weights=True)
+    w[::4] = 0.0
+    keep = w > 0
+    a = solve_state(fold_arrays(X, Y, w, True))
+    b = solve_state(fold_arrays(X[keep], Y[keep], w[keep], True))
+    _close(a.params, b.params)
+    assert a.nobs == b.nobs == keep.sum()
+
+
+def test_nonfinite_value_names_row_and_column(data):
+    X, Y, _ = data
+    X = X.copy()
+    X[2345, 2] = np.nan
+    with pytest.raises(DataError, match=r"X column 2 has a NaN or inf at row 2345"):
+        fold_arrays(X, Y, None, True, chunk_rows=1000)
+
+
+@pytest.mark.parametrize("n_jobs", [2, 3, None])
+def test_thread_count_does_not_change_the_fit(n_jobs):
+    X, Y, w = make_regression(20_000, 5, seed=7, weights=True)
+    one = fit_state_threaded((X, Y, w), True, n_jobs=1, block_rows=1500)
+    many = fit_state_threaded((X, Y, w), True, n_jobs=n_jobs, block_rows=1500)
+    # blocks are merged in block order whatever the thread count: the same operations
+    np.testing.assert_array_equal(one.R, many.R)
+    _close(solve_state(many).params, exact_lstsq(X, Y, w, True).params)
+
+
+def test_threaded_block_source_equals_in_memory_estimator(data):
+    from olsnet import LinearRegression
+    from olsnet.data import ArraySource, as_design
+
+    X, Y, _ = data
+    source = parallel(ArraySource(as_design(X, Y[:, 0]), block_rows=512), n_jobs=2)
+    streamed = LinearRegression(cov_type="HC2").fit(source)
+    in_memory = LinearRegression(cov_type="HC2").fit(X, Y[:, 0])
+    _close(streamed.coef_, in_memory.coef_)
+    _close(streamed.result_.bse, in_memory.result_.bse)
+
+
+def test_error_in_a_block_stops_the_pool():
+    X, Y, _ = make_regression(1000, 2, seed=1)
+
+    class Failing:
+        n_features, n_outputs = 2, 1
+        feature_names, target_names = ("a", "b"), ("y",)
+
+        def blocks(self):
+            yield X[:500], Y[:500], None
+            raise OSError("disk went away after row 500")
+
+    with pytest.raises(OSError, match="row 500"):
+        fit_state_threaded(Failing(), True, n_jobs=2)
+
+
+@st.composite
+def splits_and_tree(draw):
+    n = 240
+    cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=12)))
+    picks = draw(st.lists(st.integers(0, 10**6), min_size=len(cuts), max_size=len(cuts)))
+    slow = draw(st.lists(st.booleans(), min_size=len(cuts) + 1, max_size=len(cuts) + 1))
+    return [0, *cuts, n], picks, slow
+
+
+@settings(max_examples=40, deadline=None)
+@given(splits_and_tree(), st.booleans())
+def test_random_splits_in_random_merge_trees_give_the_same_fit(plan, weighted):
+    bounds, picks, slow = plan
+    X, Y, w = make_regression(240, 3, q=2, seed=9, weights=weighted)
+    states = []
+    for (a, b), use_slow in zip(itertools.pairwise(bounds), slow, strict=True):
+        wb = None if w is None else w[a:b]
+        if use_slow:  # the lead's fold: states of both kinds must merge
+            states.append(QRState.empty(3, 2, True).fold(X[a:b], Y[a:b], wb))
+        else:
+            states.append(fold_arrays(X[a:b], Y[a:b], wb, True))
+    for pick in picks:  # merge a random pair (any order: merging is commutative) until one
+        i = pick % len(states)
+        j = (pick // len(states)) % (len(states) - 1)
+        j = j + 1 if j >= i else j
+        merged = states[i].merge(states[j])
+        states = [s for k, s in enumerate(states) if k not in (i, j)] + [merged]
+    (state,) = states
+    ref = exact_lstsq(X, Y, w, True)
+    sol = solve_state(state)
+    _close(sol.params, ref.params)
+    _close(sol.ssr, ref.ssr, rtol=1e-11)
+    assert state.nobs == 240
