@@ -85,7 +85,7 @@ def collapse_module(module: Any, example_input: Any = None, *, n_probes: int = 6
     Examples
     --------
     >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)).double()
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)).double().eval()
     >>> collapse_module(net).weight.shape
     (2, 3)
     """
@@ -143,7 +143,8 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
         if width is None:
             raise DimensionError(f"cannot tell how many features {type(module).__name__} takes; "
                                  "pass example_input of shape (n_samples, n_features)")
-        return torch.randn(7, width, dtype=_param_dtype(module))
+        device = next((t.device for t in module.parameters()), None)
+        return torch.randn(7, width, dtype=_param_dtype(module), device=device)
 
     gm, tracer, used = trace(module, make_example)
     if example is not None:
@@ -165,7 +166,16 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
                              "n_samples); transpose its output to (n_samples, n_outputs)")
     affine = Affine(out.W, out.b)
     cert = _certify_module(module, affine, example, n_probes, seed, tracer)
-    return Affine(affine.weight, affine.bias, certificate=cert)
+    names = [_names(getattr(module, attr, None), size) for attr, size in (
+        ("feature_names", affine.n_features), ("target_names", affine.n_outputs))]
+    return Affine(affine.weight, affine.bias, names[0], names[1], certificate=cert)
+
+
+def _names(names: Any, size: int) -> tuple[str, ...] | None:
+    """Names a module carries (as LinearNetwork does), when they fit the map."""
+    if isinstance(names, (list, tuple)) and len(names) == size:
+        return tuple(str(n) for n in names)
+    return None
 
 
 def _certify_module(module: Any, affine: Affine, example: Any, n_probes: int, seed: int,
