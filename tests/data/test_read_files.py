@@ -225,3 +225,26 @@ def test_formula_source_learns_levels_seen_only_in_later_batches(tmp_path: Path)
     np.testing.assert_allclose(X, ref.rhs.drop(columns="Intercept").to_numpy(), rtol=0, atol=0)
     np.testing.assert_array_equal(Y[:, 0], df["y"].to_numpy())
     assert olsnet.read(path, formula="y ~ x - 1").fit_intercept is False
+
+
+def test_streamed_formula_fit_matches_statsmodels_on_csv_and_parquet(tmp_path: Path) -> None:
+    smf = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(11)
+    n = 300
+    df = pd.DataFrame({"x": rng.uniform(0.5, 3.0, n), "z": rng.normal(size=n),
+                       "g": rng.choice(["lo", "mid", "hi"], n)})
+    df.loc[250:, "g"] = "new"  # a level that only the last batches hold
+    df["y"] = np.log(df.x) - df.z + (df.g == "new") + rng.normal(size=n)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None),
+                   tmp_path / "d.parquet", row_group_size=64)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    formula = "y ~ np.log(x) + z + C(g) + z:x"
+    ref = smf.ols(formula, df).fit()
+    for name in ("d.csv", "d.parquet"):
+        src = olsnet.read(tmp_path / name, formula=formula, batch_rows=50)
+        res = olsnet.LinearRegression(fit_intercept=src.fit_intercept).fit(src).result_
+        names = list(res.param_names)
+        assert sorted(names) == sorted(ref.params.index)
+        np.testing.assert_allclose(res.params, ref.params[names].to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(res.bse, ref.bse[names].to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(res.rsquared, ref.rsquared, rtol=1e-9)

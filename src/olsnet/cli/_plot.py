@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,7 +24,7 @@ plot_app = typer.Typer(help="Draw a figure (PNG, SVG or PDF, by the file's exten
 app.add_typer(plot_app, name="plot")
 
 
-def _out(default: str) -> typer.models.OptionInfo:
+def _out(default: str) -> Any:
     return typer.Option(Path(default), "--out", "-o", help="Figure file (.png, .svg or .pdf).")
 
 

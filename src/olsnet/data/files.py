@@ -17,7 +17,7 @@ import csv
 import glob
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -574,7 +574,7 @@ class FormulaFileSource(FileSource):
                 out.append(name)
         return tuple(out)
 
-    def _learn_levels(self, categorical: set[str]) -> dict[str, list[Any]]:
+    def _learn_levels(self, categorical: Collection[str]) -> dict[str, list[Any]]:
         """First pass over the categorical columns: their sorted levels across every file."""
         cols = [c for c in self._variables if c in categorical]
         if not cols:

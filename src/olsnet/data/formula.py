@@ -326,13 +326,11 @@ def _fit(fd: _FormulaData, cov_type: str) -> Any:
 
 
 def _with_dropped(result: Any, n_dropped: int) -> Any:
-    """The result, recording rows the formula layer dropped (results are immutable)."""
+    """The result, recording rows the formula layer dropped (results are immutable; the cached
+    residual pass is shared, as ``with_cov`` shares it)."""
     import dataclasses
 
-    if dataclasses.is_dataclass(result) and any(f.name == "n_dropped"
-                                                for f in dataclasses.fields(result)):
-        return dataclasses.replace(result, n_dropped=n_dropped)
-    return result
+    return dataclasses.replace(result, n_dropped=result.n_dropped + n_dropped)
 
 
 def from_formula(formula: str, data: Any, hidden: Sequence[int] = (), **network_kwargs: Any) -> Any:
