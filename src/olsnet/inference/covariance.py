@@ -25,8 +25,13 @@ so switching covariance types never touches the data again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import scipy.linalg as sla
@@ -111,6 +116,77 @@ class ResidualPass:
     gradient: np.ndarray
 
 
+# OpenBLAS runs a product on one thread when m·n·k is below about 65536·4; chunks are sized so
+# that every product here stays below it (no BLAS threads nested in ours, which on a busy machine
+# spin against each other) and the (r, chunk) temporaries stay in L2 cache.
+_BLAS_SINGLE_THREAD_MNK = 250_000
+
+
+def _chunk_rows(r: int, q: int, p: int) -> int:
+    """Rows per chunk: a power of two in [256, 8192] keeping each product single-threaded."""
+    per_row = max((r + q) * max(p, 1), r * r, 1)
+    return int(min(max(2 ** int(np.log2(max(_BLAS_SINGLE_THREAD_MNK // per_row, 1))), 256), 8192))
+
+
+def _workers() -> int:
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
+    except AttributeError:  # not on Linux
+        return max(1, min(os.cpu_count() or 1, 8))
+
+
+class _ChunkKernel:
+    """Residuals, leverages and the three HC meats of one chunk of rows.
+
+    ``MT`` (r + q, p) is ``[G | -β]ᵀ`` with ``G`` the rows of ``R⁻¹`` for the kept features (zero
+    rows for aliased ones), ``offset`` (r + q,) the intercept's row of ``R⁻¹`` and ``-(b0 + cᵀβ)``:
+    one product ``MT (X - c)ᵀ + offset`` gives ``Qᵀ = R⁻ᵀ Z̃ᵀ`` and minus the fitted values.
+    Working on transposed (r, chunk) arrays puts the long dimension last, the shape BLAS handles
+    fastest. Rows of weight 0 get ``Q = 0`` and ``ẽ = 0``: they add nothing. Buffers are reused per thread
+    (fresh (r, chunk) arrays each time would cost page faults, not arithmetic).
+    """
+
+    def __init__(self, MT: np.ndarray, offset: np.ndarray, shift: np.ndarray | None, r: int):
+        self.MT, self.offset, self.shift, self.r = MT, offset[:, None], shift, r
+        self._local = threading.local()
+
+    def _buffers(self, c: int) -> dict[str, np.ndarray]:
+        cache = self._local.__dict__.setdefault("by_rows", {})
+        if c not in cache:
+            r, rq = self.r, self.MT.shape[0]
+            cache[c] = {"T": np.empty((rq, c)), "B": np.empty((r, c)), "a": np.empty(c),
+                        "h": np.empty(c), "d": np.empty(c), "m": np.empty((r, r))}
+        return cache[c]
+
+    def __call__(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        r, q, c = self.r, Y.shape[1], X.shape[0]
+        buf = self._buffers(c)
+        T, B, a, h, d, m = buf["T"], buf["B"], buf["a"], buf["h"], buf["d"], buf["m"]
+        Xc = X if self.shift is None else X - self.shift  # (c, p)
+        np.matmul(self.MT, Xc.T, out=T)  # (r + q, c)
+        T += self.offset
+        Qt, Et = T[:r], T[r:]  # (r, c) rows of Qᵀ; (q, c) minus fitted values
+        Et += Y.T  # residuals
+        if w is not None:
+            T *= np.sqrt(w)  # rotated wexog and wresid together
+        np.einsum("ij,ij->j", Qt, Qt, out=h)  # (c,) leverages
+        meats = np.empty((q, 3, r, r))
+        with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC2/HC3 inf / NaN
+            np.subtract(1.0, h, out=d)
+            np.divide(1.0, d, out=d)
+            for j in range(q):
+                np.multiply(Et[j], Et[j], out=a)  # HC0 row weights ẽᵢ²
+                for kind in range(3):  # then HC2: ẽᵢ² / (1 - hᵢ), HC3: ẽᵢ² / (1 - hᵢ)²
+                    if kind:
+                        a *= d
+                    np.multiply(Qt, a, out=B)
+                    np.matmul(B, Qt.T, out=m)  # (r, r) = Qᵀ diag(a) Q over the chunk
+                    meats[j, kind] = m
+        ssr = np.einsum("ij,ij->i", Et, Et)
+        return meats, ssr, Qt @ Et.T, float(h.max(initial=0.0))
+
+
 def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
                   params: np.ndarray, R_x: np.ndarray, shift_x: np.ndarray,
                   kept: np.ndarray, fit_intercept: bool) -> ResidualPass:
@@ -125,60 +201,65 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     R_x : (r, r) upper-triangular factor of the kept, shifted, weighted ``[1 X]``.
     shift_x : (p,) column offsets used for ``R_x``.
     kept : (r,) indices of the kept columns of ``[1 X]`` (``k``-based).
+
+    Notes
+    -----
+    Blocks are cut into chunks (:func:`_chunk_rows`), evaluated by a thread pool (NumPy and BLAS
+    release the GIL) and summed in row order, so the result does not depend on the number of
+    threads.
     """
     r = R_x.shape[0]
-    q = params.shape[1]
+    k, q = params.shape
+    p = k - int(fit_intercept)
     icpt_kept = fit_intercept and r > 0 and kept[0] == 0
-    feat = kept[int(icpt_kept):] - int(fit_intercept)  # kept feature columns of X
     coef = np.where(np.isnan(params), 0.0, params)  # (k, q)
-    beta = coef[int(fit_intercept):]  # (p, q), all features
+    beta = coef[int(fit_intercept):]  # (p, q)
     b0 = coef[0] if fit_intercept else np.zeros(q)
-    Rinv = bread_inverse(R_x)
-    shift = shift_x[feat]
+    Rinv = bread_inverse(R_x)  # (r, r)
+    G = np.zeros((p, r))  # (p, r): Z̃ R⁻¹ = [1, X - c] R⁻¹ = 1·R⁻¹[0] + (X - c) G
+    G[kept[int(icpt_kept):] - int(fit_intercept)] = Rinv[int(icpt_kept):]
+    shifted = bool(np.any(shift_x != 0.0))
+    kernel = _ChunkKernel(
+        MT=np.ascontiguousarray(np.hstack([G, -beta]).T),
+        offset=np.concatenate([Rinv[0] if icpt_kept else np.zeros(r), -(b0 + shift_x @ beta)]),
+        shift=np.asarray(shift_x, dtype=np.float64) if shifted else None, r=r)
+    chunk = _chunk_rows(r, q, p)
     meats = np.zeros((q, 3, r, r))
     ssr = np.zeros(q)
-    grad = np.zeros((r, q))
+    QtE = np.zeros((r, q))
     sum_log_w = 0.0
     nobs = 0
     max_h = 0.0
-    all_feat = feat.size == shift_x.size and np.array_equal(feat, np.arange(shift_x.size))
-    for X, Y, w in blocks:
-        if w is not None:
-            pos = w > 0
-            if not pos.all():  # zero-weight rows are not observations
-                X, Y, w = X[pos], Y[pos], w[pos]
-            sum_log_w += float(np.log(w).sum())
-        b = X.shape[0]
-        if b == 0:
-            continue
-        nobs += b
-        E = Y - X @ beta - b0  # (b, q) residuals
-        Xk = X if all_feat else X[:, feat]  # (b, r - icpt) kept columns
-        Z = np.empty((b, r))  # (b, r) shifted kept design [1, X - c]
-        if icpt_kept:
-            Z[:, 0] = 1.0
-            np.subtract(Xk, shift, out=Z[:, 1:])
-        else:
-            np.subtract(Xk, shift, out=Z)
-        if w is not None:
-            sw = np.sqrt(w)[:, None]
-            Z *= sw  # wexog
-            E *= sw  # wresid
-        ssr += np.einsum("ij,ij->j", E, E)
-        grad += Z.T @ E
-        Q = Z @ Rinv  # (b, r), orthonormal columns over all rows
-        h = leverage(Q)
-        max_h = max(max_h, float(h.max()))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s2 = 1.0 / np.sqrt(1.0 - h)  # HC2 row factor on |ẽ|
-        for j in range(q):
-            A = Q * np.abs(E[:, j])[:, None]  # rows ẽᵢ qᵢ
-            meats[j, 0] += A.T @ A
-            A *= s2[:, None]
-            meats[j, 1] += A.T @ A
-            A *= s2[:, None]
-            meats[j, 2] += A.T @ A
-    return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, grad)
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        nonlocal sum_log_w, nobs
+        for X, Y, w in blocks:
+            if w is not None:
+                pos = w > 0
+                sum_log_w += float(np.log(w[pos]).sum())
+                nobs += int(np.count_nonzero(pos))
+            else:
+                nobs += X.shape[0]
+            for start in range(0, X.shape[0], chunk):
+                sl = slice(start, start + chunk)
+                yield X[sl], Y[sl], None if w is None else w[sl]
+
+    workers = _workers()
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        stream = chunks()
+        while True:
+            batch = list(islice(stream, 4 * workers))  # bounded: a few chunks in flight
+            if not batch:
+                break
+            results = pool.map(lambda c: kernel(*c), batch) if pool and len(batch) > 1 \
+                else [kernel(*c) for c in batch]
+            for m, s, qe, mh in results:  # summed in row order: deterministic
+                meats += m
+                ssr += s
+                QtE += qe
+                max_h = max(max_h, mh)
+    # Z̃ᵀẼ = Rᵀ (Qᵀ Ẽ): the gradient's pieces in shifted coordinates
+    return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, R_x.T @ QtE)
 
 
 def hc_covariance(kind: str, meats: np.ndarray, R_x: np.ndarray, T: np.ndarray, nobs: int,

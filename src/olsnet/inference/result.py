@@ -37,6 +37,7 @@ __all__ = ["RegressionResult"]
 
 # relative size below which a total sum of squares counts as zero (y constant up to rounding)
 _TSS_ZERO = 1e-24
+_EXACT = "the fit is exact (ssr is 0 up to rounding)"
 
 
 def _readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -324,6 +325,10 @@ class RegressionResult:
     def _tss(self) -> np.ndarray:
         return self._centered_tss if self.k_constant else self._uncentered_tss
 
+    def _exact_fit(self) -> np.ndarray:
+        """(q,) bool: ssr is 0 up to rounding (relative to Σ w y²), the data lie on the plane."""
+        return self._ssr <= _TSS_ZERO * np.maximum(self._uncentered_tss, np.finfo(float).tiny)
+
     def _scale_values(self) -> np.ndarray:
         if self.df_resid <= 0:
             return np.full(self.n_outputs, np.nan)
@@ -356,7 +361,12 @@ class RegressionResult:
         if name == "ess":
             return tss - self._ssr, [None] * q
         if name in ("fvalue", "f_pvalue"):
-            return self._f_test(name, no_df)
+            values, reasons = self._f_test(name, no_df)
+            for j in range(q):  # F compares explained with residual variation: needs both
+                why = const_y[j] or (_EXACT if self._exact_fit()[j] else None)
+                if why and not reasons[j]:
+                    values[j], reasons[j] = np.nan, why
+            return values, reasons
         if name in ("llf", "aic", "bic"):
             return self._likelihood(name)
         raise AttributeError(name)
@@ -398,11 +408,11 @@ class RegressionResult:
             why = ("the log-likelihood of a weighted fit needs Σ log w, and no data are attached"
                    " (refit with the data)")
             return np.full(q, np.nan), [why] * q
-        reasons: list[str | None] = [
-            None if s > 0 else "the fit is exact (ssr = 0), so the likelihood is unbounded"
-            for s in self._ssr]
+        exact = self._exact_fit()
+        reasons: list[str | None] = [_EXACT + ", so the likelihood is unbounded" if e else None
+                                     for e in exact]
         with np.errstate(divide="ignore"):
-            llf = np.where(self._ssr > 0, -0.5 * n * (np.log(2.0 * np.pi * self._ssr / n) + 1.0)
+            llf = np.where(~exact, -0.5 * n * (np.log(2.0 * np.pi * self._ssr / n) + 1.0)
                            + 0.5 * slw, np.nan)
         if name == "llf":
             return llf, reasons

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._table import Cell, NotAvailable, Table
+from .result import _EXACT
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -157,14 +158,16 @@ def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
     ci = res._conf_int(alpha)[:, j]
     no_df = (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = "
              f"{res.df_resid:g})") if res.df_resid <= 0 else None
+    exact = bool(res._exact_fit()[j])
     rows = []
     for i, name in enumerate(res.param_names):
         if res._aliased[i]:
             na = NotAvailable(_ALIASED)
             rows.append((name, na, na, na, na, na, na))
             continue
-        rows.append((name, _cell(params[i], None), _cell(bse[i], no_df), _cell(tv[i], no_df),
-                     _cell(pv[i], no_df), _cell(ci[i, 0], no_df), _cell(ci[i, 1], no_df)))
+        why_t = no_df or (_EXACT + ": t and p are not defined" if exact else None)
+        rows.append((name, _cell(params[i], None), _cell(bse[i], no_df), _cell(tv[i], why_t),
+                     _cell(pv[i], why_t), _cell(ci[i, 0], no_df), _cell(ci[i, 1], no_df)))
     lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
     return Table("", ("", "coef", "std err", "t", "P>|t|", lo, hi), tuple(rows),
                  formats=("", "", "", ".3f", ".3f", "", ""))

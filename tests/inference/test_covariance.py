@@ -1,0 +1,90 @@
+"""Covariance kernels as pure functions of arrays, against dense closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+from olsnet.inference import covariance as cov
+
+
+def _problem(n=20_000, p=4, q=2, seed=0, weights=True):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) * [1.0, 10.0, 0.1, 3.0][:p] + 5.0
+    B = rng.normal(size=(p + 1, q))
+    Y = B[0] + X @ B[1:] + rng.normal(size=(n, q)) * (1 + np.abs(X[:, :1]))  # heteroscedastic
+    w = rng.uniform(0.0, 2.0, n) if weights else None
+    if w is not None:
+        w[::11] = 0.0  # rows of zero weight are not observations
+    return X, Y, w
+
+
+def _blocks(X, Y, w, size):
+    for s in range(0, X.shape[0], size):
+        yield X[s:s + size], Y[s:s + size], None if w is None else w[s:s + size]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pass_matches_dense_hc_formulas(weighted) -> None:
+    X, Y, w = _problem(weights=weighted)
+    n, p = X.shape
+    A = np.column_stack([np.ones(n), X])  # (n, k)
+    wv = np.ones(n) if w is None else w
+    sw = np.sqrt(wv)
+    params, *_ = np.linalg.lstsq(A * sw[:, None], Y * sw[:, None], rcond=None)
+    shift = X[:100].mean(axis=0)  # R of shifted columns, as the streaming solver keeps it
+    Z = np.column_stack([np.ones(n), X - shift]) * sw[:, None]
+    R = sla.qr(Z, mode="r")[0][: p + 1]
+    R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
+    kept = np.arange(p + 1)
+    got = cov.residual_pass(_blocks(X, Y, w, 7000), params, R, shift, kept, True)
+    assert got.nobs == int((wv > 0).sum())
+    np.testing.assert_allclose(got.sum_log_weights, np.log(wv[wv > 0]).sum(), rtol=1e-12)
+    Aw = A * sw[:, None]
+    C = np.linalg.inv(Aw.T @ Aw)  # bread
+    h = np.einsum("ij,jk,ik->i", Aw, C, Aw)
+    E = (Y - A @ params) * sw[:, None]  # wresid
+    T = cov.unshift_matrix(shift, p + 1, True)
+    df = got.nobs - (p + 1)
+    for j in range(Y.shape[1]):
+        np.testing.assert_allclose(got.ssr[j], E[:, j] @ E[:, j], rtol=1e-12)
+        for kind, u in [("HC0", E[:, j] ** 2), ("HC1", E[:, j] ** 2 * got.nobs / df),
+                        ("HC2", E[:, j] ** 2 / (1 - h)), ("HC3", E[:, j] ** 2 / (1 - h) ** 2)]:
+            want = C @ (Aw.T @ (u[:, None] * Aw)) @ C
+            V = cov.hc_covariance(kind, got.meats, R, T, got.nobs, df)[j]
+            np.testing.assert_allclose(V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max(),
+                                       err_msg=kind)
+    np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
+
+
+def test_threads_and_blocks_do_not_change_the_sums(monkeypatch) -> None:
+    X, Y, w = _problem(n=30_000, seed=3)
+    n, p = X.shape
+    Z = np.column_stack([np.ones(n), X]) * np.sqrt(w)[:, None]
+    R = sla.qr(Z, mode="r")[0][: p + 1]
+    params = np.linalg.lstsq(Z, Y * np.sqrt(w)[:, None], rcond=None)[0]
+    args = (params, R, np.zeros(p), np.arange(p + 1), True)
+    monkeypatch.setattr(cov, "_workers", lambda: 1)
+    one = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
+    monkeypatch.setattr(cov, "_workers", lambda: 3)
+    many = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
+    np.testing.assert_array_equal(one.meats, many.meats)  # summed in row order either way
+    split = cov.residual_pass(_blocks(X, Y, w, 999), *args)
+    np.testing.assert_allclose(split.meats, one.meats, rtol=1e-12)
+
+
+def test_chunk_rows_keep_products_small() -> None:
+    for p in (1, 10, 50, 200):
+        r, q = p + 1, 1
+        c = cov._chunk_rows(r, q, p)
+        assert 256 <= c <= 8192 and c & (c - 1) == 0
+        if p <= 10:
+            assert max((r + q) * p, r * r) * c <= cov._BLAS_SINGLE_THREAD_MNK
+
+
+def test_hc_scale_and_options() -> None:
+    assert cov.hc_scale("HC1", 100, 90.0) == pytest.approx(100 / 90, rel=1e-15)
+    assert cov.hc_scale("HC3", 100, 90.0) == 1.0
+    with pytest.raises(ValueError, match="'HC0'"):
+        cov.hc_scale("HC4", 100, 90.0)
