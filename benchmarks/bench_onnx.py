@@ -35,8 +35,9 @@ def session(proto):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(proto.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def measure(n_outputs, dtype, batch, repeats):
@@ -68,14 +69,16 @@ def main():
         for dtype in ("float64", "float32"):
             sep, col, gap = measure(n_outputs, dtype, batch, repeats)
             rows.append((n_outputs, dtype, sep, col, gap))
-            print(f"q={n_outputs:<3} {dtype}: separate {sep * 1e3:8.2f} ms, collapsed "
-                  f"{col * 1e3:7.2f} ms, ratio {sep / col:6.1f}x, max rel gap {gap:.1e}")
+            print(
+                f"q={n_outputs:<3} {dtype}: separate {sep * 1e3:8.2f} ms, collapsed "
+                f"{col * 1e3:7.2f} ms, ratio {sep / col:6.1f}x, max rel gap {gap:.1e}"
+            )
     lines = [
         "## ONNX export: collapsed versus layer by layer",
         "",
         f"A `LinearNetwork(512, q, hidden=(512,) * 5)` (6 `nn.Linear` layers) exported with "
-        f"`olsnet.to_onnx(..., layers=\"separate\")` (6 Gemm nodes) and with the default "
-        f"`layers=\"collapsed\"` (one Gemm). ONNX Runtime {ort.__version__}, CPU provider, one "
+        f'`olsnet.to_onnx(..., layers="separate")` (6 Gemm nodes) and with the default '
+        f'`layers="collapsed"` (one Gemm). ONNX Runtime {ort.__version__}, CPU provider, one '
         f"thread; batch of {batch} rows; median of {repeats} interleaved runs"
         f"{' (--quick)' if args.quick else ''}. {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in "
@@ -84,11 +87,16 @@ def main():
         "| outputs q | dtype | separate (ms) | collapsed (ms) | speed-up | max rel. difference |",
         "|---:|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {q} | {dt} | {s * 1e3:.2f} | {c * 1e3:.2f} | {s / c:.1f}x | {g:.1e} |"
-              for q, dt, s, c, g in rows]
-    lines += ["", "The speed-up is the ratio of medians. With one output the collapsed map is a "
-              "single matrix-vector product; with q = 512 it is one 512x512 Gemm instead of six.",
-              ""]
+    lines += [
+        f"| {q} | {dt} | {s * 1e3:.2f} | {c * 1e3:.2f} | {s / c:.1f}x | {g:.1e} |"
+        for q, dt, s, c, g in rows
+    ]
+    lines += [
+        "",
+        "The speed-up is the ratio of medians. With one output the collapsed map is a "
+        "single matrix-vector product; with q = 512 it is one 512x512 Gemm instead of six.",
+        "",
+    ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print(f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in this process; wrote {RESULTS}")

@@ -28,6 +28,7 @@ def max_rel_diff(module, affine, X):
 
 # ---- 200 random affine models ----------------------------------------------------------------
 
+
 class Residual(nn.Module):
     def __init__(self, width, hidden):
         super().__init__()
@@ -73,8 +74,19 @@ def random_affine_model(rng):
     p = int(rng.integers(1, 7))
     width, blocks = p, []
     for _ in range(int(rng.integers(1, 7))):
-        kind = rng.choice(["linear", "bn", "dropout", "identity", "residual", "concat",
-                           "scale", "lora", "flatten"])
+        kind = rng.choice(
+            [
+                "linear",
+                "bn",
+                "dropout",
+                "identity",
+                "residual",
+                "concat",
+                "scale",
+                "lora",
+                "flatten",
+            ]
+        )
         if kind == "linear":
             out = int(rng.integers(1, 8))
             blocks.append(nn.Linear(width, out, bias=bool(rng.integers(2))))
@@ -129,8 +141,9 @@ def test_map_equals_autograd_jacobian_and_value_at_zero():
         x0 = torch.zeros(1, p, dtype=torch.float64)
         J = torch.autograd.functional.jacobian(model, x0).reshape(affine.n_outputs, p)  # (q, p)
         np.testing.assert_allclose(affine.weight, J.numpy(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(affine.bias, model(x0).detach().reshape(-1).numpy(),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            affine.bias, model(x0).detach().reshape(-1).numpy(), rtol=1e-12, atol=1e-12
+        )
 
 
 @settings(max_examples=20, deadline=None)
@@ -147,6 +160,7 @@ def test_collapse_of_a_sequence_is_the_composition_of_collapses(seed):
 
 
 # ---- forms of affine code ---------------------------------------------------------------------
+
 
 class Forms(nn.Module):
     """Functional and method forms: F.linear, W @ x.T, slices, view, neg, sum, squeeze."""
@@ -239,6 +253,7 @@ def test_certificate_catches_state_the_trace_cannot_see():
 
 # ---- every non-affine operation is refused, naming node, operation and module path ----------
 
+
 class Block(nn.Module):
     def __init__(self, op):
         super().__init__()
@@ -326,8 +341,9 @@ def test_torch_export_graphs_give_the_same_map():
     rng = np.random.default_rng(99)
     for _ in range(8):
         model, p = random_affine_model(rng)
-        exported = torch.export.export(model, (torch.randn(7, p, dtype=torch.float64),),
-                                       strict=False).module()
+        exported = torch.export.export(
+            model, (torch.randn(7, p, dtype=torch.float64),), strict=False
+        ).module()
         lin = evaluate(exported, p, "torch.export", batch_size=7)
         assert max_rel_diff(model, Affine(lin.W, lin.b), rng.standard_normal((30, p))) < 1e-12
 

@@ -76,6 +76,7 @@ def test_save_is_atomic_and_refuses_unknown_objects(tmp_path):
 
 # ---- crafted files ----------------------------------------------------------------------------
 
+
 def members_of(path):
     with zipfile.ZipFile(path) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
@@ -169,8 +170,11 @@ def test_oversized_compressed_and_missing_members_are_refused(good, tmp_path):
 
 def test_wrong_format_or_version_is_refused(good, tmp_path):
     members = members_of(good)
-    for key, value, match in (("format_version", 2, "version 2"), ("format", "other", "'other'"),
-                              ("kind", "Evil", "'Evil'")):
+    for key, value, match in (
+        ("format_version", 2, "version 2"),
+        ("format", "other", "'other'"),
+        ("kind", "Evil", "'Evil'"),
+    ):
         meta = json.loads(members["metadata.json"])
         meta[key] = value
         write_members(tmp_path / "v.olsnet", {**members, "metadata.json": json.dumps(meta)})

@@ -35,7 +35,11 @@ def rel(a, b):
 def data():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 4))
-    Y = X @ rng.standard_normal((4, 2)) + rng.standard_normal(2) + 0.1 * rng.standard_normal((200, 2))
+    Y = (
+        X @ rng.standard_normal((4, 2))
+        + rng.standard_normal(2)
+        + 0.1 * rng.standard_normal((200, 2))
+    )
     return X, Y
 
 
@@ -95,10 +99,16 @@ def test_to_onnx_then_from_onnx_is_the_same_map(tmp_path):
 
 # ---- graphs built node by node ----------------------------------------------------------------
 
+
 def graph_model(nodes, inits, p=3, q=None, dtype=TensorProto.DOUBLE):
     out = helper.make_tensor_value_info("y", dtype, None)
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", dtype, ["N", p])],
-                              [out], [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", dtype, ["N", p])],
+        [out],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
 
 
@@ -120,8 +130,18 @@ def test_gemm_in_every_orientation(transA, transB):
     if transA:  # feed A transposed, so that transA restores (N, p)
         nodes.append(helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]))
         first = "xt"
-    nodes.append(helper.make_node("Gemm", [first, "W", "C"], ["y"], name="gemm", alpha=0.5,
-                                  beta=-2.0, transA=transA, transB=transB))
+    nodes.append(
+        helper.make_node(
+            "Gemm",
+            [first, "W", "C"],
+            ["y"],
+            name="gemm",
+            alpha=0.5,
+            beta=-2.0,
+            transA=transA,
+            transB=transB,
+        )
+    )
     proto = graph_model(nodes, {"W": W.T.copy() if transB else W, "C": C})
     affine = check_against_ort(proto)
     np.testing.assert_allclose(affine.weight, 0.5 * W.T, rtol=1e-15)
@@ -131,26 +151,37 @@ def test_gemm_in_every_orientation(transA, transB):
 def test_gemm_with_the_input_as_second_operand():
     rng = np.random.default_rng(3)
     M = rng.standard_normal((2, 3))
-    nodes = [helper.make_node("Gemm", ["M", "x"], ["yt"], transB=1),  # M @ x.T: (2, N)
-             helper.make_node("Transpose", ["yt"], ["y"], perm=[1, 0])]
+    nodes = [
+        helper.make_node("Gemm", ["M", "x"], ["yt"], transB=1),  # M @ x.T: (2, N)
+        helper.make_node("Transpose", ["yt"], ["y"], perm=[1, 0]),
+    ]
     affine = check_against_ort(graph_model(nodes, {"M": M}))
     np.testing.assert_allclose(affine.weight, M, rtol=1e-15)
 
 
 def test_mixed_graph_of_every_supported_operation():
     rng = np.random.default_rng(4)
-    inits = {"W1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
-             "two": np.array(2.0), "s": rng.uniform(1, 2, 4), "scale": rng.standard_normal(4),
-             "bias": rng.standard_normal(4), "mean": rng.standard_normal(4),
-             "var": rng.uniform(0.5, 2, 4), "W2": rng.standard_normal((7, 2)),
-             "shape": np.array([0, -1], dtype=np.int64), "b2": rng.standard_normal(2)}
+    inits = {
+        "W1": rng.standard_normal((3, 4)),
+        "b1": rng.standard_normal(4),
+        "two": np.array(2.0),
+        "s": rng.uniform(1, 2, 4),
+        "scale": rng.standard_normal(4),
+        "bias": rng.standard_normal(4),
+        "mean": rng.standard_normal(4),
+        "var": rng.uniform(0.5, 2, 4),
+        "W2": rng.standard_normal((7, 2)),
+        "shape": np.array([0, -1], dtype=np.int64),
+        "b2": rng.standard_normal(2),
+    }
     nodes = [
         helper.make_node("MatMul", ["x", "W1"], ["h1"]),
         helper.make_node("Add", ["h1", "b1"], ["h2"]),
         helper.make_node("Mul", ["two", "h2"], ["h3"]),
         helper.make_node("Div", ["h3", "s"], ["h4"]),
-        helper.make_node("BatchNormalization", ["h4", "scale", "bias", "mean", "var"], ["h5"],
-                         epsilon=1e-3),
+        helper.make_node(
+            "BatchNormalization", ["h4", "scale", "bias", "mean", "var"], ["h5"], epsilon=1e-3
+        ),
         helper.make_node("Dropout", ["h5"], ["h6"]),
         helper.make_node("Identity", ["h6"], ["h7"]),
         helper.make_node("Sub", ["h7", "h1"], ["h8"]),
@@ -164,8 +195,9 @@ def test_mixed_graph_of_every_supported_operation():
 
 def test_float32_graph_is_certified_at_float32_tolerance():
     W = np.random.default_rng(8).standard_normal((3, 2)).astype(np.float32)
-    proto = graph_model([helper.make_node("MatMul", ["x", "W"], ["y"])], {"W": W},
-                        dtype=TensorProto.FLOAT)
+    proto = graph_model(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], {"W": W}, dtype=TensorProto.FLOAT
+    )
     affine = from_onnx(proto)
     assert affine.certificate.tolerance == 1e-4
     np.testing.assert_array_equal(affine.weight, W.T.astype(np.float64))
@@ -173,8 +205,10 @@ def test_float32_graph_is_certified_at_float32_tolerance():
 
 @pytest.mark.parametrize("op", ["Relu", "Tanh", "Abs", "Softmax"])
 def test_non_affine_node_is_named(op):
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["h"], name="first"),
-             helper.make_node(op, ["h"], ["y"], name="the_bad_one")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["h"], name="first"),
+        helper.make_node(op, ["h"], ["y"], name="the_bad_one"),
+    ]
     proto = graph_model(nodes, {"W": np.eye(3)})
     with pytest.raises(NotAffineError, match=f"node 'the_bad_one' \\(op_type {op}\\)"):
         from_onnx(proto)
@@ -188,6 +222,7 @@ def test_product_of_two_input_dependent_values_is_refused():
 
 # ---- torch.onnx.export round trip -------------------------------------------------------------
 
+
 def test_torch_onnx_export_round_trip_equals_the_torch_collapse(tmp_path):
     nn = torch.nn
     torch.manual_seed(0)
@@ -195,14 +230,31 @@ def test_torch_onnx_export_round_trip_equals_the_torch_collapse(tmp_path):
     with torch.no_grad():
         bn.running_mean.normal_()
         bn.running_var.uniform_(0.5, 2.0)
-    model = nn.Sequential(nn.Linear(4, 5), bn, nn.Dropout(0.3), nn.Flatten(),
-                          nn.Linear(5, 3), nn.Identity(), nn.Linear(3, 2)).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Linear(4, 5),
+            bn,
+            nn.Dropout(0.3),
+            nn.Flatten(),
+            nn.Linear(5, 3),
+            nn.Identity(),
+            nn.Linear(3, 2),
+        )
+        .double()
+        .eval()
+    )
     path = tmp_path / "torch.onnx"
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is deprecated
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(8, 4, dtype=torch.float64),), str(path),
-                          dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        torch.onnx.export(
+            model,
+            (torch.randn(8, 4, dtype=torch.float64),),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
     from_file = from_onnx(path)
     from_torch = collapse_module(model)
     assert from_file.allclose(from_torch, rtol=1e-12, atol=1e-14)
@@ -226,7 +278,13 @@ def test_torch_export_of_view_slices_and_concatenation(tmp_path):
     path = tmp_path / "mixed.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(5, 3, dtype=torch.float64),), str(path),
-                          dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+        torch.onnx.export(
+            model,
+            (torch.randn(5, 3, dtype=torch.float64),),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "N"}},
+        )
     assert {"Shape", "Gather", "Slice"} <= {n.op_type for n in onnx.load(path).graph.node}
     assert from_onnx(path).allclose(collapse_module(model), rtol=1e-12, atol=1e-14)

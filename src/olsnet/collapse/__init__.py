@@ -42,8 +42,9 @@ class _CollapsePackage(types.ModuleType):
 sys.modules[__name__].__class__ = _CollapsePackage
 
 
-def collapse_module(module: Any, example_input: Any = None, *, n_probes: int = 64,
-                    seed: int = 0) -> Affine:
+def collapse_module(
+    module: Any, example_input: Any = None, *, n_probes: int = 64, seed: int = 0
+) -> Affine:
     """Collapse a torch module whose forward pass is affine into one map ``y = W x + b``.
 
     Parameters
@@ -95,18 +96,24 @@ def collapse_module(module: Any, example_input: Any = None, *, n_probes: int = 6
         raise InputTypeError(f"collapse takes a torch.nn.Module, got {type(module).__name__}")
     example = None
     if example_input is not None:
-        example = torch.as_tensor(np.asarray(example_input) if not torch.is_tensor(example_input)
-                                  else example_input)
+        example = torch.as_tensor(
+            np.asarray(example_input) if not torch.is_tensor(example_input) else example_input
+        )
         if example.ndim != 2:
             raise DimensionError(
-                f"example_input must have shape (n_samples, n_features), got {tuple(example.shape)}")
+                f"example_input must have shape (n_samples, n_features), got {tuple(example.shape)}"
+            )
     modes = {m: m.training for m in module.modules()}
     if any(modes.values()):
         training = [name or "(top level)" for name, m in module.named_modules() if m.training]
-        warnings.warn(TrainingWarning(
-            f"{type(module).__name__} is in training mode (e.g. {training[0]!r}); it is collapsed as "
-            "in eval mode (Dropout off, BatchNorm with running statistics). Call .eval() first to "
-            "silence this."), stacklevel=_user_stacklevel())
+        warnings.warn(
+            TrainingWarning(
+                f"{type(module).__name__} is in training mode (e.g. {training[0]!r}); it is collapsed as "
+                "in eval mode (Dropout off, BatchNorm with running statistics). Call .eval() first to "
+                "silence this."
+            ),
+            stacklevel=_user_stacklevel(),
+        )
     try:
         module.eval()
         return _collapse_eval(module, example, n_probes, seed)
@@ -141,8 +148,10 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
             return example
         width = guess_n_features(module)
         if width is None:
-            raise DimensionError(f"cannot tell how many features {type(module).__name__} takes; "
-                                 "pass example_input of shape (n_samples, n_features)")
+            raise DimensionError(
+                f"cannot tell how many features {type(module).__name__} takes; "
+                "pass example_input of shape (n_samples, n_features)"
+            )
         device = next((t.device for t in module.parameters()), None)
         return torch.randn(7, width, dtype=_param_dtype(module), device=device)
 
@@ -154,20 +163,28 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
     else:
         width = n_features_from_graph(gm) or guess_n_features(module)
     if width is None:
-        raise DimensionError(f"cannot tell how many features {type(module).__name__} takes; "
-                             "pass example_input of shape (n_samples, n_features)")
+        raise DimensionError(
+            f"cannot tell how many features {type(module).__name__} takes; "
+            "pass example_input of shape (n_samples, n_features)"
+        )
     batch = int(used.shape[0]) if used is not None else None
     out = evaluate(gm, width, tracer, batch_size=batch)
     if not isinstance(out, Lin):
-        raise NotAffineError(f"cannot collapse {type(module).__name__}: its output "
-                             f"({type(out).__name__}) does not depend on the input")
+        raise NotAffineError(
+            f"cannot collapse {type(module).__name__}: its output "
+            f"({type(out).__name__}) does not depend on the input"
+        )
     if out.layout == "qn":
-        raise NotAffineError(f"cannot collapse {type(module).__name__}: it returns (n_outputs, "
-                             "n_samples); transpose its output to (n_samples, n_outputs)")
+        raise NotAffineError(
+            f"cannot collapse {type(module).__name__}: it returns (n_outputs, "
+            "n_samples); transpose its output to (n_samples, n_outputs)"
+        )
     affine = Affine(out.W, out.b)
     cert = _certify_module(module, affine, example, n_probes, seed, tracer)
-    names = [_names(getattr(module, attr, None), size) for attr, size in (
-        ("feature_names", affine.n_features), ("target_names", affine.n_outputs))]
+    names = [
+        _names(getattr(module, attr, None), size)
+        for attr, size in (("feature_names", affine.n_features), ("target_names", affine.n_outputs))
+    ]
     return Affine(affine.weight, affine.bias, names[0], names[1], certificate=cert)
 
 
@@ -178,8 +195,9 @@ def _names(names: Any, size: int) -> tuple[str, ...] | None:
     return None
 
 
-def _certify_module(module: Any, affine: Affine, example: Any, n_probes: int, seed: int,
-                    tracer: str) -> Certificate:
+def _certify_module(
+    module: Any, affine: Affine, example: Any, n_probes: int, seed: int, tracer: str
+) -> Certificate:
     import torch
 
     rng = np.random.default_rng(seed)
@@ -197,8 +215,10 @@ def _certify_module(module: Any, affine: Affine, example: Any, n_probes: int, se
             y = module(torch.as_tensor(X, dtype=dtype, device=device))
             dtype_name = str(dtype)
     if not torch.is_tensor(y):
-        raise NotAffineError(f"cannot collapse {type(module).__name__}: it returns "
-                             f"{type(y).__name__}, not one tensor")
+        raise NotAffineError(
+            f"cannot collapse {type(module).__name__}: it returns "
+            f"{type(y).__name__}, not one tensor"
+        )
     y_model = y.detach().cpu().double().numpy()
     source = f"collapse of {type(module).__name__} ({tracer}, checked in {dtype_name})"
     return certify(y_model, affine.predict(X), dtype_name=dtype_name, source=source)

@@ -82,14 +82,17 @@ def _feature_vector(x: Lin, c: np.ndarray) -> np.ndarray:
     shape = c.shape
     if x.layout == "nq" and c.ndim <= 2 and (c.ndim < 2 or shape[0] == 1):
         vec = c.reshape(-1) if c.ndim else c.reshape(1)
-    elif x.layout == "qn" and (c.ndim == 0 or (c.ndim == 1 and shape[0] == 1)
-                               or (c.ndim == 2 and shape[1] == 1)):
+    elif x.layout == "qn" and (
+        c.ndim == 0 or (c.ndim == 1 and shape[0] == 1) or (c.ndim == 2 and shape[1] == 1)
+    ):
         vec = c.reshape(-1)
     elif x.layout == "n" and c.size == 1 and c.ndim <= 1:
         vec = c.reshape(1)
     else:
-        raise _Refused(f"a constant of shape {shape} does not broadcast along the feature axis of a "
-                       f"value of shape {x.shape} (only per-feature constants are affine maps)")
+        raise _Refused(
+            f"a constant of shape {shape} does not broadcast along the feature axis of a "
+            f"value of shape {x.shape} (only per-feature constants are affine maps)"
+        )
     if vec.size not in (1, x.q):
         raise _Refused(f"a constant of shape {shape} does not broadcast with shape {x.shape}")
     return vec
@@ -97,13 +100,19 @@ def _feature_vector(x: Lin, c: np.ndarray) -> np.ndarray:
 
 def _broadcast_pair(a: Lin, b: Lin) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if a.layout != b.layout:
-        raise _Refused(f"values of shapes {a.shape} and {b.shape} do not combine feature by feature")
+        raise _Refused(
+            f"values of shapes {a.shape} and {b.shape} do not combine feature by feature"
+        )
     q = max(a.q, b.q)
     if {a.q, b.q} - {1, q}:
         raise _Refused(f"values with {a.q} and {b.q} features do not broadcast")
     p = a.W.shape[1]
-    return (np.broadcast_to(a.W, (q, p)), np.broadcast_to(a.b, (q,)),
-            np.broadcast_to(b.W, (q, p)), np.broadcast_to(b.b, (q,)))
+    return (
+        np.broadcast_to(a.W, (q, p)),
+        np.broadcast_to(a.b, (q,)),
+        np.broadcast_to(b.W, (q, p)),
+        np.broadcast_to(b.b, (q,)),
+    )
 
 
 def add(x: Any, y: Any, alpha: float = 1.0) -> Any:
@@ -128,8 +137,9 @@ def scale(x: Lin, c: Any) -> Lin:
 
 def mul(x: Any, y: Any) -> Any:
     if isinstance(x, Lin) and isinstance(y, Lin):
-        raise _Refused("the product of two input-dependent values (such as x * x) is quadratic, "
-                       "not affine")
+        raise _Refused(
+            "the product of two input-dependent values (such as x * x) is quadratic, not affine"
+        )
     return scale(x, y) if isinstance(x, Lin) else scale(y, x)
 
 
@@ -155,7 +165,9 @@ def matmul(x: Any, y: Any) -> Lin:
             if M.ndim == 1:  # (n, q) @ (q,) -> (n,)
                 return x._with(M[None, :] @ x.W, M[None, :] @ x.b, "n")
             return x._with(M.T @ x.W, M.T @ x.b)  # (n, q) @ (q, r) -> (n, r)
-        raise _Refused(f"cannot multiply a value of shape {x.shape} by a constant of shape {M.shape}")
+        raise _Refused(
+            f"cannot multiply a value of shape {x.shape} by a constant of shape {M.shape}"
+        )
     M = as_array(x)
     if y.layout == "qn" and M.ndim in (1, 2) and M.shape[-1] == y.q:
         if M.ndim == 1:  # (q,) @ (q, n) -> (n,)
@@ -170,7 +182,9 @@ def linear(x: Lin, weight: Any, bias: Any = None) -> Lin:
         raise _Refused("a linear layer whose weight depends on the input is not affine")
     W = as_array(weight)
     if x.layout == "n" or W.ndim != 2 or W.shape[1] != x.q:
-        raise _Refused(f"a linear layer with weight {W.shape} cannot take a value of shape {x.shape}")
+        raise _Refused(
+            f"a linear layer with weight {W.shape} cannot take a value of shape {x.shape}"
+        )
     out = matmul(x, W.T)
     return out if bias is None else add(out, bias)
 
@@ -193,7 +207,9 @@ def cat(values: list[Any], dim: int) -> Lin:
     feature_axis = {"nq": (1, -1), "qn": (0, -2)}.get(layout, ())
     if any(v.layout != layout for v in values) or dim not in feature_axis:
         shapes = ", ".join(str(v.shape) for v in values)
-        raise _Refused(f"concatenation along dim {dim} of shapes {shapes} is not along the feature axis")
+        raise _Refused(
+            f"concatenation along dim {dim} of shapes {shapes} is not along the feature axis"
+        )
     return Lin(np.concatenate([v.W for v in values]), np.concatenate([v.b for v in values]), layout)
 
 
@@ -201,7 +217,7 @@ def _feature_index(x: Lin, index: Any) -> Lin:
     """Select features: an int drops the axis, a slice / list / array keeps it."""
     if isinstance(index, (int, np.integer)):
         i = int(index)
-        return Lin(x.W[i:i + 1], x.b[i:i + 1], "n")
+        return Lin(x.W[i : i + 1], x.b[i : i + 1], "n")
     if isinstance(index, slice):
         idx: Any = np.arange(x.q)[index]
     else:
@@ -232,7 +248,9 @@ def getitem(x: Lin, index: Any) -> Lin:
             return out if out.layout == "n" else out._with(out.W, out.b, "qn")
     elif idx in ((full,), (Ellipsis,)):
         return x
-    raise _Refused(f"indexing a value of shape {x.shape} with {index!r} does not keep the batch whole")
+    raise _Refused(
+        f"indexing a value of shape {x.shape} with {index!r} does not keep the batch whole"
+    )
 
 
 def reshape(x: Lin, shape: tuple[Any, ...], batch_size: int | None = None) -> Lin:
@@ -257,7 +275,9 @@ def flatten(x: Lin, start_dim: int = 0) -> Lin:
         return x
     if start_dim == 0 and (x.layout == "n" or x.q == 1):
         return x._with(x.W, x.b, "n")
-    raise _Refused(f"flattening a value of shape {x.shape} from dim {start_dim} mixes batch and features")
+    raise _Refused(
+        f"flattening a value of shape {x.shape} from dim {start_dim} mixes batch and features"
+    )
 
 
 def squeeze(x: Lin, dim: Any = None) -> Lin:

@@ -15,9 +15,11 @@ from . import _algebra as A
 from ._algebra import Lin, _Refused
 from ._rules import ATEN_RULES, TORCH_RULES, module_rule
 
-SUPPORTED = ("Linear / F.linear, BatchNorm1d (eval), Dropout (eval), Identity, Flatten, + and - of "
-             "affine branches, * and / by constants, @ with constant matrices, torch.cat along the "
-             "feature axis, feature slices, transposes, view/reshape to (batch, features)")
+SUPPORTED = (
+    "Linear / F.linear, BatchNorm1d (eval), Dropout (eval), Identity, Flatten, + and - of "
+    "affine branches, * and / by constants, @ with constant matrices, torch.cat along the "
+    "feature axis, feature slices, transposes, view/reshape to (batch, features)"
+)
 
 # modules of these packages, and tensor methods, are the only callables matched by name
 _TRUSTED_MODULES = ("torch", "_operator", "operator", "builtins")
@@ -92,10 +94,12 @@ def _untraceable(module: Any, fx_error: Exception, export_error: Exception) -> N
         return NotAffineError(
             f"cannot collapse {name}: its forward pass has data-dependent control flow (an `if` or "
             f"loop that reads input values){where}, so it is not one affine map. torch.fx said: "
-            f"{fx_error}. Fix: write the forward pass without branching on the input.")
+            f"{fx_error}. Fix: write the forward pass without branching on the input."
+        )
     return NotAffineError(
         f"cannot collapse {name}: neither torch.fx nor torch.export can trace it{where}. "
-        f"torch.fx: {fx_error}; torch.export: {str(export_error).splitlines()[0]}")
+        f"torch.fx: {fx_error}; torch.export: {str(export_error).splitlines()[0]}"
+    )
 
 
 def _user_frame(module: Any, error: Exception) -> str:
@@ -138,8 +142,11 @@ def _op_and_path(gm: Any, node: Any, aten: bool) -> tuple[str, str]:
     if node.op == "call_module":
         return f"module {type(gm.get_submodule(node.target)).__name__}", str(node.target)
     name = _op_name(node, aten)
-    op = f"aten.{name}" if aten else (f"method .{name}()" if node.op == "call_method"
-                                      else f"function {name}")
+    op = (
+        f"aten.{name}"
+        if aten
+        else (f"method .{name}()" if node.op == "call_method" else f"function {name}")
+    )
     stack = node.meta.get("nn_module_stack") or {}
     path = str(list(stack.values())[-1][0]) if stack else ""
     return op, path or "(top level)"
@@ -148,8 +155,11 @@ def _op_and_path(gm: Any, node: Any, aten: bool) -> tuple[str, str]:
 def _op_name(node: Any, aten: bool) -> str:
     target = node.target
     if aten:
-        return str(target.overloadpacket.__name__).rstrip("_") if hasattr(
-            target, "overloadpacket") else getattr(target, "__name__", str(target))
+        return (
+            str(target.overloadpacket.__name__).rstrip("_")
+            if hasattr(target, "overloadpacket")
+            else getattr(target, "__name__", str(target))
+        )
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     return name.strip("_")
 
@@ -185,8 +195,14 @@ def _bind_schema(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     return named
 
 
-def _apply(gm: Any, node: Any, args: tuple[Any, ...], kwargs: dict[str, Any], aten: bool,
-           batch_size: int | None) -> Any:
+def _apply(
+    gm: Any,
+    node: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    aten: bool,
+    batch_size: int | None,
+) -> Any:
     if node.op == "call_module":
         sub = gm.get_submodule(node.target)
         rule = module_rule(sub)
@@ -226,7 +242,8 @@ def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = Non
             else:
                 raise NotAffineError(
                     f"cannot collapse: forward takes a second input {node.name!r}; collapse maps "
-                    "one input tensor of shape (batch, features)")
+                    "one input tensor of shape (batch, features)"
+                )
             n_inputs += 1
             continue
         if node.op == "get_attr":
@@ -254,5 +271,6 @@ def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = Non
             raise NotAffineError(
                 f"cannot collapse: node {node.name!r} ({op}) in module {path!r} is not affine: "
                 f"{err}. olsnet follows {SUPPORTED}. Fix: remove or replace this operation, or "
-                "collapse only the affine part of the model.") from err
+                "collapse only the affine part of the model."
+            ) from err
     raise NotAffineError("cannot collapse: the traced graph has no output")

@@ -89,8 +89,10 @@ def _sum(x: A.Lin, dim: Any = None, keepdim: bool = False, *, mean: bool = False
 
 def _dropout(x: A.Lin, p: float = 0.5, training: bool = True, inplace: bool = False) -> A.Lin:
     if training and p > 0:
-        raise _Refused("dropout called with training=True is random, even in eval mode; pass "
-                       "training=self.training")
+        raise _Refused(
+            "dropout called with training=True is random, even in eval mode; pass "
+            "training=self.training"
+        )
     return x
 
 
@@ -124,37 +126,74 @@ def _flatten(x: A.Lin, start_dim: int = 0, end_dim: int = -1) -> A.Lin:
     return A.flatten(x, start_dim)
 
 
-def _f_batch_norm(x: A.Lin, running_mean: Any, running_var: Any, weight: Any = None,
-                  bias: Any = None, training: bool = False, momentum: float = 0.1,
-                  eps: float = 1e-5) -> A.Lin:
+def _f_batch_norm(
+    x: A.Lin,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> A.Lin:
     if training or running_mean is None:
-        raise _Refused("batch normalisation with batch statistics (training=True) depends on the "
-                       "whole batch")
+        raise _Refused(
+            "batch normalisation with batch statistics (training=True) depends on the whole batch"
+        )
     return A.batch_norm(x, running_mean, running_var, weight, bias, eps)
 
 
 TORCH_RULES: dict[str, Rule] = {
-    "add": A.add, "iadd": A.add, "radd": lambda x, y: A.add(y, x),
-    "sub": _sub, "isub": _sub, "rsub": _rsub,
-    "mul": A.mul, "imul": A.mul, "rmul": lambda x, y: A.mul(y, x),
-    "truediv": A.div, "itruediv": A.div, "div": _div,
-    "neg": lambda x: A.scale(x, -1.0), "pos": _identity, "positive": _identity,
-    "matmul": A.matmul, "mm": A.matmul, "rmatmul": lambda x, y: A.matmul(y, x),
+    "add": A.add,
+    "iadd": A.add,
+    "radd": lambda x, y: A.add(y, x),
+    "sub": _sub,
+    "isub": _sub,
+    "rsub": _rsub,
+    "mul": A.mul,
+    "imul": A.mul,
+    "rmul": lambda x, y: A.mul(y, x),
+    "truediv": A.div,
+    "itruediv": A.div,
+    "div": _div,
+    "neg": lambda x: A.scale(x, -1.0),
+    "pos": _identity,
+    "positive": _identity,
+    "matmul": A.matmul,
+    "mm": A.matmul,
+    "rmatmul": lambda x, y: A.matmul(y, x),
     "linear": A.linear,
-    "t": A.transpose, "transpose": _transpose, "permute": _permute,
-    "getattr": _getattr, "size": _size, "dim": lambda x: len(x.shape),
+    "t": A.transpose,
+    "transpose": _transpose,
+    "permute": _permute,
+    "getattr": _getattr,
+    "size": _size,
+    "dim": lambda x: len(x.shape),
     "view": lambda x, *shape: A.reshape(x, _shape_arg(shape)),
     "reshape": lambda x, *shape: A.reshape(x, _shape_arg(shape)),
-    "flatten": _flatten, "squeeze": A.squeeze, "unsqueeze": A.unsqueeze,
-    "cat": _cat, "concat": _cat, "concatenate": _cat,
+    "flatten": _flatten,
+    "squeeze": A.squeeze,
+    "unsqueeze": A.unsqueeze,
+    "cat": _cat,
+    "concat": _cat,
+    "concatenate": _cat,
     "getitem": _getitem,
-    "sum": _sum, "mean": lambda x, dim=None, keepdim=False: _sum(x, dim, keepdim, mean=True),
-    "dropout": _dropout, "alpha_dropout": _dropout, "feature_alpha_dropout": _dropout,
+    "sum": _sum,
+    "mean": lambda x, dim=None, keepdim=False: _sum(x, dim, keepdim, mean=True),
+    "dropout": _dropout,
+    "alpha_dropout": _dropout,
+    "feature_alpha_dropout": _dropout,
     "dropout1d": _dropout,
     "batch_norm": _f_batch_norm,
     # dtype, device and memory-layout changes leave the map alone (it is computed in float64)
-    "contiguous": _identity, "clone": _identity, "detach": _identity, "to": _identity,
-    "float": _identity, "double": _identity, "type_as": _identity, "cpu": _identity,
+    "contiguous": _identity,
+    "clone": _identity,
+    "detach": _identity,
+    "to": _identity,
+    "float": _identity,
+    "double": _identity,
+    "type_as": _identity,
+    "cpu": _identity,
 }
 
 
@@ -164,8 +203,10 @@ def _module_linear(m: Any, x: A.Lin) -> A.Lin:
 
 def _module_batch_norm(m: Any, x: A.Lin) -> A.Lin:
     if m.running_mean is None or m.running_var is None:
-        raise _Refused("BatchNorm1d without running statistics (track_running_stats=False) "
-                       "normalises with the statistics of each batch")
+        raise _Refused(
+            "BatchNorm1d without running statistics (track_running_stats=False) "
+            "normalises with the statistics of each batch"
+        )
     return A.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, m.eps)
 
 
@@ -192,27 +233,49 @@ def module_rule(module: Any) -> Rule | None:
 
 # ---- ATen operators (torch.export graphs); arguments arrive bound to schema names ----------
 
+
 def _aten_addmm(self: Any, mat1: Any, mat2: Any, beta: float = 1.0, alpha: float = 1.0) -> Any:
     return A.add(A.scale(A.matmul(mat1, mat2), alpha), np.asarray(A.as_array(self) * beta))
 
 
-def _aten_bn_no_training(input: A.Lin, weight: Any, bias: Any, running_mean: Any,
-                         running_var: Any, momentum: float, eps: float) -> tuple[Any, ...]:
+def _aten_bn_no_training(
+    input: A.Lin,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    momentum: float,
+    eps: float,
+) -> tuple[Any, ...]:
     return (A.batch_norm(input, running_mean, running_var, weight, bias, eps), None, None)
 
 
-def _aten_batch_norm(input: A.Lin, weight: Any, bias: Any, running_mean: Any, running_var: Any,
-                     training: bool, momentum: float, eps: float, **_: Any) -> A.Lin:
+def _aten_batch_norm(
+    input: A.Lin,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+    **_: Any,
+) -> A.Lin:
     return _f_batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
-def _aten_slice(self: A.Lin, dim: int = 0, start: Any = None, end: Any = None,
-                step: int = 1) -> A.Lin:
+def _aten_slice(
+    self: A.Lin, dim: int = 0, start: Any = None, end: Any = None, step: int = 1
+) -> A.Lin:
     if end is not None and end >= 2**62:  # ATen writes "to the end" as INT64_MAX
         end = None
     index = [slice(None)] * len(self.shape)
     index[dim] = slice(start, end, step)
-    if self.layout == "nq" and dim in (0, -2) and (start in (None, 0) and end is None and step == 1):
+    if (
+        self.layout == "nq"
+        and dim in (0, -2)
+        and (start in (None, 0) and end is None and step == 1)
+    ):
         return self
     return A.getitem(self, tuple(index))
 
@@ -234,7 +297,8 @@ ATEN_RULES: dict[str, Rule] = {
     "addmm": _aten_addmm,
     "mm": lambda self, mat2: A.matmul(self, mat2),
     "matmul": lambda self, other: A.matmul(self, other),
-    "t": lambda self: A.transpose(self), "numpy_T": lambda self: A.transpose(self),
+    "t": lambda self: A.transpose(self),
+    "numpy_T": lambda self: A.transpose(self),
     "transpose": lambda self, dim0, dim1: _transpose(self, dim0, dim1),
     "permute": lambda self, dims: _permute(self, dims),
     "cat": lambda tensors, dim=0: A.cat(list(tensors), dim),
@@ -248,7 +312,11 @@ ATEN_RULES: dict[str, Rule] = {
     "dropout": lambda input, p, train: _dropout(input, p, train),
     "batch_norm": _aten_batch_norm,
     "_native_batch_norm_legit_no_training": _aten_bn_no_training,
-    "clone": lambda self, **_: self, "alias": lambda self: self, "detach": lambda self: self,
-    "contiguous": lambda self, **_: self, "_to_copy": lambda self, **_: self,
-    "to": lambda self, *a, **_: self, "lift_fresh_copy": lambda self: self,
+    "clone": lambda self, **_: self,
+    "alias": lambda self: self,
+    "detach": lambda self: self,
+    "contiguous": lambda self, **_: self,
+    "_to_copy": lambda self, **_: self,
+    "to": lambda self, *a, **_: self,
+    "lift_fresh_copy": lambda self: self,
 }

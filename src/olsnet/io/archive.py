@@ -92,6 +92,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
 
 # ---- turning objects into (kind, object JSON, arrays) and back ------------------------------
 
+
 def _names(value: Any) -> list[str] | None:
     return None if value is None else [str(v) for v in value]
 
@@ -104,7 +105,7 @@ def _result_parts(result: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def _result_from(obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     from ..inference import RegressionResult
 
-    state = {k[len("result."):]: v for k, v in arrays.items() if k.startswith("result.")}
+    state = {k[len("result.") :]: v for k, v in arrays.items() if k.startswith("result.")}
     return RegressionResult._from_state_dict(obj["state"], state)
 
 
@@ -116,21 +117,43 @@ def _is_network(obj: Any) -> bool:
 def _dump(obj: Any) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     if isinstance(obj, Affine):
         cert = obj.certificate
-        fields = None if cert is None else {
-            "max_abs_diff": cert.max_abs_diff, "max_rel_diff": cert.max_rel_diff,
-            "n_probes": cert.n_probes, "tolerance": cert.tolerance, "source": cert.source}
-        return "Affine", {"feature_names": _names(obj.feature_names),
-                          "target_names": _names(obj.target_names), "certificate": fields}, {
-            "weight": np.asarray(obj.weight), "bias": np.asarray(obj.bias)}
+        fields = (
+            None
+            if cert is None
+            else {
+                "max_abs_diff": cert.max_abs_diff,
+                "max_rel_diff": cert.max_rel_diff,
+                "n_probes": cert.n_probes,
+                "tolerance": cert.tolerance,
+                "source": cert.source,
+            }
+        )
+        return (
+            "Affine",
+            {
+                "feature_names": _names(obj.feature_names),
+                "target_names": _names(obj.target_names),
+                "certificate": fields,
+            },
+            {"weight": np.asarray(obj.weight), "bias": np.asarray(obj.bias)},
+        )
     if _is_network(obj):
         state = obj.state_dict()
         dtype = str(next(iter(state.values())).dtype).replace("torch.", "")
-        return "LinearNetwork", {
-            "n_features": int(obj.n_features), "n_outputs": int(obj.n_outputs),
-            "hidden": [int(h) for h in obj.hidden], "bias": bool(obj.bias), "dtype": dtype,
-            "feature_names": _names(obj.feature_names), "target_names": _names(obj.target_names),
-            "state_keys": list(state)}, {
-            f"state.{k}": v.detach().cpu().numpy() for k, v in state.items()}
+        return (
+            "LinearNetwork",
+            {
+                "n_features": int(obj.n_features),
+                "n_outputs": int(obj.n_outputs),
+                "hidden": [int(h) for h in obj.hidden],
+                "bias": bool(obj.bias),
+                "dtype": dtype,
+                "feature_names": _names(obj.feature_names),
+                "target_names": _names(obj.target_names),
+                "state_keys": list(state),
+            },
+            {f"state.{k}": v.detach().cpu().numpy() for k, v in state.items()},
+        )
     if hasattr(obj, "_state_dict") and hasattr(obj, "params"):
         fields, arrays = _result_parts(obj)
         return "RegressionResult", fields, arrays
@@ -139,23 +162,38 @@ def _dump(obj: Any) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
             raise NotFittedError("this LinearRegression is not fitted; fit it before save")
         fields, arrays = _result_parts(obj.result_)
         names = getattr(obj, "feature_names_in_", None)
-        fields.update({"params": obj.get_params(), "rank_": int(obj.rank_),
-                       "n_features_in_": int(obj.n_features_in_),
-                       "intercept_is_scalar": bool(np.ndim(obj.intercept_) == 0),
-                       "feature_names_in_": _names(names)})
-        arrays.update({"coef_": np.asarray(obj.coef_, dtype=np.float64),
-                       "intercept_": np.atleast_1d(np.asarray(obj.intercept_, dtype=np.float64))})
+        fields.update(
+            {
+                "params": obj.get_params(),
+                "rank_": int(obj.rank_),
+                "n_features_in_": int(obj.n_features_in_),
+                "intercept_is_scalar": bool(np.ndim(obj.intercept_) == 0),
+                "feature_names_in_": _names(names),
+            }
+        )
+        arrays.update(
+            {
+                "coef_": np.asarray(obj.coef_, dtype=np.float64),
+                "intercept_": np.atleast_1d(np.asarray(obj.intercept_, dtype=np.float64)),
+            }
+        )
         return "LinearRegression", fields, arrays
-    raise InputTypeError(f"save takes an Affine, LinearRegression, RegressionResult or "
-                         f"LinearNetwork; got {type(obj).__name__}")
+    raise InputTypeError(
+        f"save takes an Affine, LinearRegression, RegressionResult or "
+        f"LinearNetwork; got {type(obj).__name__}"
+    )
 
 
 def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     if kind == "Affine":
         cert = obj.get("certificate")
-        return Affine(arrays["weight"], arrays["bias"], feature_names=obj.get("feature_names"),
-                      target_names=obj.get("target_names"),
-                      certificate=None if cert is None else Certificate(**cert))
+        return Affine(
+            arrays["weight"],
+            arrays["bias"],
+            feature_names=obj.get("feature_names"),
+            target_names=obj.get("target_names"),
+            certificate=None if cert is None else Certificate(**cert),
+        )
     if kind == "RegressionResult":
         return _result_from(obj, arrays)
     if kind == "LinearRegression":
@@ -178,9 +216,15 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
     dtype = getattr(torch, str(obj["dtype"]), None)
     if not isinstance(dtype, torch.dtype):
         raise FormatError(f"LinearNetwork dtype {obj['dtype']!r} is not a torch dtype")
-    net = LinearNetwork(int(obj["n_features"]), int(obj["n_outputs"]), tuple(obj["hidden"]),
-                        bias=bool(obj["bias"]), dtype=dtype, feature_names=obj["feature_names"],
-                        target_names=obj["target_names"])
+    net = LinearNetwork(
+        int(obj["n_features"]),
+        int(obj["n_outputs"]),
+        tuple(obj["hidden"]),
+        bias=bool(obj["bias"]),
+        dtype=dtype,
+        feature_names=obj["feature_names"],
+        target_names=obj["target_names"],
+    )
     state = {k: torch.from_numpy(np.array(arrays[f"state.{k}"])) for k in obj["state_keys"]}
     try:
         net.load_state_dict(state, strict=True)
@@ -190,6 +234,7 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
 
 
 # ---- the file -------------------------------------------------------------------------------
+
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
@@ -229,8 +274,14 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         members[member] = _npy_bytes(arr)
     from .. import __version__
 
-    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind,
-            "olsnet_version": __version__, "object": fields, "arrays": manifest}
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "olsnet_version": __version__,
+        "object": fields,
+        "arrays": manifest,
+    }
     with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("metadata.json", json.dumps(meta, indent=1).encode("utf-8"))
         for member, data in members.items():
@@ -239,16 +290,22 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: str) -> bytes:
     if info.compress_type != zipfile.ZIP_STORED:
-        raise FormatError(f"{where}: member {info.filename!r} is compressed; olsnet archives store "
-                          "members uncompressed")
+        raise FormatError(
+            f"{where}: member {info.filename!r} is compressed; olsnet archives store "
+            "members uncompressed"
+        )
     if info.file_size > limit or info.compress_size != info.file_size:
-        raise FormatError(f"{where}: member {info.filename!r} declares {info.file_size} bytes, "
-                          f"more than the {limit} its manifest allows")
+        raise FormatError(
+            f"{where}: member {info.filename!r} declares {info.file_size} bytes, "
+            f"more than the {limit} its manifest allows"
+        )
     with zf.open(info) as fh:
         data = fh.read(limit + 1)
     if len(data) != info.file_size:
-        raise FormatError(f"{where}: member {info.filename!r} is truncated ({len(data)} of "
-                          f"{info.file_size} bytes)")
+        raise FormatError(
+            f"{where}: member {info.filename!r} is truncated ({len(data)} of "
+            f"{info.file_size} bytes)"
+        )
     return data
 
 
@@ -265,17 +322,21 @@ def _parse_npy(data: bytes, entry: dict[str, Any], member: str, where: str) -> n
     except ValueError as err:
         raise FormatError(f"{where}: member {member!r} is not a valid .npy array: {err}") from None
     if dtype.hasobject:
-        raise FormatError(f"{where}: member {member!r} holds Python objects (dtype {dtype}); "
-                          "olsnet archives hold numbers only and never unpickle")
+        raise FormatError(
+            f"{where}: member {member!r} holds Python objects (dtype {dtype}); "
+            "olsnet archives hold numbers only and never unpickle"
+        )
     if dtype.str != entry["dtype"] or list(shape) != list(entry["shape"]) or fortran:
         raise FormatError(
             f"{where}: member {member!r} has shape {list(shape)} and dtype {dtype.str}"
             f"{' (Fortran order)' if fortran else ''}; metadata.json says {entry['shape']} and "
-            f"{entry['dtype']}")
+            f"{entry['dtype']}"
+        )
     expected = buf.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
-        raise FormatError(f"{where}: member {member!r} has {len(data)} bytes, its header implies "
-                          f"{expected}")
+        raise FormatError(
+            f"{where}: member {member!r} has {len(data)} bytes, its header implies {expected}"
+        )
     buf.seek(0)
     arr = np.load(buf, allow_pickle=False)
     arr.setflags(write=False)
@@ -288,22 +349,30 @@ def _check_manifest(meta: Any, where: str) -> dict[str, dict[str, Any]]:
         raise FormatError(f"{where}: metadata.json names format {found!r}, not {FORMAT_NAME!r}")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise FormatError(f"{where}: format version {version!r} is not supported (this olsnet "
-                          f"reads version {FORMAT_VERSION}); a newer olsnet may read it")
+        raise FormatError(
+            f"{where}: format version {version!r} is not supported (this olsnet "
+            f"reads version {FORMAT_VERSION}); a newer olsnet may read it"
+        )
     if meta.get("kind") not in KINDS:
         raise FormatError(f"{where}: object kind {meta.get('kind')!r} is not one of {KINDS}")
     manifest = meta.get("arrays")
     if not isinstance(manifest, dict) or not isinstance(meta.get("object"), dict):
         raise FormatError(f"{where}: metadata.json lacks the 'object' and 'arrays' tables")
     for name, entry in manifest.items():
-        ok = (isinstance(entry, dict) and entry.get("member") == f"arrays/{name}.npy"
-              and _MEMBER_RE.match(entry["member"]) and entry.get("dtype") in ALLOWED_DTYPES
-              and isinstance(entry.get("shape"), list)
-              and all(isinstance(s, int) and 0 <= s < 2**40 for s in entry["shape"]))
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("member") == f"arrays/{name}.npy"
+            and _MEMBER_RE.match(entry["member"])
+            and entry.get("dtype") in ALLOWED_DTYPES
+            and isinstance(entry.get("shape"), list)
+            and all(isinstance(s, int) and 0 <= s < 2**40 for s in entry["shape"])
+        )
         if not ok:
-            raise FormatError(f"{where}: manifest entry for array {name!r} is malformed: "
-                              f"{entry!r} (member arrays/<name>.npy, dtype one of "
-                              f"{ALLOWED_DTYPES}, shape a list of sizes)")
+            raise FormatError(
+                f"{where}: manifest entry for array {name!r} is malformed: "
+                f"{entry!r} (member arrays/<name>.npy, dtype one of "
+                f"{ALLOWED_DTYPES}, shape a list of sizes)"
+            )
     return manifest
 
 
@@ -334,8 +403,9 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise FormatError(f"{where} is not an olsnet archive (not a complete ZIP file: {err})") \
-            from None
+        raise FormatError(
+            f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
+        ) from None
     with zf:
         infos = zf.infolist()
         names = [i.filename for i in infos]
@@ -348,16 +418,17 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
             raw = _read_member(zf, by_name["metadata.json"], MAX_METADATA_BYTES, where)
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(f"{where}: member 'metadata.json' is not UTF-8 JSON: {err}") \
-                from None
+            raise FormatError(f"{where}: member 'metadata.json' is not UTF-8 JSON: {err}") from None
         except (zipfile.BadZipFile, EOFError, OSError) as err:
             raise FormatError(f"{where}: member 'metadata.json' cannot be read: {err}") from None
         manifest = _check_manifest(meta, where)
         expected = {"metadata.json"} | {e["member"] for e in manifest.values()}
         unknown = sorted(set(names) - expected)
         if unknown:
-            raise FormatError(f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
-                              "metadata.json and the arrays its manifest lists")
+            raise FormatError(
+                f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
+                "metadata.json and the arrays its manifest lists"
+            )
         missing = sorted(expected - set(names))
         if missing:
             raise FormatError(f"{where}: member(s) {missing} listed in metadata.json are missing")
@@ -368,19 +439,24 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
             nbytes = int(np.prod(entry["shape"], dtype=np.int64)) * dtype.itemsize
             total += nbytes
             if total > max_bytes:
-                raise FormatError(f"{where}: arrays exceed max_bytes={max_bytes} at member "
-                                  f"{entry['member']!r}")
+                raise FormatError(
+                    f"{where}: arrays exceed max_bytes={max_bytes} at member {entry['member']!r}"
+                )
             try:
-                data = _read_member(zf, by_name[entry["member"]],
-                                    nbytes + MAX_NPY_HEADER_BYTES, where)
+                data = _read_member(
+                    zf, by_name[entry["member"]], nbytes + MAX_NPY_HEADER_BYTES, where
+                )
             except (zipfile.BadZipFile, EOFError, OSError) as err:
-                raise FormatError(f"{where}: member {entry['member']!r} cannot be read: {err}") \
-                    from None
+                raise FormatError(
+                    f"{where}: member {entry['member']!r} cannot be read: {err}"
+                ) from None
             arrays[name] = _parse_npy(data, entry, entry["member"], where)
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
         raise
     except (KeyError, TypeError, ValueError) as err:
-        raise FormatError(f"{where}: the {meta['kind']} stored in it is incomplete or "
-                          f"inconsistent: {type(err).__name__}: {err}") from None
+        raise FormatError(
+            f"{where}: the {meta['kind']} stored in it is incomplete or "
+            f"inconsistent: {type(err).__name__}: {err}"
+        ) from None

@@ -46,13 +46,20 @@ INPUT_NAME, OUTPUT_NAME = "X", "y"
 
 # ---- export ---------------------------------------------------------------------------------
 
-def _layers_of(model: Any, layers: str) -> tuple[list[tuple[np.ndarray, np.ndarray | None]],
-                                                 tuple[str, ...] | None, tuple[str, ...] | None,
-                                                 str]:
+
+def _layers_of(
+    model: Any, layers: str
+) -> tuple[
+    list[tuple[np.ndarray, np.ndarray | None]], tuple[str, ...] | None, tuple[str, ...] | None, str
+]:
     """([(W (q_l, p_l), b (q_l,) or None), ...], feature names, target names, kind)."""
     if isinstance(model, Affine):
         return [(model.weight, model.bias)], model.feature_names, model.target_names, "Affine"
-    if hasattr(model, "_state_dict") and hasattr(model, "params") and hasattr(model, "fit_intercept"):
+    if (
+        hasattr(model, "_state_dict")
+        and hasattr(model, "params")
+        and hasattr(model, "fit_intercept")
+    ):
         return _from_params(model, "RegressionResult")
     if hasattr(model, "result_") and hasattr(model, "coef_"):  # fitted LinearRegression
         return _from_params(model.result_, type(model).__name__)
@@ -74,16 +81,22 @@ def _layers_of(model: Any, layers: str) -> tuple[list[tuple[np.ndarray, np.ndarr
         out: list[tuple[np.ndarray, np.ndarray | None]] = []
         for layer in linear_layers(model):
             bias = layer.bias
-            out.append((layer.weight.detach().cpu().double().numpy(),
-                        None if bias is None else bias.detach().cpu().double().numpy()))
+            out.append(
+                (
+                    layer.weight.detach().cpu().double().numpy(),
+                    None if bias is None else bias.detach().cpu().double().numpy(),
+                )
+            )
         return out, names[0], names[1], kind
     raise InputTypeError(
         f"to_onnx takes an Affine, a fitted LinearRegression, a RegressionResult or a "
-        f"LinearNetwork / affine torch module; got {type(model).__name__}")
+        f"LinearNetwork / affine torch module; got {type(model).__name__}"
+    )
 
 
-def _from_params(result: Any, kind: str) -> tuple[list[tuple[np.ndarray, np.ndarray | None]],
-                                                  tuple[str, ...], tuple[str, ...], str]:
+def _from_params(
+    result: Any, kind: str
+) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], tuple[str, ...], tuple[str, ...], str]:
     params = np.nan_to_num(np.asarray(result.params, dtype=np.float64))
     params = params.reshape(params.shape[0], -1)  # (k, q), intercept first
     k0 = int(bool(result.fit_intercept))
@@ -92,8 +105,14 @@ def _from_params(result: Any, kind: str) -> tuple[list[tuple[np.ndarray, np.ndar
     return [(W, b)], tuple(result.feature_names), tuple(result.target_names), kind
 
 
-def to_onnx(model: Any, path: str | os.PathLike[str] | None, *, dtype: str = "float64",
-            layers: str = "collapsed", opset: int | None = None) -> Any:
+def to_onnx(
+    model: Any,
+    path: str | os.PathLike[str] | None,
+    *,
+    dtype: str = "float64",
+    layers: str = "collapsed",
+    opset: int | None = None,
+) -> Any:
     """Export a model as an ONNX graph computing ``y = X @ W.T + b``.
 
     Parameters
@@ -133,10 +152,16 @@ def to_onnx(model: Any, path: str | os.PathLike[str] | None, *, dtype: str = "fl
     np_dtype = np.float64 if dtype == "float64" else np.float32
     elem = TensorProto.DOUBLE if dtype == "float64" else TensorProto.FLOAT
     p, q = factors[0][0].shape[1], factors[-1][0].shape[0]
-    feature_names = tuple(feature_names) if feature_names is not None else tuple(
-        f"x{i + 1}" for i in range(p))
-    target_names = tuple(target_names) if target_names is not None else tuple(
-        f"y{i + 1}" for i in range(q)) if q > 1 else ("y",)
+    feature_names = (
+        tuple(feature_names) if feature_names is not None else tuple(f"x{i + 1}" for i in range(p))
+    )
+    target_names = (
+        tuple(target_names)
+        if target_names is not None
+        else tuple(f"y{i + 1}" for i in range(q))
+        if q > 1
+        else ("y",)
+    )
     nodes, inits = [], []
     current = INPUT_NAME
     for i, (W, b) in enumerate(factors):
@@ -144,26 +169,37 @@ def to_onnx(model: Any, path: str | os.PathLike[str] | None, *, dtype: str = "fl
         inits.append(numpy_helper.from_array(np.ascontiguousarray(W, dtype=np_dtype), f"W{i + 1}"))
         inputs = [current, f"W{i + 1}"]
         if b is not None:
-            inits.append(numpy_helper.from_array(np.ascontiguousarray(b, dtype=np_dtype),
-                                                 f"b{i + 1}"))
+            inits.append(
+                numpy_helper.from_array(np.ascontiguousarray(b, dtype=np_dtype), f"b{i + 1}")
+            )
             inputs.append(f"b{i + 1}")
         nodes.append(helper.make_node("Gemm", inputs, [out], name=f"layer{i + 1}", transB=1))
         current = out
     features_doc = f"features (in column order): {', '.join(feature_names)}"
     targets_doc = f"targets (in column order): {', '.join(target_names)}"
     graph = helper.make_graph(
-        nodes, "olsnet_affine",
+        nodes,
+        "olsnet_affine",
         [helper.make_tensor_value_info(INPUT_NAME, elem, ["N", p], doc_string=features_doc)],
         [helper.make_tensor_value_info(OUTPUT_NAME, elem, ["N", q], doc_string=targets_doc)],
-        inits)
+        inits,
+    )
     opset = int(opset) if opset is not None else int(onnx.defs.onnx_opset_version())
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="olsnet", doc_string=(
-                                  f"olsnet {kind}: y = X @ W.T + b; {features_doc}; {targets_doc}"))
-    helper.set_model_props(proto, {
-        "olsnet.kind": kind, "olsnet.format_version": FORMAT_VERSION,
-        "olsnet.feature_names": json.dumps(list(feature_names)),
-        "olsnet.target_names": json.dumps(list(target_names))})
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="olsnet",
+        doc_string=(f"olsnet {kind}: y = X @ W.T + b; {features_doc}; {targets_doc}"),
+    )
+    helper.set_model_props(
+        proto,
+        {
+            "olsnet.kind": kind,
+            "olsnet.format_version": FORMAT_VERSION,
+            "olsnet.feature_names": json.dumps(list(feature_names)),
+            "olsnet.target_names": json.dumps(list(target_names)),
+        },
+    )
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         with atomic_write(path) as fh:
@@ -172,6 +208,7 @@ def to_onnx(model: Any, path: str | os.PathLike[str] | None, *, dtype: str = "fl
 
 
 # ---- import: collapse an ONNX graph ---------------------------------------------------------
+
 
 def _attrs(node: Any) -> dict[str, Any]:
     from onnx import helper
@@ -241,9 +278,17 @@ def _onnx_node(node: Any, inputs: list[Any]) -> list[Any]:
             y = A.add(y, c) if isinstance(y, Lin) else y + c
         return [y]
     if op == "Shape" and isinstance(x, Lin):  # (batch, q) with the batch size left symbolic
-        return [np.array(x.shape, dtype=object)[attrs.get("start", 0):attrs.get("end")]]
-    if not isinstance(x, Lin) and op in ("Transpose", "Reshape", "Flatten", "Squeeze",
-                                         "Unsqueeze", "Concat", "Gather", "Slice"):
+        return [np.array(x.shape, dtype=object)[attrs.get("start", 0) : attrs.get("end")]]
+    if not isinstance(x, Lin) and op in (
+        "Transpose",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "Gather",
+        "Slice",
+    ):
         return [_const_shape_op(op, inputs, attrs)]
     if op == "Gather":
         index = np.asarray(inputs[1])
@@ -306,8 +351,11 @@ def _const_shape_op(op: str, inputs: list[Any], attrs: dict[str, Any]) -> np.nda
         return np.take(x, np.asarray(inputs[1]), axis=int(attrs.get("axis", 0)))
     if op == "Slice":
         return x[_slices(x.ndim, inputs)]
-    axes = tuple(np.asarray(inputs[1]).reshape(-1)) if len(inputs) > 1 else tuple(
-        attrs.get("axes", ()))
+    axes = (
+        tuple(np.asarray(inputs[1]).reshape(-1))
+        if len(inputs) > 1
+        else tuple(attrs.get("axes", ()))
+    )
     if op == "Squeeze":
         return np.squeeze(x, axis=axes or None)
     return np.expand_dims(x, axis=axes)
@@ -316,10 +364,16 @@ def _const_shape_op(op: str, inputs: list[Any], attrs: dict[str, Any]) -> np.nda
 def _slices(ndim: int, inputs: list[Any]) -> tuple[slice, ...]:
     """The index tuple of an ONNX Slice (inputs data, starts, ends, axes, steps)."""
     starts, ends = (np.asarray(v).reshape(-1) for v in inputs[1:3])
-    axes = np.asarray(inputs[3]).reshape(-1) if len(inputs) > 3 and inputs[3] is not None else (
-        np.arange(len(starts)))
-    steps = np.asarray(inputs[4]).reshape(-1) if len(inputs) > 4 and inputs[4] is not None else (
-        np.ones(len(starts), dtype=np.int64))
+    axes = (
+        np.asarray(inputs[3]).reshape(-1)
+        if len(inputs) > 3 and inputs[3] is not None
+        else (np.arange(len(starts)))
+    )
+    steps = (
+        np.asarray(inputs[4]).reshape(-1)
+        if len(inputs) > 4 and inputs[4] is not None
+        else (np.ones(len(starts), dtype=np.int64))
+    )
     index = [slice(None)] * ndim
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         stop = None if abs(int(end)) >= 2**62 else int(end)  # INT64_MAX / MIN: to the end
@@ -374,24 +428,33 @@ def from_onnx(model: Any, *, n_probes: int = 64, seed: int = 0) -> Affine:
 
     proto = _load_model(model)
     graph = proto.graph
-    env: dict[str, Any] = {init.name: numpy_helper.to_array(init).astype(np.float64)
-                           if np.issubdtype(numpy_helper.to_array(init).dtype, np.floating)
-                           else numpy_helper.to_array(init) for init in graph.initializer}
+    env: dict[str, Any] = {
+        init.name: numpy_helper.to_array(init).astype(np.float64)
+        if np.issubdtype(numpy_helper.to_array(init).dtype, np.floating)
+        else numpy_helper.to_array(init)
+        for init in graph.initializer
+    }
     inputs = [i for i in graph.input if i.name not in env]
     if len(inputs) != 1:
-        raise DimensionError(f"from_onnx collapses graphs with one input; this one has "
-                             f"{len(inputs)}: {[i.name for i in inputs]}")
+        raise DimensionError(
+            f"from_onnx collapses graphs with one input; this one has "
+            f"{len(inputs)}: {[i.name for i in inputs]}"
+        )
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) != 2 or not dims[1].dim_value:
-        raise DimensionError(f"input {inputs[0].name!r} must have shape (N, n_features) with a "
-                             f"fixed n_features; it has {len(dims)} axes")
+        raise DimensionError(
+            f"input {inputs[0].name!r} must have shape (N, n_features) with a "
+            f"fixed n_features; it has {len(dims)} axes"
+        )
     p = int(dims[1].dim_value)
     env[inputs[0].name] = A.identity(p)
     env[""] = None  # an omitted optional input
     for index, node in enumerate(graph.node):
         if node.domain not in ("", "ai.onnx"):
-            raise NotAffineError(f"cannot collapse: node {node.name or index!r} (op_type "
-                                 f"{node.domain}.{node.op_type}) is outside the ONNX domain")
+            raise NotAffineError(
+                f"cannot collapse: node {node.name or index!r} (op_type "
+                f"{node.domain}.{node.op_type}) is outside the ONNX domain"
+            )
         try:
             values = _onnx_node(node, [env[name] for name in node.input])
         except (_Refused, ValueError, IndexError, KeyError, StopIteration) as err:
@@ -399,18 +462,24 @@ def from_onnx(model: Any, *, n_probes: int = 64, seed: int = 0) -> Affine:
                 f"cannot collapse: node {node.name or f'#{index}'!r} (op_type {node.op_type}) is "
                 f"not affine: {err}. from_onnx follows MatMul, Gemm, Add, Sub, Mul, Div by "
                 "constants, Neg, Identity, Cast, Flatten, Reshape to (N, features), Slice and "
-                "Gather of features, Transpose, BatchNormalization, Dropout and Concat.") from err
+                "Gather of features, Transpose, BatchNormalization, Dropout and Concat."
+            ) from err
         env.update(zip(node.output, values, strict=False))
     if len(graph.output) != 1:
-        raise DimensionError(f"from_onnx collapses graphs with one output; this one has "
-                             f"{len(graph.output)}")
+        raise DimensionError(
+            f"from_onnx collapses graphs with one output; this one has {len(graph.output)}"
+        )
     out = env[graph.output[0].name]
     if not isinstance(out, Lin) or out.layout == "qn":
-        raise NotAffineError(f"cannot collapse: output {graph.output[0].name!r} is not of shape "
-                             "(N, n_outputs) computed from the input")
+        raise NotAffineError(
+            f"cannot collapse: output {graph.output[0].name!r} is not of shape "
+            "(N, n_outputs) computed from the input"
+        )
     props = {p.key: p.value for p in proto.metadata_props}
-    names = [_names(props.get(f"olsnet.{key}"), size) for key, size in
-             (("feature_names", p), ("target_names", out.q))]
+    names = [
+        _names(props.get(f"olsnet.{key}"), size)
+        for key, size in (("feature_names", p), ("target_names", out.q))
+    ]
     affine = Affine(out.W, out.b, feature_names=names[0], target_names=names[1])
     cert = _certify_onnx(proto, inputs[0], affine, n_probes, seed)
     return Affine(affine.weight, affine.bias, affine.feature_names, affine.target_names, cert)
@@ -433,15 +502,23 @@ def _certify_onnx(proto: Any, graph_input: Any, affine: Affine, n_probes: int, s
     elem = graph_input.type.tensor_type.elem_type
     dtype = {TensorProto.DOUBLE: np.float64, TensorProto.FLOAT: np.float32}.get(elem)
     if dtype is None:
-        raise InputTypeError(f"input {graph_input.name!r} has ONNX element type {elem}; "
-                             "from_onnx checks float32 and float64 graphs")
+        raise InputTypeError(
+            f"input {graph_input.name!r} has ONNX element type {elem}; "
+            "from_onnx checks float32 and float64 graphs"
+        )
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     fixed = graph_input.type.tensor_type.shape.dim[0].dim_value  # 0 when symbolic
     batch = int(fixed) if fixed else n_probes
     n = -(-n_probes // batch) * batch
     X = np.random.default_rng(seed).standard_normal((n, affine.n_features))  # (n, p)
-    outputs = [session.run(None, {graph_input.name: X[i:i + batch].astype(dtype)})[0]
-               for i in range(0, n, batch)]
+    outputs = [
+        session.run(None, {graph_input.name: X[i : i + batch].astype(dtype)})[0]
+        for i in range(0, n, batch)
+    ]
     y = np.concatenate([np.asarray(o, dtype=np.float64).reshape(len(o), -1) for o in outputs])
-    return certify(y, affine.predict(X.astype(dtype)), dtype_name=np.dtype(dtype).name,
-                   source=f"from_onnx (ONNX Runtime {ort.__version__}, {np.dtype(dtype).name})")
+    return certify(
+        y,
+        affine.predict(X.astype(dtype)),
+        dtype_name=np.dtype(dtype).name,
+        source=f"from_onnx (ONNX Runtime {ort.__version__}, {np.dtype(dtype).name})",
+    )
