@@ -28,9 +28,12 @@ def test_longley_csv_is_the_nist_data_and_statsmodels_copy():
     np.testing.assert_array_equal(d.y, sm_data["TOTEMP"].to_numpy())
     np.testing.assert_array_equal(d.X, sm_data[list(d.feature_names)].to_numpy())
     if NIST_LONGLEY.exists():  # NIST's own file: data rows are lines 61-76
+        from olsnet._nist import read_nist
+
         rows = NIST_LONGLEY.read_text().splitlines()[60:76]
         nist = np.array([[float(v) for v in r.split()] for r in rows])
         np.testing.assert_array_equal(np.column_stack([d.y, d.X]), nist)
+        np.testing.assert_array_equal(d.certified_params, read_nist(NIST_LONGLEY).params)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,8 @@ def test_demo_networks_reach_the_regression(demo_run):
     d = load_longley()
     ref = sm.OLS(np.array(d.y), sm.add_constant(np.array(d.X))).fit().params  # statsmodels
     np.testing.assert_allclose(result["ols"], ref, rtol=1e-8)
+    np.testing.assert_allclose(result["ols"], d.certified_params, rtol=1e-12)  # NIST
+    assert result["ols_vs_certified"] <= 1e-12
     np.testing.assert_allclose(result["neuron"], ref, rtol=1e-8)  # the single neuron
     np.testing.assert_allclose(result["hidden"], ref, rtol=1e-7)  # 6-3-1, collapsed
     np.testing.assert_allclose(result["cW"], result["c"] @ result["W"], rtol=1e-15)

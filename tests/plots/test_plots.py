@@ -3,6 +3,7 @@ as PNG and SVG, carry the column names, and refuse bad input clearly."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -198,6 +199,11 @@ def test_saving_refuses_unknown_extensions_and_missing_folders(fitted, tmp_path)
     with pytest.raises(OptionError, match="does not exist"):
         plot_network(fitted, tmp_path / "missing" / "net.png")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+    plot_network(fitted, tmp_path / "net.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["net.png"]  # no temporary file left
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "net.png").stat().st_mode & 0o777 == 0o666 & ~mask  # as open() makes it
 
 
 def test_plots_import_no_matplotlib_until_drawing_and_never_pyplot():

@@ -63,10 +63,18 @@ def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=150 if fmt == "png" else "figure")
+        os.chmod(tmp, _file_mode())  # mkstemp makes it private; a figure is an ordinary file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file: 0o666 less the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def fmt_num(value: float, digits: int = 4) -> str:
