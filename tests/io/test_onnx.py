@@ -223,6 +223,21 @@ def test_product_of_two_input_dependent_values_is_refused():
 # ---- torch.onnx.export round trip -------------------------------------------------------------
 
 
+def torch_export(model, n_features, path):
+    """torch.onnx.export (TorchScript exporter: onnxscript, needed by the dynamo one, is absent)."""
+    with warnings.catch_warnings():  # the TorchScript exporter warns that it is deprecated
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.randn(5, n_features, dtype=torch.float64),),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "N"}},
+        )
+    return path
+
+
 def test_torch_onnx_export_round_trip_equals_the_torch_collapse(tmp_path):
     nn = torch.nn
     torch.manual_seed(0)
@@ -243,18 +258,7 @@ def test_torch_onnx_export_round_trip_equals_the_torch_collapse(tmp_path):
         .double()
         .eval()
     )
-    path = tmp_path / "torch.onnx"
-    with warnings.catch_warnings():  # the TorchScript exporter warns that it is deprecated
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(8, 4, dtype=torch.float64),),
-            str(path),
-            dynamo=False,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
+    path = torch_export(model, 4, tmp_path / "torch.onnx")
     from_file = from_onnx(path)
     from_torch = collapse_module(model)
     assert from_file.allclose(from_torch, rtol=1e-12, atol=1e-14)
@@ -275,16 +279,6 @@ def test_torch_export_of_view_slices_and_concatenation(tmp_path):
 
     torch.manual_seed(1)
     model = Mixed().double().eval()
-    path = tmp_path / "mixed.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(5, 3, dtype=torch.float64),),
-            str(path),
-            dynamo=False,
-            input_names=["x"],
-            dynamic_axes={"x": {0: "N"}},
-        )
+    path = torch_export(model, 3, tmp_path / "mixed.onnx")
     assert {"Shape", "Gather", "Slice"} <= {n.op_type for n in onnx.load(path).graph.node}
     assert from_onnx(path).allclose(collapse_module(model), rtol=1e-12, atol=1e-14)
