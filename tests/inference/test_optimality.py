@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import olsnet_fit, random_weights
+from inference_helpers import olsnet_fit, random_weights
 from sklearn.datasets import load_diabetes
 
 from olsnet.data import ArraySource, as_design

@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import olsnet_fit, random_weights, statsmodels_fit
 from hypothesis import given, settings
 from hypothesis import strategies as hs
+from inference_helpers import olsnet_fit, random_weights, statsmodels_fit
 from sklearn.datasets import load_diabetes
 
 from olsnet.data import ArraySource, as_design
@@ -31,7 +31,7 @@ def diabetes():
 
 
 def _same(a, b, rtol=1e-10) -> None:
-    for name in STATS + ["params", "bse", "tvalues", "pvalues"]:
+    for name in [*STATS, "params", "bse", "tvalues", "pvalues"]:
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=0,
                                    err_msg=name)
     np.testing.assert_allclose(a.cov_params(), b.cov_params(), rtol=rtol,
@@ -187,7 +187,7 @@ def test_summary_renders_with_frame_names(diabetes) -> None:
     res = olsnet_fit(X, y, cov_type="HC1")
     s = res.summary()
     text, md, html = s.as_text(), s.as_markdown(), s._repr_html_()
-    for name in list(X.columns) + ["Intercept", "target"]:
+    for name in [*X.columns, "Intercept", "target"]:
         assert name in text and name in md and name in html
     assert "HC1" in text and "R-squared:" in text and "P>|t|" in text
     assert str(s) == text and str(res) == text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import olsnet_fit, random_weights, second_target, statsmodels_fit
+from inference_helpers import olsnet_fit, random_weights, second_target, statsmodels_fit
 
 RTOL = 1e-9
 COV_TYPES = ["nonrobust", "HC0", "HC1", "HC2", "HC3"]
@@ -36,8 +36,8 @@ def _check_output(ours: dict, ref) -> None:
 
 
 def _single(res) -> dict:
-    out = {name: getattr(res, name) for name in SCALAR_STATS + [
-        "params", "bse", "tvalues", "pvalues"]}
+    out = {name: getattr(res, name) for name in [
+        *SCALAR_STATS, "params", "bse", "tvalues", "pvalues"]}
     out["conf_int"] = res.conf_int(alpha=0.1)
     out["cov_params"] = res.cov_params()
     return out
@@ -45,7 +45,7 @@ def _single(res) -> dict:
 
 def _column(res, j: int) -> dict:
     out = {}
-    for name in SCALAR_STATS + ["params", "bse", "tvalues", "pvalues"]:
+    for name in [*SCALAR_STATS, "params", "bse", "tvalues", "pvalues"]:
         v = getattr(res, name)
         out[name] = v[..., j] if np.ndim(v) else v
     out["conf_int"] = res.conf_int(alpha=0.1)[:, j, :]
