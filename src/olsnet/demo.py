@@ -100,8 +100,9 @@ def _path_recorder(X: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], Any]
     return paths, record
 
 
-def _align_paths(paths: list[np.ndarray], final: np.ndarray, n_rows: int, console: Any
-                 ) -> list[np.ndarray]:
+def _align_paths(
+    paths: list[np.ndarray], final: np.ndarray, n_rows: int, console: Any
+) -> list[np.ndarray]:
     """One row per logged loss (epochs 0..E): the start, the callbacks, the trained network.
 
     The last recorded row must agree with the trained network (mapped back by olsnet.train
@@ -109,8 +110,12 @@ def _align_paths(paths: list[np.ndarray], final: np.ndarray, n_rows: int, consol
     paths are left out rather than drawn wrong.
     """
     if len(paths) < 2 or not np.allclose(paths[-1], final, rtol=1e-6, atol=0):
-        _say(console, "(coefficient paths left out of the training figure: they do not end at "
-                      "the trained network)", style="yellow")
+        _say(
+            console,
+            "(coefficient paths left out of the training figure: they do not end at "
+            "the trained network)",
+            style="yellow",
+        )
         return []
     rows = paths[:n_rows]
     rows += [final] * (n_rows - len(rows))
@@ -118,8 +123,9 @@ def _align_paths(paths: list[np.ndarray], final: np.ndarray, n_rows: int, consol
     return rows
 
 
-def run(outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool = False
-        ) -> dict[str, Any]:
+def run(
+    outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool = False
+) -> dict[str, Any]:
     """Run the demo: print the story, write three figures into ``outdir``.
 
     Parameters
@@ -174,14 +180,18 @@ def run(outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool 
     beta = np.r_[ols.intercept_, ols.coef_].astype(np.float64)  # (7,) intercept first
     _say(console, str(ols.summary()))
     vs_nist = _rel_err(beta, np.asarray(data.certified_params))
-    _say(console, f"exact fit: {t_exact * 1e3:.1f} ms; condition number of [1 X]: "
-                  f"{res.condition_number:.3g}; largest relative difference from NIST's "
-                  f"certified coefficients: {vs_nist:.1e}")
+    _say(
+        console,
+        f"exact fit: {t_exact * 1e3:.1f} ms; condition number of [1 X]: "
+        f"{res.condition_number:.3g}; largest relative difference from NIST's "
+        f"certified coefficients: {vs_nist:.1e}",
+    )
 
     # (b) the single neuron ------------------------------------------------------------------
     _rule(console, "(b) the single neuron: y = b0 + b1 x1 + ... + b6 x6")
-    neuron = olsnet.LinearNetwork(len(names), hidden=(), seed=0, feature_names=names,
-                                  target_names=[target])
+    neuron = olsnet.LinearNetwork(
+        len(names), hidden=(), seed=0, feature_names=names, target_names=[target]
+    )
     t0 = time.perf_counter()
     neuron.fit(X, y)  # L-BFGS on standardized data; the weights come back in the data's units
     t_neuron = time.perf_counter() - t0
@@ -192,8 +202,9 @@ def run(outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool 
 
     # (c) a hidden layer of three nodes, collapsed -------------------------------------------
     _rule(console, "(c) three hidden nodes and an output node, collapsed: cᵀW = the regression")
-    net = olsnet.LinearNetwork(len(names), hidden=(3,), seed=0, feature_names=names,
-                               target_names=[target])
+    net = olsnet.LinearNetwork(
+        len(names), hidden=(3,), seed=0, feature_names=names, target_names=[target]
+    )
     _start_in_data_units(net, X, y)
     paths, recorder = _path_recorder(X, y)
     a0 = net.collapse()  # the starting point, in the data's units
@@ -212,12 +223,20 @@ def run(outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool 
     _say(console, f"trained ({t_hidden:.2f} s with set-up): {log}")
     _say(console, "hidden layer: h = W x + b (one column per hidden node, W transposed):")
     _say(console, _matrix(np.vstack([W.T, bW]), [*names, "bias b"], ["h1", "h2", "h3"]))
-    _say(console, f"output node: ŷ = c·h + d with c = {np.array2string(c[0], precision=6)}, "
-                  f"d = {d:.6g}")
+    _say(
+        console,
+        f"output node: ŷ = c·h + d with c = {np.array2string(c[0], precision=6)}, d = {d:.6g}",
+    )
     collapsed = np.r_[c[0] @ bW + d, cW[0]]  # (7,) cᵀb + d, then cᵀW
     _say(console, "collapsed: cᵀW beside the OLS coefficients (cᵀb + d beside the intercept):")
-    _say(console, _matrix(np.column_stack([collapsed, beta, np.abs(collapsed - beta) / np.abs(beta)]),
-                          ["Intercept", *names], ["cᵀW, cᵀb+d", "OLS", "rel diff"]))
+    _say(
+        console,
+        _matrix(
+            np.column_stack([collapsed, beta, np.abs(collapsed - beta) / np.abs(beta)]),
+            ["Intercept", *names],
+            ["cᵀW, cᵀb+d", "OLS", "rel diff"],
+        ),
+    )
     paths = _align_paths(paths, b_hidden, len(log.loss), console)
 
     # (d) unscaled, ill-conditioned data ------------------------------------------------------
@@ -228,56 +247,77 @@ def run(outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool 
     t0 = time.perf_counter()
     olsnet.LinearRegression().fit(X, y)  # timed again: the first fit above paid for imports
     t_exact = time.perf_counter() - t0
-    lines = [f"{'method':<34}{'epochs':>7}{'seconds':>9}{'coef err':>11}{'loss gap':>11}",
-             f"{'exact least squares (QR)':<34}{'-':>7}{t_exact:>9.3f}{0.0:>11.1e}{0.0:>11.1e}"]
-    runs = (("raw", "gradient descent, raw columns", False, 0.0),
-            ("standardized", "gradient descent, standardized", True, 0.0),
-            ("momentum", "  + momentum 0.98", True, 0.98))
+    lines = [
+        f"{'method':<34}{'epochs':>7}{'seconds':>9}{'coef err':>11}{'loss gap':>11}",
+        f"{'exact least squares (QR)':<34}{'-':>7}{t_exact:>9.3f}{0.0:>11.1e}{0.0:>11.1e}",
+    ]
+    runs = (
+        ("raw", "gradient descent, raw columns", False, 0.0),
+        ("standardized", "gradient descent, standardized", True, 0.0),
+        ("momentum", "  + momentum 0.98", True, 0.98),
+    )
     for key, label, standardize, momentum in runs:
         g = olsnet.LinearNetwork(len(names), hidden=(), seed=0)
         with warnings.catch_warnings():  # it is not expected to converge: we report how far
             warnings.simplefilter("ignore", olsnet.errors.TrainingWarning)
-            glog = olsnet.train(g, X, y, optimizer="gd", standardize=standardize,
-                                momentum=momentum, max_epochs=n_gd)
+            glog = olsnet.train(
+                g, X, y, optimizer="gd", standardize=standardize, momentum=momentum, max_epochs=n_gd
+            )
         secs = glog.seconds  # the training loop itself, as for L-BFGS below
         ag = g.collapse()
         err = _rel_err(np.r_[ag.bias[0], ag.weight[0]].astype(np.float64), beta)
         gap = (glog.final_loss - opt_loss) / opt_loss
-        gd[key] = {"epochs": float(glog.epochs), "rel_err": err, "loss_gap": gap,
-                   "seconds": secs}
+        gd[key] = {"epochs": float(glog.epochs), "rel_err": err, "loss_gap": gap, "seconds": secs}
         lines.append(f"{label:<34}{glog.epochs:>7}{secs:>9.3f}{err:>11.1e}{gap:>11.1e}")
     nlog = neuron.training_log_
-    lines.append(f"{'L-BFGS, standardized (as in (b))':<34}{nlog.epochs:>7}{nlog.seconds:>9.3f}"
-                 f"{_rel_err(b_neuron, beta):>11.1e}"
-                 f"{(nlog.final_loss - opt_loss) / opt_loss:>11.1e}")
+    lines.append(
+        f"{'L-BFGS, standardized (as in (b))':<34}{nlog.epochs:>7}{nlog.seconds:>9.3f}"
+        f"{_rel_err(b_neuron, beta):>11.1e}"
+        f"{(nlog.final_loss - opt_loss) / opt_loss:>11.1e}"
+    )
     _say(console, "\n".join(lines))
     _say(console, "coef err: largest relative coefficient error; loss gap: (J − J*) / J*.")
     A = np.column_stack([np.ones(len(y)), X])
     Z = np.column_stack([np.ones(len(y)), (X - X.mean(axis=0)) / X.std(axis=0)])
-    _say(console,
-         f"Why: gradient descent's speed is set by the condition number of the Gram matrix "
-         f"[1 X]ᵀ[1 X]: {np.linalg.cond(A) ** 2:.1e} on the raw columns, beyond what float64 "
-         f"resolves, so some directions never move. Standardizing brings it to "
-         f"{np.linalg.cond(Z) ** 2:.1e}: the problem becomes solvable, plain gradient descent "
-         "still needs some 1e5 epochs, momentum fewer, and L-BFGS (olsnet's default, which "
-         "standardizes for you and undoes it in the weights) needs a handful. The exact "
-         "solver works on the R factor of a QR decomposition and never squares the condition "
-         "number: no epochs at all.")
+    _say(
+        console,
+        f"Why: gradient descent's speed is set by the condition number of the Gram matrix "
+        f"[1 X]ᵀ[1 X]: {np.linalg.cond(A) ** 2:.1e} on the raw columns, beyond what float64 "
+        f"resolves, so some directions never move. Standardizing brings it to "
+        f"{np.linalg.cond(Z) ** 2:.1e}: the problem becomes solvable, plain gradient descent "
+        "still needs some 1e5 epochs, momentum fewer, and L-BFGS (olsnet's default, which "
+        "standardizes for you and undoes it in the weights) needs a handful. The exact "
+        "solver works on the R factor of a QR decomposition and never squares the condition "
+        "number: no epochs at all.",
+    )
 
     # (e) figures -------------------------------------------------------------------------------
     _rule(console, "(e) figures")
-    figures = {"network": out / "network.png", "training": out / "training.png",
-               "diagnostics": out / "diagnostics.png"}
+    figures = {
+        "network": out / "network.png",
+        "training": out / "training.png",
+        "diagnostics": out / "diagnostics.png",
+    }
     plot_network(net, figures["network"])
-    plot_training(log, figures["training"], reference=ols,
-                  coef_paths=np.array(paths) if paths else None)
+    plot_training(
+        log, figures["training"], reference=ols, coef_paths=np.array(paths) if paths else None
+    )
     plot_diagnostics(ols, figures["diagnostics"], labels=[str(int(v)) for v in X[:, -1]])
     for name, path in figures.items():
         _say(console, f"{name:<12} {path.resolve()}")
     seconds = time.perf_counter() - start
     _say(console, f"done in {seconds:.1f} s")
     return {
-        "ols": beta, "ols_vs_certified": vs_nist, "neuron": b_neuron, "hidden": b_hidden, "W": W, "c": c, "cW": cW,
-        "neuron_rel_err": _rel_err(b_neuron, beta), "hidden_rel_err": _rel_err(b_hidden, beta),
-        "gd": gd, "figures": {k: str(v) for k, v in figures.items()}, "seconds": seconds,
+        "ols": beta,
+        "ols_vs_certified": vs_nist,
+        "neuron": b_neuron,
+        "hidden": b_hidden,
+        "W": W,
+        "c": c,
+        "cW": cW,
+        "neuron_rel_err": _rel_err(b_neuron, beta),
+        "hidden_rel_err": _rel_err(b_hidden, beta),
+        "gd": gd,
+        "figures": {k: str(v) for k, v in figures.items()},
+        "seconds": seconds,
     }

@@ -37,8 +37,9 @@ def test_leverage_residuals_cooks_match_statsmodels(weighted):
     r = standardized_residuals(resid, h, fit.scale, w if weighted else None)
     np.testing.assert_allclose(h, infl.hat_matrix_diag, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(r, infl.resid_studentized_internal, rtol=1e-11, atol=1e-13)
-    np.testing.assert_allclose(cooks_distance(r, h, 4), infl.cooks_distance[0], rtol=1e-10,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        cooks_distance(r, h, 4), infl.cooks_distance[0], rtol=1e-10, atol=1e-14
+    )
 
 
 def test_leverage_on_ill_conditioned_longley_matches_exact_projection():

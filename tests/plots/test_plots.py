@@ -32,8 +32,9 @@ def longley():
 @pytest.fixture(scope="module")
 def fitted(longley):
     d = longley
-    source = ArraySource(Design(np.array(d.X), np.array(d.y)[:, None], None, d.feature_names,
-                                (d.target_name,), 1))
+    source = ArraySource(
+        Design(np.array(d.X), np.array(d.y)[:, None], None, d.feature_names, (d.target_name,), 1)
+    )
     return olsnet.LinearRegression().fit(source)
 
 
@@ -56,8 +57,13 @@ def _assert_png(path, min_bytes=10_000):
 
 # -- network ---------------------------------------------------------------------------------
 def test_network_diagram_of_a_linear_network_collapses_to_its_forward_pass(longley, tmp_path):
-    net = olsnet.LinearNetwork(6, hidden=(3,), seed=1, feature_names=longley.feature_names,
-                               target_names=[longley.target_name])
+    net = olsnet.LinearNetwork(
+        6,
+        hidden=(3,),
+        seed=1,
+        feature_names=longley.feature_names,
+        target_names=[longley.target_name],
+    )
     layers = network_layers(net)
     assert [W.shape for W, _ in layers.layers] == [(3, 6), (1, 3)]
     probes = np.random.default_rng(0).normal(size=(20, 6))
@@ -74,7 +80,7 @@ def test_network_diagram_of_a_linear_network_collapses_to_its_forward_pass(longl
 def test_network_diagram_of_a_regression_is_its_coefficients(fitted, statsmodels_fit, tmp_path):
     for model in (fitted, fitted.result_):
         layers = network_layers(model)
-        (W, b), = layers.layers
+        ((W, b),) = layers.layers
         np.testing.assert_allclose(W[0], statsmodels_fit.params[1:], rtol=1e-7)
         np.testing.assert_allclose(b[0], statsmodels_fit.params[0], rtol=1e-7)
         assert layers.feature_names == ("GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR")
@@ -91,8 +97,9 @@ def test_network_diagram_of_a_chain_of_affines_and_feature_names(tmp_path):
     second = olsnet.Affine(rng.normal(size=(1, 2)), rng.normal(size=1))
     layers = network_layers([first, second], feature_names=["a", "b", "c"])
     x = rng.normal(size=(5, 3))
-    np.testing.assert_allclose(layers.collapsed.predict(x), second.predict(first.predict(x)),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        layers.collapsed.predict(x), second.predict(first.predict(x)), rtol=1e-13
+    )
     fig = plot_network([first, second], feature_names=["a", "b", "c"])
     assert "a" in _texts(fig)
     with pytest.raises(DimensionError, match="2 names; the model takes 3"):
@@ -109,7 +116,8 @@ def test_network_diagram_refuses_a_non_linear_network():
 
 # -- training ------------------------------------------------------------------------------------
 def test_training_reference_is_the_optimal_loss_and_a_trained_neuron_reaches_it(
-        longley, fitted, statsmodels_fit, tmp_path):
+    longley, fitted, statsmodels_fit, tmp_path
+):
     ref = reference_of(fitted)
     assert ref.loss == pytest.approx(statsmodels_fit.ssr / (2 * 16), rel=1e-12)
     np.testing.assert_allclose(ref.params, statsmodels_fit.params, rtol=1e-7)
@@ -122,8 +130,9 @@ def test_training_reference_is_the_optimal_loss_and_a_trained_neuron_reaches_it(
 
     log = olsnet.train(net, np.array(longley.X), np.array(longley.y), callback=record)
     assert log.final_loss == pytest.approx(ref.loss, rel=1e-10)
-    fig = plot_training(log, tmp_path / "training.png", reference=fitted,
-                        coef_paths=np.array([*paths, paths[-1]]))
+    fig = plot_training(
+        log, tmp_path / "training.png", reference=fitted, coef_paths=np.array([*paths, paths[-1]])
+    )
     _assert_png(tmp_path / "training.png")
     text = _texts(fig)
     for name in ("Intercept", *longley.feature_names, "exact optimum"):
@@ -136,8 +145,12 @@ def test_training_checks_coefficient_paths(longley, fitted):
     with pytest.raises(DimensionError, match="coef_paths has 2 rows"):
         plot_training(log, reference=fitted, coef_paths=np.zeros((2, 7)))
     with pytest.raises(DimensionError, match="reference has 7 coefficients"):
-        plot_training(log, reference=fitted, coef_paths=np.zeros((log.epochs + 1, 3)),
-                      coef_names=["a", "b", "c"])
+        plot_training(
+            log,
+            reference=fitted,
+            coef_paths=np.zeros((log.epochs + 1, 3)),
+            coef_names=["a", "b", "c"],
+        )
     with pytest.raises(InputTypeError, match="reference must be"):
         plot_training(log, reference="OLS")
     fig = plot_training(log, reference=1.0)  # a bare optimal loss is enough for the loss panels
@@ -147,8 +160,10 @@ def test_training_checks_coefficient_paths(longley, fitted):
 # -- diagnostics ---------------------------------------------------------------------------------
 def test_diagnostics_match_statsmodels_influence(fitted, statsmodels_fit, longley, tmp_path):
     infl = statsmodels_fit.get_influence()
-    for d in (diagnostics(fitted),  # rows from the result's own data source
-              diagnostics(fitted.result_, X=np.array(longley.X), y=np.array(longley.y))):
+    for d in (
+        diagnostics(fitted),  # rows from the result's own data source
+        diagnostics(fitted.result_, X=np.array(longley.X), y=np.array(longley.y)),
+    ):
         np.testing.assert_allclose(d.fitted, statsmodels_fit.fittedvalues, rtol=1e-9)
         np.testing.assert_allclose(d.resid, statsmodels_fit.resid, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(d.hat, infl.hat_matrix_diag, rtol=1e-9)
@@ -218,6 +233,7 @@ def test_plots_import_no_matplotlib_until_drawing_and_never_pyplot():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
     )
     with warnings.catch_warnings():
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
     assert out.returncode == 0, out.stderr

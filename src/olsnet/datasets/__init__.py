@@ -28,9 +28,15 @@ __all__ = ["Dataset", "load_longley"]
 
 # NIST's certified OLS estimates for Longley (B0, the intercept, first), as printed in the header
 # of Longley.dat (15 significant digits; the test suite checks them against NIST's file)
-_LONGLEY_CERTIFIED = (-3482258.63459582, 15.0618722713733, -0.358191792925910e-01,
-                      -2.02022980381683, -1.03322686717359, -0.511041056535807e-01,
-                      1829.15146461355)
+_LONGLEY_CERTIFIED = (
+    -3482258.63459582,
+    15.0618722713733,
+    -0.358191792925910e-01,
+    -2.02022980381683,
+    -1.03322686717359,
+    -0.511041056535807e-01,
+    1829.15146461355,
+)
 
 
 @dataclass(frozen=True, eq=False)

@@ -68,8 +68,13 @@ def _data_of(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         Ws.append(None if wb is None else np.asarray(wb, dtype=np.float64))
     if not Xs:
         raise DataError("plot_diagnostics: the result's data source yields no rows")
-    W = None if all(w is None for w in Ws) else np.concatenate(
-        [np.ones(len(x)) if w is None else w for x, w in zip(Xs, Ws, strict=True)])
+    W = (
+        None
+        if all(w is None for w in Ws)
+        else np.concatenate(
+            [np.ones(len(x)) if w is None else w for x, w in zip(Xs, Ws, strict=True)]
+        )
+    )
     return np.concatenate(Xs), np.concatenate(Ys), W
 
 
@@ -83,9 +88,15 @@ def _result_of(model: Any) -> Any:
     return result
 
 
-def diagnostics(result: Any, *, X: Any = None, y: Any = None, sample_weight: Any = None,
-                target: int | str | None = None,
-                labels: Sequence[Any] | None = None) -> Diagnostics:
+def diagnostics(
+    result: Any,
+    *,
+    X: Any = None,
+    y: Any = None,
+    sample_weight: Any = None,
+    target: int | str | None = None,
+    labels: Sequence[Any] | None = None,
+) -> Diagnostics:
     """Fitted values, residuals, leverage, standardized residuals and Cook's distance.
 
     The data are ``X, y`` (and ``sample_weight``) when given, else the rows attached to the
@@ -104,7 +115,9 @@ def diagnostics(result: Any, *, X: Any = None, y: Any = None, sample_weight: Any
         t = 0
     elif isinstance(target, str):
         if target not in tnames:
-            raise DimensionError(f"target {target!r} is not an output; outputs: {', '.join(tnames)}")
+            raise DimensionError(
+                f"target {target!r} is not an output; outputs: {', '.join(tnames)}"
+            )
         t = tnames.index(target)
     else:
         t = int(target)
@@ -129,12 +142,13 @@ def diagnostics(result: Any, *, X: Any = None, y: Any = None, sample_weight: Any
     if p != result.n_features:
         raise DimensionError(f"X has {p} columns; the model was fitted on {result.n_features}")
     coef = np.nan_to_num(params[:, t])  # aliased columns (NaN) contribute nothing
-    fitted = Xa @ coef[int(result.fit_intercept):]  # (n,)
+    fitted = Xa @ coef[int(result.fit_intercept) :]  # (n,)
     if result.fit_intercept:
         fitted = fitted + coef[0]
     resid = ya - fitted
-    row_labels = (tuple(str(v) for v in labels) if labels is not None
-                  else tuple(str(i) for i in range(n)))
+    row_labels = (
+        tuple(str(v) for v in labels) if labels is not None else tuple(str(i) for i in range(n))
+    )
     if len(row_labels) != n:
         raise DimensionError(f"labels has {len(row_labels)} entries for {n} rows")
 
@@ -148,19 +162,33 @@ def diagnostics(result: Any, *, X: Any = None, y: Any = None, sample_weight: Any
     std = standardized_residuals(resid[keep], hat[keep], scale, wk)
     cooks = cooks_distance(std, hat[keep], rank)
     formula = f"{tnames[t]} ~ " + " + ".join(result.feature_names) if result.feature_names else ""
-    return Diagnostics(fitted=fitted[keep], resid=resid[keep], hat=hat[keep], std_resid=std,
-                       cooks=cooks, labels=tuple(np.asarray(row_labels, dtype=object)[keep]),
-                       n_params=rank, title=formula)
+    return Diagnostics(
+        fitted=fitted[keep],
+        resid=resid[keep],
+        hat=hat[keep],
+        std_resid=std,
+        cooks=cooks,
+        labels=tuple(np.asarray(row_labels, dtype=object)[keep]),
+        n_params=rank,
+        title=formula,
+    )
 
 
-def _label_extremes(ax: Axes, x: np.ndarray, y: np.ndarray, score: np.ndarray,
-                    labels: Sequence[str]) -> None:
+def _label_extremes(
+    ax: Axes, x: np.ndarray, y: np.ndarray, score: np.ndarray, labels: Sequence[str]
+) -> None:
     """Label the N_LABELLED points of largest ``score`` (NaN never)."""
     order = np.argsort(np.where(np.isfinite(score), score, -np.inf))[::-1][:N_LABELLED]
     for i in order:
         if np.isfinite(score[i]) and np.isfinite(y[i]):
-            ax.annotate(labels[i], (x[i], y[i]), xytext=(4, 2), textcoords="offset points",
-                        fontsize=8, color="#333333")
+            ax.annotate(
+                labels[i],
+                (x[i], y[i]),
+                xytext=(4, 2),
+                textcoords="offset points",
+                fontsize=8,
+                color="#333333",
+            )
 
 
 def _smooth(ax: Axes, x: np.ndarray, y: np.ndarray) -> None:
@@ -196,16 +224,14 @@ def _draw(fig: Figure, d: Diagnostics) -> None:
         slope = (qs[1] - qs[0]) / (qt[1] - qt[0])
         ax.axline((qt[0], qs[0]), slope=slope, color="0.5", ls=":", lw=1)
     _label_extremes(ax, theo, sample, np.abs(sample), [d.labels[i] for i in order])
-    ax.set(title="Normal Q-Q", xlabel="theoretical quantiles",
-           ylabel="standardized residuals")
+    ax.set(title="Normal Q-Q", xlabel="theoretical quantiles", ylabel="standardized residuals")
 
     ax = axes[1, 0]  # scale-location
     root = np.sqrt(np.abs(d.std_resid))
     _scatter(ax, d.fitted, root)
     _smooth(ax, d.fitted, root)
     _label_extremes(ax, d.fitted, root, root, d.labels)
-    ax.set(title="Scale-Location", xlabel="fitted values",
-           ylabel="√|standardized residuals|")
+    ax.set(title="Scale-Location", xlabel="fitted values", ylabel="√|standardized residuals|")
 
     ax = axes[1, 1]  # residuals vs leverage, Cook's distance contours
     _scatter(ax, d.hat, d.std_resid)
@@ -233,10 +259,16 @@ def _draw(fig: Figure, d: Diagnostics) -> None:
         a.set_axisbelow(True)
 
 
-def plot_diagnostics(result: Any, path: str | os.PathLike[str] | None = None, *,
-                     X: Any = None, y: Any = None, sample_weight: Any = None,
-                     target: int | str | None = None,
-                     labels: Sequence[Any] | None = None) -> Figure:
+def plot_diagnostics(
+    result: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    X: Any = None,
+    y: Any = None,
+    sample_weight: Any = None,
+    target: int | str | None = None,
+    labels: Sequence[Any] | None = None,
+) -> Figure:
     """Four diagnostic panels of a fitted regression, as R's ``plot.lm``.
 
     Parameters
@@ -268,8 +300,7 @@ def plot_diagnostics(result: Any, path: str | os.PathLike[str] | None = None, *,
     R Core Team, ``plot.lm`` (package stats). Cook, R. D. (1977). Detection of influential
     observation in linear regression. *Technometrics*, 19(1), 15-18.
     """
-    d = diagnostics(result, X=X, y=y, sample_weight=sample_weight, target=target,
-                    labels=labels)
+    d = diagnostics(result, X=X, y=y, sample_weight=sample_weight, target=target, labels=labels)
     fig = new_figure(10.0, 8.0)
     _draw(fig, d)
     if d.title:

@@ -23,8 +23,18 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 # weights are shown on this diverging map: blue negative, red positive, white zero
 WEIGHT_CMAP = "RdBu_r"
 OLS_COLOR = "#222222"
-LINE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-               "#17becf", "#7f7f7f", "#bcbd22")
+LINE_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#7f7f7f",
+    "#bcbd22",
+)
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -94,8 +104,9 @@ def term(coef: float, name: str, *, first: bool = False, digits: int = 4) -> str
     return f" {'−' if coef < 0 else '+'} {mag}·{name}"
 
 
-def equation(lhs: str, bias: float | None, weights: Any, names: Any, *,
-             per_line: int = 3, digits: int = 4) -> str:
+def equation(
+    lhs: str, bias: float | None, weights: Any, names: Any, *, per_line: int = 3, digits: int = 4
+) -> str:
     """``lhs = b + w1·x1 − w2·x2 ...`` wrapped after every ``per_line`` terms."""
     pieces: list[str] = []
     if bias is not None:
@@ -106,6 +117,6 @@ def equation(lhs: str, bias: float | None, weights: Any, names: Any, *,
         pieces.append("0")
     lines = []
     for start in range(0, len(pieces), per_line):
-        lines.append("".join(pieces[start:start + per_line]).strip())
+        lines.append("".join(pieces[start : start + per_line]).strip())
     indent = " " * (len(lhs) + 3)
     return f"{lhs} = " + ("\n" + indent).join(lines)

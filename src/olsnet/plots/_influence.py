@@ -14,8 +14,9 @@ from scipy import stats
 __all__ = ["cooks_distance", "leverage", "lowess", "normal_positions", "standardized_residuals"]
 
 
-def leverage(X: np.ndarray, sample_weight: np.ndarray | None = None, *,
-             fit_intercept: bool = True) -> np.ndarray:
+def leverage(
+    X: np.ndarray, sample_weight: np.ndarray | None = None, *, fit_intercept: bool = True
+) -> np.ndarray:
     """Diagonal of the hat matrix, ``h_i = w_i x_iᵀ (XᵀWX)⁻¹ x_i``, shape (n,).
 
     Computed from an orthonormal basis of the weighted, column-scaled design (pivoted QR, rank
@@ -37,8 +38,9 @@ def leverage(X: np.ndarray, sample_weight: np.ndarray | None = None, *,
     return np.einsum("ij,ij->i", Q[:, :rank], Q[:, :rank])  # (n,)
 
 
-def standardized_residuals(resid: np.ndarray, hat: np.ndarray, scale: float,
-                           sample_weight: np.ndarray | None = None) -> np.ndarray:
+def standardized_residuals(
+    resid: np.ndarray, hat: np.ndarray, scale: float, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
     """Internally studentized residuals ``√w_i e_i / (σ̂ √(1 − h_i))`` (R's ``rstandard``).
 
     Rows with leverage 1 (fitted exactly whatever their value) get NaN, as in R.
@@ -64,8 +66,9 @@ def normal_positions(n: int) -> np.ndarray:
     return stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
 
 
-def lowess(x: np.ndarray, y: np.ndarray, *, frac: float = 2.0 / 3.0, iterations: int = 3
-           ) -> tuple[np.ndarray, np.ndarray]:
+def lowess(
+    x: np.ndarray, y: np.ndarray, *, frac: float = 2.0 / 3.0, iterations: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """LOWESS smooth (Cleveland 1979): ``(x sorted, fitted values at x)``, each of shape (n,).
 
     Local linear fits with tricube weights over the ``floor(frac n)`` nearest points, then

@@ -58,16 +58,20 @@ def _from_affine(a: Affine, kind: str) -> _Layers:
 
 def _from_regression(model: Any) -> _Layers:
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))  # (q, p)
-    intercept = np.broadcast_to(np.asarray(model.intercept_, dtype=np.float64),
-                                (coef.shape[0],)).copy()  # (q,)
+    intercept = np.broadcast_to(
+        np.asarray(model.intercept_, dtype=np.float64), (coef.shape[0],)
+    ).copy()  # (q,)
     fnames = getattr(model, "feature_names_in_", None)
     result = getattr(model, "result_", None)
     if fnames is None and result is not None:
         fnames = getattr(result, "feature_names", None)
     tnames = getattr(result, "target_names", None) if result is not None else None
-    a = Affine(coef, intercept,
-               feature_names=tuple(fnames) if fnames is not None else None,
-               target_names=tuple(tnames) if tnames is not None else None)
+    a = Affine(
+        coef,
+        intercept,
+        feature_names=tuple(fnames) if fnames is not None else None,
+        target_names=tuple(tnames) if tnames is not None else None,
+    )
     return _from_affine(a, "linear regression (one affine map)")
 
 
@@ -79,8 +83,9 @@ def _from_result(result: Any) -> _Layers:
         bias, W = params[0], params[1:].T  # (q,), (q, p)
     else:
         bias, W = np.zeros(params.shape[1]), params.T
-    a = Affine(W, bias, feature_names=tuple(result.feature_names),
-               target_names=tuple(result.target_names))
+    a = Affine(
+        W, bias, feature_names=tuple(result.feature_names), target_names=tuple(result.target_names)
+    )
     return _from_affine(a, "linear regression (one affine map)")
 
 
@@ -116,15 +121,25 @@ def _torch_layers(model: Any) -> _Layers:
     for W, b in layers[1:]:
         chained = chained.then(Affine(W, b))
     note = ""
-    if not chained.allclose(collapsed, rtol=1e-9, atol=1e-12 * float(np.abs(collapsed.weight).max())):
+    if not chained.allclose(
+        collapsed, rtol=1e-9, atol=1e-12 * float(np.abs(collapsed.weight).max())
+    ):
         # the network carries an input transformation (e.g. standardization) outside its
         # Linear layers: the drawn weights act on transformed inputs, collapse undoes it
-        note = ("drawn weights act on standardized inputs;\n"
-                "the collapsed regression is in the data's units")
+        note = (
+            "drawn weights act on standardized inputs;\n"
+            "the collapsed regression is in the data's units"
+        )
     widths = "-".join(str(W.shape[1]) for W, _ in layers) + f"-{q}"
     kind = f"linear network {widths}" if len(layers) > 1 else "single neuron"
-    return _Layers(tuple(layers), tuple(fnames), tuple(tnames),
-                   collapsed.with_names(fnames, tnames), kind, note)
+    return _Layers(
+        tuple(layers),
+        tuple(fnames),
+        tuple(tnames),
+        collapsed.with_names(fnames, tnames),
+        kind,
+        note,
+    )
 
 
 def _from_chain(chain: Sequence[Affine]) -> _Layers:
@@ -132,12 +147,19 @@ def _from_chain(chain: Sequence[Affine]) -> _Layers:
     collapsed = chain[0]
     for a in chain[1:]:
         collapsed = collapsed.then(a)  # raises DimensionError naming the mismatch
-    layers = tuple((np.asarray(a.weight, dtype=np.float64), np.asarray(a.bias, dtype=np.float64))
-                   for a in chain)
+    layers = tuple(
+        (np.asarray(a.weight, dtype=np.float64), np.asarray(a.bias, dtype=np.float64))
+        for a in chain
+    )
     base = _from_affine(collapsed, "")
     widths = "-".join(str(W.shape[1]) for W, _ in layers) + f"-{collapsed.n_outputs}"
-    return _Layers(layers, base.feature_names, base.target_names, base.collapsed,
-                   f"linear network {widths}" if len(layers) > 1 else "single neuron")
+    return _Layers(
+        layers,
+        base.feature_names,
+        base.target_names,
+        base.collapsed,
+        f"linear network {widths}" if len(layers) > 1 else "single neuron",
+    )
 
 
 def network_layers(model: Any, feature_names: Sequence[str] | None = None) -> _Layers:
@@ -166,8 +188,9 @@ def network_layers(model: Any, feature_names: Sequence[str] | None = None) -> _L
                 f"feature_names has {len(names)} names; the model takes "
                 f"{out.collapsed.n_features} features"
             )
-        out = _Layers(out.layers, names, out.target_names,
-                      out.collapsed.with_names(names), out.kind, out.note)
+        out = _Layers(
+            out.layers, names, out.target_names, out.collapsed.with_names(names), out.kind, out.note
+        )
     return out
 
 
@@ -214,24 +237,40 @@ def _draw(ax: Axes, net: _Layers) -> None:
                     continue
                 s = shade[i, j]
                 color = cmap(0.5 + 0.5 * np.sign(w) * (0.25 + 0.75 * s))
-                ax.plot([x0, x1], [y0, y1], color=color, lw=0.6 + 3.4 * s, zorder=1,
-                        solid_capstyle="round")
+                ax.plot(
+                    [x0, x1],
+                    [y0, y1],
+                    color=color,
+                    lw=0.6 + 3.4 * s,
+                    zorder=1,
+                    solid_capstyle="round",
+                )
                 if labelled:
-                    ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), fmt_num(w, 4),
-                            fontsize=8, ha="center", va="center", zorder=3,
-                            bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.85))
+                    ax.text(
+                        x0 + t * (x1 - x0),
+                        y0 + t * (y1 - y0),
+                        fmt_num(w, 4),
+                        fontsize=8,
+                        ha="center",
+                        va="center",
+                        zorder=3,
+                        bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.85),
+                    )
 
     for col, (x, yy) in enumerate(zip(xs, ys, strict=True)):
         if col == 0:
             color, labels = "#e8eef7", net.feature_names
         elif col == n_cols - 1:
-            color, labels = "#fde9d9", ("ŷ",) if len(yy) == 1 else tuple(
-                f"ŷ{k + 1}" for k in range(len(yy)))
+            color, labels = (
+                "#fde9d9",
+                ("ŷ",) if len(yy) == 1 else tuple(f"ŷ{k + 1}" for k in range(len(yy))),
+            )
         else:
             prefix = hidden_prefix[0] if len(hidden_prefix) == 1 else hidden_prefix[col - 1]
             color, labels = "#eeeeee", tuple(f"{prefix}{k + 1}" for k in range(len(yy)))
-        ax.scatter(np.full(len(yy), x), yy, s=900, c=color, edgecolors="#333333",
-                   linewidths=1.2, zorder=4)
+        ax.scatter(
+            np.full(len(yy), x), yy, s=900, c=color, edgecolors="#333333", linewidths=1.2, zorder=4
+        )
         for k, yk in enumerate(yy):
             if col == 0:
                 ax.text(x, yk, f"x{k + 1}", ha="center", va="center", fontsize=9, zorder=5)
@@ -240,16 +279,30 @@ def _draw(ax: Axes, net: _Layers) -> None:
                 ax.text(x, yk, labels[k], ha="center", va="center", fontsize=9.5, zorder=5)
         if col == n_cols - 1:
             for k, yk in enumerate(yy):
-                ax.text(x + 0.45, yk, net.target_names[k], ha="left", va="center",
-                        fontsize=9.5, zorder=5)
+                ax.text(
+                    x + 0.45,
+                    yk,
+                    net.target_names[k],
+                    ha="left",
+                    va="center",
+                    fontsize=9.5,
+                    zorder=5,
+                )
     titles = ["inputs"] + [f"hidden layer {c}" for c in range(1, n_cols - 1)] + ["output"]
     top = max(float(np.max(yy)) for yy in ys) + 0.8
     for x, heading in zip(xs, titles, strict=True):
         ax.text(x, top, heading, ha="center", va="bottom", fontsize=10, color="#444444")
     bottom = min(float(np.min(yy)) for yy in ys) - 0.8
-    ax.text(xs[0] - 2.3, bottom, "edge colour: sign of the weight (red +, blue −); width: |weight| "
-            "relative to the\nlargest of its layer, log scale over four decades",
-            ha="left", va="top", fontsize=8, color="#555555")
+    ax.text(
+        xs[0] - 2.3,
+        bottom,
+        "edge colour: sign of the weight (red +, blue −); width: |weight| "
+        "relative to the\nlargest of its layer, log scale over four decades",
+        ha="left",
+        va="top",
+        fontsize=8,
+        color="#555555",
+    )
     ax.set_xlim(xs[0] - 2.4, xs[-1] + 2.0)
     ax.set_ylim(bottom - 0.7, top + 0.6)
     ax.axis("off")
@@ -300,8 +353,12 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def plot_network(model: Any, path: str | os.PathLike[str] | None = None, *,
-                 feature_names: Sequence[str] | None = None) -> Figure:
+def plot_network(
+    model: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    feature_names: Sequence[str] | None = None,
+) -> Figure:
     """Draw a linear network (or an affine map) as a textbook figure.
 
     Parameters
@@ -337,15 +394,31 @@ def plot_network(model: Any, path: str | os.PathLike[str] | None = None, *,
 
     eq_ax = fig.add_subplot(gs[0, 1])
     eq_ax.axis("off")
-    eq_ax.text(0.0, 1.0, _equations(net), family="monospace", fontsize=9, va="top", ha="left",
-               transform=eq_ax.transAxes)
+    eq_ax.text(
+        0.0,
+        1.0,
+        _equations(net),
+        family="monospace",
+        fontsize=9,
+        va="top",
+        ha="left",
+        transform=eq_ax.transAxes,
+    )
     col_ax = fig.add_subplot(gs[1, 1])
     col_ax.axis("off")
     body = _collapsed_text(net)
     if net.note:
         body += "\n\n" + net.note
-    col_ax.text(0.0, 0.95, body, family="monospace", fontsize=9.5, va="top", ha="left",
-                transform=col_ax.transAxes,
-                bbox=dict(boxstyle="round,pad=0.5", fc="#fff8e6", ec="#d9a441"))
+    col_ax.text(
+        0.0,
+        0.95,
+        body,
+        family="monospace",
+        fontsize=9.5,
+        va="top",
+        ha="left",
+        transform=col_ax.transAxes,
+        bbox=dict(boxstyle="round,pad=0.5", fc="#fff8e6", ec="#d9a441"),
+    )
     save(fig, path)
     return fig

@@ -81,9 +81,14 @@ def _epochs_for(rows: int, log: Any) -> np.ndarray:
     )
 
 
-def plot_training(log: Any, path: str | os.PathLike[str] | None = None, *,
-                  reference: Any = None, coef_paths: Any = None,
-                  coef_names: Sequence[str] | None = None) -> Figure:
+def plot_training(
+    log: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    reference: Any = None,
+    coef_paths: Any = None,
+    coef_names: Sequence[str] | None = None,
+) -> Figure:
     """Loss against epoch and each coefficient's path to its exact value.
 
     Parameters
@@ -149,33 +154,45 @@ def plot_training(log: Any, path: str | os.PathLike[str] | None = None, *,
     ax = fig.add_subplot(gs[: n_rows // 2 if ref and ref.loss else n_rows, :2])
     ax.plot(epochs, loss, color=LINE_COLORS[0], lw=1.6, label=f"training loss ({opt})")
     if ref is not None and ref.loss is not None:
-        ax.axhline(ref.loss, color=OLS_COLOR, ls="--", lw=1.1,
-                   label=f"exact optimum {fmt_num(ref.loss, 6)}")
+        ax.axhline(
+            ref.loss,
+            color=OLS_COLOR,
+            ls="--",
+            lw=1.1,
+            label=f"exact optimum {fmt_num(ref.loss, 6)}",
+        )
     ax.set_yscale("log")
     ax.set(title="loss against epoch", ylabel="J = Σ(y − ŷ)² / 2n")
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(True, which="major", color="0.92")
     if ref is not None and ref.loss is not None:
-        gap_ax = fig.add_subplot(gs[n_rows // 2:, :2], sharex=ax)
+        gap_ax = fig.add_subplot(gs[n_rows // 2 :, :2], sharex=ax)
         gap = (loss - ref.loss) / abs(ref.loss) if ref.loss else loss - ref.loss
         floor = 1e-16
         gap_ax.plot(epochs, np.maximum(gap, floor), color=LINE_COLORS[1], lw=1.6)
         gap_ax.set_yscale("log")
-        gap_ax.set(title="relative gap to the exact optimum", xlabel="epoch",
-                   ylabel="(J − J*) / J*")
+        gap_ax.set(
+            title="relative gap to the exact optimum", xlabel="epoch", ylabel="(J − J*) / J*"
+        )
         gap_ax.grid(True, which="major", color="0.92")
         final = gap[-1]
-        gap_ax.annotate(f"final: {fmt_num(final, 2)}" if final > floor else "final: < 1e−16",
-                        xy=(0.98, 0.95), xycoords="axes fraction", ha="right", va="top",
-                        fontsize=8)
+        gap_ax.annotate(
+            f"final: {fmt_num(final, 2)}" if final > floor else "final: < 1e−16",
+            xy=(0.98, 0.95),
+            xycoords="axes fraction",
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
     else:
         ax.set_xlabel("epoch")
 
     if paths is not None:
         for j in range(shown):
             cax = fig.add_subplot(gs[j // n_cols, 2 + j % n_cols])
-            cax.plot(path_epochs, paths[:, j], color=LINE_COLORS[(j + 2) % len(LINE_COLORS)],
-                     lw=1.5)
+            cax.plot(
+                path_epochs, paths[:, j], color=LINE_COLORS[(j + 2) % len(LINE_COLORS)], lw=1.5
+            )
             title = names[j]
             if ref is not None and ref.params is not None:
                 target = ref.params[j]
@@ -190,8 +207,7 @@ def plot_training(log: Any, path: str | os.PathLike[str] | None = None, *,
             if j // n_cols == (shown - 1) // n_cols:
                 cax.set_xlabel("epoch", fontsize=8)
         if k > shown:
-            fig.text(0.99, 0.01, f"{k - shown} more coefficients not shown", ha="right",
-                     fontsize=8)
+            fig.text(0.99, 0.01, f"{k - shown} more coefficients not shown", ha="right", fontsize=8)
     reason = getattr(log, "stop_reason", "")
     head = f"training a linear network with {opt}" if opt else "training"
     if reason:
