@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
@@ -120,6 +121,10 @@ class ResidualPass:
 # that every product here stays below it (no BLAS threads nested in ours, which on a busy machine
 # spin against each other) and the (r, chunk) temporaries stay in L2 cache.
 _BLAS_SINGLE_THREAD_MNK = 250_000
+
+
+# chunks per thread-pool task (a task costs far more to schedule than a chunk to compute)
+_SPAN_CHUNKS = 16
 
 
 def _chunk_rows(r: int, q: int, p: int) -> int:
@@ -231,7 +236,8 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     nobs = 0
     max_h = 0.0
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    def spans() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Row spans of at most _SPAN_CHUNKS chunks: one thread-pool task each."""
         nonlocal sum_log_w, nobs
         for X, Y, w in blocks:
             if w is not None:
@@ -240,19 +246,27 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
                 nobs += int(np.count_nonzero(pos))
             else:
                 nobs += X.shape[0]
-            for start in range(0, X.shape[0], chunk):
-                sl = slice(start, start + chunk)
+            step = chunk * _SPAN_CHUNKS
+            for start in range(0, X.shape[0], step):
+                sl = slice(start, start + step)
                 yield X[sl], Y[sl], None if w is None else w[sl]
+
+    def run_span(span: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tuple[Any, ...]:
+        X, Y, w = span
+        parts = [kernel(X[s:s + chunk], Y[s:s + chunk], None if w is None else w[s:s + chunk])
+                 for s in range(0, X.shape[0], chunk)]
+        return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
+                max(p[3] for p in parts))
 
     workers = _workers()
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        stream = chunks()
+        stream = spans()
         while True:
-            batch = list(islice(stream, 4 * workers))  # bounded: a few chunks in flight
+            batch = list(islice(stream, 2 * workers))  # bounded: a few spans in flight
             if not batch:
                 break
-            results = pool.map(lambda c: kernel(*c), batch) if pool and len(batch) > 1 \
-                else [kernel(*c) for c in batch]
+            results = pool.map(run_span, batch) if pool and len(batch) > 1 \
+                else [run_span(b) for b in batch]
             for m, s, qe, mh in results:  # summed in row order: deterministic
                 meats += m
                 ssr += s

@@ -363,9 +363,9 @@ class RegressionResult:
         if name in ("fvalue", "f_pvalue"):
             values, reasons = self._f_test(name, no_df)
             for j in range(q):  # F compares explained with residual variation: needs both
-                why = const_y[j] or (_EXACT if self._exact_fit()[j] else None)
-                if why and not reasons[j]:
-                    values[j], reasons[j] = np.nan, why
+                extra = const_y[j] or (_EXACT if self._exact_fit()[j] else None)
+                if extra and not reasons[j]:
+                    values[j], reasons[j] = np.nan, extra
             return values, reasons
         if name in ("llf", "aic", "bic"):
             return self._likelihood(name)

@@ -159,7 +159,7 @@ def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
     no_df = (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = "
              f"{res.df_resid:g})") if res.df_resid <= 0 else None
     exact = bool(res._exact_fit()[j])
-    rows = []
+    rows: list[tuple[Cell, ...]] = []
     for i, name in enumerate(res.param_names):
         if res._aliased[i]:
             na = NotAvailable(_ALIASED)
