@@ -55,10 +55,14 @@ def wall(cmd: list[str], repeats: int) -> tuple[float, float]:
 
 
 def imported_modules(cmd: list[str]) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", *cmd], capture_output=True,
-                          text=True, check=True)
-    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
-            if line.startswith("import time:")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *cmd], capture_output=True, text=True, check=True
+    )
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 STATSMODELS = (
@@ -98,25 +102,31 @@ def main() -> None:
     sm_s = results["pandas.read_csv + statsmodels OLS summary"]
     table_rows = [[label, med, best, med / fit_s] for label, med, best in rows]
     torch_loaded = "torch" in modules
-    verdict = "met" if fit_s < TARGET_S and not args.quick else (
-        "not met" if not args.quick else "not judged (--quick: fewer rows)")
-    text = "\n".join([
-        "## CLI: `olsnet fit` on a CSV file",
-        "",
-        f"Script: `benchmarks/bench_cli.py{' --quick' if args.quick else ''}`. A "
-        f"{n:,}-row x 10-column CSV ({size_mb:.1f} MB); each row is the median (and minimum) "
-        f"wall time of {repeats} fresh processes, measured side by side in one run.",
-        "",
-        _common.markdown_table(["command", "median s", "min s", "ratio to olsnet fit"],
-                               table_rows),
-        "",
-        f"Target: `olsnet fit` under {TARGET_S:.0f} s wall on 100,000 rows: **{verdict}** "
-        f"(median {fit_s:.3f} s; pandas + statsmodels: {sm_s:.3f} s, ratio "
-        f"{sm_s / fit_s:.2f}). torch imported by `olsnet fit`: **{'yes' if torch_loaded else 'no'}** "
-        f"({len(modules)} modules imported in all, listed by `-X importtime`).",
-        "",
-        _common.environment_note(),
-    ])
+    verdict = (
+        "met"
+        if fit_s < TARGET_S and not args.quick
+        else ("not met" if not args.quick else "not judged (--quick: fewer rows)")
+    )
+    text = "\n".join(
+        [
+            "## CLI: `olsnet fit` on a CSV file",
+            "",
+            f"Script: `benchmarks/bench_cli.py{' --quick' if args.quick else ''}`. A "
+            f"{n:,}-row x 10-column CSV ({size_mb:.1f} MB); each row is the median (and minimum) "
+            f"wall time of {repeats} fresh processes, measured side by side in one run.",
+            "",
+            _common.markdown_table(
+                ["command", "median s", "min s", "ratio to olsnet fit"], table_rows
+            ),
+            "",
+            f"Target: `olsnet fit` under {TARGET_S:.0f} s wall on 100,000 rows: **{verdict}** "
+            f"(median {fit_s:.3f} s; pandas + statsmodels: {sm_s:.3f} s, ratio "
+            f"{sm_s / fit_s:.2f}). torch imported by `olsnet fit`: **{'yes' if torch_loaded else 'no'}** "
+            f"({len(modules)} modules imported in all, listed by `-X importtime`).",
+            "",
+            _common.environment_note(),
+        ]
+    )
     path = _common.write_section("cli", text)
     print(f"torch imported: {torch_loaded}; wrote {path}")
 

@@ -21,7 +21,9 @@ def _data(n: int = 400, seed: int = 0) -> pd.DataFrame:
     df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["x1", "x2", "x3"])
     df["g"] = rng.choice(["a", "b", "c"], n)
     df["w"] = rng.uniform(0.5, 2.0, n)
-    df["y"] = 2.0 + df.x1 - df.x2 + 0.3 * df.x3 + (df.g == "b") + rng.normal(size=n) * (1 + df.x1**2)
+    df["y"] = (
+        2.0 + df.x1 - df.x2 + 0.3 * df.x3 + (df.g == "b") + rng.normal(size=n) * (1 + df.x1**2)
+    )
     return df
 
 
@@ -54,15 +56,36 @@ def _assert_same_numbers(got: object, want: object, path: str = "") -> None:
         assert got == want, path
 
 
-def test_fit_json_equals_python_api_in_memory(csv_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = _run(["fit", str(csv_path), "-y", "y", "-x", "x1", "-x", "x2", "-x", "x3",
-                             "--weights", "w", "--cov", "hc3", "--format", "json"], capsys)
+def test_fit_json_equals_python_api_in_memory(
+    csv_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(
+        [
+            "fit",
+            str(csv_path),
+            "-y",
+            "y",
+            "-x",
+            "x1",
+            "-x",
+            "x2",
+            "-x",
+            "x3",
+            "--weights",
+            "w",
+            "--cov",
+            "hc3",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert status == 0, err
     got = json.loads(out)
     df = pd.read_csv(csv_path)
-    model = olsnet.LinearRegression(cov_type="HC3").fit(df[["x1", "x2", "x3"]], df["y"],
-                                                        sample_weight=df["w"])
+    model = olsnet.LinearRegression(cov_type="HC3").fit(
+        df[["x1", "x2", "x3"]], df["y"], sample_weight=df["w"]
+    )
     want = json.loads(json.dumps(model.result_.to_dict()))
     for key in ("method", "condition_number"):  # how it was computed may differ (stream vs QR)
         got.pop(key, None), want.pop(key, None)
@@ -72,15 +95,19 @@ def test_fit_json_equals_python_api_in_memory(csv_path: Path,
 
 def test_fit_text_is_the_python_summary(csv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for fmt, render in (("text", "as_text"), ("markdown", "as_markdown"), ("html", "as_html")):
-        status, out, _ = _run(["fit", str(csv_path), "-y", "y", "-x", "x1", "--no-intercept",
-                               "--format", fmt], capsys)
+        status, out, _ = _run(
+            ["fit", str(csv_path), "-y", "y", "-x", "x1", "--no-intercept", "--format", fmt], capsys
+        )
         assert status == 0
         model = olsnet.LinearRegression(fit_intercept=False).fit(
-            olsnet.read(csv_path, y="y", x=["x1"]))
+            olsnet.read(csv_path, y="y", x=["x1"])
+        )
         assert out.strip() == getattr(model.result_.summary(), render)().strip()
 
 
-def test_fit_formula_matches_statsmodels(csv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fit_formula_matches_statsmodels(
+    csv_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     smf = pytest.importorskip("statsmodels.formula.api")
     formula = "y ~ x1 + np.exp(x2) + C(g) + x1:x3"
     status, out, err = _run(["fit", str(csv_path), "-f", formula, "--format", "json"], capsys)
@@ -105,8 +132,9 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
-def test_errors_are_one_line_with_status_2(csv_path: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_line_with_status_2(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, out, err = _run(["fit", str(csv_path), "-y", "nope"], capsys)
     assert status == 2 and out == ""
     line = _one_error_line(err)
@@ -127,14 +155,16 @@ def test_errors_are_one_line_with_status_2(csv_path: Path, tmp_path: Path,
     assert status == 2 and "Traceback" in err and "DataFileError" in err
 
 
-def test_missing_drop_reports_dropped_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
+def test_missing_drop_reports_dropped_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "gaps.csv"
     path.write_text("y,x\n1,2\n2,\n3,5\n5,4\n4,4\n")
     status, _, err = _run(["fit", str(path), "-y", "y"], capsys)
     assert status == 2 and "gaps.csv, line 3, column 'x': a missing value" in _one_error_line(err)
-    status, out, err = _run(["fit", str(path), "-y", "y", "--missing", "drop", "--format",
-                             "json"], capsys)
+    status, out, err = _run(
+        ["fit", str(path), "-y", "y", "--missing", "drop", "--format", "json"], capsys
+    )
     assert status == 0 and json.loads(out)["nobs"] == 4
     assert "1 row(s) with missing values were dropped" in err
 
@@ -153,13 +183,31 @@ def test_fit_100k_rows_in_a_fresh_process_without_torch(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     pcsv.write_csv(pa.table(cols), path)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "olsnet", "fit", str(path),
-                           "-y", "y", "--format", "json"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "olsnet",
+            "fit",
+            str(path),
+            "-y",
+            "y",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     wall = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "pyarrow.csv" in imported and "olsnet.cli" in imported  # the listing is complete
     assert "torch" not in imported
     assert json.loads(proc.stdout)["nobs"] == 100_000

@@ -21,8 +21,9 @@ sm = pytest.importorskip("statsmodels.api")
 def data_csv(tmp_path: Path) -> Path:
     rng = np.random.default_rng(7)
     n = 150
-    df = pd.DataFrame(rng.normal(size=(n, 3)) * [1.0, 3.0, 0.5] + [0.0, 2.0, -1.0],
-                      columns=["x1", "x2", "x3"])
+    df = pd.DataFrame(
+        rng.normal(size=(n, 3)) * [1.0, 3.0, 0.5] + [0.0, 2.0, -1.0], columns=["x1", "x2", "x3"]
+    )
     df["y"] = 0.5 + 1.5 * df.x1 - 0.7 * df.x2 + 2.0 * df.x3 + rng.normal(size=n)
     path = tmp_path / "data.csv"
     df.to_csv(path, index=False)
@@ -36,10 +37,25 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 def test_train_hidden_layer_reaches_ols_and_writes_plots(
-        data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = _run(["train", data_csv, "-y", "y", "--hidden", "3", "--format", "json",
-                             "--plot", tmp_path / "figs", "--save", tmp_path / "net.olsnet"],
-                            capsys)
+    data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(
+        [
+            "train",
+            data_csv,
+            "-y",
+            "y",
+            "--hidden",
+            "3",
+            "--format",
+            "json",
+            "--plot",
+            tmp_path / "figs",
+            "--save",
+            tmp_path / "net.olsnet",
+        ],
+        capsys,
+    )
     assert status == 0, err
     report = json.loads(out)
     df = pd.read_csv(data_csv)
@@ -58,33 +74,54 @@ def test_train_hidden_layer_reaches_ols_and_writes_plots(
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
 def test_collapse_state_dict_and_torchscript_then_predict(
-        data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     torch.manual_seed(0)
-    seq = torch.nn.Sequential(torch.nn.Linear(3, 4, dtype=torch.float64),
-                              torch.nn.Linear(4, 2, dtype=torch.float64),
-                              torch.nn.Linear(2, 1, dtype=torch.float64))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(3, 4, dtype=torch.float64),
+        torch.nn.Linear(4, 2, dtype=torch.float64),
+        torch.nn.Linear(2, 1, dtype=torch.float64),
+    )
     X = pd.read_csv(data_csv)[["x1", "x2", "x3"]].to_numpy()
     with torch.no_grad():
         want = seq(torch.from_numpy(X)).numpy()[:, 0]  # the module's own forward pass
     torch.save(seq.state_dict(), tmp_path / "sd.pt")
     torch.jit.trace(seq, torch.zeros(2, 3, dtype=torch.float64)).save(str(tmp_path / "ts.pt"))
     for model in ("sd.pt", "ts.pt"):
-        status, out, err = _run(["collapse", tmp_path / model, "--format", "json", "--out",
-                                 tmp_path / "map.onnx"], capsys)
+        status, out, err = _run(
+            ["collapse", tmp_path / model, "--format", "json", "--out", tmp_path / "map.onnx"],
+            capsys,
+        )
         assert status == 0, err
         m = json.loads(out)
-        np.testing.assert_allclose(X @ np.asarray(m["weight"]).T[:, 0] + m["bias"][0], want,
-                                   rtol=1e-12, atol=1e-12)
-        status, _, err = _run(["predict", tmp_path / "map.onnx", data_csv, "-x", "x1", "-x", "x2",
-                               "-x", "x3", "-o", tmp_path / "pred.parquet"], capsys)
+        np.testing.assert_allclose(
+            X @ np.asarray(m["weight"]).T[:, 0] + m["bias"][0], want, rtol=1e-12, atol=1e-12
+        )
+        status, _, err = _run(
+            [
+                "predict",
+                tmp_path / "map.onnx",
+                data_csv,
+                "-x",
+                "x1",
+                "-x",
+                "x2",
+                "-x",
+                "x3",
+                "-o",
+                tmp_path / "pred.parquet",
+            ],
+            capsys,
+        )
         assert status == 0, err
         got = pd.read_parquet(tmp_path / "pred.parquet")
         assert list(got.columns) == ["predicted_y"]
         np.testing.assert_allclose(got["predicted_y"].to_numpy(), want, rtol=1e-12, atol=1e-12)
 
 
-def test_pickled_module_is_refused_in_one_line(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_pickled_module_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     torch.save(torch.nn.Linear(3, 1), tmp_path / "whole.pt")
     status, out, err = _run(["collapse", tmp_path / "whole.pt"], capsys)
     assert status == 2 and out == ""
@@ -92,23 +129,28 @@ def test_pickled_module_is_refused_in_one_line(tmp_path: Path,
 
 
 def test_predict_from_fit_archive_matches_estimator(
-        data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     archive = tmp_path / "reg.olsnet"
-    status, _, err = _run(["fit", data_csv, "-y", "y", "-x", "x1", "-x", "x3", "--save", archive,
-                           "--format", "json"], capsys)
+    status, _, err = _run(
+        ["fit", data_csv, "-y", "y", "-x", "x1", "-x", "x3", "--save", archive, "--format", "json"],
+        capsys,
+    )
     assert status == 0 and archive.exists(), err
     status, out, err = _run(["predict", archive, data_csv, "--format", "json"], capsys)
     assert status == 0, err
     df = pd.read_csv(data_csv)
     ref = sm.OLS(df["y"], sm.add_constant(df[["x1", "x3"]])).fit()
-    np.testing.assert_allclose(np.asarray(json.loads(out)["predictions"])[:, 0],
-                               ref.fittedvalues.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(json.loads(out)["predictions"])[:, 0], ref.fittedvalues.to_numpy(), rtol=1e-10
+    )
     status, _, err = _run(["predict", archive, data_csv, "-x", "x1"], capsys)
     assert status == 2 and "takes 2 features" in err
 
 
-def test_plot_diagnostics_and_network(data_csv: Path, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_diagnostics_and_network(
+    data_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "diag.png"
     status, _, err = _run(["plot", "diagnostics", data_csv, "-y", "y", "-o", out], capsys)
     assert status == 0 and out.stat().st_size > 10_000, err

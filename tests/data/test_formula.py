@@ -17,15 +17,23 @@ smf = pytest.importorskip("statsmodels.formula.api")
 
 def _frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "x1": rng.normal(size=n),
-        "x2": rng.uniform(0.5, 4.0, n),
-        "x3": rng.normal(size=n),
-        "group": rng.choice(["north", "south", "east"], n),
-        "w": rng.uniform(0.2, 3.0, n),
-    })
-    df["y"] = (1.0 + 2.0 * df.x1 - np.log(df.x2) + 0.5 * (df.group == "south")
-               + 0.3 * df.x1 * df.x3 + rng.normal(size=n))
+    df = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.uniform(0.5, 4.0, n),
+            "x3": rng.normal(size=n),
+            "group": rng.choice(["north", "south", "east"], n),
+            "w": rng.uniform(0.2, 3.0, n),
+        }
+    )
+    df["y"] = (
+        1.0
+        + 2.0 * df.x1
+        - np.log(df.x2)
+        + 0.5 * (df.group == "south")
+        + 0.3 * df.x1 * df.x3
+        + rng.normal(size=n)
+    )
     return df
 
 
@@ -37,8 +45,7 @@ def _assert_matches(res, ref, rtol: float = 1e-9) -> None:
     np.testing.assert_allclose(res.pvalues, ref.pvalues[names].to_numpy(), rtol=1e-7)
     np.testing.assert_allclose(res.conf_int(), ref.conf_int().loc[names].to_numpy(), rtol=rtol)
     for stat in ("rsquared", "rsquared_adj", "fvalue", "llf", "aic", "bic", "ssr", "df_resid"):
-        np.testing.assert_allclose(getattr(res, stat), getattr(ref, stat), rtol=rtol,
-                                   err_msg=stat)
+        np.testing.assert_allclose(getattr(res, stat), getattr(ref, stat), rtol=rtol, err_msg=stat)
 
 
 FORMULAS = [
@@ -58,8 +65,11 @@ def test_ols_matches_statsmodels(formula: str) -> None:
         # no intercept term: R's lm (and olsnet) report the uncentred R² and F; statsmodels
         # detects the constant implied by the full dummy set, unless told hasconst=False
         sm = pytest.importorskip("statsmodels.api")
-        ref = sm.OLS(ref.model.endog, pd.DataFrame(ref.model.exog, columns=ref.model.exog_names),
-                     hasconst=False).fit()
+        ref = sm.OLS(
+            ref.model.endog,
+            pd.DataFrame(ref.model.exog, columns=ref.model.exog_names),
+            hasconst=False,
+        ).fit()
     _assert_matches(res, ref)
     assert (res.param_names[0] == "Intercept") == ("0 +" not in formula)
 

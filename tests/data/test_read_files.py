@@ -83,8 +83,10 @@ def test_directory_and_glob_mixing_csv_and_parquet(tmp_path: Path) -> None:
     df = _frame(300)
     (tmp_path / "parts").mkdir()
     df.iloc[:100].to_csv(tmp_path / "parts" / "a.csv", index=False)
-    pq.write_table(pa.Table.from_pandas(df.iloc[100:250], preserve_index=False),
-                   tmp_path / "parts" / "b.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(df.iloc[100:250], preserve_index=False),
+        tmp_path / "parts" / "b.parquet",
+    )
     df.iloc[250:].to_csv(tmp_path / "parts" / "c.csv", index=False)
     (tmp_path / "parts" / "notes.md").write_text("not data")
     for spec in (tmp_path / "parts", str(tmp_path / "parts" / "*.*[tv]")):
@@ -98,8 +100,7 @@ def test_directory_and_glob_mixing_csv_and_parquet(tmp_path: Path) -> None:
 def test_fit_from_file_matches_statsmodels_wls(csv_file: Path) -> None:
     sm = pytest.importorskip("statsmodels.api")
     df = pd.read_csv(csv_file)
-    model = olsnet.LinearRegression().fit(olsnet.read(csv_file, y="y", weights="w",
-                                                      batch_rows=37))
+    model = olsnet.LinearRegression().fit(olsnet.read(csv_file, y="y", weights="w", batch_rows=37))
     ref = sm.WLS(df["y"], sm.add_constant(df[["x1", "x2", "x3"]]), weights=df["w"]).fit()
     res = model.result_
     assert res.param_names == ("Intercept", "x1", "x2", "x3")
@@ -124,8 +125,9 @@ GOOD = "1,2,3\n4,5,6\n"
         (HEADER + GOOD + "7,8,inf\n", 4, "x2", "inf"),
     ],
 )
-def test_malformed_csv_names_file_line_column(tmp_path: Path, body: str, line: int, column: str,
-                                              phrase: str) -> None:
+def test_malformed_csv_names_file_line_column(
+    tmp_path: Path, body: str, line: int, column: str, phrase: str
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(body)
     with pytest.raises(DataFileError) as err:
@@ -149,8 +151,11 @@ def test_bad_encoding_in_header(tmp_path: Path) -> None:
 
 
 def test_missing_column_lists_the_columns(csv_file: Path) -> None:
-    with pytest.raises(DataFileError, match=r"data.csv, line 1: column 'x9' is not in the file; "
-                                            r"its columns are x1, x2, x3, w, y"):
+    with pytest.raises(
+        DataFileError,
+        match=r"data.csv, line 1: column 'x9' is not in the file; "
+        r"its columns are x1, x2, x3, w, y",
+    ):
         olsnet.read(csv_file, y="y", x=["x1", "x9"])
 
 
@@ -231,12 +236,20 @@ def test_streamed_formula_fit_matches_statsmodels_on_csv_and_parquet(tmp_path: P
     smf = pytest.importorskip("statsmodels.formula.api")
     rng = np.random.default_rng(11)
     n = 300
-    df = pd.DataFrame({"x": rng.uniform(0.5, 3.0, n), "z": rng.normal(size=n),
-                       "g": rng.choice(["lo", "mid", "hi"], n)})
+    df = pd.DataFrame(
+        {
+            "x": rng.uniform(0.5, 3.0, n),
+            "z": rng.normal(size=n),
+            "g": rng.choice(["lo", "mid", "hi"], n),
+        }
+    )
     df.loc[250:, "g"] = "new"  # a level that only the last batches hold
     df["y"] = np.log(df.x) - df.z + (df.g == "new") + rng.normal(size=n)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None),
-                   tmp_path / "d.parquet", row_group_size=64)
+    pq.write_table(
+        pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None),
+        tmp_path / "d.parquet",
+        row_group_size=64,
+    )
     df.to_csv(tmp_path / "d.csv", index=False)
     formula = "y ~ np.log(x) + z + C(g) + z:x"
     ref = smf.ols(formula, df).fit()

@@ -65,8 +65,9 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
-                  **kwargs: Any) -> None:
+def _show_warning(
+    message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> None:
     """Warnings as one line on stderr (the source line means nothing to a CLI user)."""
     print(f"olsnet: warning: {_one_line(str(message))}", file=sys.stderr)
 
@@ -150,15 +151,21 @@ class DataOptions:
 
         if self.formula is not None:
             if self.y or self.x:
-                raise typer.BadParameter("use either -f/--formula or -y/-x, not both "
-                                         "(the formula names the target before '~')")
-            return read(self.data, formula=self.formula, weights=self.weights,
-                        missing=self.missing)
+                raise typer.BadParameter(
+                    "use either -f/--formula or -y/-x, not both "
+                    "(the formula names the target before '~')"
+                )
+            return read(self.data, formula=self.formula, weights=self.weights, missing=self.missing)
         if not self.y:
             raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
         y = self.y[0] if len(self.y) == 1 else list(self.y)
-        return read(self.data, y=y, x=list(self.x) if self.x else None, weights=self.weights,
-                    missing=self.missing)
+        return read(
+            self.data,
+            y=y,
+            x=list(self.x) if self.x else None,
+            weights=self.weights,
+            missing=self.missing,
+        )
 
 
 _KW = inspect.Parameter.KEYWORD_ONLY
@@ -178,8 +185,11 @@ def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
     ``func(data: DataOptions, **own_options)``; typer sees the data parameters first, then the
     command's own ones.
     """
-    own = [p.replace(kind=_KW) for p in inspect.signature(func, eval_str=True).parameters.values()
-           if p.name != "data"]
+    own = [
+        p.replace(kind=_KW)
+        for p in inspect.signature(func, eval_str=True).parameters.values()
+        if p.name != "data"
+    ]
     names = [p.name for p in _DATA_PARAMETERS]
 
     @functools.wraps(func)
@@ -206,7 +216,9 @@ def intercept_for(source: Any, no_intercept: bool) -> bool:
     implied = getattr(source, "fit_intercept", None)
     if implied is not None:
         if no_intercept and implied:
-            raise typer.BadParameter("--no-intercept cannot change a formula; write it with "
-                                     "'- 1' instead, e.g. 'y ~ x1 + x2 - 1'")
+            raise typer.BadParameter(
+                "--no-intercept cannot change a formula; write it with "
+                "'- 1' instead, e.g. 'y ~ x1 + x2 - 1'"
+            )
         return bool(implied)
     return not no_intercept

@@ -40,13 +40,18 @@ def _network_from_state_dict(state: Any, path: Path) -> Any:
     from ..nn import LinearNetwork
 
     if not isinstance(state, dict) or not state:
-        raise FormatError(f"{path}: expected a state dict of nn.Linear layers, got "
-                          f"{type(state).__name__}")
+        raise FormatError(
+            f"{path}: expected a state dict of nn.Linear layers, got {type(state).__name__}"
+        )
     keys = [k.rsplit(".", 2)[-2:] for k in state]
     layers = sorted({int(k[0]) for k in keys if len(k) == 2 and k[0].isdigit()})
     expected = {f"{i}.{kind}" for i in layers for kind in ("weight", "bias")}
     suffixes = {".".join(k) for k in keys}
-    if not layers or not suffixes <= expected or layers != list(range(layers[0], layers[0] + len(layers))):
+    if (
+        not layers
+        or not suffixes <= expected
+        or layers != list(range(layers[0], layers[0] + len(layers)))
+    ):
         raise FormatError(
             f"{path}: the state dict has keys {sorted(state)[:6]}; olsnet reads state dicts of "
             "nn.Linear layers in sequence ('0.weight', '0.bias', '1.weight', ...). Save other "
@@ -56,10 +61,11 @@ def _network_from_state_dict(state: Any, path: Path) -> Any:
     weights = [state[f"{prefix}{i}.weight"] for i in layers]
     has_bias = f"{prefix}{layers[0]}.bias" in state
     widths = [int(weights[0].shape[1])] + [int(W.shape[0]) for W in weights]
-    net = LinearNetwork(widths[0], widths[-1], tuple(widths[1:-1]), bias=has_bias,
-                        dtype=weights[0].dtype)
+    net = LinearNetwork(
+        widths[0], widths[-1], tuple(widths[1:-1]), bias=has_bias, dtype=weights[0].dtype
+    )
     try:
-        net.load_state_dict({k[len(prefix):]: v for k, v in state.items()})
+        net.load_state_dict({k[len(prefix) :]: v for k, v in state.items()})
     except RuntimeError as exc:
         raise FormatError(f"{path}: the layers do not chain: {str(exc).splitlines()[0]}") from None
     return net
@@ -143,12 +149,19 @@ def _affine_of_regression(model: Any) -> Any:
 def affine_dict(affine: Any) -> dict[str, Any]:
     cert = getattr(affine, "certificate", None)
     return {
-        "weight": np.asarray(affine.weight).tolist(), "bias": np.asarray(affine.bias).tolist(),
+        "weight": np.asarray(affine.weight).tolist(),
+        "bias": np.asarray(affine.bias).tolist(),
         "feature_names": list(affine.feature_names) if affine.feature_names else None,
         "target_names": list(affine.target_names) if affine.target_names else None,
-        "certificate": None if cert is None else {
-            "max_abs_diff": cert.max_abs_diff, "max_rel_diff": cert.max_rel_diff,
-            "n_probes": cert.n_probes, "tolerance": cert.tolerance, "source": cert.source},
+        "certificate": None
+        if cert is None
+        else {
+            "max_abs_diff": cert.max_abs_diff,
+            "max_rel_diff": cert.max_rel_diff,
+            "n_probes": cert.n_probes,
+            "tolerance": cert.tolerance,
+            "source": cert.source,
+        },
     }
 
 
@@ -161,26 +174,34 @@ def affine_text(affine: Any, markdown: bool = False) -> str:
     tnames = list(affine.target_names or (["y"] if q == 1 else [f"y{i + 1}" for i in range(q)]))
     lines = []
     for i in range(q):
-        terms = " ".join(f"{'-' if W[i, j] < 0 else '+'} {abs(W[i, j]):.10g}*{fnames[j]}"
-                         for j in range(p))
+        terms = " ".join(
+            f"{'-' if W[i, j] < 0 else '+'} {abs(W[i, j]):.10g}*{fnames[j]}" for j in range(p)
+        )
         lines.append(f"{tnames[i]} = {b[i]:.10g} {terms}")
     cert = getattr(affine, "certificate", None)
     if cert is not None:
-        lines.append(f"certificate: max |module - map| = {cert.max_abs_diff:.3g} "
-                     f"(relative {cert.max_rel_diff:.3g}) on {cert.n_probes} probes")
+        lines.append(
+            f"certificate: max |module - map| = {cert.max_abs_diff:.3g} "
+            f"(relative {cert.max_rel_diff:.3g}) on {cert.n_probes} probes"
+        )
     if markdown:
         return "\n".join(["```", *lines, "```"])
     return "\n".join(lines)
 
 
-COLLAPSE_MODEL_ARG = typer.Argument(..., help="MODEL.onnx, MODEL.pt (state dict or "
-                                    "TorchScript) or an olsnet archive.")
+COLLAPSE_MODEL_ARG = typer.Argument(
+    ..., help="MODEL.onnx, MODEL.pt (state dict or TorchScript) or an olsnet archive."
+)
 COLLAPSE_OUT_OPT = typer.Option(None, "--out", "-o", help="Write the map (.onnx or archive).")
 PREDICT_MODEL_ARG = typer.Argument(..., help="An olsnet archive (olsnet.save), .onnx or .pt.")
 PREDICT_DATA_ARG = typer.Argument(..., help="CSV or Parquet file, directory or glob.")
 PREDICT_OUT_OPT = typer.Option(None, "--out", "-o", help="Write predictions (.csv/.parquet).")
-PREDICT_X_OPT = typer.Option(None, "-x", "--x", help="Feature columns in the model's order "
-                             "(default: the model's feature names).")
+PREDICT_X_OPT = typer.Option(
+    None,
+    "-x",
+    "--x",
+    help="Feature columns in the model's order (default: the model's feature names).",
+)
 
 
 @app.command()
@@ -267,15 +288,20 @@ def predict(
     affine = as_affine(loaded)
     names = list(x) if x else _feature_names(loaded, affine)
     if names is None:
-        raise typer.BadParameter("the model does not record its feature names; name the "
-                                 "columns in order with -x COL -x COL ...")
+        raise typer.BadParameter(
+            "the model does not record its feature names; name the "
+            "columns in order with -x COL -x COL ..."
+        )
     W = np.atleast_2d(np.asarray(affine.weight))  # (q, p)
     if len(names) != W.shape[1]:
-        raise typer.BadParameter(f"the model takes {W.shape[1]} features; got {len(names)} "
-                                 f"columns ({', '.join(names)})")
+        raise typer.BadParameter(
+            f"the model takes {W.shape[1]} features; got {len(names)} columns ({', '.join(names)})"
+        )
     b = np.atleast_1d(np.asarray(affine.bias))  # (q,)
-    targets = list(affine.target_names or (["y"] if W.shape[0] == 1 else
-                                           [f"y{i + 1}" for i in range(W.shape[0])]))
+    targets = list(
+        affine.target_names
+        or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
+    )
     columns = [f"predicted_{t}" for t in targets]
     source = read_features(data, names, missing=missing)
     blocks = (X @ W.T + b for X, _, _ in source.blocks())  # (b, q) each
@@ -289,8 +315,11 @@ def predict(
     elif fmt in ("markdown", "html"):
         from ..inference import Table
 
-        table = Table(title="Predictions", header=tuple(columns),
-                      rows=tuple(tuple(f"{v:.10g}" for v in row) for row in P))
+        table = Table(
+            title="Predictions",
+            header=tuple(columns),
+            rows=tuple(tuple(f"{v:.10g}" for v in row) for row in P),
+        )
         echo(table.as_markdown() if fmt == "markdown" else table.as_html())
     else:
         echo(",".join(columns))

@@ -19,8 +19,9 @@ from ._train import (
     training_reference,
 )
 
-plot_app = typer.Typer(help="Draw a figure (PNG, SVG or PDF, by the file's extension).",
-                       no_args_is_help=True)
+plot_app = typer.Typer(
+    help="Draw a figure (PNG, SVG or PDF, by the file's extension).", no_args_is_help=True
+)
 app.add_typer(plot_app, name="plot")
 
 
@@ -29,8 +30,9 @@ def _out(default: str) -> Any:
 
 
 NETWORK_OUT = _out("network.png")
-MODEL_ARG = typer.Argument(..., help="A saved network or regression (olsnet archive), .onnx "
-                           "or .pt.")
+MODEL_ARG = typer.Argument(
+    ..., help="A saved network or regression (olsnet archive), .onnx or .pt."
+)
 OUTDIR_OPT = typer.Option(Path("olsnet-demo"), "--outdir", help="Where the figures go.")
 TRAINING_OUT = _out("training.png")
 DIAGNOSTICS_OUT = _out("diagnostics.png")

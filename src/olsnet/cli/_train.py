@@ -40,8 +40,10 @@ def parse_hidden(values: list[str]) -> tuple[int, ...]:
             if not part:
                 continue
             if not part.isdigit() or int(part) < 1:
-                raise typer.BadParameter(f"--hidden {value!r}: widths must be positive integers, "
-                                         "as in --hidden 3 or --hidden 3,2")
+                raise typer.BadParameter(
+                    f"--hidden {value!r}: widths must be positive integers, "
+                    "as in --hidden 3 or --hidden 3,2"
+                )
             widths.append(int(part))
     return tuple(widths)
 
@@ -57,8 +59,9 @@ class Trained:
     reference: Any  # the exact fit (LinearRegression, or ReducedRankRegression for bottlenecks)
 
 
-def exact_optimum(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-                  rank: int | None) -> tuple[float, Any]:
+def exact_optimum(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_intercept: bool, rank: int | None
+) -> tuple[float, Any]:
     """(J*, the exact fit): J* = Σ w ||y - ŷ||² / (2 Σ w) at the exact optimum (the training
     objective without weight decay); reduced-rank regression when the network has a bottleneck
     of width ``rank``."""
@@ -71,13 +74,20 @@ def exact_optimum(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_interc
 
         model = ReducedRankRegression(rank=rank).fit(X, y, w)
     resid = np.asarray(y, dtype=np.float64).reshape(len(X), -1) - np.asarray(
-        model.predict(X)).reshape(len(X), -1)
+        model.predict(X)
+    ).reshape(len(X), -1)
     ww = np.ones(len(X)) if w is None else w
     return float(ww @ (resid * resid).sum(axis=1) / (2.0 * ww.sum())), model
 
 
-def train_from_file(data: DataOptions, hidden: tuple[int, ...], optimizer: str,
-                    epochs: int | None, seed: int, live: bool = True) -> Trained:
+def train_from_file(
+    data: DataOptions,
+    hidden: tuple[int, ...],
+    optimizer: str,
+    epochs: int | None,
+    seed: int,
+    live: bool = True,
+) -> Trained:
     """Read the data, train ``LinearNetwork(hidden)`` with a live bar (loss, gap to J*)."""
     from ..nn import LinearNetwork, train
 
@@ -85,8 +95,9 @@ def train_from_file(data: DataOptions, hidden: tuple[int, ...], optimizer: str,
     source = data.source()
     fit_intercept = intercept_for(source, False)
     X, yy, w = in_memory(source)
-    net = LinearNetwork.from_names(source.feature_names, source.target_names, hidden,
-                                   bias=fit_intercept, seed=seed)
+    net = LinearNetwork.from_names(
+        source.feature_names, source.target_names, hidden, bias=fit_intercept, seed=seed
+    )
     optimum, reference = exact_optimum(X, yy, w, fit_intercept, net.bottleneck)
     options: dict[str, Any] = {"optimizer": optimizer, "seed": seed}
     if epochs is not None:
@@ -107,9 +118,12 @@ class _LiveBar:
 
         self.optimum = optimum
         self.progress = Progress(
-            TextColumn(f"training ({optimizer})"), BarColumn(), MofNCompleteColumn(),
+            TextColumn(f"training ({optimizer})"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}  gap {task.fields[gap]}"),
-            console=Console(stderr=True), transient=True,
+            console=Console(stderr=True),
+            transient=True,
         )
         self.task = self.progress.add_task("train", total=epochs, loss="-", gap="-")
 
@@ -130,11 +144,17 @@ class _LiveBar:
 def log_dict(log: Any, optimum: float) -> dict[str, Any]:
     """The training log in JSON-able form (per-epoch series included)."""
     return {
-        "optimizer": log.optimizer, "epochs": int(log.epochs), "seconds": float(log.seconds),
-        "stop_reason": log.stop_reason, "converged": bool(log.converged), "lr": float(log.lr),
-        "final_loss": float(log.final_loss), "exact_loss": optimum,
+        "optimizer": log.optimizer,
+        "epochs": int(log.epochs),
+        "seconds": float(log.seconds),
+        "stop_reason": log.stop_reason,
+        "converged": bool(log.converged),
+        "lr": float(log.lr),
+        "final_loss": float(log.final_loss),
+        "exact_loss": optimum,
         "relative_gap": (float(log.final_loss) - optimum) / optimum if optimum > 0 else None,
-        "loss": np.asarray(log.loss).tolist(), "grad_norm": np.asarray(log.grad_norm).tolist(),
+        "loss": np.asarray(log.loss).tolist(),
+        "grad_norm": np.asarray(log.grad_norm).tolist(),
     }
 
 
@@ -177,8 +197,11 @@ def train(
     trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
     table = compare(trained.net, trained.X, trained.y, trained.weights)
     if fmt == "json":
-        echo(dumps({"training": log_dict(trained.log, trained.optimum),
-                    "comparison": table.to_dict()}))
+        echo(
+            dumps(
+                {"training": log_dict(trained.log, trained.optimum), "comparison": table.to_dict()}
+            )
+        )
     else:
         note(f"olsnet: {trained.log}")
         echo(render(table, fmt))

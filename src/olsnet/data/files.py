@@ -17,6 +17,7 @@ import csv
 import glob
 import math
 import os
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +29,41 @@ from .._types import MISSING_POLICIES, check_option
 from ..errors import DataFileError, InputTypeError
 from ._arrays import FORMULA_HINT, Design
 
-__all__ = ["FileSource", "read", "read_features"]
+__all__ = [
+    "FileSource",
+    "csv_block_bytes",
+    "locate_csv_problem",
+    "physical_line",
+    "read",
+    "read_features",
+    "read_header",
+    "record_batches",
+]
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_BATCH_ROWS = 65536
 # field texts pyarrow reads as null (ConvertOptions.null_values default), for the re-scan
 _NULL_TEXTS = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-     "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"]
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "n/a",
+        "nan",
+        "null",
+    ]
 )
 
 Block = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
@@ -54,8 +81,9 @@ def _kind(path: Path) -> str:
     )
 
 
-def expand_paths(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-                 ) -> tuple[Path, ...]:
+def expand_paths(
+    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> tuple[Path, ...]:
     """The data files named by a path, a directory (its CSV/Parquet files, recursively), a glob
     or a list of those, in sorted order; raises DataFileError when nothing matches."""
     if isinstance(path_or_glob, (list, tuple)):
@@ -63,8 +91,11 @@ def expand_paths(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLi
     text = os.fspath(path_or_glob)  # type: ignore[arg-type]
     path = Path(text)
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file()
-                       and p.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES))
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
+        )
         if not found:
             raise DataFileError(f"{path}: the directory holds no CSV or Parquet files")
         return tuple(found)
@@ -85,7 +116,9 @@ def _names_arg(value: str | Sequence[str] | None, what: str) -> tuple[str, ...] 
         return (value,)
     names = tuple(value)
     if not names or not all(isinstance(n, str) for n in names):
-        raise InputTypeError(f"{what} must be a column name or a non-empty list of names; got {value!r}")
+        raise InputTypeError(
+            f"{what} must be a column name or a non-empty list of names; got {value!r}"
+        )
     return names
 
 
@@ -125,20 +158,20 @@ def _decode_or_raise(path: Path, raw: bytes, line: int, header: Sequence[str] | 
         col = raw[: exc.start].count(b",")
         where = f"column {header[col]!r}" if header and col < len(header) else f"field {col + 1}"
         raise DataFileError(
-            f"{path}, line {line}, {where}: bytes {raw[exc.start:exc.end]!r} are not valid UTF-8; "
+            f"{path}, line {line}, {where}: bytes {raw[exc.start : exc.end]!r} are not valid UTF-8; "
             "olsnet reads CSV files as UTF-8: re-save the file as UTF-8 "
             "(e.g. iconv -f latin1 -t utf-8)"
         ) from None
 
 
+# what pyarrow's float64 conversion accepts (Python's float() also takes "1_0", which it does not)
+_NUMBER = re.compile(
+    r"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)\s*", re.IGNORECASE
+)
+
+
 def _is_number(text: str) -> bool:
-    if text.strip() in _NULL_TEXTS:
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return text.strip() in _NULL_TEXTS or _NUMBER.fullmatch(text) is not None
 
 
 def locate_csv_problem(path: Path, numeric: Sequence[str], cause: str) -> DataFileError:
@@ -162,8 +195,11 @@ def locate_csv_problem(path: Path, numeric: Sequence[str], cause: str) -> DataFi
             if len(fields) != len(header):
                 short = len(fields) < len(header)
                 col = header[len(fields)] if short else header[-1]
-                problem = (f"the row ends before column {col!r}" if short
-                           else f"the row goes on after the last column {col!r}")
+                problem = (
+                    f"the row ends before column {col!r}"
+                    if short
+                    else f"the row goes on after the last column {col!r}"
+                )
                 return DataFileError(
                     f"{path}, line {line}, column {col!r}: {len(fields)} field(s) where the header "
                     f"has {len(header)}; {problem}. Fix the row (a missing value is an empty "
@@ -182,8 +218,10 @@ def locate_csv_problem(path: Path, numeric: Sequence[str], cause: str) -> DataFi
     finally:
         lines.close()  # type: ignore[attr-defined]
     if header is None:
-        return DataFileError(f"{path}, line 1: the file is empty; a CSV file needs a header line "
-                             "with the column names and at least one data row")
+        return DataFileError(
+            f"{path}, line 1: the file is empty; a CSV file needs a header line "
+            "with the column names and at least one data row"
+        )
     return DataFileError(f"{path}: pyarrow could not read the file: {cause}")
 
 
@@ -211,19 +249,23 @@ def read_header(path: Path) -> tuple[str, ...]:
             if not _is_blank(raw):
                 names = _split(_decode_or_raise(path, raw, line, None))
                 if not names or any(not n.strip() for n in names):
-                    raise DataFileError(f"{path}, line {line}: the header line has an empty column "
-                                        "name; every column needs a name")
+                    raise DataFileError(
+                        f"{path}, line {line}: the header line has an empty column "
+                        "name; every column needs a name"
+                    )
                 return tuple(names)
     finally:
         lines.close()  # type: ignore[attr-defined]
-    raise DataFileError(f"{path}, line 1: the file is empty; a CSV file needs a header line with "
-                        "the column names and at least one data row")
+    raise DataFileError(
+        f"{path}, line 1: the file is empty; a CSV file needs a header line with "
+        "the column names and at least one data row"
+    )
 
 
 # ----------------------------------------------------------------------------- batches
 
 
-def _csv_block_bytes(path: Path, batch_rows: int) -> int:
+def csv_block_bytes(path: Path, batch_rows: int) -> int:
     """pyarrow's CSV block size in bytes giving about ``batch_rows`` rows per batch."""
     with open(path, "rb") as fh:
         sample = fh.read(1 << 16)
@@ -232,8 +274,9 @@ def _csv_block_bytes(path: Path, batch_rows: int) -> int:
     return int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 30))
 
 
-def _record_batches(path: Path, columns: Sequence[str], text_columns: Sequence[str],
-                    batch_rows: int) -> Iterator[Any]:
+def record_batches(
+    path: Path, columns: Sequence[str], text_columns: Sequence[str], batch_rows: int
+) -> Iterator[Any]:
     """pyarrow RecordBatches of ``columns`` (numeric as float64, ``text_columns`` as strings)."""
     import pyarrow as pa
 
@@ -253,7 +296,7 @@ def _record_batches(path: Path, columns: Sequence[str], text_columns: Sequence[s
     try:
         reader = pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(block_size=_csv_block_bytes(path, batch_rows)),
+            read_options=pcsv.ReadOptions(block_size=csv_block_bytes(path, batch_rows)),
             convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(columns)),
         )
         yield from reader
@@ -268,7 +311,7 @@ def _float64_values(arr: Any) -> np.ndarray:
     out = np.frombuffer(data, dtype=np.float64, count=off + n)[off:].copy()
     if arr.null_count:
         bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-        out[bits[off:off + n] == 0] = np.nan
+        out[bits[off : off + n] == 0] = np.nan
     return out
 
 
@@ -279,10 +322,15 @@ def _column_as_float(batch: Any, name: str) -> np.ndarray:
     col = batch.column(name)
     if col.type == pa.float64():  # the CSV path: read the buffers (to_numpy would load pandas)
         return _float64_values(col)
-    if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)
-            or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type)):
-        raise InputTypeError(f"column {name!r} has type {col.type}, which is not numeric; "
-                             f"{FORMULA_HINT}")
+    if not (
+        pa.types.is_floating(col.type)
+        or pa.types.is_integer(col.type)
+        or pa.types.is_boolean(col.type)
+        or pa.types.is_decimal(col.type)
+    ):
+        raise InputTypeError(
+            f"column {name!r} has type {col.type}, which is not numeric; {FORMULA_HINT}"
+        )
     return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
@@ -331,8 +379,17 @@ class FileSource:
     override :meth:`file_blocks` (one file) and reuse the checks and the missing-value policy.
     """
 
-    def __init__(self, paths: Sequence[Path], *, y: tuple[str, ...], x: tuple[str, ...] | None,
-                 weights: str | None, missing: str, batch_rows: int, y_ndim: int) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        y: tuple[str, ...],
+        x: tuple[str, ...] | None,
+        weights: str | None,
+        missing: str,
+        batch_rows: int,
+        y_ndim: int,
+    ) -> None:
         self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
@@ -345,8 +402,10 @@ class FileSource:
             skip = {*y, weights}
             x = tuple(c for c in self.columns if c not in skip)
             if not x:
-                raise DataFileError(f"{self.paths[0]}: no column is left for X after taking "
-                                    f"y={list(y)}; the file has columns {list(self.columns)}")
+                raise DataFileError(
+                    f"{self.paths[0]}: no column is left for X after taking "
+                    f"y={list(y)}; the file has columns {list(self.columns)}"
+                )
         self._x = x
         self._check_present(self.paths[0], self.columns, x)
         self.n_dropped: int | None = None
@@ -413,7 +472,7 @@ class FileSource:
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
         offset = 0
-        for batch in _record_batches(path, self._raw_columns(), (), self.batch_rows):
+        for batch in record_batches(path, self._raw_columns(), (), self.batch_rows):
             b = batch.num_rows
             try:
                 X = _stack(batch, self._x)  # (b, p)
@@ -423,12 +482,17 @@ class FileSource:
                 raise DataFileError(f"{path}: {exc}") from None
             for start in range(0, b, self.batch_rows):
                 sl = slice(start, min(start + self.batch_rows, b))
-                yield _Batch(X[sl], Y[sl], None if w is None else w[sl],
-                             np.arange(offset + sl.start, offset + sl.stop))
+                yield _Batch(
+                    X[sl],
+                    Y[sl],
+                    None if w is None else w[sl],
+                    np.arange(offset + sl.start, offset + sl.stop),
+                )
             offset += b
         if offset == 0:
-            raise DataFileError(f"{path}: the file has a header but no data rows; "
-                                "at least one row is required")
+            raise DataFileError(
+                f"{path}: the file has a header but no data rows; at least one row is required"
+            )
 
     # -- missing values and weights ---------------------------------------------------------
     def _where(self, path: Path, row: int) -> str:
@@ -436,16 +500,19 @@ class FileSource:
             return f"{path}, line {physical_line(path, row)}"
         return f"{path}, row {row + 1}"
 
-    def _apply_missing(self, path: Path, batch: _Batch) -> tuple[np.ndarray, np.ndarray,
-                                                                 np.ndarray | None, int]:
+    def _apply_missing(
+        self, path: Path, batch: _Batch
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
         X, Y, w = batch.X, batch.Y, batch.w
         if w is not None:
             bad_w = ~(np.isfinite(w) & (w >= 0)) & ~np.isnan(w)
             if bad_w.any():
                 i = int(np.flatnonzero(bad_w)[0])
-                raise DataFileError(f"{self._where(path, int(batch.rows[i]))}, column "
-                                    f"{self.weights!r}: weight {w[i]} is not allowed; weights "
-                                    "must be finite and >= 0")
+                raise DataFileError(
+                    f"{self._where(path, int(batch.rows[i]))}, column "
+                    f"{self.weights!r}: weight {w[i]} is not allowed; weights "
+                    "must be finite and >= 0"
+                )
         ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
         if w is not None:
             ok &= np.isfinite(w)
@@ -453,7 +520,11 @@ class FileSource:
             return X, Y, w, 0
         if self.missing == "raise":
             i = int(np.flatnonzero(~ok)[0])
-            names = (*self.feature_names, *self.target_names, *((self.weights,) if w is not None else ()))
+            names = (
+                *self.feature_names,
+                *self.target_names,
+                *((self.weights,) if w is not None else ()),
+            )
             vals = np.concatenate([X[i], Y[i], [] if w is None else [w[i]]])
             j = int(np.flatnonzero(~np.isfinite(vals))[0])
             what = "a missing value" if np.isnan(vals[j]) else f"the value {vals[j]}"
@@ -472,11 +543,21 @@ class FileSource:
             Ys.append(Y)
             ws.append(w)
         if not Xs:
-            raise DataFileError(f"{self.paths[0]}: no rows are left to fit after dropping the "
-                                "rows with missing values")
+            raise DataFileError(
+                f"{self.paths[0]}: no rows are left to fit after dropping the "
+                "rows with missing values"
+            )
         W = None if self.weights is None else np.concatenate([w for w in ws if w is not None])
-        return Design(np.concatenate(Xs), np.concatenate(Ys), W, self.feature_names,
-                      self.target_names, self.y_ndim, self.n_dropped or 0, True)
+        return Design(
+            np.concatenate(Xs),
+            np.concatenate(Ys),
+            W,
+            self.feature_names,
+            self.target_names,
+            self.y_ndim,
+            self.n_dropped or 0,
+            True,
+        )
 
     def to_pandas(self) -> Any:
         """Every column of every file as one pandas DataFrame (reads everything into memory)."""
@@ -487,9 +568,12 @@ class FileSource:
         for path in self.paths:
             cols = self.file_columns(path)
             text = [c for c in cols if c not in self._numeric_columns()]
-            batches = list(_record_batches(path, cols, text, self.batch_rows))
-            frames.append(pa.Table.from_batches(batches).to_pandas() if batches
-                          else pd.DataFrame(columns=list(cols)))
+            batches = list(record_batches(path, cols, text, self.batch_rows))
+            frames.append(
+                pa.Table.from_batches(batches).to_pandas()
+                if batches
+                else pd.DataFrame(columns=list(cols))
+            )
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _numeric_columns(self) -> tuple[str, ...]:
@@ -497,8 +581,10 @@ class FileSource:
 
     def __repr__(self) -> str:
         files = str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} files"
-        return (f"{type(self).__name__}({files}, y={list(self.target_names)}, "
-                f"x={list(self.feature_names)})")
+        return (
+            f"{type(self).__name__}({files}, y={list(self.target_names)}, "
+            f"x={list(self.feature_names)})"
+        )
 
 
 class FormulaFileSource(FileSource):
@@ -512,8 +598,15 @@ class FormulaFileSource(FileSource):
     likewise scanned when the formula names it inside ``C(...)``.
     """
 
-    def __init__(self, paths: Sequence[Path], *, formula: str, weights: str | None, missing: str,
-                 batch_rows: int) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        formula: str,
+        weights: str | None,
+        missing: str,
+        batch_rows: int,
+    ) -> None:
         from .formula import parse_formula
 
         self.formula = formula
@@ -582,10 +675,13 @@ class FormulaFileSource(FileSource):
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in _record_batches(path, cols, self._text, self.batch_rows):
+            for batch in record_batches(path, cols, self._text, self.batch_rows):
                 for c in cols:
-                    levels[c].update(v for v in batch.column(c).unique().to_pylist()
-                                     if v is not None and not (isinstance(v, float) and math.isnan(v)))
+                    levels[c].update(
+                        v
+                        for v in batch.column(c).unique().to_pylist()
+                        if v is not None and not (isinstance(v, float) and math.isnan(v))
+                    )
         return {c: sorted(v) for c, v in levels.items()}
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
@@ -593,7 +689,7 @@ class FormulaFileSource(FileSource):
         import pandas as pd
 
         offset = 0
-        for batch in _record_batches(path, self._raw_columns(), self._text, self.batch_rows):
+        for batch in record_batches(path, self._raw_columns(), self._text, self.batch_rows):
             df = batch.to_pandas()
             for c, lv in self._levels.items():
                 df[c] = pd.Categorical(df[c], categories=lv)
@@ -614,7 +710,8 @@ class FormulaFileSource(FileSource):
                     col = next(c for c in self._variables if df[c].isna().iloc[i])
                     raise DataFileError(
                         f"{self._where(path, int(rows[i]))}, column {col!r}: a missing value; pass "
-                        "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in")
+                        "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
+                    )
                 df, rows = df[present], rows[present]
                 self._pre_dropped += int((~present).sum())
             X, Y = self.spec.transform(df)
@@ -628,10 +725,16 @@ def _column_as_float_pd(df: Any, name: str) -> np.ndarray:
     return np.asarray(df[name].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
-def read(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-         y: str | Sequence[str] | None = None, x: Sequence[str] | None = None,
-         formula: str | None = None, weights: str | None = None, missing: str = "raise",
-         batch_rows: int = DEFAULT_BATCH_ROWS) -> FileSource:
+def read(
+    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    y: str | Sequence[str] | None = None,
+    x: Sequence[str] | None = None,
+    formula: str | None = None,
+    weights: str | None = None,
+    missing: str = "raise",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> FileSource:
     """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
 
     Parameters
@@ -678,24 +781,44 @@ def read(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
         _kind(p)
     if formula is not None:
         if y is not None or x is not None:
-            raise InputTypeError("pass either formula= or y= / x=, not both; the formula names "
-                                 "the target on the left of '~'")
-        return FormulaFileSource(paths, formula=formula, weights=weights, missing=missing,
-                                 batch_rows=batch_rows)
+            raise InputTypeError(
+                "pass either formula= or y= / x=, not both; the formula names "
+                "the target on the left of '~'"
+            )
+        return FormulaFileSource(
+            paths, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+        )
     ys = _names_arg(y, "y")
     if ys is None:
         raise InputTypeError("read() needs y= (the target column) or formula=")
     xs = _names_arg(x, "x")
-    return FileSource(paths, y=ys, x=xs, weights=weights, missing=missing,
-                      batch_rows=batch_rows, y_ndim=1 if isinstance(y, str) else 2)
+    return FileSource(
+        paths,
+        y=ys,
+        x=xs,
+        weights=weights,
+        missing=missing,
+        batch_rows=batch_rows,
+        y_ndim=1 if isinstance(y, str) else 2,
+    )
 
 
-
-def read_features(path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                  x: Sequence[str] | None = None, *, missing: str = "raise",
-                  batch_rows: int = DEFAULT_BATCH_ROWS) -> FileSource:
+def read_features(
+    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    x: Sequence[str] | None = None,
+    *,
+    missing: str = "raise",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> FileSource:
     """Files as a source of feature rows only (for predictions): ``blocks()`` yields
     ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column."""
     check_option("missing", missing, MISSING_POLICIES)
-    return FileSource(expand_paths(path_or_glob), y=(), x=_names_arg(x, "x"), weights=None,
-                      missing=missing, batch_rows=batch_rows, y_ndim=2)
+    return FileSource(
+        expand_paths(path_or_glob),
+        y=(),
+        x=_names_arg(x, "x"),
+        weights=None,
+        missing=missing,
+        batch_rows=batch_rows,
+        y_ndim=2,
+    )

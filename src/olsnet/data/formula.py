@@ -62,8 +62,10 @@ class ParsedFormula:
         except Exception as exc:  # formulaic raises many types; re-raise as one, with the formula
             raise _formula_error(self.formula, exc) from None
         if not hasattr(mm, "lhs"):
-            raise InputTypeError(f"formula {self.formula!r} has no left-hand side; write the "
-                                 "target before '~', as in 'y ~ x1 + x2'")
+            raise InputTypeError(
+                f"formula {self.formula!r} has no left-hand side; write the "
+                "target before '~', as in 'y ~ x1 + x2'"
+            )
         rhs_names = tuple(str(c) for c in mm.rhs.columns)
         return FormulaSpec(
             formula=self.formula,
@@ -151,8 +153,12 @@ def _as_frame(data: Any) -> Any:
         return data.to_pandas()
     if isinstance(data, Mapping):
         try:
-            return pd.DataFrame({str(k): np.asarray(v) if not hasattr(v, "to_numpy") else v.to_numpy()
-                                 for k, v in data.items()})
+            return pd.DataFrame(
+                {
+                    str(k): np.asarray(v) if not hasattr(v, "to_numpy") else v.to_numpy()
+                    for k, v in data.items()
+                }
+            )
         except ValueError as exc:
             raise DimensionError(f"the columns of data have different lengths: {exc}") from None
     raise InputTypeError(
@@ -165,12 +171,18 @@ def _weights(weights: Any, frame: Any) -> np.ndarray | None:
         return None
     if isinstance(weights, str):
         if weights not in frame.columns:
-            raise InputTypeError(f"weights={weights!r} is not a column of data; its columns are "
-                                 f"{', '.join(map(str, frame.columns))}")
+            raise InputTypeError(
+                f"weights={weights!r} is not a column of data; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
         weights = frame[weights]
-    w = np.asarray(weights.to_numpy() if hasattr(weights, "to_numpy") else weights, dtype=np.float64)
+    w = np.asarray(
+        weights.to_numpy() if hasattr(weights, "to_numpy") else weights, dtype=np.float64
+    )
     if w.ndim != 1 or w.shape[0] != len(frame):
-        raise DimensionError(f"weights must have shape ({len(frame)},) to match data; got {w.shape}")
+        raise DimensionError(
+            f"weights must have shape ({len(frame)},) to match data; got {w.shape}"
+        )
     return w
 
 
@@ -192,8 +204,10 @@ def _evaluate(formula: str, data: Any, weights: Any, missing: str) -> _FormulaDa
     # columns the formula reads: a null there is a missing value (checked before evaluation)
     unknown = parsed.unknown(frame.columns)
     if unknown:
-        raise InputTypeError(f"formula {formula!r} uses {unknown[0]!r}, which is not a column of "
-                             f"data; its columns are {', '.join(map(str, frame.columns))}")
+        raise InputTypeError(
+            f"formula {formula!r} uses {unknown[0]!r}, which is not a column of "
+            f"data; its columns are {', '.join(map(str, frame.columns))}"
+        )
     used = parsed.columns_used(frame.columns)
     null = frame[used].isna().to_numpy() if used else np.zeros((len(frame), 0), dtype=bool)
     bad_rows = null.any(axis=1)
@@ -240,9 +254,9 @@ def _in_namespace(name: str) -> bool:
     return name in {"np", "numpy", "C", "center", "scale", "bs", "poly", "lag", "I"}
 
 
-def design_from_formula(formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
-                        ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str | tuple[str, ...],
-                                   FormulaSpec]:
+def design_from_formula(
+    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str | tuple[str, ...], FormulaSpec]:
     """Apply a formula to data, for estimators and networks that take arrays.
 
     Returns
@@ -264,8 +278,14 @@ def design_from_formula(formula: str, data: Any, *, weights: Any = None, missing
     return fd.X, y, fd.spec.feature_names, target, fd.spec
 
 
-def ols(formula: str, data: Any, weights: Any = None, *, missing: str = "raise",
-        cov_type: str = "nonrobust") -> Any:
+def ols(
+    formula: str,
+    data: Any,
+    weights: Any = None,
+    *,
+    missing: str = "raise",
+    cov_type: str = "nonrobust",
+) -> Any:
     """Fit a linear regression given as a formula, as ``statsmodels.formula.api.ols`` does.
 
     Parameters
@@ -312,11 +332,15 @@ def _fit(fd: _FormulaData, cov_type: str) -> Any:
 
     spec = fd.spec
     X = pd.DataFrame(fd.X, columns=list(spec.feature_names))
-    y: Any = (pd.Series(fd.Y[:, 0], name=spec.target_names[0]) if fd.Y.shape[1] == 1
-              else pd.DataFrame(fd.Y, columns=list(spec.target_names)))
+    y: Any = (
+        pd.Series(fd.Y[:, 0], name=spec.target_names[0])
+        if fd.Y.shape[1] == 1
+        else pd.DataFrame(fd.Y, columns=list(spec.target_names))
+    )
     if X.shape[1] == 0 and not spec.fit_intercept:
-        raise InputTypeError(f"formula {spec.formula!r} has no terms and no intercept; "
-                             "nothing to fit")
+        raise InputTypeError(
+            f"formula {spec.formula!r} has no terms and no intercept; nothing to fit"
+        )
     model = LinearRegression(fit_intercept=spec.fit_intercept, cov_type=cov_type)
     model.fit(X, y, sample_weight=fd.w)
     result = model.result_
