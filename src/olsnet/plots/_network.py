@@ -30,6 +30,8 @@ __all__ = ["network_layers", "plot_network"]
 # node (labels near the sources) or fed by one node (labels near the targets)
 # shading covers this many decades below the largest |weight| of a layer
 DECADES = 4.0
+# nodes are drawn 30 points wide; column names sit this far from a node's centre
+NAME_OFFSET_PT = 20
 
 
 @dataclass(frozen=True)
@@ -274,15 +276,25 @@ def _draw(ax: Axes, net: _Layers) -> None:
         for k, yk in enumerate(yy):
             if col == 0:
                 ax.text(x, yk, f"x{k + 1}", ha="center", va="center", fontsize=9, zorder=5)
-                ax.text(x - 0.45, yk, labels[k], ha="right", va="center", fontsize=9.5, zorder=5)
+                ax.annotate(
+                    labels[k],
+                    (x, yk),
+                    xytext=(-NAME_OFFSET_PT, 0),
+                    textcoords="offset points",
+                    ha="right",
+                    va="center",
+                    fontsize=9.5,
+                    zorder=5,
+                )
             else:
                 ax.text(x, yk, labels[k], ha="center", va="center", fontsize=9.5, zorder=5)
         if col == n_cols - 1:
             for k, yk in enumerate(yy):
-                ax.text(
-                    x + 0.45,
-                    yk,
+                ax.annotate(
                     net.target_names[k],
+                    (x, yk),
+                    xytext=(NAME_OFFSET_PT, 0),
+                    textcoords="offset points",
                     ha="left",
                     va="center",
                     fontsize=9.5,
@@ -384,9 +396,15 @@ def plot_network(
     """
     net = network_layers(model, feature_names)
     n_rows = max(net.layers[0][0].shape[1], *(W.shape[0] for W, _ in net.layers))
-    height = max(4.2, 0.62 * n_rows + 1.8)
+    equations = _equations(net)
+    body = _collapsed_text(net)
+    if net.note:
+        body += "\n\n" + net.note
+    # the text column needs about 0.17 inch per line (9-point monospace), the box some padding
+    eq_lines, body_lines = equations.count("\n") + 1, body.count("\n") + 3
+    height = max(4.2, 0.62 * n_rows + 1.8, 0.17 * (eq_lines + body_lines) + 1.0)
     fig = new_figure(12.0, height)
-    gs = fig.add_gridspec(2, 2, width_ratios=[1.0, 0.85], height_ratios=[1.4, 1.0])
+    gs = fig.add_gridspec(2, 2, width_ratios=[1.0, 0.85], height_ratios=[eq_lines, body_lines])
     ax = fig.add_subplot(gs[:, 0])
     _draw(ax, net)
     title = f"{net.kind}: {', '.join(net.target_names)} on {len(net.feature_names)} inputs"
@@ -397,7 +415,7 @@ def plot_network(
     eq_ax.text(
         0.0,
         1.0,
-        _equations(net),
+        equations,
         family="monospace",
         fontsize=9,
         va="top",
@@ -406,12 +424,9 @@ def plot_network(
     )
     col_ax = fig.add_subplot(gs[1, 1])
     col_ax.axis("off")
-    body = _collapsed_text(net)
-    if net.note:
-        body += "\n\n" + net.note
     col_ax.text(
         0.0,
-        0.95,
+        0.9,
         body,
         family="monospace",
         fontsize=9.5,
