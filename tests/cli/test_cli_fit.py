@@ -59,27 +59,8 @@ def _assert_same_numbers(got: object, want: object, path: str = "") -> None:
 def test_fit_json_equals_python_api_in_memory(
     csv_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = _run(
-        [
-            "fit",
-            str(csv_path),
-            "-y",
-            "y",
-            "-x",
-            "x1",
-            "-x",
-            "x2",
-            "-x",
-            "x3",
-            "--weights",
-            "w",
-            "--cov",
-            "hc3",
-            "--format",
-            "json",
-        ],
-        capsys,
-    )
+    args = "-y y -x x1 -x x2 -x x3 --weights w --cov hc3 --format json".split()
+    status, out, err = _run(["fit", str(csv_path), *args], capsys)
     assert status == 0, err
     got = json.loads(out)
     df = pd.read_csv(csv_path)

@@ -97,22 +97,9 @@ def test_collapse_state_dict_and_torchscript_then_predict(
         np.testing.assert_allclose(
             X @ np.asarray(m["weight"]).T[:, 0] + m["bias"][0], want, rtol=1e-12, atol=1e-12
         )
-        status, _, err = _run(
-            [
-                "predict",
-                tmp_path / "map.onnx",
-                data_csv,
-                "-x",
-                "x1",
-                "-x",
-                "x2",
-                "-x",
-                "x3",
-                "-o",
-                tmp_path / "pred.parquet",
-            ],
-            capsys,
-        )
+        out = tmp_path / "pred.parquet"
+        args = ["predict", tmp_path / "map.onnx", data_csv, *"-x x1 -x x2 -x x3 -o".split(), out]
+        status, _, err = _run(args, capsys)
         assert status == 0, err
         got = pd.read_parquet(tmp_path / "pred.parquet")
         assert list(got.columns) == ["predicted_y"]

@@ -14,6 +14,7 @@ Accepted model files, none of which can execute code when read:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import zipfile
@@ -153,15 +154,7 @@ def affine_dict(affine: Any) -> dict[str, Any]:
         "bias": np.asarray(affine.bias).tolist(),
         "feature_names": list(affine.feature_names) if affine.feature_names else None,
         "target_names": list(affine.target_names) if affine.target_names else None,
-        "certificate": None
-        if cert is None
-        else {
-            "max_abs_diff": cert.max_abs_diff,
-            "max_rel_diff": cert.max_rel_diff,
-            "n_probes": cert.n_probes,
-            "tolerance": cert.tolerance,
-            "source": cert.source,
-        },
+        "certificate": None if cert is None else dataclasses.asdict(cert),
     }
 
 
