@@ -268,3 +268,57 @@ def test_malformed_state_is_a_format_error(diabetes) -> None:
         RegressionResult._from_state_dict(meta, bad)
     with pytest.raises(FormatError, match="missing 'rank'"):
         RegressionResult._from_state_dict({k: v for k, v in meta.items() if k != "rank"}, arrays)
+
+
+class _CountingSource:
+    """A block source that counts its passes (and says nothing about weights)."""
+
+    def __init__(self, design, weighted_flag=None):
+        self.inner = ArraySource(design, 100)
+        self.feature_names, self.target_names = design.feature_names, design.target_names
+        self.n_features, self.n_outputs = design.n_features, design.n_outputs
+        self.passes = 0
+        if weighted_flag is not None:
+            self.weighted = weighted_flag
+
+    def blocks(self):
+        self.passes += 1
+        yield from self.inner.blocks()
+
+
+def test_llf_needs_no_pass_when_the_source_says_unweighted(diabetes) -> None:
+    X, y = diabetes
+    design = as_design(X, y)
+    solution = exact_lstsq(design.X, design.Y, None, True)
+    ref = statsmodels_fit(X, y)
+    quiet = _CountingSource(design, weighted_flag=False)
+    res = RegressionResult.from_solution(solution, quiet, y_ndim=1)
+    np.testing.assert_allclose(res.llf, ref.llf, rtol=1e-10)
+    res.summary()
+    assert quiet.passes == 0
+    unknown = _CountingSource(design)  # no flag: one light pass for Σ log w, then cached
+    res = RegressionResult.from_solution(solution, unknown, y_ndim=1)
+    np.testing.assert_allclose(res.llf, ref.llf, rtol=1e-10)
+    res.summary()
+    assert unknown.passes == 1
+    res.with_cov("HC0").with_cov("HC3")  # one pass for every HC kind
+    assert unknown.passes == 2
+
+
+def test_source_with_its_own_residual_pass_is_used(diabetes) -> None:
+    from olsnet.inference.covariance import residual_pass
+
+    X, y = diabetes
+    design = as_design(X, y)
+    solution = exact_lstsq(design.X, design.Y, None, True)
+    calls = []
+
+    class Distributed(_CountingSource):
+        def residual_pass(self, params, R_x, shift_x, kept, fit_intercept):
+            calls.append(kept.size)
+            return residual_pass(self.inner.blocks(), params, R_x, shift_x, kept, fit_intercept)
+
+    src = Distributed(design, weighted_flag=False)
+    res = RegressionResult.from_solution(solution, src, y_ndim=1, cov_type="HC2")
+    np.testing.assert_allclose(res.bse, statsmodels_fit(X, y, cov_type="HC2").bse, rtol=1e-9)
+    assert calls == [11] and src.passes == 0

@@ -190,14 +190,17 @@ class RegressionResult:
                     "or build it with RegressionResult.from_solution(solution, source)"
                 )
             kept = np.flatnonzero(~self._aliased)
-            self._cache.data_pass = residual_pass(
-                self._source.blocks(), self._params, self._R_x, self._shift_x, kept,
-                self.fit_intercept)
+            args = (self._params, self._R_x, self._shift_x, kept, self.fit_intercept)
+            own_pass = getattr(self._source, "residual_pass", None)  # e.g. dask: per partition
+            self._cache.data_pass = own_pass(*args) if callable(own_pass) \
+                else residual_pass(self._source.blocks(), *args)
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
 
     def _sum_log_weights(self) -> float | None:
         """Σ log w over rows of positive weight (0 without weights); None when unknown."""
+        if self._cache.sum_log_weights is None and _source_weighted(self._source) is False:
+            self._cache.sum_log_weights = 0.0  # no weights: no pass over the data needed
         if self._cache.sum_log_weights is None and self._source is not None:
             total = 0.0
             for _X, _Y, w in self._source.blocks():
@@ -594,6 +597,21 @@ class RegressionResult:
             if isinstance(exc, FormatError):
                 raise
             raise FormatError(f"RegressionResult state is malformed: {exc}") from None
+
+
+def _source_weighted(source: Any) -> bool | None:
+    """Whether a block source carries weights, when it says so without a pass (else None)."""
+    if source is None:
+        return None
+    design = getattr(source, "design", None)  # olsnet.data.ArraySource
+    if design is not None and hasattr(design, "weights"):
+        return design.weights is not None
+    flag = getattr(source, "weighted", None)  # dask sources
+    if isinstance(flag, bool):
+        return flag
+    if hasattr(source, "weights") and (source.weights is None or isinstance(source.weights, str)):
+        return source.weights is not None  # file sources: the weight column's name or None
+    return None
 
 
 def _names(given: Any, from_source: Any, count: int, stem: str, start: int) -> tuple[str, ...]:
