@@ -157,6 +157,23 @@ def test_training_checks_coefficient_paths(longley, fitted):
     assert "exact optimum 1" in _texts(fig)
 
 
+def test_training_reference_with_two_outputs_sums_their_losses(longley):
+    X, y = np.array(longley.X), np.array(longley.y)
+    Y = np.column_stack([y, X[:, 0] + 0.5 * y])
+    Xs = X[:, 1:]
+    two = olsnet.LinearRegression().fit(Xs, Y)
+    ssr = sum(sm.OLS(Y[:, j], sm.add_constant(Xs)).fit().ssr for j in range(2))
+    ref = reference_of(two)
+    assert ref.n_outputs == 2 and ref.params is None
+    assert ref.loss == pytest.approx(ssr / (2 * 16), rel=1e-10)
+    net = olsnet.LinearNetwork(5, n_outputs=2, seed=0)
+    log = olsnet.train(net, Xs, Y)
+    assert log.final_loss == pytest.approx(ref.loss, rel=1e-9)
+    plot_training(log, reference=two)  # loss panels only
+    with pytest.raises(DimensionError, match="reference has 2 outputs"):
+        plot_training(log, reference=two, coef_paths=np.zeros((log.epochs + 1, 6)))
+
+
 # -- diagnostics ---------------------------------------------------------------------------------
 def test_diagnostics_match_statsmodels_influence(fitted, statsmodels_fit, longley, tmp_path):
     infl = statsmodels_fit.get_influence()
@@ -237,3 +254,12 @@ def test_plots_import_no_matplotlib_until_drawing_and_never_pyplot():
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
         )
     assert out.returncode == 0, out.stderr
+
+
+def test_training_reference_from_any_fitted_estimator(longley, statsmodels_fit):
+    from sklearn.linear_model import LinearRegression as SkLinearRegression
+
+    sk = SkLinearRegression().fit(np.array(longley.X), np.array(longley.y))
+    ref = reference_of(sk)
+    assert ref.loss is None and ref.names[0] == "Intercept" and len(ref.names) == 7
+    np.testing.assert_allclose(ref.params, statsmodels_fit.params, rtol=1e-5)

@@ -26,16 +26,18 @@ class Reference:
     """The exact optimum a training run is compared with.
 
     loss : float or None
-        Optimal value of the training objective ``Σ w ‖y − ŷ‖² / (2 Σ w)``.
+        Optimal value of the training objective ``Σ w ‖y − ŷ‖² / (2 Σ w)`` (summed over outputs).
     params : (k,) or None
-        Optimal coefficients, intercept first.
+        Optimal coefficients of a single output, intercept first (None for several outputs).
     names : tuple of str
         One name per coefficient ("Intercept", then the columns).
+    n_outputs : int
     """
 
     loss: float | None
     params: np.ndarray | None
     names: tuple[str, ...]
+    n_outputs: int = 1
 
 
 def reference_of(reference: Any) -> Reference | None:
@@ -47,22 +49,17 @@ def reference_of(reference: Any) -> Reference | None:
     result = getattr(reference, "result_", None) or reference
     if hasattr(result, "ssr") and hasattr(result, "params") and hasattr(result, "sum_weights"):
         params = np.asarray(result.params, dtype=np.float64)
-        if params.ndim != 1:
-            raise DimensionError(
-                f"plot_training draws coefficient paths of one output; the reference has "
-                f"{params.shape[1]} outputs"
-            )
         loss = float(np.sum(result.ssr)) / (2.0 * float(result.sum_weights))
-        return Reference(loss, params, tuple(result.param_names))
+        q = 1 if params.ndim == 1 else params.shape[1]
+        return Reference(loss, params if q == 1 else None, tuple(result.param_names), q)
     if hasattr(reference, "coef_") and hasattr(reference, "intercept_"):
-        coef = np.asarray(reference.coef_, dtype=np.float64)
-        if coef.ndim != 1 and coef.shape[0] != 1:
-            raise DimensionError("plot_training draws coefficient paths of one output")
-        coef = coef.reshape(-1)
+        coef = np.atleast_2d(np.asarray(reference.coef_, dtype=np.float64))  # (q, p)
         names = getattr(reference, "feature_names_in_", None)
-        names = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(coef.size))
-        params = np.concatenate([np.atleast_1d(np.asarray(reference.intercept_, float)), coef])
-        return Reference(None, params, ("Intercept", *names))
+        p = coef.shape[1]
+        names = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(p))
+        intercept = np.atleast_1d(np.asarray(reference.intercept_, dtype=np.float64))
+        first = np.concatenate([intercept[:1], coef[0]]) if coef.shape[0] == 1 else None
+        return Reference(None, first, ("Intercept", *names), coef.shape[0])
     raise InputTypeError(
         "reference must be the optimal loss (a number), a RegressionResult or a fitted "
         f"LinearRegression; got {type(reference).__name__}"
@@ -138,6 +135,11 @@ def plot_training(
             names = ("Intercept", *(f"x{j}" for j in range(1, k)))
         if len(names) != k:
             raise DimensionError(f"{len(names)} coefficient names for {k} coefficient paths")
+        if ref is not None and ref.n_outputs != 1:
+            raise DimensionError(
+                f"coefficient paths are drawn for one output; the reference has {ref.n_outputs} "
+                "outputs (pass the exact fit of the output the paths belong to)"
+            )
         if ref is not None and ref.params is not None and ref.params.size != k:
             raise DimensionError(
                 f"coef_paths has {k} columns; the reference has {ref.params.size} coefficients"
