@@ -322,3 +322,19 @@ def test_source_with_its_own_residual_pass_is_used(diabetes) -> None:
     res = RegressionResult.from_solution(solution, src, y_ndim=1, cov_type="HC2")
     np.testing.assert_allclose(res.bse, statsmodels_fit(X, y, cov_type="HC2").bse, rtol=1e-9)
     assert calls == [11] and src.passes == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(col=hs.integers(0, 9), log_scale=hs.floats(-3, 3),
+       kind=hs.sampled_from(["nonrobust", "HC0", "HC1", "HC2", "HC3"]))
+def test_rescaling_a_column_keeps_its_t_value(col, log_scale, kind) -> None:
+    X, y = load_diabetes(return_X_y=True)
+    factor = 10.0**log_scale
+    Xs = X.copy()
+    Xs[:, col] *= factor
+    base = olsnet_fit(X, y, cov_type=kind)
+    scaled = olsnet_fit(Xs, y, cov_type=kind)
+    np.testing.assert_allclose(scaled.params[1 + col], base.params[1 + col] / factor, rtol=1e-9)
+    np.testing.assert_allclose(scaled.bse[1 + col], base.bse[1 + col] / factor, rtol=1e-9)
+    np.testing.assert_allclose(scaled.tvalues, base.tvalues, rtol=1e-9)
+    np.testing.assert_allclose(scaled.fvalue, base.fvalue, rtol=1e-9)
