@@ -104,3 +104,16 @@ def test_bad_inputs_are_refused():
     df = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "s": ["u"] * 100}), npartitions=2)
     with pytest.raises(InputTypeError, match="column 's'"):
         as_source(df, df["a"])
+
+
+def test_read_dask_parquet_equals_in_memory(tmp_path):
+    from olsnet.scale import read_dask
+
+    X, Y, _ = make_regression(3000, 3, seed=38)
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(t=Y[:, 0])
+    for i, rows in enumerate(np.array_split(np.arange(3000), 3)):
+        df.iloc[rows].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    source = read_dask(str(tmp_path / "*.parquet"), y="t")
+    assert source.feature_names == ("a", "b", "c") and source.y_ndim == 1
+    lazy = olsnet.LinearRegression().fit(source)
+    _same_fit(lazy, olsnet.LinearRegression().fit(df[["a", "b", "c"]], df["t"]))

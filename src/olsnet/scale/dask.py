@@ -123,15 +123,23 @@ def as_source(X: Any, y: Any, sample_weight: Any = None) -> DaskSource:
     """
     import dask.array as da
 
+    inputs = [X, y] + ([] if sample_weight is None else [sample_weight])
     Xa, xnames = _as_dask_array(X, "X", None)
     Ya, ynames = _as_dask_array(y, "y", Xa)
-    parts = [Xa, _align(Ya, Xa.chunks[0], "y")]
-    if sample_weight is not None:
-        Wa, _ = _as_dask_array(sample_weight, "sample_weight", Xa)
-        if Wa.shape[1] != 1:
-            raise DimensionError(f"sample_weight must be 1-D (n_samples,); got shape {Wa.shape}")
-        parts.append(_align(Wa, Xa.chunks[0], "sample_weight"))
-    Z = da.concatenate(parts, axis=1, allow_unknown_chunksizes=True)
+    if sample_weight is not None and getattr(sample_weight, "ndim", 1) != 1:
+        raise DimensionError(
+            f"sample_weight must be 1-D (n_samples,); got {sample_weight.ndim} dimensions"
+        )
+    if all(_is_frame(obj) for obj in inputs):
+        # one frame, converted once: dask may partition each projection of a Parquet dataset
+        # differently (it fuses small partitions), so X and y converted apart could misalign
+        Z = _frames_as_array(inputs)
+    else:
+        parts = [Xa, _align(Ya, Xa.chunks[0], "y")]
+        if sample_weight is not None:
+            Wa, _ = _as_dask_array(sample_weight, "sample_weight", Xa)
+            parts.append(_align(Wa, Xa.chunks[0], "sample_weight"))
+        Z = da.concatenate(parts, axis=1, allow_unknown_chunksizes=True)
     Z = Z.rechunk({1: -1})  # one column chunk: a block holds whole rows
     p, q = Xa.shape[1], Ya.shape[1]
     y_is_1d = getattr(y, "ndim", 2) == 1
@@ -140,6 +148,21 @@ def as_source(X: Any, y: Any, sample_weight: Any = None) -> DaskSource:
     return DaskSource(
         Z, feature_names, target_names, 1 if y_is_1d else 2, sample_weight is not None
     )
+
+
+def _frames_as_array(frames: list[Any]) -> Any:
+    """Dask DataFrames / Series side by side (columns renamed apart) as one dask array."""
+    import dask.dataframe as dd
+
+    parts, j = [], 0
+    for f in frames:
+        if f.ndim == 1:
+            parts.append(f.to_frame(name=f"c{j}"))
+            j += 1
+        else:
+            parts.append(f.rename(columns={c: f"c{j + i}" for i, c in enumerate(f.columns)}))
+            j += len(f.columns)
+    return dd.concat(parts, axis=1).to_dask_array().astype(np.float64)
 
 
 def read_dask(

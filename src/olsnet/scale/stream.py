@@ -1,17 +1,22 @@
-"""Streaming files: a progress bar for any block source, and the threaded fit of file sources.
+"""Streaming files: Arrow batches folded on a thread pool, and a progress bar for any source.
 
-``olsnet.read(...)`` (``olsnet.data.files``) streams CSV / Parquet batches with pyarrow;
-``olsnet.scale.parallel(source)`` folds those batches on a thread pool while the main thread
-reads the next ones (at most ``2 * n_jobs`` batches in memory). ``progress(source, console)``
-wraps a source so that every pass over it (the fit, then the residual pass for HC statistics)
-draws a rich progress bar with rows, bytes and rate; the CLI uses it as::
+``olsnet.read(...)`` (``olsnet.data.files``) opens CSV / Parquet files as a block source.
+``olsnet.scale.parallel(source)`` gives it a ``fit_state`` that reads the batches with pyarrow
+in the calling thread and folds them on ``n_jobs`` worker threads (at most ``2 * n_jobs``
+batches in memory). For a plain ``olsnet.read(path, y=..., x=...)`` source (no formula,
+``missing="raise"``) the batch columns go from Arrow memory straight into the fold's chunk
+buffer (:func:`file_state`): no (b, p) row-major copy, no separate NaN scan (the fold's column
+sums catch NaN and inf, and only then is the row looked up). Other sources fold their
+``blocks()``. ``progress(source, console)`` wraps a source so that every pass over it (the fit,
+then the residual pass for HC statistics) draws a rich progress bar with rows, bytes and rate;
+the CLI uses it as::
 
     with olsnet.scale.progress(olsnet.read(path, y="y"), console) as source:
         model = olsnet.LinearRegression().fit(source)
 
-A file that goes bad in the middle raises from ``blocks()`` (naming the file, line and column);
-the error passes through the pool unchanged and no state is returned, so nothing half-fitted
-can be saved.
+A file that goes bad in the middle raises DataFileError naming the file and the line (CSV) or
+row (Parquet) and column; the error cancels the pending folds and no state is returned, so
+nothing half-fitted can be saved.
 """
 
 from __future__ import annotations
@@ -203,7 +208,7 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering holds whole files
             have = pf.schema_arrow.names
             _check_columns(path, have, columns)
             yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
@@ -213,10 +218,7 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
     import pyarrow.csv as pcsv
 
     _check_columns(path, read_header(path), columns)
-    with open(path, "rb") as fh:  # block size giving about batch_rows rows per batch
-        sample = fh.read(1 << 16)
-    per_row = len(sample) / max(sample.count(b"\n"), 1)
-    block = int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 30))
+    block = csv_block_bytes(path, batch_rows)
     try:
         reader = pcsv.open_csv(
             path,
@@ -228,6 +230,14 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
         yield from reader
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise locate_csv_problem(path, columns, str(exc)) from None
+
+
+def csv_block_bytes(path: Path, batch_rows: int) -> int:
+    """pyarrow CSV block size (bytes) giving about ``batch_rows`` rows per batch."""
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 16)
+    per_row = len(sample) / max(sample.count(b"\n"), 1)
+    return int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 30))
 
 
 def _check_columns(path: Path, have: Any, wanted: list[str]) -> None:
@@ -242,10 +252,14 @@ def _check_columns(path: Path, have: Any, wanted: list[str]) -> None:
 def _float_column(batch: Any, name: str, path: Path) -> np.ndarray:
     """(b,) float64 of one Arrow column: a view when it is float64 without nulls."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     col = batch.column(name)
-    if col.type != pa.float64():
+    if col.type == pa.float64() and col.null_count == 0:
+        # the data buffer as is (Array.to_numpy would import pandas on first use: 0.9 s)
+        return np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8)
+    if col.type != pa.float64():  # pyarrow.compute loads only for the cast (it takes 0.3 s)
+        import pyarrow.compute as pc
+
         if not (
             pa.types.is_integer(col.type)
             or pa.types.is_floating(col.type)
