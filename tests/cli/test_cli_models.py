@@ -146,3 +146,19 @@ def test_plot_diagnostics_and_network(
     svg = tmp_path / "net.svg"
     status, _, err = _run(["plot", "network", archive, "-o", svg], capsys)
     assert status == 0 and svg.read_text().lstrip().startswith("<?xml"), err
+
+
+@pytest.mark.slow
+def test_demo_json_numbers_on_stdout_story_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _run(["demo", "--quick", "--outdir", tmp_path, "--format", "json"], capsys)
+    assert status == 0, err
+    numbers = json.loads(out)
+    ols = np.asarray(numbers["ols"])
+    assert numbers["ols_vs_certified"] < 1e-10  # NIST's certified Longley values
+    np.testing.assert_allclose(numbers["neuron"], ols, rtol=1e-9)
+    np.testing.assert_allclose(numbers["hidden"], ols, rtol=1e-7)
+    for path in numbers["figures"].values():
+        assert Path(path).parent == tmp_path and Path(path).stat().st_size > 10_000
+    assert "regression" in err.lower()  # the story went to stderr

@@ -97,7 +97,9 @@ def _jsonable(obj: Any) -> Any:
         return _jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    return obj
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)  # paths and other plain values
 
 
 def dumps(obj: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ._app import DataOptions, app, data_command, note
+from ._app import FORMAT_OPT, DataOptions, app, check_format, data_command, dumps, echo, note
 from ._fit import NO_INTERCEPT_OPT, fit_model
 from ._train import (
     EPOCHS_OPT,
@@ -34,21 +34,31 @@ MODEL_ARG = typer.Argument(
     ..., help="A saved network or regression (olsnet archive), .onnx or .pt."
 )
 OUTDIR_OPT = typer.Option(Path("olsnet-demo"), "--outdir", help="Where the figures go.")
+QUICK_OPT = typer.Option(False, "--quick", help="Fewer gradient-descent epochs.")
 TRAINING_OUT = _out("training.png")
 DIAGNOSTICS_OUT = _out("diagnostics.png")
+
+
+def wrote(path: Path, fmt: str) -> None:
+    """Say where the figure went: a note on stderr, or ``{"figure": path}`` for --format json."""
+    if check_format(fmt) == "json":
+        echo(dumps({"figure": str(path)}))
+    else:
+        note(f"olsnet: wrote {path}")
 
 
 @plot_app.command("network")
 def plot_network(
     model: Path = MODEL_ARG,
     out: Path = NETWORK_OUT,
+    fmt: str = FORMAT_OPT,
 ) -> None:
     """The network diagram: nodes, weighted edges, equations and the collapsed regression."""
     from .. import plots
     from ._models import load_model
 
     plots.plot_network(load_model(model), out)
-    note(f"olsnet: wrote {out}")
+    wrote(out, fmt)
 
 
 @plot_app.command("training")
@@ -60,13 +70,14 @@ def plot_training(
     epochs: int | None = EPOCHS_OPT,
     seed: int = SEED_OPT,
     out: Path = TRAINING_OUT,
+    fmt: str = FORMAT_OPT,
 ) -> None:
     """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
     from .. import plots
 
     trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
     plots.plot_training(trained.log, out, reference=training_reference(trained))
-    note(f"olsnet: wrote {out}")
+    wrote(out, fmt)
 
 
 @plot_app.command("diagnostics")
@@ -75,25 +86,32 @@ def plot_diagnostics(
     data: DataOptions,
     no_intercept: bool = NO_INTERCEPT_OPT,
     out: Path = DIAGNOSTICS_OUT,
+    fmt: str = FORMAT_OPT,
 ) -> None:
     """Fit the regression and draw R's four diagnostic plots (as plot.lm)."""
     from .. import plots
 
     model, _ = fit_model(data, no_intercept)
     plots.plot_diagnostics(model.result_, out)
-    note(f"olsnet: wrote {out}")
+    wrote(out, fmt)
 
 
 @app.command()
 def demo(
     outdir: Path = OUTDIR_OPT,
+    quick: bool = QUICK_OPT,
+    fmt: str = FORMAT_OPT,
 ) -> None:
     """The story of olsnet in one run, with three figures.
 
     The exact regression, the single neuron, the hidden layer and its collapse, conditioning.
+    With --format json the story goes to stderr and its numbers to stdout.
     """
     from rich.console import Console
 
     from ..demo import run
 
-    run(outdir=outdir, console=Console())
+    as_json = check_format(fmt) == "json"
+    numbers = run(outdir=outdir, console=Console(stderr=as_json), quick=quick)
+    if as_json:
+        echo(dumps(numbers))
