@@ -84,6 +84,24 @@ class RegressionResult:
       ``bic = -2 llf + r log n``
     * ``tvalues = params / bse``; p values and intervals from Student's t with ``df_resid``
       for every covariance type (statsmodels ``use_t=True``, R's lmtest, Stata)
+
+    References: statsmodels ``RegressionResults``; R ``summary.lm``, ``sandwich::vcovHC``;
+    MacKinnon & White (1985), J. Econometrics 29, 305-325.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from olsnet.data import ArraySource, as_design
+    >>> from olsnet.solve import exact_lstsq
+    >>> d = as_design(np.arange(5.0)[:, None], np.array([1.0, 2.9, 5.1, 7.0, 9.0]))
+    >>> sol = exact_lstsq(d.X, d.Y, d.weights, True)
+    >>> res = RegressionResult.from_solution(sol, ArraySource(d), y_ndim=1)
+    >>> res.params.round(3)
+    array([0.98, 2.01])
+    >>> res.param_names, res.df_resid
+    (('Intercept', 'x1'), 3.0)
+    >>> res.with_cov("HC3").cov_type
+    'HC3'
     """
 
     _params: np.ndarray = field(repr=False)  # (k, q)
