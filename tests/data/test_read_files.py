@@ -244,6 +244,7 @@ def test_streamed_formula_fit_matches_statsmodels_on_csv_and_parquet(tmp_path: P
         }
     )
     df.loc[250:, "g"] = "new"  # a level that only the last batches hold
+    df["k"] = rng.integers(1, 4, n)  # integer levels: named C(k)[T.2] as statsmodels does
     df["y"] = np.log(df.x) - df.z + (df.g == "new") + rng.normal(size=n)
     pq.write_table(
         pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None),
@@ -251,7 +252,7 @@ def test_streamed_formula_fit_matches_statsmodels_on_csv_and_parquet(tmp_path: P
         row_group_size=64,
     )
     df.to_csv(tmp_path / "d.csv", index=False)
-    formula = "y ~ np.log(x) + z + C(g) + z:x"
+    formula = "y ~ np.log(x) + z + C(g) + z:x + C(k)"
     ref = smf.ols(formula, df).fit()
     for name in ("d.csv", "d.parquet"):
         src = olsnet.read(tmp_path / name, formula=formula, batch_rows=50)

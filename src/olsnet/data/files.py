@@ -682,7 +682,7 @@ class FormulaFileSource(FileSource):
                         for v in batch.column(c).unique().to_pylist()
                         if v is not None and not (isinstance(v, float) and math.isnan(v))
                     )
-        return {c: sorted(v) for c, v in levels.items()}
+        return {c: _as_ints_if_integral(sorted(v)) for c, v in levels.items()}
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
         """(pandas DataFrame, rows) per batch, with categorical levels fixed."""
@@ -719,6 +719,14 @@ class FormulaFileSource(FileSource):
             yield _Batch(X, Y, w, rows)
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
+
+
+def _as_ints_if_integral(levels: list[Any]) -> list[Any]:
+    """Numeric levels read as float64 (2.0) named as the integers they are (``C(k)[T.2]``, as
+    pandas' int column gives in statsmodels)."""
+    if levels and all(isinstance(v, float) and v.is_integer() for v in levels):
+        return [int(v) for v in levels]
+    return levels
 
 
 def _column_as_float_pd(df: Any, name: str) -> np.ndarray:
