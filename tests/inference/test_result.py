@@ -338,3 +338,15 @@ def test_rescaling_a_column_keeps_its_t_value(col, log_scale, kind) -> None:
     np.testing.assert_allclose(scaled.bse[1 + col], base.bse[1 + col] / factor, rtol=1e-9)
     np.testing.assert_allclose(scaled.tvalues, base.tvalues, rtol=1e-9)
     np.testing.assert_allclose(scaled.fvalue, base.fvalue, rtol=1e-9)
+
+
+def test_from_solution_checks_names_and_shape(diabetes) -> None:
+    from olsnet.errors import DimensionError
+
+    X, y = diabetes
+    design = as_design(X, y)
+    solution = exact_lstsq(design.X, design.Y, None, True)
+    with pytest.raises(DimensionError, match="got 2 names for 10 columns"):
+        RegressionResult.from_solution(solution, None, feature_names=["a", "b"])
+    with pytest.raises(DimensionError, match="y_ndim"):
+        RegressionResult.from_solution(solution, None, y_ndim=3)

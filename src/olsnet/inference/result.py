@@ -18,7 +18,7 @@ import numpy as np
 import scipy.stats as st
 
 from .._types import COV_TYPES, check_option
-from ..errors import DataError, FormatError, NotAvailableWarning
+from ..errors import DataError, DimensionError, FormatError, NotAvailableWarning
 from .covariance import (
     ResidualPass,
     hc_covariance,
@@ -158,7 +158,8 @@ class RegressionResult:
         tnames = _names(target_names, getattr(source, "target_names", None) or default_t,
                         q, "y", 0)
         if y_ndim not in (1, 2) or (y_ndim == 1 and q != 1):
-            raise ValueError(f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} outputs")
+            raise DimensionError(
+                f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} output(s)")
         res = cls(
             _params=_readonly(solution.params), _cov_unscaled=_readonly(solution.cov_unscaled),
             _cov=_readonly(np.zeros((q, 0, 0))), _ssr=_readonly(solution.ssr),
@@ -638,7 +639,8 @@ def _names(given: Any, from_source: Any, count: int, stem: str, start: int) -> t
         return tuple(f"{stem}{j + start}" for j in range(count)) if count > 1 or start else (stem,)
     names = tuple(str(n) for n in names)
     if len(names) != count:
-        raise ValueError(f"got {len(names)} names for {count} columns: {names}")
+        raise DimensionError(f"got {len(names)} names for {count} columns: {names}; pass one "
+                             "name per column")
     return names
 
 
