@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -150,7 +151,8 @@ def plot_training(
     shown = min(k, MAX_COEF_PANELS)
     n_cols = 0 if shown == 0 else min(4, shown)
     n_rows = max(2, math.ceil(shown / 4)) if shown else 2
-    fig = new_figure(5.2 + 2.6 * n_cols, 2.6 * n_rows + 0.9)
+    width = max(8.0, 5.2 + 2.6 * n_cols)
+    fig = new_figure(width, 2.6 * n_rows + 0.9)
     gs = fig.add_gridspec(n_rows, 2 + n_cols, width_ratios=[1.0, 1.0] + [1.0] * n_cols)
     opt = getattr(log, "optimizer", "")
     ax = fig.add_subplot(gs[: n_rows // 2 if ref and ref.loss else n_rows, :2])
@@ -214,6 +216,6 @@ def plot_training(
     head = f"training a linear network with {opt}" if opt else "training"
     if reason:
         head += f": {getattr(log, 'epochs', loss.size - 1)} epochs, {reason}"
-    fig.suptitle(head, fontsize=10.5)
+    fig.suptitle(textwrap.fill(head, width=int(12 * width)), fontsize=10.5)
     save(fig, path)
     return fig
