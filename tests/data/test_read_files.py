@@ -262,3 +262,10 @@ def test_streamed_formula_fit_matches_statsmodels_on_csv_and_parquet(tmp_path: P
         np.testing.assert_allclose(res.params, ref.params[names].to_numpy(), rtol=1e-9)
         np.testing.assert_allclose(res.bse, ref.bse[names].to_numpy(), rtol=1e-9)
         np.testing.assert_allclose(res.rsquared, ref.rsquared, rtol=1e-9)
+
+
+def test_to_pandas_keeps_unused_columns_types(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text("y,x,label,count\n1.5,2,a,3\n2.5,4,b,5\n")
+    got = olsnet.read(path, y="y", x=["x"]).to_pandas()
+    pd.testing.assert_frame_equal(got, pd.read_csv(path).astype({"x": float}))

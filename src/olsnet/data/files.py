@@ -304,6 +304,26 @@ def record_batches(
         raise locate_csv_problem(path, numeric, str(exc)) from None
 
 
+def _whole_table(path: Path, numeric: Sequence[str]) -> Any:
+    """One file as a pyarrow Table, ``numeric`` columns as float64 (errors located)."""
+    import pyarrow as pa
+
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    import pyarrow.csv as pcsv
+
+    types = dict.fromkeys(numeric, pa.float64())
+    try:
+        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, numeric, str(exc)) from None
+
+
 def _float64_values(arr: Any) -> np.ndarray:
     """(n,) float64 copy of a pyarrow float64 Array from its buffers, nulls as NaN."""
     validity, data = arr.buffers()[:2]
@@ -560,20 +580,14 @@ class FileSource:
         )
 
     def to_pandas(self) -> Any:
-        """Every column of every file as one pandas DataFrame (reads everything into memory)."""
-        import pandas as pd
-        import pyarrow as pa
+        """Every column of every file as one pandas DataFrame (reads everything into memory).
 
-        frames = []
-        for path in self.paths:
-            cols = self.file_columns(path)
-            text = [c for c in cols if c not in self._numeric_columns()]
-            batches = list(record_batches(path, cols, text, self.batch_rows))
-            frames.append(
-                pa.Table.from_batches(batches).to_pandas()
-                if batches
-                else pd.DataFrame(columns=list(cols))
-            )
+        The columns the source uses are read as it reads them (numbers as float64, a formula's
+        text columns as strings); pyarrow infers the types of the others.
+        """
+        import pandas as pd
+
+        frames = [_whole_table(path, self._numeric_columns()).to_pandas() for path in self.paths]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _numeric_columns(self) -> tuple[str, ...]:
