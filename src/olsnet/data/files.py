@@ -610,6 +610,11 @@ class FormulaFileSource(FileSource):
     as a pandas Categorical with all levels, and the model spec learnt on the first batch fits
     every batch. A *numeric* column used as ``C(x)`` must also show all its levels: it is
     likewise scanned when the formula names it inside ``C(...)``.
+
+    Limitation: formulaic's *stateful* transforms (``center``, ``scale``, ``poly``, ``bs``)
+    learn their state (means, scales, knots) on the first batch, not on the whole data; use
+    ``batch_rows`` at least the number of rows, or plain transforms (``np.log``, ``I(x**2)``),
+    to match an in-memory fit exactly.
     """
 
     def __init__(
@@ -770,7 +775,10 @@ def read(
         Feature columns. Default: every column except ``y`` and ``weights``.
     formula : str, optional
         ``"y ~ x1 + np.log(x2) + C(group)"`` (formulaic syntax) instead of ``y`` / ``x``.
-        Feature names are the formula's terms; the intercept is reported by ``fit_intercept``.
+        Feature names are the formula's terms without ``Intercept``; whether the formula has
+        one is ``source.fit_intercept`` (fit with
+        ``LinearRegression(fit_intercept=source.fit_intercept)``). Categorical levels are
+        collected in a first pass over the text columns (see :class:`FormulaFileSource`).
     weights : str, optional
         Column of non-negative sample weights.
     missing : {"raise", "drop"}, default "raise"
