@@ -35,8 +35,15 @@ __all__ = ["TrainingLog", "largest_eigenvalue", "loss_change", "train"]
 _WORKING_PRECISION = ("converged to working precision: L-BFGS cannot decrease the loss further "
                       "in this dtype")
 
+# torch's L-BFGS keeps a curvature pair only when yᵀs > 1e-10 (absolute), which freezes its
+# memory once steps are below ~1e-5 in the standardised coordinates and leaves it converging
+# linearly; scaling the objective by 1e10 keeps pairs down to steps of ~1e-10 (where they are
+# still accurate to ~1e-6) and changes nothing else: directions and line-search steps are
+# invariant to a constant factor on the objective.
+_LBFGS_SCALE = 1e10
+
 # defaults per optimizer: epochs (an L-BFGS epoch is one step of up to `lbfgs_iter` iterations)
-_MAX_EPOCHS = {"lbfgs": 200, "gd": 20_000, "adam": 20_000, "sgd": 200}
+_MAX_EPOCHS = {"lbfgs": 100, "gd": 20_000, "adam": 20_000, "sgd": 200}
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +134,13 @@ def _pow2(v: np.ndarray) -> np.ndarray:
 
 
 def _scaling(X: np.ndarray, Y: np.ndarray, w: np.ndarray, center: bool, scale: bool) -> _Scaling:
+    """Means and power-of-two scales from at most ~4096 evenly strided rows.
+
+    Any centre and scale are undone exactly when training ends, so they need not be the exact
+    moments; a subsample keeps this O(p) passes cheaper than one pass over X.
+    """
+    step = max(1, X.shape[0] // 4096)
+    X, Y, w = X[::step], Y[::step], w[::step] / w[::step].sum()
     p, q = X.shape[1], Y.shape[1]
     x_mean = w @ X if center else np.zeros(p)  # w sums to 1
     y_mean = w @ Y if center else np.zeros(q)
@@ -167,6 +181,14 @@ def _to_standard(layers: list[nn.Linear], s: _Scaling, inverse: bool) -> None:
             last.weight.copy_(c * W)
             if b is not None:
                 last.bias.copy_(c * b + my)
+
+
+def _standardized(A: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """(A - mean) / scale as a new tensor: one copy, then in place (scale is a power of two)."""
+    out = torch.tensor(A, dtype=dtype, device=device)
+    out.sub_(torch.as_tensor(mean, dtype=dtype, device=device))
+    return out.mul_(torch.as_tensor(1.0 / scale, dtype=dtype, device=device))
 
 
 def largest_eigenvalue(Z: torch.Tensor, w: torch.Tensor | None, bias: bool) -> float:
@@ -216,7 +238,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         λ in the objective (weights only; see :class:`olsnet.RidgeRegression` for the ridge
         correspondence ``alpha = λ Σw``). With λ > 0 the data are centred but not scaled.
     max_epochs : int, optional
-        Defaults: lbfgs 200 steps, gd and adam 20,000 epochs, sgd 200 epochs.
+        Defaults: lbfgs 100 steps, gd and adam 20,000 epochs, sgd 200 epochs.
     grad_tol : float, default 1e-13
         Stop when the gradient norm (standardised coordinates) is at most this.
     loss_tol : float, default 0
@@ -236,7 +258,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     progress : bool, default False
         Show a rich progress bar.
     lbfgs_iter, history_size : int
-        L-BFGS iterations per epoch and its memory.
+        L-BFGS iterations per epoch (default 20) and its memory (default 50 pairs).
 
     Returns
     -------
@@ -302,12 +324,14 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     s = _scaling(d.X, d.Y, w, center=standardize and layers[0].bias is not None
                  and layers[-1].bias is not None, scale=scale)
     dev, dt = layers[0].weight.device, layers[0].weight.dtype
-    Z = torch.as_tensor((d.X - s.x_mean) / s.x_scale, dtype=dt, device=dev)  # (n, p)
-    T = torch.as_tensor((d.Y - s.y_mean) / s.y_scale, dtype=dt, device=dev)  # (n, q)
+    Z = _standardized(d.X, s.x_mean, s.x_scale, dt, dev)  # (n, p)
+    T = _standardized(d.Y, s.y_mean, np.full(q, s.y_scale), dt, dev)  # (n, q)
     omega = None if d.weights is None else torch.as_tensor(w, dtype=dt, device=dev)  # (n,)
-    if lr is None:
+    if lr is None and optimizer == "lbfgs":
+        lr = 1.0
+    elif lr is None:
         L = largest_eigenvalue(Z, omega, layers[0].bias is not None)
-        lr = {"lbfgs": 1.0, "gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
+        lr = {"gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
     lam = weight_decay  # never rescaled: λ > 0 turns input and target scaling off
     user_factor = s.y_scale**2  # J_user = c² J_standard when λ = 0 (c = 1 otherwise)
     params = [t for layer in layers for t in layer.parameters()]
@@ -318,12 +342,15 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         r2 = ((out - target) ** 2).sum(dim=1)  # (b,)
         return 0.5 * (r2.mean() if om is None else (om * r2).sum() / om.sum())
 
-    def objective(rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
-        om = None if omega is None else omega[rows]
-        J = data_loss(net_forward(Z[rows]), T[rows], om)
+    def penalised(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None
+                  ) -> torch.Tensor:
+        J = data_loss(out, target, om)
         if lam:
             J = J + 0.5 * lam * sum((W * W).sum() for W in weights)
         return J
+
+    def objective(rows: torch.Tensor) -> torch.Tensor:
+        return penalised(net_forward(Z[rows]), T[rows], None if omega is None else omega[rows])
 
     def net_forward(Zb: torch.Tensor) -> torch.Tensor:
         h = Zb
@@ -332,15 +359,19 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         return h
 
     def evaluate() -> tuple[float, float, torch.Tensor]:
+        """(J, gradient norm, outputs (n, q)) at the current parameters."""
         for t in params:
             t.grad = None
-        J = objective()
+        out = net_forward(Z)
+        J = penalised(out, T, omega)
         J.backward()
-        return float(J.detach()), float(_flat_grad(params).norm()), J
+        return float(J.detach()), float(_flat_grad(params).norm()), out.detach()
 
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            params, lr=lr, max_iter=lbfgs_iter, history_size=history_size, tolerance_grad=0.0,
+            params, lr=lr, max_iter=lbfgs_iter, history_size=history_size,
+            # max |g| <= this implies ||g|| <= grad_tol on the scaled objective
+            tolerance_grad=grad_tol * _LBFGS_SCALE / math.sqrt(sum(t.numel() for t in params)),
             tolerance_change=0.0, line_search_fn="strong_wolfe")
     elif optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
@@ -373,7 +404,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     epoch, reason, converged = 0, "", False
     try:
         while True:
-            J, gnorm, _ = evaluate()
+            J, gnorm, out = evaluate()
             if not (math.isfinite(J) and math.isfinite(gnorm)):
                 _restore(params, good)
                 raise ConvergenceError(
@@ -410,7 +441,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
                 if polish:
                     polish_gnorm = gnorm
                     polish_start = [t.detach().clone() for t in params]
-                if not _lbfgs_epoch(opt, net_forward, Z, T, omega, params, weights, lam):
+                if not _lbfgs_epoch(opt, net_forward, Z, out, out - T, omega, params, weights,
+                                    lam):
                     if polish:
                         reason, converged = _WORKING_PRECISION, True
                         break
@@ -451,8 +483,10 @@ def loss_change(out: torch.Tensor, out0: torch.Tensor, err0: torch.Tensor,
     ``½ Σ w ||out - y||² - ½ Σ w ||out0 - y||² = Σ w (½ d² + d · err0)`` (weights sum to 1).
     """
     d = out - out0  # (n, q)
-    per_row = (0.5 * d * d + d * err0).sum(dim=1)  # (n,)
-    return per_row.mean() if omega is None else (omega * per_row).sum() / omega.sum()
+    terms = d * (0.5 * d + err0)  # (n, q)
+    if omega is None:
+        return terms.sum() / d.shape[0]
+    return (omega[:, None] * terms).sum() / omega.sum()
 
 
 def _restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
@@ -462,12 +496,13 @@ def _restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
 
 
 def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], torch.Tensor],
-                 Z: torch.Tensor, T: torch.Tensor, omega: torch.Tensor | None,
+                 Z: torch.Tensor, o0: torch.Tensor, e0: torch.Tensor, omega: torch.Tensor | None,
                  params: list[torch.Tensor], weights: list[torch.Tensor], lam: float) -> bool:
-    """One L-BFGS step on the loss change from the current point; whether parameters moved."""
+    """One L-BFGS step on the loss change from the current point; whether parameters moved.
+
+    o0 : (n, q) outputs at the current point; e0 = o0 - targets.
+    """
     with torch.no_grad():
-        o0 = forward(Z)  # (n, q)
-        e0 = o0 - T
         W0 = [W.detach().clone() for W in weights]
         before = [t.detach().clone() for t in params]
 
@@ -477,6 +512,7 @@ def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], t
         if lam:
             change = change + lam * sum(((W - V) * (0.5 * (W - V) + V)).sum()
                                         for W, V in zip(weights, W0, strict=True))
+        change = _LBFGS_SCALE * change
         change.backward()
         return change
 
