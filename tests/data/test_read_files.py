@@ -269,3 +269,24 @@ def test_to_pandas_keeps_unused_columns_types(tmp_path: Path) -> None:
     path.write_text("y,x,label,count\n1.5,2,a,3\n2.5,4,b,5\n")
     got = olsnet.read(path, y="y", x=["x"]).to_pandas()
     pd.testing.assert_frame_equal(got, pd.read_csv(path).astype({"x": float}))
+
+
+def test_parquet_integer_boolean_float32_columns_and_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "types.parquet"
+    table = pa.table(
+        {
+            "y": [1.0, 2.0, 3.0, 4.5],
+            "i": pa.array([1, None, 3, 4], pa.int64()),
+            "b": [True, False, True, True],
+            "f": pa.array([1.5, 2.0, 3.0, 4.0], pa.float32()),
+        }
+    )
+    pq.write_table(table, path)
+    ref = table.to_pandas().dropna().astype(float)
+    src = olsnet.read(path, y="y", missing="drop")
+    X, Y, _ = _collect(src)
+    np.testing.assert_array_equal(X, ref[["i", "b", "f"]].to_numpy())
+    np.testing.assert_array_equal(Y[:, 0], ref["y"].to_numpy())
+    assert src.n_dropped == 1
+    with pytest.raises(DataFileError, match=r"types.parquet, row 2, column 'i': a missing value"):
+        list(olsnet.read(path, y="y").blocks())

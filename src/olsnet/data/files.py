@@ -351,7 +351,7 @@ def _column_as_float(batch: Any, name: str) -> np.ndarray:
         raise InputTypeError(
             f"column {name!r} has type {col.type}, which is not numeric; {FORMULA_HINT}"
         )
-    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return _float64_values(col.cast(pa.float64()))
 
 
 def _stack(batch: Any, names: Sequence[str]) -> np.ndarray:
