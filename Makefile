@@ -4,20 +4,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.olsnet-installed
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+# Without a GPU, PyTorch's CPU build: from the configured indexes when they have it, else from
+# PyTorch's own CPU index (asked only for torch, so other packages never wait on it).
 ifeq ($(HAS_GPU),yes)
   CONSTRAINTS := constraints/gpu.txt
-  TORCH_INDEX :=
 else
   CONSTRAINTS := constraints/cpu.txt
-  TORCH_INDEX := --extra-index-url https://download.pytorch.org/whl/cpu
 endif
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test bench lint install clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_INDEX) -c $(CONSTRAINTS) -e '.[all,dev]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) torch \
+	  || $(PY) -m pip install -q -c $(CONSTRAINTS) --index-url $(TORCH_CPU_INDEX) torch
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
