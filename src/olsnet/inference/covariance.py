@@ -147,8 +147,8 @@ class _ChunkKernel:
     rows for aliased ones), ``offset`` (r + q,) the intercept's row of ``R⁻¹`` and ``-(b0 + cᵀβ)``:
     one product ``MT (X - c)ᵀ + offset`` gives ``Qᵀ = R⁻ᵀ Z̃ᵀ`` and minus the fitted values.
     Working on transposed (r, chunk) arrays puts the long dimension last, the shape BLAS handles
-    fastest. Rows of weight 0 get ``Q = 0`` and ``ẽ = 0``: they add nothing. Buffers are reused per thread
-    (fresh (r, chunk) arrays each time would cost page faults, not arithmetic).
+    fastest. Rows of weight 0 get ``Q = 0`` and ``ẽ = 0``: they add nothing. Buffers are reused
+    per thread (fresh (r, chunk) arrays each time would cost page faults, not arithmetic).
     """
 
     def __init__(self, MT: np.ndarray, offset: np.ndarray, shift: np.ndarray | None, r: int):

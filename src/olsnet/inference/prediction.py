@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.stats as st
 
 from ..errors import DataError, DimensionError
+from ._distributions import t_isf
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -66,7 +66,7 @@ class PredictionResult:
     def _interval(self, alpha: float, obs: bool) -> np.ndarray:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1); got {alpha}")
-        crit = st.t.isf(alpha / 2.0, self.df_resid) if self.df_resid > 0 else np.nan
+        crit = t_isf(alpha / 2.0, self.df_resid) if self.df_resid > 0 else np.nan
         var = self._var_mean + self._var_resid if obs else self._var_mean
         half = crit * np.sqrt(var)
         return np.stack([self._mean - half, self._mean + half], axis=-1)  # (m, q, 2)

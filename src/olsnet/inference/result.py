@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.stats as st
 
 from .._types import COV_TYPES, check_option
 from ..errors import DataError, DimensionError, FormatError, NotAvailableWarning
+from ._distributions import f_sf, t_isf, t_sf
 from .covariance import (
     ResidualPass,
     hc_covariance,
@@ -289,7 +289,7 @@ class RegressionResult:
         return self._per_param(self._tvalues())
 
     def _pvalues(self) -> np.ndarray:
-        return 2.0 * st.t.sf(np.abs(self._tvalues()), self.df_resid) if self.df_resid > 0 \
+        return 2.0 * t_sf(np.abs(self._tvalues()), self.df_resid) if self.df_resid > 0 \
             else np.full(self._params.shape, np.nan)
 
     @property
@@ -300,7 +300,7 @@ class RegressionResult:
     def _conf_int(self, alpha: float) -> np.ndarray:
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1); got {alpha}")
-        crit = st.t.isf(alpha / 2.0, self.df_resid) if self.df_resid > 0 else np.nan
+        crit = t_isf(alpha / 2.0, self.df_resid) if self.df_resid > 0 else np.nan
         half = crit * self._bse()
         return np.stack([self._params - half, self._params + half], axis=-1)  # (k, q, 2)
 
@@ -416,11 +416,11 @@ class RegressionResult:
             if np.isnan(F).any():
                 why = f"the {self.cov_type} covariance of the slopes is singular or undefined"
                 reasons = [why if np.isnan(f) else None for f in F]
-                return (F if name == "fvalue" else st.f.sf(F, self.df_model, self.df_resid),
+                return (F if name == "fvalue" else f_sf(F, self.df_model, self.df_resid),
                         reasons)
         if name == "fvalue":
             return F, [None] * q
-        return st.f.sf(F, self.df_model, self.df_resid), [None] * q
+        return f_sf(F, self.df_model, self.df_resid), [None] * q
 
     def _likelihood(self, name: str) -> tuple[np.ndarray, list[str | None]]:
         q = self.n_outputs
