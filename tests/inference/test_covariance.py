@@ -70,6 +70,8 @@ def test_threads_and_blocks_do_not_change_the_sums(monkeypatch) -> None:
     monkeypatch.setattr(cov, "_workers", lambda: 3)
     many = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
     np.testing.assert_array_equal(one.meats, many.meats)  # summed in row order either way
+    explicit = cov.residual_pass(_blocks(X, Y, w, 30_000), *args, n_threads=1)
+    np.testing.assert_array_equal(explicit.meats, one.meats)
     split = cov.residual_pass(_blocks(X, Y, w, 999), *args)
     np.testing.assert_allclose(split.meats, one.meats, rtol=1e-12)
 

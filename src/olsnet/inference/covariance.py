@@ -194,7 +194,8 @@ class _ChunkKernel:
 
 def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
                   params: np.ndarray, R_x: np.ndarray, shift_x: np.ndarray,
-                  kept: np.ndarray, fit_intercept: bool) -> ResidualPass:
+                  kept: np.ndarray, fit_intercept: bool, *, n_threads: int | None = None
+                  ) -> ResidualPass:
     """Stream row blocks once: residuals at ``params``, leverages and the three HC meats.
 
     Parameters
@@ -206,6 +207,9 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     R_x : (r, r) upper-triangular factor of the kept, shifted, weighted ``[1 X]``.
     shift_x : (p,) column offsets used for ``R_x``.
     kept : (r,) indices of the kept columns of ``[1 X]`` (``k``-based).
+    n_threads : int, optional
+        Threads for the chunks (default: the CPUs this process may use, at most 8). Pass 1 when
+        the caller already runs passes in parallel (one per dask partition, say).
 
     Notes
     -----
@@ -258,7 +262,7 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
         return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
                 max(p[3] for p in parts))
 
-    workers = _workers()
+    workers = _workers() if n_threads is None else max(int(n_threads), 1)
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
         stream = spans()
         while True:
