@@ -17,17 +17,23 @@ the iterative baselines run once each, up to a stated budget of steps and second
 
 from __future__ import annotations
 
-import _common  # first: unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in this process
+import os
 
-import argparse
-import time
-import warnings
+# unset before NumPy / OpenBLAS load (as _common does), so the host's tuning does not skew it
+UNSET = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(v, None)]
 
-import numpy as np
-import torch
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
 
-import olsnet
-from olsnet.solve import exact_lstsq
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import _common  # noqa: E402
+import olsnet  # noqa: E402
+from olsnet.solve import exact_lstsq  # noqa: E402
+
+_common.UNSET = UNSET  # what this process unset, for the environment note
 
 TARGET_ERR = 1e-9
 

@@ -38,13 +38,17 @@ def test_hidden_layers_reach_ols(diabetes, diabetes_ols, hidden):
     assert ssr_of(net, X, y) == pytest.approx(ssr, rel=1e-12)
 
 
-def test_gd_with_momentum_reaches_ols_in_1000_epochs(diabetes, diabetes_ols):
+@pytest.mark.parametrize(("optimizer", "options", "epochs"), [
+    ("gd", {"momentum": 0.9}, 1000),  # step 1/L (plain GD needs about 8,000 epochs)
+    ("adam", {"lr": 0.05}, 1500),
+])
+def test_first_order_optimizers_reach_ols(diabetes, diabetes_ols, optimizer, options, epochs):
     X, y = diabetes
     net = olsnet.LinearNetwork(10, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingWarning)
-        log = olsnet.train(net, X, y, optimizer="gd", momentum=0.9, max_epochs=1000)
-    assert log.epochs <= 1000
+        log = olsnet.train(net, X, y, optimizer=optimizer, max_epochs=epochs, **options)
+    assert log.epochs <= epochs
     assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-6
 
 
@@ -64,16 +68,6 @@ def test_plain_gd_contracts_at_the_rate_of_step_one_over_L(diabetes):
     bound = (1 - ev[0] / ev[-1]) ** (2 * k) * (log.loss[0] - J_opt)
     assert log.loss[-1] - J_opt <= bound * (1 + 1e-9)
     assert np.all(np.diff(log.loss) <= 1e-12 * log.loss[0])  # monotone, as GD with 1/L is
-
-
-def test_adam_reaches_ols_in_1500_epochs(diabetes, diabetes_ols):
-    X, y = diabetes
-    net = olsnet.LinearNetwork(10, seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TrainingWarning)
-        log = olsnet.train(net, X, y, optimizer="adam", lr=0.05, max_epochs=1500)
-    assert log.epochs <= 1500
-    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-6
 
 
 def test_sgd_is_reproducible_with_a_seed_and_gets_close(diabetes, diabetes_ols):
@@ -178,6 +172,16 @@ def test_progress_bar_runs(diabetes):
     X, y = diabetes
     log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, progress=True)
     assert log.converged
+
+
+def test_frame_names_reach_the_collapsed_map(diabetes):
+    pd = pytest.importorskip("pandas")
+    X, y = diabetes
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(10)])
+    net = olsnet.LinearNetwork(10, seed=0).fit(frame, pd.Series(y, name="progression"))
+    A = net.collapse()
+    assert A.feature_names == tuple(frame.columns)
+    assert A.target_names == ("progression",)
 
 
 def test_float32_network_trains_in_float32(diabetes, diabetes_ols):

@@ -254,7 +254,9 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     seed : int or None, default 0
         Seed of the minibatch shuffling.
     callback : callable(epoch, log), optional
-        Called after each epoch with the log so far; returning True stops training.
+        Called after each epoch with the log so far; returning True stops training. During
+        training the layers hold the standardised parameters; they are in user units again
+        when ``train`` returns.
     progress : bool, default False
         Show a rich progress bar.
     lbfgs_iter, history_size : int
@@ -318,6 +320,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         )
     if d.n_outputs != q:
         raise DimensionError(f"y has {d.n_outputs} target column(s) but the network gives {q}")
+    if d.names_from_frame and hasattr(net, "feature_names"):  # a LinearNetwork keeps names
+        net.feature_names, net.target_names = d.feature_names, d.target_names
     w = np.full(d.n_samples, 1.0 / d.n_samples) if d.weights is None \
         else d.weights / d.weights.sum()  # (n,) sums to 1
     scale = standardize and weight_decay == 0.0
