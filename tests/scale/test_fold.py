@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from olsnet.errors import DataError
 from olsnet.scale import fit_state_threaded, fold_arrays, parallel
+from olsnet.scale._fold import merge_states
 from olsnet.solve import QRState, exact_lstsq, solve_state
 
 
@@ -125,7 +126,8 @@ def test_random_splits_in_random_merge_trees_give_the_same_fit(plan, weighted):
         i = pick % len(states)
         j = (pick // len(states)) % (len(states) - 1)
         j = j + 1 if j >= i else j
-        merged = states[i].merge(states[j])
+        # both merges: the lead's QRState.merge and the dtpqrt merge of equal shifts
+        merged = states[i].merge(states[j]) if pick % 2 else merge_states(states[i], states[j])
         states = [s for k, s in enumerate(states) if k not in (i, j)] + [merged]
     (state,) = states
     ref = exact_lstsq(X, Y, w, True)

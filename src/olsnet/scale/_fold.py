@@ -24,7 +24,14 @@ from scipy.linalg import lapack
 from ..errors import DataError
 from ..solve import QRState
 
-__all__ = ["CHUNK_ROWS", "NonFiniteError", "fold_arrays", "fold_columns", "nonfinite_at"]
+__all__ = [
+    "CHUNK_ROWS",
+    "NonFiniteError",
+    "fold_arrays",
+    "fold_columns",
+    "merge_states",
+    "nonfinite_at",
+]
 
 CHUNK_ROWS = 4096  # (4096, 22) doubles = 0.7 MB: the chunk stays in L2 while dtpqrt sweeps it
 PANEL = 4  # dtpqrt's inner block size; 4 was fastest for k = 22 (2, 4, 6, 8, 11 measured)
@@ -170,6 +177,37 @@ def _fold(
     nobs = n if w is None else int(np.count_nonzero(w))
     sum_w = float(n if w is None else w.sum())
     return QRState(np.ascontiguousarray(R), np.zeros(p + q), p, q, fit_intercept, nobs, sum_w, zsum)
+
+
+def merge_states(a: QRState, b: QRState) -> QRState:
+    """``a.merge(b)``; for two states with the same shift, by ``dtpqrt`` on the two triangles.
+
+    ``QRState.merge`` stacks ``[R_a; R_b]`` for ``geqrf`` (about 1.6 ms a call through SciPy's
+    wrapper at k = 22); with the same shift the states stack as they are, and ``dtpqrt`` with
+    ``l = k`` (B upper triangular) does it in place in microseconds. The merge order is kept,
+    so results stay independent of the thread count.
+    """
+    if a.shift is None or b.shift is None or not np.array_equal(a.shift, b.shift):
+        return a.merge(b)
+    if (a.n_features, a.n_outputs, a.fit_intercept) != (b.n_features, b.n_outputs, b.fit_intercept):
+        return a.merge(b)  # raises the lead's DimensionError
+    k = a.k
+    R, _, _, info = lapack.dtpqrt(k, min(PANEL, k), np.asfortranarray(a.R), np.asfortranarray(b.R))
+    if info != 0:
+        raise RuntimeError(f"LAPACK dtpqrt failed with info={info}")
+    R = np.triu(R)
+    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
+    zsum = a.zsum if b.zsum is None else (b.zsum if a.zsum is None else a.zsum + b.zsum)
+    return QRState(
+        np.ascontiguousarray(R),
+        a.shift,
+        a.n_features,
+        a.n_outputs,
+        a.fit_intercept,
+        a.nobs + b.nobs,
+        a.sum_weights + b.sum_weights,
+        zsum,
+    )
 
 
 def _raise_nonfinite(B: np.ndarray, start: int, p: int) -> None:

@@ -19,8 +19,7 @@ import numpy as np
 
 from ..errors import DataError, DimensionError, InputTypeError
 from ..solve import QRState
-from ._fold import fold_arrays, nonfinite_at
-from .threads import one_blas_thread
+from ._fold import fold_arrays, merge_states, nonfinite_at
 
 __all__ = ["DaskSource", "as_source", "predict_lazy", "read_dask"]
 
@@ -246,8 +245,9 @@ def _partition_state(
     """map_blocks kernel: one partition (b, p + q [+ 1]) -> its packed QR state (1, L)."""
     index = block_info[0]["chunk-location"][0] if block_info else "?"
     X, Y, w = _check_block(Z, p, q, weighted, f"partition {index}", names)
-    with one_blas_thread():
-        return _pack_state(fold_arrays(X, Y, w, fit_intercept))
+    # no BLAS thread limit here: distributed's nannies start workers with one BLAS thread, and
+    # dtpqrt on k ~ 20 columns hardly uses more on the threads scheduler
+    return _pack_state(fold_arrays(X, Y, w, fit_intercept))
 
 
 def _merge_packed(
@@ -262,7 +262,7 @@ def _merge_packed(
     """reduction combine/aggregate: (m, L) packed states -> (1, L), merged in row order."""
     total = QRState.empty(p, q, fit_intercept)
     for row in rows:
-        total = total.merge(_unpack_state(row, p, q, fit_intercept))
+        total = merge_states(total, _unpack_state(row, p, q, fit_intercept))
     return _pack_state(total)
 
 

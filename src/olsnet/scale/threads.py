@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import DimensionError, InputTypeError
 from ..solve import QRState
-from ._fold import fold_arrays
+from ._fold import fold_arrays, merge_states
 
 __all__ = ["BLOCK_ROWS", "ParallelSource", "fit_state_threaded", "fold_in_pool", "parallel"]
 
@@ -40,13 +40,19 @@ def _n_workers(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+_controller: Any = None  # threadpoolctl's scan of the loaded libraries takes ~60 ms: do it once
+
+
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     """Limit BLAS to one thread (threadpoolctl) for the duration; a no-op when it is missing."""
+    global _controller
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def _as_block(block: Block) -> Block:
@@ -138,7 +144,7 @@ def fold_in_pool(
     with one_blas_thread():
         if workers == 1:
             for task in tasks:
-                total = total.merge(task())
+                total = merge_states(total, task())
             return total
         pending: deque[Future[QRState]] = deque()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="olsnet-fold") as pool:
@@ -146,9 +152,9 @@ def fold_in_pool(
                 for task in tasks:
                     pending.append(pool.submit(task))
                     if len(pending) >= 2 * workers:  # bounded: wait for the oldest block
-                        total = total.merge(pending.popleft().result())
+                        total = merge_states(total, pending.popleft().result())
                 while pending:
-                    total = total.merge(pending.popleft().result())
+                    total = merge_states(total, pending.popleft().result())
             except BaseException:
                 for f in pending:
                     f.cancel()
