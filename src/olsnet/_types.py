@@ -21,6 +21,12 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 OutputFormat = Literal["text", "markdown", "json", "html"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
+OnnxDtype = Literal["float64", "float32"]
+ONNX_DTYPES: tuple[str, ...] = get_args(OnnxDtype)
+
+OnnxLayers = Literal["collapsed", "separate"]
+ONNX_LAYERS: tuple[str, ...] = get_args(OnnxLayers)
+
 
 def check_option(name: str, value: object, accepted: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``accepted``, else raise an OptionError listing them."""

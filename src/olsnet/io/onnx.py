@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
-from .._types import check_option
+from .._types import ONNX_DTYPES, ONNX_LAYERS, check_option
 from ..affine import Affine
 from ..collapse import _algebra as A
 from ..collapse._algebra import Lin, _Refused
@@ -35,10 +35,6 @@ from .archive import atomic_write
 __all__ = ["from_onnx", "to_onnx"]
 
 # accepted option strings (kept here until olsnet._types lists them)
-OnnxDtype = Literal["float64", "float32"]
-ONNX_DTYPES: tuple[str, ...] = get_args(OnnxDtype)
-OnnxLayers = Literal["collapsed", "separate"]
-ONNX_LAYERS: tuple[str, ...] = get_args(OnnxLayers)
 
 FORMAT_VERSION = "1"
 INPUT_NAME, OUTPUT_NAME = "X", "y"
