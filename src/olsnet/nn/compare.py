@@ -96,7 +96,7 @@ def compare(net: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     ssr_ref = float(_ssr(ref, d.X, d.Y, d.weights).sum())
     ssr_net = float(_ssr(A, d.X, d.Y, d.weights).sum())
     gap = (ssr_net - ssr_ref) / ssr_ref if ssr_ref > 0 else ssr_net - ssr_ref
-    header = ("coefficient", label, "network", "abs diff", "rel diff")
+    header: tuple[str, ...] = ("coefficient", label, "network", "abs diff", "rel diff")
     if A.n_outputs > 1:
         header = ("output", *header)
     notes = (

@@ -11,7 +11,7 @@ import torch
 
 from ..affine import Affine
 from ..errors import AliasedColumnWarning, InputTypeError, RankError
-from .network import LinearNetwork, check_widths
+from .network import LinearNetwork, check_widths, linear_layers
 
 __all__ = ["as_affine", "expand", "numerical_rank"]
 
@@ -137,7 +137,7 @@ def expand(model: Any, hidden: Sequence[int] = (), *, dtype: torch.dtype = torch
     net = LinearNetwork(A.n_features, A.n_outputs, widths, bias=True, dtype=dtype,
                         feature_names=A.feature_names, target_names=A.target_names, seed=0)
     with torch.no_grad():
-        for i, (layer, F) in enumerate(zip(net, factors, strict=True)):
+        for i, (layer, F) in enumerate(zip(linear_layers(net), factors, strict=True)):
             layer.weight.copy_(torch.as_tensor(F, dtype=dtype))
             last = i == L - 1
             layer.bias.copy_(torch.as_tensor(np.array(A.bias) if last else 0.0, dtype=dtype))

@@ -192,8 +192,8 @@ class LinearNetwork(nn.Sequential):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions as a NumPy array: (n_samples,) for one output, else (n_samples, q)."""
-        first = self[0]
-        Xt = torch.as_tensor(np.asarray(X), dtype=first.weight.dtype, device=first.weight.device)
+        w = next(self.parameters())
+        Xt = torch.as_tensor(np.asarray(X), dtype=w.dtype, device=w.device)
         with torch.no_grad():
             out = self(Xt).cpu().numpy()
         return out[:, 0] if self.n_outputs == 1 else out

@@ -321,7 +321,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     if d.n_outputs != q:
         raise DimensionError(f"y has {d.n_outputs} target column(s) but the network gives {q}")
     if d.names_from_frame and hasattr(net, "feature_names"):  # a LinearNetwork keeps names
-        net.feature_names, net.target_names = d.feature_names, d.target_names
+        net.feature_names = d.feature_names  # type: ignore[assignment]
+        net.target_names = d.target_names  # type: ignore[assignment]
     w = np.full(d.n_samples, 1.0 / d.n_samples) if d.weights is None \
         else d.weights / d.weights.sum()  # (n,) sums to 1
     scale = standardize and weight_decay == 0.0
@@ -338,8 +339,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         lr = {"gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
     lam = weight_decay  # never rescaled: λ > 0 turns input and target scaling off
     user_factor = s.y_scale**2  # J_user = c² J_standard when λ = 0 (c = 1 otherwise)
-    params = [t for layer in layers for t in layer.parameters()]
-    weights = [layer.weight for layer in layers]
+    params: list[torch.Tensor] = [t for layer in layers for t in layer.parameters()]
+    weights: list[torch.Tensor] = [layer.weight for layer in layers]
 
     def data_loss(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None
                   ) -> torch.Tensor:
@@ -520,5 +521,5 @@ def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], t
         change.backward()
         return change
 
-    opt.step(closure)
+    opt.step(closure)  # type: ignore[arg-type]  # LBFGS closures return tensors
     return any(not torch.equal(t.detach(), b) for t, b in zip(params, before, strict=True))
