@@ -86,7 +86,8 @@ def main() -> None:
     t_sm_pred = _common.median_time(lambda: sm_res.get_prediction(Xnc).summary_frame(),
                                     repeats)
     ratio = t_ours / t_sm
-    text = f"""## Inference: HC pass, HC3 summary, predictions (`python benchmarks/bench_inference.py{' --quick' if args.quick else ''}`)
+    command = "python benchmarks/bench_inference.py" + (" --quick" if args.quick else "")
+    text = f"""## Inference: HC pass, HC3 summary, predictions (`{command}`)
 
 {_common.environment_note()}
 

@@ -181,7 +181,7 @@ def test_block_split_and_row_order_do_not_change_hc(block_rows, seed) -> None:
                                    base.with_cov(kind).cov_params(), rtol=1e-9)
 
 
-# -- summaries --------------------------------------------------------------------------------------
+# -- summaries -------------------------------------------------------------------------------------
 def test_summary_renders_with_frame_names(diabetes) -> None:
     X, y = diabetes
     res = olsnet_fit(X, y, cov_type="HC1")
@@ -224,7 +224,7 @@ def test_to_dict_is_json_and_matches_attributes(diabetes) -> None:
     assert [c["std_err"] for c in out["coefficients"]] == list(res.bse)
 
 
-# -- serialisation and results without data -----------------------------------------------------------
+# -- serialisation and results without data --------------------------------------------------------
 def test_state_dict_round_trip_keeps_hc_without_data(diabetes) -> None:
     X, y = diabetes
     res = olsnet_fit(X, y, random_weights(len(y), seed=9), cov_type="HC3")

@@ -117,7 +117,8 @@ def test_prediction_intervals(dataset, cov_type, weighted) -> None:
     np.testing.assert_allclose(pred.conf_int(obs=True, alpha=0.1),
                                want[["obs_ci_lower", "obs_ci_upper"]].to_numpy(), rtol=RTOL, atol=0)
     np.testing.assert_allclose(pred.conf_int(alpha=0.1),
-                               want[["mean_ci_lower", "mean_ci_upper"]].to_numpy(), rtol=RTOL, atol=0)
+                               want[["mean_ci_lower", "mean_ci_upper"]].to_numpy(), rtol=RTOL,
+                               atol=0)
     np.testing.assert_allclose(pred.predicted_mean, want["mean"], rtol=RTOL, atol=0)
 
 

@@ -46,6 +46,16 @@ def _readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
     return out
 
 
+def _stat_property(name: str, doc: str) -> Any:
+    """A read-only fit statistic: float (1-D y) or (q,) array; warns when not available."""
+
+    def get(self: RegressionResult) -> Any:
+        return self._public(name)
+
+    get.__doc__ = doc
+    return property(get)
+
+
 @dataclass
 class _Cache:
     """Private, shared by a result and its ``with_cov`` copies: the one pass over the data."""
@@ -263,7 +273,7 @@ class RegressionResult:
                           stacklevel=3)
         return self._per_output(values)
 
-    # -- coefficients --------------------------------------------------------------------------------
+    # -- coefficients ------------------------------------------------------------------------------
     @property
     def params(self) -> np.ndarray:
         """Coefficients, intercept first: (k,) or (k, q); NaN for aliased columns."""
@@ -313,7 +323,7 @@ class RegressionResult:
         """Covariance of the coefficients under ``cov_type``: (k, k) or (q, k, k)."""
         return _readonly(self._cov[0] if self.y_ndim == 1 else self._cov)
 
-    # -- degrees of freedom and sums of squares ---------------------------------------------------------
+    # -- degrees of freedom and sums of squares ----------------------------------------------------
     @property
     def k_constant(self) -> int:
         """1 when the model has an (identified) intercept, else 0."""
@@ -356,7 +366,7 @@ class RegressionResult:
             return np.full(self.n_outputs, np.nan)
         return self._ssr / self.df_resid
 
-    # -- statistics with reasons ----------------------------------------------------------------------
+    # -- statistics with reasons -------------------------------------------------------------------
     def _statistic(self, name: str) -> tuple[np.ndarray, list[str | None]]:
         """(values (q,), reason per output or None) for a named fit statistic."""
         q = self.n_outputs
@@ -441,57 +451,21 @@ class RegressionResult:
         penalty = 2.0 * self.rank if name == "aic" else math.log(n) * self.rank
         return -2.0 * llf + penalty, reasons
 
-    @property
-    def scale(self) -> Any:
-        """Residual variance ``ssr / df_resid``."""
-        return self._public("scale")
+    scale = _stat_property("scale", "Residual variance ``ssr / df_resid``.")
+    mse_resid = _stat_property("scale", "Same as ``scale``.")
+    rsquared = _stat_property(
+        "rsquared", "R²: centered with an intercept, uncentered without (as R and NIST).")
+    rsquared_adj = _stat_property("rsquared_adj", "Adjusted R².")
+    ess = _stat_property("ess", "Explained sum of squares ``tss - ssr``.")
+    fvalue = _stat_property(
+        "fvalue", "F statistic of all non-intercept coefficients (robust Wald F under HC).")
+    f_pvalue = _stat_property("f_pvalue", "p value of ``fvalue`` from F(df_model, df_resid).")
+    llf = _stat_property(
+        "llf", "Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS).")
+    aic = _stat_property("aic", "``-2 llf + 2 rank``.")
+    bic = _stat_property("bic", "``-2 llf + rank log(nobs)``.")
 
-    @property
-    def rsquared(self) -> Any:
-        """R²: centered with an intercept, uncentered without (as R and NIST)."""
-        return self._public("rsquared")
-
-    @property
-    def rsquared_adj(self) -> Any:
-        """Adjusted R²."""
-        return self._public("rsquared_adj")
-
-    @property
-    def ess(self) -> Any:
-        """Explained sum of squares ``tss - ssr``."""
-        return self._public("ess")
-
-    @property
-    def fvalue(self) -> Any:
-        """F statistic of all non-intercept coefficients (robust Wald F under HC)."""
-        return self._public("fvalue")
-
-    @property
-    def f_pvalue(self) -> Any:
-        """p value of ``fvalue`` from F(df_model, df_resid)."""
-        return self._public("f_pvalue")
-
-    @property
-    def llf(self) -> Any:
-        """Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS)."""
-        return self._public("llf")
-
-    @property
-    def aic(self) -> Any:
-        """``-2 llf + 2 rank``."""
-        return self._public("aic")
-
-    @property
-    def bic(self) -> Any:
-        """``-2 llf + rank log(nobs)``."""
-        return self._public("bic")
-
-    @property
-    def mse_resid(self) -> Any:
-        """Same as ``scale``."""
-        return self._public("scale")
-
-    # -- predictions, summaries, serialisation ----------------------------------------------------------
+    # -- predictions, summaries, serialisation -----------------------------------------------------
     def get_prediction(self, X: Any = None, *, weights: Any = None) -> PredictionResult:
         """Predictions at new rows ``X`` (m, p) with confidence and prediction intervals.
 
