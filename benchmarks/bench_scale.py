@@ -119,7 +119,7 @@ def child(mode: str, target: str, count: int) -> dict[str, object]:
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
-        from olsnet.scale.stream import csv_block_bytes
+        from olsnet.scale.stream import CSV_BLOCK_BYTES
 
         n = 0
         for f in files:
@@ -129,7 +129,7 @@ def child(mode: str, target: str, count: int) -> dict[str, object]:
                 names = pcsv.open_csv(f).schema.names
                 batches = pcsv.open_csv(
                     f,
-                    read_options=pcsv.ReadOptions(block_size=csv_block_bytes(Path(f), BATCH)),
+                    read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                     convert_options=pcsv.ConvertOptions(
                         column_types=dict.fromkeys(names, pa.float64())
                     ),
