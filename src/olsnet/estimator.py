@@ -136,7 +136,10 @@ class LinearRegression:
         missing = check_option("missing", self.missing, MISSING_POLICIES)
         policy = check_option("policy", self.policy, SOLVER_POLICIES)
         if y is None and _is_source(X):
-            source, n_dropped, from_frame = X, 0, True
+            source, from_frame = X, True
+            # a formula source knows whether its formula has an intercept ("y ~ x - 1")
+            if getattr(source, "fit_intercept", None) is not None:
+                fit_intercept = bool(source.fit_intercept)
             if hasattr(source, "fit_state"):
                 state = source.fit_state(fit_intercept)
             else:
@@ -151,6 +154,7 @@ class LinearRegression:
                     raise DataError("the data source yielded no rows; nothing to fit")
             solution = solve_state(state, tuple(source.feature_names))
             y_ndim = getattr(source, "y_ndim", 1 if source.n_outputs == 1 else 2)
+            n_dropped = int(getattr(source, "n_dropped", 0) or 0)  # known once the rows were read
         elif y is None:
             raise ValueError(
                 "LinearRegression requires y to be passed, but the target y is None "
