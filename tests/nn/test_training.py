@@ -27,7 +27,7 @@ def test_single_neuron_default_optimizer_reaches_ols(diabetes, diabetes_ols):
     assert ssr_of(net, X, y) == pytest.approx(ssr, rel=1e-12)
 
 
-@pytest.mark.parametrize("hidden", [(3,), (16, 16, 16)])
+@pytest.mark.parametrize("hidden", [(3,), (16, 16), (16, 16, 16)])
 def test_hidden_layers_reach_ols(diabetes, diabetes_ols, hidden):
     X, y = diabetes
     ref, ssr = diabetes_ols
@@ -111,10 +111,15 @@ def test_weight_decay_on_single_neuron_is_ridge(diabetes, weight_decay):
     X, y = diabetes
     net = olsnet.LinearNetwork(10, seed=0)
     olsnet.train(net, X, y, weight_decay=weight_decay)
-    sk = Ridge(alpha=weight_decay * len(y)).fit(X, y)
+    alpha = weight_decay * len(y)  # the correspondence documented in RidgeRegression
     A = net.collapse()
-    np.testing.assert_allclose(A.weight[0], sk.coef_, rtol=1e-8, atol=1e-8 * np.abs(sk.coef_).max())
-    assert A.bias[0] == pytest.approx(sk.intercept_, rel=1e-10)
+    for ref in (olsnet.RidgeRegression(alpha=alpha).fit(X, y), Ridge(alpha=alpha).fit(X, y)):
+        np.testing.assert_allclose(A.weight[0], ref.coef_, rtol=1e-8,
+                                   atol=1e-8 * np.abs(ref.coef_).max())
+        assert A.bias[0] == pytest.approx(ref.intercept_, rel=1e-10)
+    # and it is not OLS: the penalty binds
+    ols = olsnet.LinearRegression().fit(X, y)
+    assert np.abs(A.weight[0] - ols.coef_).max() > 1e-3 * np.abs(ols.coef_).max()
 
 
 def test_sample_weight_equals_repeated_rows(diabetes):
