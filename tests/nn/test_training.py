@@ -215,3 +215,21 @@ def test_cuda_training_reaches_ols(diabetes, diabetes_ols):
     net = olsnet.LinearNetwork(10, seed=0, device="cuda").fit(X, y)
     assert net[0].weight.device.type == "cuda"
     assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-9
+
+
+def test_network_without_bias_is_regression_through_origin(diabetes):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, bias=False, seed=0).fit(X, y)
+    ref = np.linalg.lstsq(X, y, rcond=None)[0]
+    assert max_rel(net.collapse().weight[0], ref) <= 1e-9
+    np.testing.assert_array_equal(net.collapse().bias, [0.0])
+
+
+def test_ill_conditioned_longley_reaches_statsmodels():
+    """Longley's columns are nearly collinear (condition number ~4.9e9 unscaled)."""
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.longley.load_pandas()
+    X, y = data.exog.to_numpy(), data.endog.to_numpy()
+    ref = sm.OLS(y, sm.add_constant(X)).fit(method="qr").params
+    net = olsnet.LinearNetwork(6, seed=0).fit(X, y)
+    assert max_rel(params_of(net), ref) <= 1e-9
