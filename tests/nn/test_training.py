@@ -233,3 +233,11 @@ def test_ill_conditioned_longley_reaches_statsmodels():
     ref = sm.OLS(y, sm.add_constant(X)).fit(method="qr").params
     net = olsnet.LinearNetwork(6, seed=0).fit(X, y)
     assert max_rel(params_of(net), ref) <= 1e-9
+
+
+@pytest.mark.parametrize("hidden", [(), (3,), (16, 16)])
+def test_lbfgs_log_has_one_entry_per_epoch_plus_start(diabetes, hidden):
+    X, y = diabetes
+    log = olsnet.train(olsnet.LinearNetwork(10, hidden=hidden, seed=2), X, y)
+    assert log.loss.shape == log.grad_norm.shape == log.time.shape == (log.epochs + 1,)
+    assert log.loss[-1] <= log.loss[0]

@@ -111,6 +111,9 @@ class _History:
         self._buf[self._n] = v
         self._n += 1
 
+    def drop_last(self) -> None:
+        self._n -= 1
+
     def view(self) -> np.ndarray:
         v = self._buf[: self._n]
         v.flags.writeable = False
@@ -397,6 +400,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         bar = Progress(transient=True)
         task = bar.add_task(f"training ({optimizer})", total=max_epochs)
         bar.start()
+
     def _record(J: float, gnorm: float) -> None:
         hist[0].append(J * user_factor)
         hist[1].append(gnorm)
@@ -441,6 +445,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
                 if polish and gnorm >= polish_gnorm:  # polishing stopped helping: undo, stop
                     _restore(params, polish_start)
                     reason, converged = _WORKING_PRECISION, True
+                    for h in hist:  # the entry for this epoch now describes the restored point
+                        h.drop_last()
                     _record(*evaluate()[:2])
                     break
                 if polish:
