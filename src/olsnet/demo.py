@@ -49,26 +49,6 @@ def _matrix(a: np.ndarray, row_names: list[str], col_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _start_in_data_units(net: Any, X: np.ndarray, y: np.ndarray) -> None:
-    """Rescale a freshly initialised network so that, on standardized data, it starts from
-    PyTorch's default initialisation (first layer divided by each column's standard deviation,
-    output layer multiplied by that of y).
-
-    ``olsnet.train`` standardizes by moving the network's *current* weights into standardized
-    coordinates; a default initialisation made for inputs of size 1 becomes, for Longley's GNP
-    (about 4e5), a first layer of weights near 1e5, from which L-BFGS on a hidden layer stalls.
-    """
-    import torch
-
-    mean, sd = X.mean(axis=0), X.std(axis=0)  # (p,), (p,)
-    with torch.no_grad():
-        first, last = net[0], net[-1]
-        first.weight.div_(torch.as_tensor(sd, dtype=first.weight.dtype))
-        first.bias.sub_(first.weight @ torch.as_tensor(mean, dtype=first.weight.dtype))
-        last.weight.mul_(float(y.std()))
-        last.bias.mul_(float(y.std())).add_(float(y.mean()))
-
-
 def _pow2(v: np.ndarray) -> np.ndarray:
     return np.exp2(np.round(np.log2(np.where(v > 0, v, 1.0))))
 
@@ -205,10 +185,8 @@ def run(
     net = olsnet.LinearNetwork(
         len(names), hidden=(3,), seed=0, feature_names=names, target_names=[target]
     )
-    _start_in_data_units(net, X, y)
     paths, recorder = _path_recorder(X, y)
-    a0 = net.collapse()  # the starting point, in the data's units
-    paths.append(np.r_[a0.bias[0], a0.weight[0]].astype(np.float64))
+    recorder(net)(0, None)  # the start: an untrained network starts in standardized units
     t0 = time.perf_counter()
     net.fit(X, y, lbfgs_iter=5, callback=recorder(net))  # short L-BFGS epochs: a finer path
     t_hidden = time.perf_counter() - t0

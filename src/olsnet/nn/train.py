@@ -219,7 +219,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
           max_time: float | None = None, batch_size: int | None = None, momentum: float = 0.0,
           standardize: bool = True, seed: int | None = 0,
           callback: Callable[[int, TrainingLog], Any] | None = None, progress: bool = False,
-          lbfgs_iter: int = 20, history_size: int = 50) -> TrainingLog:
+          lbfgs_iter: int = 20, history_size: int = 50,
+          warm_start: bool | None = None) -> TrainingLog:
     """Train a linear network on (X, y) by least squares.
 
     Parameters
@@ -264,6 +265,13 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         Show a rich progress bar.
     lbfgs_iter, history_size : int
         L-BFGS iterations per epoch (default 20) and its memory (default 50 pairs).
+    warm_start : bool, optional
+        True: start from the network's current parameters, read in the user's units. False:
+        read the current parameters as parameters of the *standardised* problem -- PyTorch's
+        default initialisation is scaled for inputs of unit variance, and taking it in user
+        units would make the first layer's weights as large as a column's spread (1e5 for a
+        GNP column). Default: True for a network that ``train`` has already trained, else
+        False.
 
     Returns
     -------
@@ -407,7 +415,10 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         hist[2].append(time.perf_counter() - start)
 
     polish, polish_gnorm, polish_start = False, math.inf, list(params)
-    _to_standard(layers, s, inverse=False)
+    if warm_start is None:
+        warm_start = bool(getattr(net, "_olsnet_trained", False))
+    if warm_start:
+        _to_standard(layers, s, inverse=False)
     good = [t.detach().clone() for t in params]
     start = time.perf_counter()
     epoch, reason, converged = 0, "", False
@@ -477,6 +488,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         _to_standard(layers, s, inverse=True)
         for t in params:
             t.grad = None
+        net._olsnet_trained = True  # a later call continues from here (warm_start default)
     if not converged and not reason.startswith("stopped by callback"):
         warnings.warn(
             f"training stopped before converging ({reason}); gradient norm "
