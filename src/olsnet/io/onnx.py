@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from .._collapse import _algebra as A
+from .._collapse._algebra import Lin, _Refused
+from .._collapse._certificate import certify
 from .._types import ONNX_DTYPES, ONNX_LAYERS, check_option
 from ..affine import Affine
-from ..collapse import _algebra as A
-from ..collapse._algebra import Lin, _Refused
-from ..collapse._certificate import certify
 from ..errors import DimensionError, FormatError, InputTypeError, NotAffineError
 from .archive import atomic_write
 

@@ -71,7 +71,7 @@ def collapse(module: nn.Module, example_input: Any = None) -> Affine:
     module : torch.nn.Module
         A LinearNetwork, an ``nn.Sequential`` of ``nn.Linear`` / ``nn.Identity`` layers or an
         ``nn.Linear``: its layers are multiplied out directly. Any other module is traced by
-        :func:`olsnet.collapse.collapse_module` (torch.fx), with ``example_input`` if given.
+        :func:`olsnet._collapse.collapse_module` (torch.fx), with ``example_input`` if given.
     example_input : tensor, optional
         Passed to the tracer for general modules.
 
@@ -95,7 +95,7 @@ def collapse(module: nn.Module, example_input: Any = None) -> Affine:
     """
     if not _is_plain_linear(module):
         try:
-            from ..collapse import collapse_module
+            from .._collapse import collapse_module
         except ImportError:  # the general tracer is not available: name the first bad layer
             linear_layers(module)
             raise

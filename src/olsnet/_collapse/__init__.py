@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 import sys
-import types
 import warnings
 from typing import Any
 
@@ -23,23 +22,6 @@ from ._certificate import certify
 from ._fx import evaluate, guess_n_features, n_features_from_graph, trace
 
 __all__ = ["collapse_module"]
-
-
-class _CollapsePackage(types.ModuleType):
-    """Calling the package calls :func:`olsnet.nn.collapse`.
-
-    ``olsnet.collapse`` is both the public function and the name of this subpackage; once the
-    subpackage is imported, Python binds it over the parent's attribute, so the package itself
-    must stay callable for ``olsnet.collapse(net)`` to keep working.
-    """
-
-    def __call__(self, module: Any, example_input: Any = None) -> Affine:
-        from ..nn import collapse
-
-        return collapse(module, example_input)
-
-
-sys.modules[__name__].__class__ = _CollapsePackage
 
 
 def collapse_module(
