@@ -11,7 +11,9 @@ statsmodels' OLS(...).fit(cov_type="HC3") + summary(); peak memory of a fit beyo
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (first: unsets OPENBLAS_* in this process)
+# ruff: noqa: I001  (_common must be imported before NumPy: it unsets OPENBLAS_* first)
+
+import _common  # first: unsets OPENBLAS_* in this process
 
 import argparse
 import json
