@@ -18,6 +18,9 @@ SOLVER_POLICIES: tuple[str, ...] = get_args(SolverPolicy)
 Optimizer = Literal["lbfgs", "gd", "adam", "sgd"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
+TrainObjective = Literal["auto", "moments", "data"]
+TRAIN_OBJECTIVES: tuple[str, ...] = get_args(TrainObjective)
+
 OutputFormat = Literal["text", "markdown", "json", "html"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 

@@ -10,7 +10,7 @@ import torch
 from nn_helpers import max_rel, params_of
 
 import olsnet
-from olsnet.errors import TrainingWarning
+from olsnet.errors import OptionError, TrainingWarning
 
 
 def ssr_of(net, X, Y) -> float:
@@ -256,3 +256,72 @@ def test_hidden_layer_on_unscaled_longley_reaches_ols(seed):
     affine = net.collapse()
     np.testing.assert_allclose(affine.weight[0], ref.coef_, rtol=1e-8)
     np.testing.assert_allclose(affine.bias[0], ref.intercept_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("hidden", "tol"), [((), 1e-9), ((3,), 1e-7)])
+def test_moments_and_data_objectives_reach_the_same_optimum(diabetes, weighted, hidden, tol):
+    import statsmodels.api as sm
+
+    X, y = diabetes
+    w = np.random.default_rng(4).uniform(0.5, 3.0, size=len(y)) if weighted else None
+    ref = sm.WLS(y, sm.add_constant(X), weights=1.0 if w is None else w).fit(method="qr").params
+    fits = {}
+    for objective in ("moments", "data"):
+        net = olsnet.LinearNetwork(10, hidden=hidden, seed=1)
+        log = olsnet.train(net, X, y, w, objective=objective)
+        assert log.converged and log.objective == objective
+        fits[objective] = params_of(net)
+        assert max_rel(fits[objective], ref) <= tol
+    assert max_rel(fits["moments"], fits["data"]) <= tol
+
+
+@pytest.mark.parametrize(("hidden", "q", "weighted"), [((), 1, False), ((3,), 1, True),
+                                                       ((4, 2), 3, True)])
+def test_moments_gradient_equals_autograd_of_data_loss(hidden, q, weighted):
+    """At random parameters, ½ tr(A M Aᵀ) and Σ w ||y - f(x)||² / (2 Σw) have the same
+    gradient in every layer (the latter by autograd through the rows)."""
+    from olsnet.nn.train import moment_matrix, moments_loss
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6)) * rng.uniform(0.5, 4.0, size=6) + 2.0
+    Y = X @ rng.normal(size=(6, q)) + rng.normal(size=(300, q)) + 1.0
+    w = rng.uniform(0.1, 2.0, size=300) if weighted else None
+    net = olsnet.LinearNetwork(6, q, hidden=hidden, seed=6)
+    layers = list(net)
+    r2 = ((torch.as_tensor(Y) - net(torch.as_tensor(X))) ** 2).sum(dim=1)
+    wt = torch.ones(300, dtype=torch.float64) if w is None else torch.as_tensor(w)
+    data = 0.5 * (wt * r2).sum() / wt.sum()
+    g_data = torch.autograd.grad(data, list(net.parameters()))
+    M = torch.as_tensor(moment_matrix(X, Y, w, block_rows=64))  # several blocks
+    mom = moments_loss(layers, M)
+    g_mom = torch.autograd.grad(mom, list(net.parameters()))
+    assert mom.item() == pytest.approx(data.item(), rel=1e-12)
+    for a, b in zip(g_mom, g_data, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12 * b.abs().max())
+
+
+def test_objective_option_errors_list_accepted_values(diabetes):
+    X, y = diabetes
+    with pytest.raises(OptionError, match="'auto', 'moments', 'data'"):
+        olsnet.train(olsnet.LinearNetwork(10), X, y, objective="normal")
+    with pytest.raises(OptionError, match="full batch"):
+        olsnet.train(olsnet.LinearNetwork(10), X, y, optimizer="sgd", objective="moments")
+
+
+def test_auto_objective_is_moments_for_full_batch_else_data(diabetes):
+    X, y = diabetes
+    assert olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y).objective == "moments"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)
+        log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="adam",
+                           batch_size=64, max_epochs=1)
+    assert log.objective == "data"
+    # nearly collinear columns: the standardised moments are too ill-conditioned (> 1e8)
+    rng = np.random.default_rng(2)
+    Xc = rng.normal(size=(200, 3))
+    Xc[:, 2] = Xc[:, 0] + 1e-5 * rng.normal(size=200)
+    yc = Xc @ [1.0, 2.0, 3.0] + rng.normal(size=200)
+    with pytest.warns(TrainingWarning, match="max_epochs=1"):
+        log = olsnet.train(olsnet.LinearNetwork(3, seed=0), Xc, yc, max_epochs=1)
+    assert log.objective == "data"

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._types import OPTIMIZERS, check_option
+from .._types import OPTIMIZERS, TRAIN_OBJECTIVES, check_option
 from ..data import as_design
 from ..errors import ConvergenceError, DimensionError, OptionError, TrainingWarning
 from .network import linear_layers
 
-__all__ = ["TrainingLog", "largest_eigenvalue", "loss_change", "train"]
+__all__ = ["TrainingLog", "affine_of", "largest_eigenvalue", "loss_change", "moment_matrix",
+           "moments_loss", "train"]
 
 _WORKING_PRECISION = ("converged to working precision: L-BFGS cannot decrease the loss further "
                       "in this dtype")
@@ -41,6 +42,14 @@ _WORKING_PRECISION = ("converged to working precision: L-BFGS cannot decrease th
 # still accurate to ~1e-6) and changes nothing else: directions and line-search steps are
 # invariant to a constant factor on the objective.
 _LBFGS_SCALE = 1e10
+
+# "auto" uses the data objective when the standardised moment matrix of [1, x] is worse
+# conditioned than this: its gradient A M is resolved to eps · ||A|| ||M||, which limits the
+# coefficients to about eps · κ relative accuracy, against eps · sqrt(κ) from the data
+_MOMENTS_MAX_CONDITION = 1e8
+
+# rows per block when accumulating the moment matrix (bounds the temporary copy)
+_MOMENT_BLOCK_ROWS = 65_536
 
 # defaults per optimizer: epochs (an L-BFGS epoch is one step of up to `lbfgs_iter` iterations)
 _MAX_EPOCHS = {"lbfgs": 100, "gd": 20_000, "adam": 20_000, "sgd": 200}
@@ -69,6 +78,8 @@ class TrainingLog:
     lr : float
         Learning rate used (for "gd" the default is 1 / L, L the largest eigenvalue of the
         scaled Gram matrix).
+    objective : str
+        How the loss was evaluated: "moments" or "data" (what "auto" chose).
     """
 
     optimizer: str
@@ -79,6 +90,7 @@ class TrainingLog:
     stop_reason: str
     converged: bool
     lr: float
+    objective: str = "data"
 
     @property
     def final_loss(self) -> float:
@@ -93,7 +105,7 @@ class TrainingLog:
         return float(self.time[-1])
 
     def __str__(self) -> str:
-        return (f"{self.optimizer}: {self.epochs} epochs in {self.seconds:.3g} s, loss "
+        return (f"{self.optimizer} ({self.objective}): {self.epochs} epochs in {self.seconds:.3g} s, loss "
                 f"{self.final_loss:.10g}, gradient norm {self.final_grad_norm:.3g}; "
                 f"{self.stop_reason}")
 
@@ -213,6 +225,65 @@ def _flat_grad(params: list[torch.Tensor]) -> torch.Tensor:
     ])
 
 
+def moment_matrix(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, *,
+                  x_mean: Any = 0.0, x_scale: Any = 1.0, y_mean: Any = 0.0, y_scale: Any = 1.0,
+                  block_rows: int = _MOMENT_BLOCK_ROWS) -> np.ndarray:
+    """Weighted second moments ``M = Cᵀ Ω C`` of ``C = [1, (X - x_mean)/x_scale, (Y - y_mean)/
+    y_scale]``, Ω = diag(w) / Σw; one pass over the rows in blocks, float64.
+
+    X : (n, p); Y : (n, q); weights : (n,) or None. Returns (1 + p + q, 1 + p + q).
+    """
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    n, p = X.shape
+    q = Y.shape[1]
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    total = float(n) if w is None else float(w.sum())
+    M = np.zeros((1 + p + q, 1 + p + q))
+    C = np.empty((min(block_rows, n), 1 + p + q))  # (b, 1 + p + q), reused per block
+    for i in range(0, n, block_rows):
+        b = min(block_rows, n - i)
+        Cb = C[:b]
+        Cb[:, 0] = 1.0
+        np.subtract(X[i:i + b], x_mean, out=Cb[:, 1:1 + p])
+        Cb[:, 1:1 + p] /= x_scale
+        np.subtract(Y[i:i + b], y_mean, out=Cb[:, 1 + p:])
+        Cb[:, 1 + p:] /= y_scale
+        M += Cb.T @ (Cb if w is None else Cb * w[i:i + b, None])
+    M /= total
+    return (M + M.T) / 2  # exactly symmetric
+
+
+def affine_of(layers: list[nn.Linear], dtype: torch.dtype = torch.float64
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W (q, p), b (q,)) of the composed layers, differentiable in every layer's parameters.
+
+    W = W_L ⋯ W_1, b = W_L(⋯(W_2 b_1 + b_2)⋯) + b_L; computed in ``dtype``.
+    """
+    W = layers[0].weight.to(dtype)
+    b = layers[0].bias.to(dtype) if layers[0].bias is not None \
+        else torch.zeros(W.shape[0], dtype=dtype, device=W.device)
+    for layer in layers[1:]:
+        Wl = layer.weight.to(dtype)
+        W, b = Wl @ W, Wl @ b
+        if layer.bias is not None:
+            b = b + layer.bias.to(dtype)
+    return W, b
+
+
+def _residual_map(layers: list[nn.Linear], dtype: torch.dtype) -> torch.Tensor:
+    """A = [-b, -W, I] (q, 1 + p + q): the residual y - W x - b is A [1, x, y]."""
+    W, b = affine_of(layers, dtype)
+    eye = torch.eye(W.shape[0], dtype=dtype, device=W.device)
+    return torch.cat([-b[:, None], -W, eye], dim=1)
+
+
+def moments_loss(layers: list[nn.Linear], M: torch.Tensor) -> torch.Tensor:
+    """``½ tr(A M Aᵀ)``: the weighted least-squares loss ``Σ w ||y - f(x)||² / (2 Σw)`` from the
+    moment matrix M of [1, x, y] (see :func:`moment_matrix`), A = [-b, -W, I]."""
+    A = _residual_map(layers, M.dtype)  # (q, 1 + p + q)
+    return 0.5 * ((A @ M) * A).sum()
+
+
 def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
           optimizer: str = "lbfgs", lr: float | None = None, weight_decay: float = 0.0,
           max_epochs: int | None = None, grad_tol: float = 1e-13, loss_tol: float = 0.0,
@@ -220,7 +291,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
           standardize: bool = True, seed: int | None = 0,
           callback: Callable[[int, TrainingLog], Any] | None = None, progress: bool = False,
           lbfgs_iter: int = 20, history_size: int = 50,
-          warm_start: bool | None = None) -> TrainingLog:
+          warm_start: bool | None = None, objective: str = "auto") -> TrainingLog:
     """Train a linear network on (X, y) by least squares.
 
     Parameters
@@ -272,6 +343,14 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         units would make the first layer's weights as large as a column's spread (1e5 for a
         GNP column). Default: True for a network that ``train`` has already trained, else
         False.
+    objective : {"auto", "moments", "data"}, default "auto"
+        How the full-batch loss is evaluated. "data": a forward and backward pass over the
+        rows per evaluation. "moments": from the moment matrix M of the standardised
+        [1, x, y], computed once in one pass (float64), each evaluation then costs
+        O((p + q)² · depth) whatever the number of rows; full batch only ("lbfgs", "gd",
+        "adam" without ``batch_size``). "auto": "moments" for full-batch optimizers unless the
+        standardised moment matrix of [1, x] has a condition number above 1e8 (the moments
+        gradient is then too coarse for the exact coefficients), else "data".
 
     Returns
     -------
@@ -284,7 +363,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     DataError
         NaN or inf in the data.
     OptionError
-        An unknown optimizer (the message lists them) or a bad option value.
+        An unknown optimizer or objective (the message lists them) or a bad option value.
     NotAffineError
         A layer that is not linear (named).
     ConvergenceError
@@ -302,8 +381,15 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     resolved to the size of the change. L-BFGS then reaches the OLS coefficients to about
     1e-11 relative on diabetes. An epoch in which L-BFGS cannot move ends training
     ("converged to working precision").
+
+    For a linear network f(x) = W x + b the data term is a quadratic form in A = [-b, -W, I]:
+    ``J = ½ tr(A M Aᵀ)`` with ``M = Cᵀ Ω C``, C = [1, x, y] (n, 1 + p + q) in the standardised
+    coordinates, Ω = diag(w) / Σw (the "moments" objective). W and b are the products of the
+    layers, so autograd still gives every layer's gradient. Its loss change is likewise free
+    of cancellation: with Δ = A - A₀, ``J(A) - J(A₀) = tr(Δ M A₀ᵀ) + ½ tr(Δ M Δᵀ)``.
     """
     optimizer = check_option("optimizer", optimizer, OPTIMIZERS)
+    objective = check_option("objective", objective, TRAIN_OBJECTIVES)
     layers = linear_layers(net)
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise OptionError(f"weight_decay={weight_decay!r} is not accepted; use a number >= 0")
@@ -317,6 +403,13 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size
                                    or batch_size < 1):
         raise OptionError(f"batch_size={batch_size!r} is not accepted; use a positive int")
+    full_batch = batch_size is None
+    if objective == "moments" and not full_batch:
+        raise OptionError(
+            f"objective='moments' is full batch and is not accepted with "
+            f"optimizer={optimizer!r}, batch_size={batch_size}; use objective='data' or 'auto' "
+            "for minibatches"
+        )
     if max_epochs is None:
         max_epochs = _MAX_EPOCHS[optimizer]
     if lr is not None and not (math.isfinite(lr) and lr > 0):
@@ -340,13 +433,26 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     s = _scaling(d.X, d.Y, w, center=standardize and layers[0].bias is not None
                  and layers[-1].bias is not None, scale=scale)
     dev, dt = layers[0].weight.device, layers[0].weight.dtype
-    Z = _standardized(d.X, s.x_mean, s.x_scale, dt, dev)  # (n, p)
-    T = _standardized(d.Y, s.y_mean, np.full(q, s.y_scale), dt, dev)  # (n, q)
-    omega = None if d.weights is None else torch.as_tensor(w, dtype=dt, device=dev)  # (n,)
+    Mnp = None  # (1 + p + q, 1 + p + q) moments of the standardised [1, x, y]
+    # the [1, x] block (just x without a bias): the Hessian of the single neuron's loss
+    hess = slice(0 if layers[0].bias is not None else 1, 1 + p)
+    if objective != "data" and full_batch:
+        Mnp = moment_matrix(d.X, d.Y, d.weights, x_mean=s.x_mean, x_scale=s.x_scale,
+                            y_mean=s.y_mean, y_scale=s.y_scale)
+        if objective == "auto" and np.linalg.cond(Mnp[hess, hess]) > _MOMENTS_MAX_CONDITION:
+            Mnp = None
+    use_moments = Mnp is not None
+    if use_moments:
+        M = torch.as_tensor(Mnp, device=dev)  # float64 whatever the network's dtype
+    else:
+        Z = _standardized(d.X, s.x_mean, s.x_scale, dt, dev)  # (n, p)
+        T = _standardized(d.Y, s.y_mean, np.full(q, s.y_scale), dt, dev)  # (n, q)
+        omega = None if d.weights is None else torch.as_tensor(w, dtype=dt, device=dev)  # (n,)
     if lr is None and optimizer == "lbfgs":
         lr = 1.0
     elif lr is None:
-        L = largest_eigenvalue(Z, omega, layers[0].bias is not None)
+        L = float(np.linalg.eigvalsh(Mnp[hess, hess])[-1]) if Mnp is not None \
+            else largest_eigenvalue(Z, omega, layers[0].bias is not None)
         lr = {"gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
     lam = weight_decay  # never rescaled: λ > 0 turns input and target scaling off
     user_factor = s.y_scale**2  # J_user = c² J_standard when λ = 0 (c = 1 otherwise)
@@ -358,14 +464,14 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         r2 = ((out - target) ** 2).sum(dim=1)  # (b,)
         return 0.5 * (r2.mean() if om is None else (om * r2).sum() / om.sum())
 
+    def penalty() -> torch.Tensor | float:
+        return 0.5 * lam * sum((W * W).sum() for W in weights) if lam else 0.0
+
     def penalised(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None
                   ) -> torch.Tensor:
-        J = data_loss(out, target, om)
-        if lam:
-            J = J + 0.5 * lam * sum((W * W).sum() for W in weights)
-        return J
+        return data_loss(out, target, om) + penalty()
 
-    def objective(rows: torch.Tensor) -> torch.Tensor:
+    def batch_objective(rows: torch.Tensor) -> torch.Tensor:
         return penalised(net_forward(Z[rows]), T[rows], None if omega is None else omega[rows])
 
     def net_forward(Zb: torch.Tensor) -> torch.Tensor:
@@ -375,13 +481,34 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         return h
 
     def evaluate() -> tuple[float, float, torch.Tensor]:
-        """(J, gradient norm, outputs (n, q)) at the current parameters."""
+        """(J, gradient norm, outputs (n, q) or A (q, 1 + p + q)) at the current parameters."""
         for t in params:
             t.grad = None
-        out = net_forward(Z)
-        J = penalised(out, T, omega)
+        if use_moments:
+            A = _residual_map(layers, M.dtype)
+            J = 0.5 * ((A @ M) * A).sum() + penalty()
+            at = A.detach()
+        else:
+            at = net_forward(Z)
+            J = penalised(at, T, omega)
         J.backward()
-        return float(J.detach()), float(_flat_grad(params).norm()), out.detach()
+        return float(J.detach()), float(_flat_grad(params).norm()), at.detach()
+
+    def data_change(o0: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """J(θ) - J(θ₀) of the data term, from the outputs o0 (n, q) at θ₀."""
+        e0 = o0 - T
+        return lambda: loss_change(net_forward(Z), o0, e0, omega)
+
+    def moments_change(A0: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """J(θ) - J(θ₀) of the data term from A0 = [-b₀, -W₀, I] at θ₀, as tr(Δ M A₀ᵀ) +
+        ½ tr(Δ M Δᵀ), Δ = A - A₀: no cancellation between the large terms of J."""
+        G0 = A0 @ M  # (q, 1 + p + q)
+
+        def change() -> torch.Tensor:
+            D = _residual_map(layers, M.dtype) - A0  # (q, 1 + p + q); its I block is 0
+            return (D * (G0 + 0.5 * (D @ M))).sum()
+
+        return change
 
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
@@ -399,7 +526,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
 
     def snapshot(epochs: int, reason: str = "running", converged: bool = False) -> TrainingLog:
         loss, gn, tm = (h.view() for h in hist)
-        return TrainingLog(optimizer, loss, gn, tm, epochs, reason, converged, float(lr))
+        return TrainingLog(optimizer, loss, gn, tm, epochs, reason, converged, float(lr),
+                           "moments" if use_moments else "data")
 
     bar = None
     if progress:
@@ -463,8 +591,8 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
                 if polish:
                     polish_gnorm = gnorm
                     polish_start = [t.detach().clone() for t in params]
-                if not _lbfgs_epoch(opt, net_forward, Z, out, out - T, omega, params, weights,
-                                    lam):
+                change = moments_change(out) if use_moments else data_change(out)
+                if not _lbfgs_epoch(opt, change, params, weights, lam):
                     if polish:
                         reason, converged = _WORKING_PRECISION, True
                         break
@@ -479,7 +607,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
                 for i in range(0, d.n_samples, batch_size):
                     rows = perm[i:i + batch_size]
                     opt.zero_grad()
-                    objective(rows).backward()
+                    batch_objective(rows).backward()
                     opt.step()
             epoch += 1
     finally:
@@ -518,12 +646,11 @@ def _restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
             t.copy_(v)
 
 
-def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], torch.Tensor],
-                 Z: torch.Tensor, o0: torch.Tensor, e0: torch.Tensor, omega: torch.Tensor | None,
+def _lbfgs_epoch(opt: torch.optim.Optimizer, data_change: Callable[[], torch.Tensor],
                  params: list[torch.Tensor], weights: list[torch.Tensor], lam: float) -> bool:
     """One L-BFGS step on the loss change from the current point; whether parameters moved.
 
-    o0 : (n, q) outputs at the current point; e0 = o0 - targets.
+    data_change() : the change of the data term from the current point, differentiable.
     """
     with torch.no_grad():
         W0 = [W.detach().clone() for W in weights]
@@ -531,7 +658,7 @@ def _lbfgs_epoch(opt: torch.optim.Optimizer, forward: Callable[[torch.Tensor], t
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        change = loss_change(forward(Z), o0, e0, omega)
+        change = data_change()
         if lam:
             change = change + lam * sum(((W - V) * (0.5 * (W - V) + V)).sum()
                                         for W, V in zip(weights, W0, strict=True))
