@@ -616,7 +616,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         _to_standard(layers, s, inverse=True)
         for t in params:
             t.grad = None
-        net._olsnet_trained = True  # a later call continues from here (warm_start default)
+        net.__dict__["_olsnet_trained"] = True  # a later call continues from here (warm_start)
     if not converged and not reason.startswith("stopped by callback"):
         warnings.warn(
             f"training stopped before converging ({reason}); gradient norm "
