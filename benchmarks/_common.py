@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-UNSET = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(v, None) is not None]
+UNSET = [
+    v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(v, None) is not None
+]
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -26,15 +28,20 @@ def environment_note() -> str:
     try:
         from threadpoolctl import threadpool_info
 
-        blas = ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
-                         f"{i['num_threads']} threads)" for i in threadpool_info()
-                         if i["user_api"] == "blas")
+        blas = ", ".join(
+            f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+            f"{i['num_threads']} threads)"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        )
     except Exception:  # pragma: no cover - threadpoolctl missing
         blas = "unknown"
     unset = ", ".join(UNSET) if UNSET else "none were set"
-    return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, NumPy {np.__version__}, BLAS: {blas}. "
-            f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in this process ({unset}).")
+    return (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, NumPy {np.__version__}, BLAS: {blas}. "
+        f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in this process ({unset})."
+    )
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:

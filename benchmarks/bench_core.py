@@ -44,26 +44,50 @@ def nist_table() -> tuple[str, bool]:
         X = np.column_stack([np.ones(len(case.y)), case.X]) if case.fit_intercept else case.X
         res = olsnet.LinearRegression(fit_intercept=case.fit_intercept).fit(case.X, case.y).result_
         ours_coef = _min_lre(res.params, case.params)
-        ours_all = min(ours_coef, _min_lre(res.bse, case.bse),
-                       lre(float(np.sqrt(res.scale)), case.resid_sd),
-                       lre(float(res.rsquared), case.rsquared))
+        ours_all = min(
+            ours_coef,
+            _min_lre(res.bse, case.bse),
+            lre(float(np.sqrt(res.scale)), case.resid_sd),
+            lre(float(res.rsquared), case.rsquared),
+        )
         np_coef = _min_lre(np.linalg.lstsq(X, case.y, rcond=None)[0], case.params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             smr = sm.OLS(case.y, X).fit()
         sm_coef = _min_lre(smr.params, case.params)
-        sm_all = min(sm_coef, _min_lre(smr.bse, case.bse),
-                     lre(float(np.sqrt(smr.scale)), case.resid_sd),
-                     lre(float(smr.rsquared), case.rsquared))
+        sm_all = min(
+            sm_coef,
+            _min_lre(smr.bse, case.bse),
+            lre(float(np.sqrt(smr.scale)), case.resid_sd),
+            lre(float(smr.rsquared), case.rsquared),
+        )
         sk = SkLR(fit_intercept=case.fit_intercept).fit(case.X, case.y)
         sk_params = np.r_[sk.intercept_, sk.coef_] if case.fit_intercept else sk.coef_
         sk_coef = _min_lre(sk_params, case.params)
         floor = 7.5 if name == "Filip" else 12.0
         ok &= ours_all >= floor
-        rows.append((name, floor, round(ours_all, 1), round(ours_coef, 1), round(np_coef, 1),
-                     round(sm_all, 1), round(sm_coef, 1), round(sk_coef, 1)))
-    header = ("dataset", "floor", "olsnet (all stats)", "olsnet coef", "numpy lstsq coef",
-              "statsmodels (all stats)", "statsmodels coef", "scikit-learn coef")
+        rows.append(
+            (
+                name,
+                floor,
+                round(ours_all, 1),
+                round(ours_coef, 1),
+                round(np_coef, 1),
+                round(sm_all, 1),
+                round(sm_coef, 1),
+                round(sk_coef, 1),
+            )
+        )
+    header = (
+        "dataset",
+        "floor",
+        "olsnet (all stats)",
+        "olsnet coef",
+        "numpy lstsq coef",
+        "statsmodels (all stats)",
+        "statsmodels coef",
+        "scikit-learn coef",
+    )
     return _common.markdown_table(header, rows), ok
 
 
@@ -110,8 +134,12 @@ print(json.dumps({"peak": peak, "xbytes": X.nbytes}))
 
 
 def memory_row(n: int, p: int) -> tuple:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(n), str(p)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(n), str(p)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     m = json.loads(out.stdout)
     return (f"({n:,}, {p})", m["xbytes"] / 1e6, m["peak"] / 1e6, m["peak"] / m["xbytes"])
 

@@ -39,8 +39,7 @@ def _data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _fit_summary(X: np.ndarray, y: np.ndarray) -> str:
     design = as_design(X, y)
     solution = lstsq(design.X, design.Y, None, True)
-    result = RegressionResult.from_solution(solution, ArraySource(design), y_ndim=1,
-                                            cov_type="HC3")
+    result = RegressionResult.from_solution(solution, ArraySource(design), y_ndim=1, cov_type="HC3")
     return result.summary().as_text()
 
 
@@ -61,8 +60,9 @@ def main() -> None:
     T = unshift_matrix(solution.shift_x[kept[1:] - 1], solution.rank, True)
 
     def hc_pass() -> None:
-        rp = residual_pass(source.blocks(), solution.params, solution.R_x, solution.shift_x,
-                           kept, True)
+        rp = residual_pass(
+            source.blocks(), solution.params, solution.R_x, solution.shift_x, kept, True
+        )
         for kind in ("HC0", "HC1", "HC2", "HC3"):
             hc_covariance(kind, rp.meats, solution.R_x, T, rp.nobs, solution.df_resid)
 
@@ -83,8 +83,7 @@ def main() -> None:
     Xn, _ = _data(m, p, seed=1)
     Xnc = sm.add_constant(Xn)
     t_pred = _common.median_time(lambda: fitted.get_prediction(Xn).summary_frame(), repeats)
-    t_sm_pred = _common.median_time(lambda: sm_res.get_prediction(Xnc).summary_frame(),
-                                    repeats)
+    t_sm_pred = _common.median_time(lambda: sm_res.get_prediction(Xnc).summary_frame(), repeats)
     ratio = t_ours / t_sm
     command = "python benchmarks/bench_inference.py" + (" --quick" if args.quick else "")
     text = f"""## Inference: HC pass, HC3 summary, predictions (`{command}`)
@@ -99,8 +98,12 @@ medians of {repeats} repeats ({sm_repeats} for statsmodels fits), seconds.
 One streaming pass over the rows yields the HC0, HC2 and HC3 meats of every output (HC1 is HC0
 rescaled); all four covariances then cost no further data access.
 
-{_common.markdown_table(("(n, p)", "HC pass + 4 covariances", "X.T @ X", "pass / XᵀX"),
-                        [(f"({n:,}, {p})", t_pass, t_xtx, t_pass / t_xtx)])}
+{
+        _common.markdown_table(
+            ("(n, p)", "HC pass + 4 covariances", "X.T @ X", "pass / XᵀX"),
+            [(f"({n:,}, {p})", t_pass, t_xtx, t_pass / t_xtx)],
+        )
+    }
 
 ### Fit plus full HC3 summary
 
@@ -109,16 +112,33 @@ Target ≤ {TARGET}x statsmodels `OLS(y, add_constant(X)).fit(cov_type="HC3", us
 `as_design` + `olsnet.solve.lstsq` + `RegressionResult.from_solution(cov_type="HC3")` +
 `summary().as_text()`. Met: **{ratio <= TARGET}**.
 
-{_common.markdown_table(("(n, p)", "olsnet", "statsmodels", "ratio"),
-                        [(f"({n:,}, {p})", t_ours, t_sm, ratio)])}
+{
+        _common.markdown_table(
+            ("(n, p)", "olsnet", "statsmodels", "ratio"), [(f"({n:,}, {p})", t_ours, t_sm, ratio)]
+        )
+    }
 
 ### Switching covariance and predicting
 
-{_common.markdown_table(("operation", "olsnet", "statsmodels", "ratio"), [
-    ("with_cov('HC1').bse on a fitted HC3 result (no data pass)", t_switch, float("nan"),
-     float("nan")),
-    (f"get_prediction({m:,} rows).summary_frame()", t_pred, t_sm_pred, t_pred / t_sm_pred),
-])}
+{
+        _common.markdown_table(
+            ("operation", "olsnet", "statsmodels", "ratio"),
+            [
+                (
+                    "with_cov('HC1').bse on a fitted HC3 result (no data pass)",
+                    t_switch,
+                    float("nan"),
+                    float("nan"),
+                ),
+                (
+                    f"get_prediction({m:,} rows).summary_frame()",
+                    t_pred,
+                    t_sm_pred,
+                    t_pred / t_sm_pred,
+                ),
+            ],
+        )
+    }
 """
     path = _common.write_section("inference", text)
     print(text)

@@ -52,8 +52,9 @@ def rel_err(intercept: float, coef: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(np.r_[intercept, coef] - ref) / np.abs(ref)))
 
 
-def torch_loop(X, y, ref, make_opt, loss_fn, max_steps, max_seconds, check_every=50,
-               closure_opt=False):
+def torch_loop(
+    X, y, ref, make_opt, loss_fn, max_steps, max_seconds, check_every=50, closure_opt=False
+):
     """Run a plain torch loop on nn.Linear; (seconds to TARGET_ERR or None, error, steps, s)."""
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)[:, None]
     torch.manual_seed(0)
@@ -91,8 +92,12 @@ def torch_loop(X, y, ref, make_opt, loss_fn, max_steps, max_seconds, check_every
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, short budgets")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="limit torch and BLAS to this many threads (both sides alike)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit torch and BLAS to this many threads (both sides alike)",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
@@ -120,30 +125,68 @@ def main() -> None:
     log = net.training_log_
 
     rows = [
-        ("olsnet LinearRegression.fit (exact)", "default accuracy policy", f"{err_exact:.2e}",
-         f"{t_exact:.4f}", "1", "yes"),
-        ("olsnet LinearNetwork(20).fit", f"L-BFGS, {log.objective} objective, {log.epochs} steps", f"{err_net:.2e}",
-         f"{t_net:.4f}", f"{t_net / t_exact:.1f}", "yes" if err_net <= TARGET_ERR else "no"),
+        (
+            "olsnet LinearRegression.fit (exact)",
+            "default accuracy policy",
+            f"{err_exact:.2e}",
+            f"{t_exact:.4f}",
+            "1",
+            "yes",
+        ),
+        (
+            "olsnet LinearNetwork(20).fit",
+            f"L-BFGS, {log.objective} objective, {log.epochs} steps",
+            f"{err_net:.2e}",
+            f"{t_net:.4f}",
+            f"{t_net / t_exact:.1f}",
+            "yes" if err_net <= TARGET_ERR else "no",
+        ),
     ]
 
     mse = torch.nn.MSELoss()
     A1 = np.c_[np.ones(n), X]
     L = float(np.linalg.eigvalsh(A1.T @ A1 / n)[-1])  # Hessian of ½ mean r²: step 1/L
     baselines = [
-        ("plain torch: nn.Linear + Adam(lr=0.01) + MSELoss", "full batch",
-         lambda m: torch.optim.Adam(m.parameters(), lr=0.01), mse, 20_000, False),
-        ("plain torch: gradient descent, step 1/L", "full batch, ½ MSE",
-         lambda m: torch.optim.SGD(m.parameters(), lr=1.0 / L),
-         lambda o, t: 0.5 * mse(o, t), 20_000, False),
-        ("torch.optim.LBFGS, default settings", "full batch",
-         lambda m: torch.optim.LBFGS(m.parameters()), mse, 2_000, True),
+        (
+            "plain torch: nn.Linear + Adam(lr=0.01) + MSELoss",
+            "full batch",
+            lambda m: torch.optim.Adam(m.parameters(), lr=0.01),
+            mse,
+            20_000,
+            False,
+        ),
+        (
+            "plain torch: gradient descent, step 1/L",
+            "full batch, ½ MSE",
+            lambda m: torch.optim.SGD(m.parameters(), lr=1.0 / L),
+            lambda o, t: 0.5 * mse(o, t),
+            20_000,
+            False,
+        ),
+        (
+            "torch.optim.LBFGS, default settings",
+            "full batch",
+            lambda m: torch.optim.LBFGS(m.parameters()),
+            mse,
+            2_000,
+            True,
+        ),
     ]
     for name, how, make_opt, loss_fn, max_steps, closure_opt in baselines:
-        reached, err, steps, secs = torch_loop(X, y, ref, make_opt, loss_fn, max_steps,
-                                               budget_s, closure_opt=closure_opt)
+        reached, err, steps, secs = torch_loop(
+            X, y, ref, make_opt, loss_fn, max_steps, budget_s, closure_opt=closure_opt
+        )
         t = reached if reached is not None else secs
-        rows.append((name, f"{how}, {steps} steps", f"{err:.2e}", f"{t:.3f}",
-                     f"{t / t_exact:.0f}", "yes" if reached is not None else "no"))
+        rows.append(
+            (
+                name,
+                f"{how}, {steps} steps",
+                f"{err:.2e}",
+                f"{t:.3f}",
+                f"{t / t_exact:.0f}",
+                "yes" if reached is not None else "no",
+            )
+        )
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import SGDRegressor
@@ -155,8 +198,16 @@ def main() -> None:
         sgd = SGDRegressor(random_state=0).fit(X, y)
         t = time.perf_counter() - start
         err = rel_err(float(sgd.intercept_[0]), sgd.coef_, ref)
-        rows.append(("sklearn SGDRegressor()", f"{sgd.n_iter_} epochs", f"{err:.2e}",
-                     f"{t:.3f}", f"{t / t_exact:.0f}", "yes" if err <= TARGET_ERR else "no"))
+        rows.append(
+            (
+                "sklearn SGDRegressor()",
+                f"{sgd.n_iter_} epochs",
+                f"{err:.2e}",
+                f"{t:.3f}",
+                f"{t / t_exact:.0f}",
+                "yes" if err <= TARGET_ERR else "no",
+            )
+        )
         mlp_iter = 20 if args.quick else 50
         start = time.perf_counter()
         mlp = MLPRegressor(activation="identity", max_iter=mlp_iter, random_state=0).fit(X, y)
@@ -164,13 +215,26 @@ def main() -> None:
         W = mlp.coefs_[1].T @ mlp.coefs_[0].T  # (1, p): identity activations multiply out
         b = mlp.coefs_[1].T @ mlp.intercepts_[0] + mlp.intercepts_[1]
         err = rel_err(float(b[0]), W[0], ref)
-        rows.append((f"sklearn MLPRegressor(activation='identity', max_iter={mlp_iter})",
-                     f"{mlp.n_iter_} epochs (Adam)", f"{err:.2e}", f"{t:.3f}",
-                     f"{t / t_exact:.0f}", "yes" if err <= TARGET_ERR else "no"))
+        rows.append(
+            (
+                f"sklearn MLPRegressor(activation='identity', max_iter={mlp_iter})",
+                f"{mlp.n_iter_} epochs (Adam)",
+                f"{err:.2e}",
+                f"{t:.3f}",
+                f"{t / t_exact:.0f}",
+                "yes" if err <= TARGET_ERR else "no",
+            )
+        )
 
     ratio = t_net / t_exact
-    header = ("method", "how", "max rel coef error", "seconds", "x exact fit",
-              f"reached {TARGET_ERR:g}")
+    header = (
+        "method",
+        "how",
+        "max rel coef error",
+        "seconds",
+        "x exact fit",
+        f"reached {TARGET_ERR:g}",
+    )
     lines = [
         "## Networks: a single linear neuron trained to the exact OLS coefficients",
         "",
@@ -186,8 +250,10 @@ def main() -> None:
         f"{'met' if ratio <= 20 and err_net <= TARGET_ERR else 'NOT met'}** "
         f"(torch threads: {torch.get_num_threads()}; BLAS threads as below).",
         "",
-        _common.environment_note() + " Load average at the end of the run: "
-        + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + ".",
+        _common.environment_note()
+        + " Load average at the end of the run: "
+        + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        + ".",
         "",
     ]
     text = "\n".join(lines)

@@ -42,7 +42,9 @@ def main() -> int:
         f"Written by `python benchmarks/run_all.py` (`make bench`); last collected {stamp}. "
         "Each section names the script that produced it; numbers within a section come from "
         "one run, side by side. The machine is shared and noisy: compare the ratios.\n\n"
-        + body + "\n")
+        + body
+        + "\n"
+    )
     if failed:
         print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

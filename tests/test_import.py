@@ -5,15 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "pandas", "matplotlib", "dask", "onnx", "onnxruntime", "pyarrow", "polars",
-         "formulaic", "sklearn", "statsmodels")
+HEAVY = (
+    "torch",
+    "pandas",
+    "matplotlib",
+    "dask",
+    "onnx",
+    "onnxruntime",
+    "pyarrow",
+    "polars",
+    "formulaic",
+    "sklearn",
+    "statsmodels",
+)
 
 
 def _loaded_after(code: str) -> list[str]:
-    probe = (
-        f"{code}\nimport sys\n"
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return out.stdout.split()
 

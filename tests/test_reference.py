@@ -40,14 +40,22 @@ def test_rrr_is_the_best_rank_k_map(rank):
     Xc, Yc = X - X.mean(0), Y - Y.mean(0)
 
     def f(theta):
-        A, C = theta[: p * rank].reshape(p, rank), theta[p * rank:].reshape(rank, q)
+        A, C = theta[: p * rank].reshape(p, rank), theta[p * rank :].reshape(rank, q)
         R = Yc - Xc @ A @ C
         G = -2 * Xc.T @ R  # (p, q)
         return (R * R).sum(), np.r_[(G @ C.T).ravel(), (A.T @ G).ravel()]
 
     best = min(
-        (minimize(f, np.random.default_rng(s).normal(size=rank * (p + q)), jac=True,
-                  method="BFGS", options={"gtol": 1e-10}) for s in range(3)),
+        (
+            minimize(
+                f,
+                np.random.default_rng(s).normal(size=rank * (p + q)),
+                jac=True,
+                method="BFGS",
+                options={"gtol": 1e-10},
+            )
+            for s in range(3)
+        ),
         key=lambda r: r.fun,
     )
     assert ssr == pytest.approx(best.fun, rel=1e-8)

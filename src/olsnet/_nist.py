@@ -15,11 +15,29 @@ import numpy as np
 
 __all__ = ["NIST_NAMES", "NistCase", "lre", "read_nist"]
 
-NIST_NAMES = ("Norris", "Pontius", "NoInt1", "NoInt2", "Filip", "Longley",
-              "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5")
+NIST_NAMES = (
+    "Norris",
+    "Pontius",
+    "NoInt1",
+    "NoInt2",
+    "Filip",
+    "Longley",
+    "Wampler1",
+    "Wampler2",
+    "Wampler3",
+    "Wampler4",
+    "Wampler5",
+)
 
-_DEGREE = {"Pontius": 2, "Filip": 10, "Wampler1": 5, "Wampler2": 5, "Wampler3": 5,
-           "Wampler4": 5, "Wampler5": 5}
+_DEGREE = {
+    "Pontius": 2,
+    "Filip": 10,
+    "Wampler1": 5,
+    "Wampler2": 5,
+    "Wampler3": 5,
+    "Wampler4": 5,
+    "Wampler5": 5,
+}
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[Ee][-+]?\d+)?)"
 
 
@@ -54,12 +72,15 @@ def read_nist(path: str | Path) -> NistCase:
         if m:
             rsq = float(m.group(1))
     last = max(i for i, line in enumerate(lines) if line.strip().startswith("Data:"))
-    data = np.array([[float(v) for v in line.split()] for line in lines[last + 1:] if line.strip()])
+    data = np.array(
+        [[float(v) for v in line.split()] for line in lines[last + 1 :] if line.strip()]
+    )
     y, x = data[:, 0], data[:, 1:]
     degree = _DEGREE.get(name)
     X = np.column_stack([x[:, 0] ** k for k in range(1, degree + 1)]) if degree else x
-    return NistCase(name, X, y, not name.startswith("NoInt"), np.array(params), np.array(bse),
-                    resid_sd, rsq)
+    return NistCase(
+        name, X, y, not name.startswith("NoInt"), np.array(params), np.array(bse), resid_sd, rsq
+    )
 
 
 def lre(estimate: float, certified: float, cap: float = 15.0) -> float:

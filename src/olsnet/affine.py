@@ -76,7 +76,9 @@ class Affine:
         if w.ndim == 1:
             w = w[None, :]
         if w.ndim != 2:
-            raise DimensionError(f"Affine weight must be 2-D (n_outputs, n_features), got {w.shape}")
+            raise DimensionError(
+                f"Affine weight must be 2-D (n_outputs, n_features), got {w.shape}"
+            )
         w = np.array(w, dtype=np.result_type(w.dtype, np.float32), copy=True)
         b = np.array(np.asarray(self.bias, dtype=w.dtype), copy=True).reshape(-1)
         if b.size == 1 and w.shape[0] != 1:
@@ -128,14 +130,20 @@ class Affine:
                 f"cannot compose: this map gives {self.n_outputs} outputs, the next takes "
                 f"{other.n_features} features"
             )
-        return Affine(other.weight @ self.weight, other.weight @ self.bias + other.bias,
-                      feature_names=self.feature_names, target_names=other.target_names)
+        return Affine(
+            other.weight @ self.weight,
+            other.weight @ self.bias + other.bias,
+            feature_names=self.feature_names,
+            target_names=other.target_names,
+        )
 
     def allclose(self, other: Affine, *, rtol: float = 1e-12, atol: float = 0.0) -> bool:
         """Whether both maps agree entrywise (weight and bias) within the tolerances."""
-        return (self.weight.shape == other.weight.shape
-                and np.allclose(self.weight, other.weight, rtol=rtol, atol=atol)
-                and np.allclose(self.bias, other.bias, rtol=rtol, atol=atol))
+        return (
+            self.weight.shape == other.weight.shape
+            and np.allclose(self.weight, other.weight, rtol=rtol, atol=atol)
+            and np.allclose(self.bias, other.bias, rtol=rtol, atol=atol)
+        )
 
     def to_torch(self, dtype: torch.dtype | None = None) -> torch.nn.Linear:
         """One ``torch.nn.Linear`` computing this map (float64 unless ``dtype`` is given)."""
@@ -148,12 +156,16 @@ class Affine:
             layer.bias.copy_(torch.as_tensor(np.array(self.bias), dtype=dt))
         return layer
 
-    def with_names(self, feature_names: Sequence[str] | None = None,
-                   target_names: Sequence[str] | None = None) -> Affine:
-        return Affine(self.weight, self.bias,
-                      feature_names=tuple(feature_names) if feature_names is not None else self.feature_names,
-                      target_names=tuple(target_names) if target_names is not None else self.target_names,
-                      certificate=self.certificate)
+    def with_names(
+        self, feature_names: Sequence[str] | None = None, target_names: Sequence[str] | None = None
+    ) -> Affine:
+        return Affine(
+            self.weight,
+            self.bias,
+            feature_names=tuple(feature_names) if feature_names is not None else self.feature_names,
+            target_names=tuple(target_names) if target_names is not None else self.target_names,
+            certificate=self.certificate,
+        )
 
     def __repr__(self) -> str:
         cert = f", {self.certificate}" if self.certificate is not None else ""

@@ -72,8 +72,14 @@ class LinearRegression:
     (1.0, array([2.]))
     """
 
-    def __init__(self, fit_intercept: bool = True, *, cov_type: str = "nonrobust",
-                 missing: str = "raise", policy: str = "auto") -> None:
+    def __init__(
+        self,
+        fit_intercept: bool = True,
+        *,
+        cov_type: str = "nonrobust",
+        missing: str = "raise",
+        policy: str = "auto",
+    ) -> None:
         self.fit_intercept = fit_intercept
         self.cov_type = cov_type
         self.missing = missing
@@ -94,8 +100,12 @@ class LinearRegression:
         return self
 
     def __repr__(self) -> str:
-        defaults = {"fit_intercept": True, "cov_type": "nonrobust", "missing": "raise",
-                    "policy": "auto"}
+        defaults = {
+            "fit_intercept": True,
+            "cov_type": "nonrobust",
+            "missing": "raise",
+            "policy": "auto",
+        }
         args = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
         return f"LinearRegression({', '.join(args)})"
 
@@ -167,13 +177,24 @@ class LinearRegression:
         else:
             # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
             design = as_design(X, y, sample_weight, missing=missing, check_finite_X=False)
-            solution = lstsq(design.X, design.Y, design.weights, fit_intercept,
-                             design.feature_names, policy=policy, check_finite_X=True)
+            solution = lstsq(
+                design.X,
+                design.Y,
+                design.weights,
+                fit_intercept,
+                design.feature_names,
+                policy=policy,
+                check_finite_X=True,
+            )
             source = ArraySource(design)
             n_dropped, from_frame, y_ndim = design.n_dropped, design.names_from_frame, design.y_ndim
         result = RegressionResult.from_solution(
-            solution, source, feature_names=tuple(source.feature_names),
-            target_names=tuple(source.target_names), y_ndim=y_ndim, cov_type="nonrobust",
+            solution,
+            source,
+            feature_names=tuple(source.feature_names),
+            target_names=tuple(source.target_names),
+            y_ndim=y_ndim,
+            cov_type="nonrobust",
             n_dropped=n_dropped,
         )
         if cov_type != "nonrobust":
@@ -182,9 +203,16 @@ class LinearRegression:
         self.result_ = result
         return self
 
-    def _set_fitted(self, params: np.ndarray, fit_intercept: bool, y_ndim: int, rank: int,
-                    source: Any, from_frame: bool) -> None:
-        coef = params[int(fit_intercept):].T  # (q, p)
+    def _set_fitted(
+        self,
+        params: np.ndarray,
+        fit_intercept: bool,
+        y_ndim: int,
+        rank: int,
+        source: Any,
+        from_frame: bool,
+    ) -> None:
+        coef = params[int(fit_intercept) :].T  # (q, p)
         intercept = params[0] if fit_intercept else np.zeros(params.shape[1])
         if y_ndim == 1:
             self.coef_ = coef[0].copy()
@@ -218,11 +246,16 @@ class LinearRegression:
         if names is None and fitted is not None:
             warnings.warn(
                 "X does not have valid feature names, but LinearRegression was fitted with "
-                "feature names", UserWarning, stacklevel=3)
+                "feature names",
+                UserWarning,
+                stacklevel=3,
+            )
         elif raw is not None and fitted is None and all(isinstance(c, str) for c in raw):
             warnings.warn(
                 "X has feature names, but LinearRegression was fitted without feature names",
-                UserWarning, stacklevel=3)
+                UserWarning,
+                stacklevel=3,
+            )
         elif names is not None and fitted is not None and list(fitted) != names:
             raise DimensionError(
                 "The feature names should match those that were passed during fit. "

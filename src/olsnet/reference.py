@@ -20,8 +20,9 @@ from .errors import DimensionError, NotFittedError, OptionError, RankError
 __all__ = ["ReducedRankRegression", "RidgeRegression"]
 
 
-def _weighted_center(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _weighted_center(
+    X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(sqrt(w) (X - x̄), sqrt(w) (Y - ȳ), x̄ (p,), ȳ (q,), sqrt(w) (n,)) with weighted means."""
     sw = np.ones(X.shape[0]) if w is None else w
     x_mean = sw @ X / sw.sum()  # (p,)
@@ -144,7 +145,7 @@ class ReducedRankRegression(_ClosedForm):
                 "the design has aliased columns, so the OLS fit the reduced-rank fit starts from "
                 "is not unique; drop the aliased columns named in the warning"
             )
-        B = sol.params[int(self.fit_intercept):]  # (p, q)
+        B = sol.params[int(self.fit_intercept) :]  # (p, q)
         if self.fit_intercept:
             Xc, _, x_mean, y_mean, _ = _weighted_center(d.X, d.Y, d.weights)
         else:
@@ -159,7 +160,6 @@ class ReducedRankRegression(_ClosedForm):
         self.singular_values_ = s
         self._set(coef, intercept, d)
         return self
-
 
 
 class RidgeRegression(_ClosedForm):

@@ -17,20 +17,30 @@ def olsnet_fit(X, y, w=None, *, fit_intercept=True, cov_type="nonrobust", block_
     """RegressionResult from the exact solver on an in-memory source (small blocks on purpose:
     the streaming pass then crosses many block boundaries)."""
     design = as_design(X, y, w)
-    solution = exact_lstsq(design.X, design.Y, design.weights, fit_intercept,
-                           design.feature_names)
+    solution = exact_lstsq(design.X, design.Y, design.weights, fit_intercept, design.feature_names)
     source = ArraySource(design, block_rows=block_rows)
     return RegressionResult.from_solution(
-        solution, source, feature_names=design.feature_names,
-        target_names=design.target_names, y_ndim=design.y_ndim, cov_type=cov_type,
-        n_dropped=design.n_dropped)
+        solution,
+        source,
+        feature_names=design.feature_names,
+        target_names=design.target_names,
+        y_ndim=design.y_ndim,
+        cov_type=cov_type,
+        n_dropped=design.n_dropped,
+    )
 
 
 def statsmodels_fit(X, y, w=None, *, fit_intercept=True, cov_type="nonrobust"):
-    exog = sm.add_constant(np.asarray(X, dtype=float), has_constant="add") if fit_intercept \
+    exog = (
+        sm.add_constant(np.asarray(X, dtype=float), has_constant="add")
+        if fit_intercept
         else np.asarray(X, dtype=float)
-    model = sm.OLS(np.asarray(y, dtype=float), exog) if w is None else \
-        sm.WLS(np.asarray(y, dtype=float), exog, weights=w)
+    )
+    model = (
+        sm.OLS(np.asarray(y, dtype=float), exog)
+        if w is None
+        else sm.WLS(np.asarray(y, dtype=float), exog, weights=w)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model.fit(cov_type=cov_type, use_t=True)

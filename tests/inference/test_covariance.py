@@ -22,7 +22,7 @@ def _problem(n=20_000, p=4, q=2, seed=0, weights=True):
 
 def _blocks(X, Y, w, size):
     for s in range(0, X.shape[0], size):
-        yield X[s:s + size], Y[s:s + size], None if w is None else w[s:s + size]
+        yield X[s : s + size], Y[s : s + size], None if w is None else w[s : s + size]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -49,12 +49,17 @@ def test_pass_matches_dense_hc_formulas(weighted) -> None:
     df = got.nobs - (p + 1)
     for j in range(Y.shape[1]):
         np.testing.assert_allclose(got.ssr[j], E[:, j] @ E[:, j], rtol=1e-12)
-        for kind, u in [("HC0", E[:, j] ** 2), ("HC1", E[:, j] ** 2 * got.nobs / df),
-                        ("HC2", E[:, j] ** 2 / (1 - h)), ("HC3", E[:, j] ** 2 / (1 - h) ** 2)]:
+        for kind, u in [
+            ("HC0", E[:, j] ** 2),
+            ("HC1", E[:, j] ** 2 * got.nobs / df),
+            ("HC2", E[:, j] ** 2 / (1 - h)),
+            ("HC3", E[:, j] ** 2 / (1 - h) ** 2),
+        ]:
             want = C @ (Aw.T @ (u[:, None] * Aw)) @ C
             V = cov.hc_covariance(kind, got.meats, R, T, got.nobs, df)[j]
-            np.testing.assert_allclose(V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max(),
-                                       err_msg=kind)
+            np.testing.assert_allclose(
+                V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max(), err_msg=kind
+            )
     np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
 
 

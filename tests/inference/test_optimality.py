@@ -23,8 +23,7 @@ def test_at_the_optimum_equals_the_fit(data) -> None:
     fit = olsnet_fit(X, y, w, cov_type="HC3")
     at = result_at(fit.params, ArraySource(as_design(X, y, w), 97), cov_type="HC3")
     for name in ["params", "bse", "pvalues", "rsquared", "fvalue", "llf", "ssr"]:
-        np.testing.assert_allclose(getattr(at, name), getattr(fit, name), rtol=1e-10,
-                                   err_msg=name)
+        np.testing.assert_allclose(getattr(at, name), getattr(fit, name), rtol=1e-10, err_msg=name)
     gap = at.optimality
     assert abs(gap.relative_gap) < 1e-12
     assert gap.max_rel_coef_diff < 1e-12
@@ -43,8 +42,9 @@ def test_at_given_coefficients_closed_form(data) -> None:
     n, k = A.shape
     np.testing.assert_allclose(at.params, b, rtol=0)
     np.testing.assert_allclose(at.ssr, ssr, rtol=1e-12)
-    np.testing.assert_allclose(at.with_cov("nonrobust").bse, np.sqrt(ssr / (n - k) * np.diag(C)),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        at.with_cov("nonrobust").bse, np.sqrt(ssr / (n - k) * np.diag(C)), rtol=1e-9
+    )
     # HC3 with the residuals of b: dense hat matrix of the weighted design
     Aw = np.sqrt(w)[:, None] * A
     h = np.einsum("ij,jk,ik->i", Aw, C, Aw)
@@ -58,9 +58,9 @@ def test_at_given_coefficients_closed_form(data) -> None:
     assert gap.relative_gap > 0
     grad = -2.0 * A.T @ (w * e) / w.sum()
     np.testing.assert_allclose(gap.gradient_norm, np.linalg.norm(grad), rtol=1e-9)
-    np.testing.assert_allclose(gap.max_rel_coef_diff,
-                               np.abs(b - fit.params).max() / np.abs(fit.params).max(),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        gap.max_rel_coef_diff, np.abs(b - fit.params).max() / np.abs(fit.params).max(), rtol=1e-9
+    )
     text = at.summary().as_text()
     assert "Coefficients were given" in text and "relative gap" in text
     assert at.to_dict()["optimality"]["loss"] == pytest.approx(loss, rel=1e-12)
@@ -73,9 +73,11 @@ def test_multi_output_and_shape_errors(data) -> None:
     src = ArraySource(as_design(X, Y))
     at = result_at(fit.params + 0.01, src)
     assert at.params.shape == (11, 2) and at.cov_params().shape == (2, 11, 11)
-    np.testing.assert_allclose(at.ssr[1], np.sum((Y[:, 1] - fit.params[0, 1] - 0.01
-                                                  - X @ (fit.params[1:, 1] + 0.01)) ** 2),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        at.ssr[1],
+        np.sum((Y[:, 1] - fit.params[0, 1] - 0.01 - X @ (fit.params[1:, 1] + 0.01)) ** 2),
+        rtol=1e-12,
+    )
     with pytest.raises(DimensionError, match=r"\(11,\) or \(11, 2\)"):
         result_at(np.zeros(11), src)
     with pytest.raises(DimensionError, match="finite"):

@@ -22,8 +22,9 @@ def test_frame_columns_are_matched_by_name(frame) -> None:
     res = olsnet_fit(X, y)
     new = X.iloc[:5]
     shuffled = new[list(reversed(X.columns))]
-    np.testing.assert_array_equal(res.get_prediction(shuffled).predicted_mean,
-                                  res.get_prediction(new).predicted_mean)
+    np.testing.assert_array_equal(
+        res.get_prediction(shuffled).predicted_mean, res.get_prediction(new).predicted_mean
+    )
     with pytest.raises(DimensionError, match="'bmi'"):
         res.get_prediction(new.drop(columns="bmi").assign(other=1.0))
 
@@ -34,8 +35,9 @@ def test_one_row_and_wrong_width(frame) -> None:
     row = X.to_numpy()[3]
     one = res.get_prediction(row)
     assert one.predicted_mean.shape == (1,)
-    np.testing.assert_allclose(one.predicted_mean[0], res.params[0] + row @ res.params[1:],
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        one.predicted_mean[0], res.params[0] + row @ res.params[1:], rtol=1e-13
+    )
     with pytest.raises(DimensionError, match="3 feature"):
         res.get_prediction(np.ones((2, 3)))
 

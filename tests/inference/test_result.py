@@ -20,8 +20,23 @@ from olsnet.errors import AliasedColumnWarning, DataError, FormatError, NotAvail
 from olsnet.inference import RegressionResult
 from olsnet.solve import QRState, exact_lstsq, solve_state
 
-STATS = ["rsquared", "rsquared_adj", "fvalue", "f_pvalue", "llf", "aic", "bic", "ssr", "ess",
-         "centered_tss", "uncentered_tss", "df_model", "df_resid", "nobs", "scale"]
+STATS = [
+    "rsquared",
+    "rsquared_adj",
+    "fvalue",
+    "f_pvalue",
+    "llf",
+    "aic",
+    "bic",
+    "ssr",
+    "ess",
+    "centered_tss",
+    "uncentered_tss",
+    "df_model",
+    "df_resid",
+    "nobs",
+    "scale",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +47,12 @@ def diabetes():
 
 def _same(a, b, rtol=1e-10) -> None:
     for name in [*STATS, "params", "bse", "tvalues", "pvalues"]:
-        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=0,
-                                   err_msg=name)
-    np.testing.assert_allclose(a.cov_params(), b.cov_params(), rtol=rtol,
-                               atol=1e-14 * np.abs(b.cov_params()).max())
+        np.testing.assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=rtol, atol=0, err_msg=name
+        )
+    np.testing.assert_allclose(
+        a.cov_params(), b.cov_params(), rtol=rtol, atol=1e-14 * np.abs(b.cov_params()).max()
+    )
 
 
 # -- immutability ---------------------------------------------------------------------------------
@@ -111,8 +128,9 @@ def test_no_residual_df_every_test_not_available() -> None:
     with pytest.warns(NotAvailableWarning, match="no residual degrees of freedom"):
         assert np.isnan(res.scale)
     assert np.isnan(res.bse).all() and np.isnan(res.conf_int()).all()
-    np.testing.assert_allclose(res.params, np.linalg.solve(np.column_stack([np.ones(3), X]), y),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        res.params, np.linalg.solve(np.column_stack([np.ones(3), X]), y), rtol=1e-10
+    )
     text = str(res.summary())
     assert "no residual degrees of freedom (nobs 3 - rank 3 = 0)" in text
     d = res.to_dict()
@@ -162,8 +180,9 @@ def test_source_with_shifted_qr_state(diabetes) -> None:
     solution = solve_state(state)
     assert np.abs(solution.shift_x).max() > 0
     for cov_type in ("HC0", "HC3"):
-        res = RegressionResult.from_solution(solution, ArraySource(design, 64),
-                                             y_ndim=1, cov_type=cov_type)
+        res = RegressionResult.from_solution(
+            solution, ArraySource(design, 64), y_ndim=1, cov_type=cov_type
+        )
         ref = statsmodels_fit(X, y, cov_type=cov_type)
         np.testing.assert_allclose(res.cov_params(), ref.cov_params(), rtol=1e-9)
         assert res.feature_names == tuple(X.columns)
@@ -177,8 +196,9 @@ def test_block_split_and_row_order_do_not_change_hc(block_rows, seed) -> None:
     perm = np.random.default_rng(seed).permutation(len(y))
     other = olsnet_fit(X[perm], y[perm], cov_type="HC3", block_rows=block_rows)
     for kind in ("HC0", "HC1", "HC2", "HC3"):
-        np.testing.assert_allclose(other.with_cov(kind).cov_params(),
-                                   base.with_cov(kind).cov_params(), rtol=1e-9)
+        np.testing.assert_allclose(
+            other.with_cov(kind).cov_params(), base.with_cov(kind).cov_params(), rtol=1e-9
+        )
 
 
 # -- summaries -------------------------------------------------------------------------------------
@@ -325,8 +345,11 @@ def test_source_with_its_own_residual_pass_is_used(diabetes) -> None:
 
 
 @settings(max_examples=10, deadline=None)
-@given(col=hs.integers(0, 9), log_scale=hs.floats(-3, 3),
-       kind=hs.sampled_from(["nonrobust", "HC0", "HC1", "HC2", "HC3"]))
+@given(
+    col=hs.integers(0, 9),
+    log_scale=hs.floats(-3, 3),
+    kind=hs.sampled_from(["nonrobust", "HC0", "HC1", "HC2", "HC3"]),
+)
 def test_rescaling_a_column_keeps_its_t_value(col, log_scale, kind) -> None:
     X, y = load_diabetes(return_X_y=True)
     factor = 10.0**log_scale

@@ -15,29 +15,52 @@ from inference_helpers import olsnet_fit, random_weights, second_target, statsmo
 RTOL = 1e-9
 COV_TYPES = ["nonrobust", "HC0", "HC1", "HC2", "HC3"]
 
-SCALAR_STATS = ["rsquared", "rsquared_adj", "fvalue", "f_pvalue", "llf", "aic", "bic", "ssr",
-                "ess", "centered_tss", "uncentered_tss", "df_model", "df_resid", "nobs",
-                "scale", "condition_number"]
+SCALAR_STATS = [
+    "rsquared",
+    "rsquared_adj",
+    "fvalue",
+    "f_pvalue",
+    "llf",
+    "aic",
+    "bic",
+    "ssr",
+    "ess",
+    "centered_tss",
+    "uncentered_tss",
+    "df_model",
+    "df_resid",
+    "nobs",
+    "scale",
+    "condition_number",
+]
 
 
 def _check_output(ours: dict, ref) -> None:
     """Compare one output's statistics (``ours``: name -> value) with a statsmodels result."""
     for name in SCALAR_STATS:
-        np.testing.assert_allclose(ours[name], float(getattr(ref, name)), rtol=RTOL, atol=0,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            ours[name], float(getattr(ref, name)), rtol=RTOL, atol=0, err_msg=name
+        )
     for name in ["params", "bse", "tvalues", "pvalues"]:
-        np.testing.assert_allclose(ours[name], np.asarray(getattr(ref, name)), rtol=RTOL,
-                                   atol=0, err_msg=name)
-    np.testing.assert_allclose(ours["conf_int"], np.asarray(ref.conf_int(alpha=0.1)),
-                               rtol=RTOL, atol=0, err_msg="conf_int")
-    np.testing.assert_allclose(ours["cov_params"], np.asarray(ref.cov_params()), rtol=RTOL,
-                               atol=1e-13 * np.abs(np.asarray(ref.cov_params())).max(),
-                               err_msg="cov_params")
+        np.testing.assert_allclose(
+            ours[name], np.asarray(getattr(ref, name)), rtol=RTOL, atol=0, err_msg=name
+        )
+    np.testing.assert_allclose(
+        ours["conf_int"], np.asarray(ref.conf_int(alpha=0.1)), rtol=RTOL, atol=0, err_msg="conf_int"
+    )
+    np.testing.assert_allclose(
+        ours["cov_params"],
+        np.asarray(ref.cov_params()),
+        rtol=RTOL,
+        atol=1e-13 * np.abs(np.asarray(ref.cov_params())).max(),
+        err_msg="cov_params",
+    )
 
 
 def _single(res) -> dict:
-    out = {name: getattr(res, name) for name in [
-        *SCALAR_STATS, "params", "bse", "tvalues", "pvalues"]}
+    out = {
+        name: getattr(res, name) for name in [*SCALAR_STATS, "params", "bse", "tvalues", "pvalues"]
+    }
     out["conf_int"] = res.conf_int(alpha=0.1)
     out["cov_params"] = res.cov_params()
     return out
@@ -114,11 +137,18 @@ def test_prediction_intervals(dataset, cov_type, weighted) -> None:
         np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=RTOL, atol=0)
     pred = ours.get_prediction(new)
     want = ref.get_prediction(exog).summary_frame(alpha=0.1)
-    np.testing.assert_allclose(pred.conf_int(obs=True, alpha=0.1),
-                               want[["obs_ci_lower", "obs_ci_upper"]].to_numpy(), rtol=RTOL, atol=0)
-    np.testing.assert_allclose(pred.conf_int(alpha=0.1),
-                               want[["mean_ci_lower", "mean_ci_upper"]].to_numpy(), rtol=RTOL,
-                               atol=0)
+    np.testing.assert_allclose(
+        pred.conf_int(obs=True, alpha=0.1),
+        want[["obs_ci_lower", "obs_ci_upper"]].to_numpy(),
+        rtol=RTOL,
+        atol=0,
+    )
+    np.testing.assert_allclose(
+        pred.conf_int(alpha=0.1),
+        want[["mean_ci_lower", "mean_ci_upper"]].to_numpy(),
+        rtol=RTOL,
+        atol=0,
+    )
     np.testing.assert_allclose(pred.predicted_mean, want["mean"], rtol=RTOL, atol=0)
 
 

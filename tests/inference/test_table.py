@@ -15,8 +15,11 @@ def _table() -> Table:
     return Table(
         "Coefficients",
         ("name", "coef", "note"),
-        (("Intercept", 1.25, "a|b"), ("age", NotAvailable("aliased with sex"), None),
-         ("bmi", 2, "<b>")),
+        (
+            ("Intercept", 1.25, "a|b"),
+            ("age", NotAvailable("aliased with sex"), None),
+            ("bmi", 2, "<b>"),
+        ),
         notes=("fitted by olsnet",),
         formats=("", ".3f", ""),
     )
@@ -31,8 +34,9 @@ def test_text_is_aligned_and_lists_reasons() -> None:
     # numeric column right-aligned: the numbers end in the same column
     cells = ["1.250", "n/a [1]", "2"]
     assert len({line.index(c) + len(c) for line, c in zip(body, cells, strict=True)}) == 1
-    assert all(line.startswith(name) for line, name in zip(body, ["Intercept", "age", "bmi"],
-                                                           strict=True))
+    assert all(
+        line.startswith(name) for line, name in zip(body, ["Intercept", "age", "bmi"], strict=True)
+    )
     assert "[1] aliased with sex" in lines
     assert "fitted by olsnet" in lines
     assert str(_table()) == _table().as_text()

@@ -46,8 +46,11 @@ def test_unknown_optimizer_lists_the_accepted_names(diabetes):
 
 def test_nonlinear_layer_is_named(diabetes):
     X, y = diabetes
-    seq = torch.nn.Sequential(torch.nn.Linear(10, 3, dtype=torch.float64), torch.nn.Tanh(),
-                              torch.nn.Linear(3, 1, dtype=torch.float64))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(10, 3, dtype=torch.float64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(3, 1, dtype=torch.float64),
+    )
     with pytest.raises(NotAffineError, match=r"layer '1' \(Tanh\)"):
         olsnet.train(seq, X, y)
 

@@ -20,9 +20,14 @@ def random_affine(rng: np.random.Generator, q: int, p: int, rank: int) -> olsnet
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), p=st.integers(1, 7), q=st.integers(1, 5),
-       depth=st.integers(1, 5), extra=st.lists(st.integers(0, 4), min_size=4, max_size=4),
-       basis_seed=st.one_of(st.none(), st.integers(0, 100)))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    p=st.integers(1, 7),
+    q=st.integers(1, 5),
+    depth=st.integers(1, 5),
+    extra=st.lists(st.integers(0, 4), min_size=4, max_size=4),
+    basis_seed=st.one_of(st.none(), st.integers(0, 100)),
+)
 def test_collapse_of_expand_is_identity(seed, p, q, depth, extra, basis_seed):
     rng = np.random.default_rng(seed)
     rank = int(rng.integers(0, min(p, q) + 1))
@@ -91,8 +96,11 @@ def test_collapse_matches_forward_pass_and_certifies():
 
 
 def test_collapse_of_plain_sequential_and_linear():
-    seq = torch.nn.Sequential(torch.nn.Linear(3, 4, dtype=torch.float64), torch.nn.Identity(),
-                              torch.nn.Linear(4, 2, dtype=torch.float64))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(3, 4, dtype=torch.float64),
+        torch.nn.Identity(),
+        torch.nn.Linear(4, 2, dtype=torch.float64),
+    )
     A = olsnet.collapse(seq)
     x = torch.randn(7, 3, dtype=torch.float64)
     with torch.no_grad():

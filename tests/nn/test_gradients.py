@@ -22,8 +22,9 @@ def test_logged_loss_and_gradient_match_closed_form(diabetes, weight_decay):
     b = float(net[0].bias.detach()[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingWarning)
-        log = olsnet.train(net, X, y, optimizer="gd", max_epochs=0, standardize=False,
-                           weight_decay=weight_decay)
+        log = olsnet.train(
+            net, X, y, optimizer="gd", max_epochs=0, standardize=False, weight_decay=weight_decay
+        )
     r = y - X @ beta - b  # (n,)
     n = len(y)
     J = r @ r / (2 * n) + 0.5 * weight_decay * beta @ beta

@@ -38,10 +38,13 @@ def test_hidden_layers_reach_ols(diabetes, diabetes_ols, hidden):
     assert ssr_of(net, X, y) == pytest.approx(ssr, rel=1e-12)
 
 
-@pytest.mark.parametrize(("optimizer", "options", "epochs"), [
-    ("gd", {"momentum": 0.9}, 1000),  # step 1/L (plain GD needs about 8,000 epochs)
-    ("adam", {"lr": 0.05}, 1500),
-])
+@pytest.mark.parametrize(
+    ("optimizer", "options", "epochs"),
+    [
+        ("gd", {"momentum": 0.9}, 1000),  # step 1/L (plain GD needs about 8,000 epochs)
+        ("adam", {"lr": 0.05}, 1500),
+    ],
+)
 def test_first_order_optimizers_reach_ols(diabetes, diabetes_ols, optimizer, options, epochs):
     X, y = diabetes
     net = olsnet.LinearNetwork(10, seed=0)
@@ -114,8 +117,9 @@ def test_weight_decay_on_single_neuron_is_ridge(diabetes, weight_decay):
     alpha = weight_decay * len(y)  # the correspondence documented in RidgeRegression
     A = net.collapse()
     for ref in (olsnet.RidgeRegression(alpha=alpha).fit(X, y), Ridge(alpha=alpha).fit(X, y)):
-        np.testing.assert_allclose(A.weight[0], ref.coef_, rtol=1e-8,
-                                   atol=1e-8 * np.abs(ref.coef_).max())
+        np.testing.assert_allclose(
+            A.weight[0], ref.coef_, rtol=1e-8, atol=1e-8 * np.abs(ref.coef_).max()
+        )
         assert A.bias[0] == pytest.approx(ref.intercept_, rel=1e-10)
     # and it is not OLS: the penalty binds
     ols = olsnet.LinearRegression().fit(X, y)
@@ -136,24 +140,36 @@ def test_training_log_records_each_epoch_and_stop_reason(diabetes):
     seen = []
     net = olsnet.LinearNetwork(10, seed=0)
     with pytest.warns(TrainingWarning, match="max_epochs=40"):
-        log = olsnet.train(net, X, y, optimizer="gd", max_epochs=40,
-                           callback=lambda epoch, lg: seen.append((epoch, lg.epochs, lg.loss.size)))
+        log = olsnet.train(
+            net,
+            X,
+            y,
+            optimizer="gd",
+            max_epochs=40,
+            callback=lambda epoch, lg: seen.append((epoch, lg.epochs, lg.loss.size)),
+        )
     assert log.epochs == 40 and not log.converged
     assert log.loss.shape == log.grad_norm.shape == log.time.shape == (41,)
     assert seen == [(e, e, e + 1) for e in range(1, 41)]
     assert np.all(np.diff(log.time) >= 0)
     with pytest.raises(ValueError):
         log.loss[0] = 0.0  # read-only
-    stop = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd",
-                        callback=lambda epoch, lg: epoch == 5)
+    stop = olsnet.train(
+        olsnet.LinearNetwork(10, seed=0),
+        X,
+        y,
+        optimizer="gd",
+        callback=lambda epoch, lg: epoch == 5,
+    )
     assert stop.epochs == 5 and stop.stop_reason == "stopped by callback"
 
 
 def test_max_time_and_loss_tol_stop(diabetes):
     X, y = diabetes
     with pytest.warns(TrainingWarning, match="max_time"):
-        log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd",
-                           max_time=0.05, max_epochs=10**9)
+        log = olsnet.train(
+            olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd", max_time=0.05, max_epochs=10**9
+        )
     assert 0 < log.epochs < 10**9
     log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="gd", loss_tol=1e-3)
     assert log.converged and "loss_tol" in log.stop_reason
@@ -199,8 +215,11 @@ def test_float32_network_trains_in_float32(diabetes, diabetes_ols):
 
 def test_plain_torch_modules_train(diabetes, diabetes_ols):
     X, y = diabetes
-    seq = torch.nn.Sequential(torch.nn.Linear(10, 4, dtype=torch.float64), torch.nn.Identity(),
-                              torch.nn.Linear(4, 1, dtype=torch.float64))
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(10, 4, dtype=torch.float64),
+        torch.nn.Identity(),
+        torch.nn.Linear(4, 1, dtype=torch.float64),
+    )
     olsnet.train(seq, X, y)
     assert max_rel(params_of(seq), diabetes_ols[0]) <= 1e-7
     lin = torch.nn.Linear(10, 1, dtype=torch.float64)
@@ -276,8 +295,9 @@ def test_moments_and_data_objectives_reach_the_same_optimum(diabetes, weighted, 
     assert max_rel(fits["moments"], fits["data"]) <= tol
 
 
-@pytest.mark.parametrize(("hidden", "q", "weighted"), [((), 1, False), ((3,), 1, True),
-                                                       ((4, 2), 3, True)])
+@pytest.mark.parametrize(
+    ("hidden", "q", "weighted"), [((), 1, False), ((3,), 1, True), ((4, 2), 3, True)]
+)
 def test_moments_gradient_equals_autograd_of_data_loss(hidden, q, weighted):
     """At random parameters, ½ tr(A M Aᵀ) and Σ w ||y - f(x)||² / (2 Σw) have the same
     gradient in every layer (the latter by autograd through the rows)."""
@@ -314,8 +334,9 @@ def test_auto_objective_is_moments_for_full_batch_else_data(diabetes):
     assert olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y).objective == "moments"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingWarning)
-        log = olsnet.train(olsnet.LinearNetwork(10, seed=0), X, y, optimizer="adam",
-                           batch_size=64, max_epochs=1)
+        log = olsnet.train(
+            olsnet.LinearNetwork(10, seed=0), X, y, optimizer="adam", batch_size=64, max_epochs=1
+        )
     assert log.objective == "data"
     # nearly collinear columns: the standardised moments are too ill-conditioned (> 1e8)
     rng = np.random.default_rng(2)

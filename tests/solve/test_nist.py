@@ -43,7 +43,8 @@ def test_nist_through_the_blocked_qr_state(nist_dir, name):
     Y = case.y[:, None]
     state = olsnet.QRState.empty(case.X.shape[1], 1, case.fit_intercept)
     for rows in np.array_split(np.arange(case.X.shape[0]), 3):
-        state = state.merge(olsnet.QRState.empty(case.X.shape[1], 1, case.fit_intercept)
-                            .fold(case.X[rows], Y[rows]))
+        state = state.merge(
+            olsnet.QRState.empty(case.X.shape[1], 1, case.fit_intercept).fold(case.X[rows], Y[rows])
+        )
     sol = solve_state(state)
     assert min(lre(float(a), b) for a, b in zip(sol.params[:, 0], case.params, strict=True)) >= 8

@@ -30,14 +30,21 @@ def _random_tree(states, rng):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**31), n=st.integers(12, 80), p=st.integers(1, 5),
-       q=st.integers(1, 2), pieces=st.integers(1, 7), icpt=st.booleans())
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(12, 80),
+    p=st.integers(1, 5),
+    q=st.integers(1, 2),
+    pieces=st.integers(1, 7),
+    icpt=st.booleans(),
+)
 def test_any_block_split_and_merge_tree_gives_the_same_fit(seed, n, p, q, pieces, icpt):
     rng, X, Y = _problem(seed, n, p, q)
     w = rng.uniform(0.2, 3.0, n)
     cuts = np.sort(rng.choice(np.arange(1, n), size=min(pieces - 1, n - 1), replace=False))
-    states = [QRState.empty(p, q, icpt).fold(X[s], Y[s], w[s])
-              for s in np.split(np.arange(n), cuts)]
+    states = [
+        QRState.empty(p, q, icpt).fold(X[s], Y[s], w[s]) for s in np.split(np.arange(n), cuts)
+    ]
     merged = solve_state(_random_tree(states, rng))
     ref = lstsq(X, Y, w, icpt, policy="exact")
     np.testing.assert_allclose(merged.params, ref.params, rtol=1e-9, atol=1e-12)
@@ -62,17 +69,19 @@ def test_row_permutation_changes_nothing(seed, n, p):
 def test_integer_weight_equals_copies_and_zero_weight_equals_dropped_row(seed, n, p):
     rng, X, Y = _problem(seed, n, p)
     k = rng.integers(0, 4, n)
-    k[:p + 2] = np.maximum(k[:p + 2], 1)  # keep the fit identified
+    k[: p + 2] = np.maximum(k[: p + 2], 1)  # keep the fit identified
     copies = np.repeat(np.arange(n), k)
     weighted = olsnet.LinearRegression().fit(X, Y[:, 0], sample_weight=k.astype(float))
     copied = olsnet.LinearRegression().fit(X[copies], Y[copies, 0])
     np.testing.assert_allclose(weighted.coef_, copied.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(weighted.intercept_, copied.intercept_, rtol=1e-10, atol=1e-12)
     kept = k > 0
-    dropped = olsnet.LinearRegression().fit(X[kept], Y[kept, 0],
-                                            sample_weight=k[kept].astype(float))
-    np.testing.assert_allclose(weighted.result_.params, dropped.result_.params, rtol=1e-12,
-                               atol=1e-13)
+    dropped = olsnet.LinearRegression().fit(
+        X[kept], Y[kept, 0], sample_weight=k[kept].astype(float)
+    )
+    np.testing.assert_allclose(
+        weighted.result_.params, dropped.result_.params, rtol=1e-12, atol=1e-13
+    )
     np.testing.assert_allclose(weighted.result_.bse, dropped.result_.bse, rtol=1e-11)
     assert weighted.result_.nobs == kept.sum()
     assert weighted.result_.df_resid == dropped.result_.df_resid
@@ -91,8 +100,7 @@ def test_rescaling_a_column_rescales_its_coefficient_and_keeps_t(seed, j, scale)
 
 
 @settings(max_examples=6, deadline=None)
-@given(seed=st.integers(0, 2**31), offset=st.sampled_from([0.0, 1e3, 1e5]),
-       weighted=st.booleans())
+@given(seed=st.integers(0, 2**31), offset=st.sampled_from([0.0, 1e3, 1e5]), weighted=st.booleans())
 def test_fast_path_agrees_with_exact_path(seed, offset, weighted):
     rng = np.random.default_rng(seed)
     n, p = 50_000, 8  # n * (p + 2) above EXACT_MAX_ELEMENTS: the fast path

@@ -11,4 +11,12 @@ from ._arrays import (
     iter_row_blocks,
 )
 
-__all__ = ["ArraySource", "Design", "as_design", "as_matrix", "check_finite", "check_weights", "iter_row_blocks"]
+__all__ = [
+    "ArraySource",
+    "Design",
+    "as_design",
+    "as_matrix",
+    "check_finite",
+    "check_weights",
+    "iter_row_blocks",
+]

@@ -15,9 +15,19 @@ import numpy as np
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataError, DimensionError, InputTypeError
 
-__all__ = ["ArraySource", "Design", "as_design", "as_matrix", "check_finite", "column_label", "iter_row_blocks"]
+__all__ = [
+    "ArraySource",
+    "Design",
+    "as_design",
+    "as_matrix",
+    "check_finite",
+    "column_label",
+    "iter_row_blocks",
+]
 
-FORMULA_HINT = "use a formula (olsnet.ols('y ~ x + C(group)', data)) to encode text or categorical columns"
+FORMULA_HINT = (
+    "use a formula (olsnet.ols('y ~ x + C(group)', data)) to encode text or categorical columns"
+)
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,9 @@ def _frame_to_float(obj: Any, what: str, names: tuple[str, ...]) -> np.ndarray:
         import pandas as pd
 
         for name, dtype in zip(names, obj.dtypes, strict=True):
-            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)) or isinstance(
-                dtype, pd.CategoricalDtype
-            ):
+            if not (
+                pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+            ) or isinstance(dtype, pd.CategoricalDtype):
                 raise InputTypeError(
                     f"{what} column {name!r} has dtype {dtype}, which is not numeric; {FORMULA_HINT}"
                 )
@@ -112,7 +122,9 @@ def _to_float(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> np.n
     return np.asarray(arr, dtype=np.float64)
 
 
-def as_matrix(X: Any, what: str = "X", names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...] | None]:
+def as_matrix(
+    X: Any, what: str = "X", names: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """(n, p) float64 array (no copy when X already is one) and the frame's column names, if any."""
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse
         raise InputTypeError(
@@ -135,7 +147,9 @@ def as_matrix(X: Any, what: str = "X", names: tuple[str, ...] | None = None) -> 
             "X.reshape(1, -1) if it contains a single sample."
         )
     if arr.ndim != 2:
-        raise DimensionError(f"{what} must be 2-D (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}")
+        raise DimensionError(
+            f"{what} must be 2-D (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}"
+        )
     return arr, frame_names
 
 
@@ -155,7 +169,9 @@ def _as_targets(y: Any) -> tuple[np.ndarray, tuple[str, ...], int]:
     if arr.ndim == 2:
         q = arr.shape[1]
         return arr, tuple(f"y{j}" for j in range(q)) if q > 1 else ("y",), 2
-    raise DimensionError(f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {arr.shape}")
+    raise DimensionError(
+        f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {arr.shape}"
+    )
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -196,14 +212,24 @@ def check_weights(w: Any, n: int) -> np.ndarray:
         raise DataError(f"sample_weight has {wa[i]} at row {i}; weights must be finite and >= 0")
     if (wa < 0).any():
         i = _first_bad(wa < 0)
-        raise DataError(f"sample_weight has the negative value {wa[i]} at row {i}; weights must be >= 0")
+        raise DataError(
+            f"sample_weight has the negative value {wa[i]} at row {i}; weights must be >= 0"
+        )
     if not (wa > 0).any():
-        raise DataError("sample_weight is zero for every row; at least one row needs a positive weight")
+        raise DataError(
+            "sample_weight is zero for every row; at least one row needs a positive weight"
+        )
     return wa
 
 
-def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "raise",
-              check_finite_X: bool = True) -> Design:
+def as_design(
+    X: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    missing: str = "raise",
+    check_finite_X: bool = True,
+) -> Design:
     """Check and convert a regression's inputs.
 
     ``check_finite_X=False`` leaves the NaN/inf scan of X to the caller, which must then call
@@ -228,7 +254,9 @@ def as_design(X: Any, y: Any, sample_weight: Any = None, *, missing: str = "rais
             f"X and y have different numbers of rows: X has {n} samples, y has {Y.shape[0]}"
         )
     if n == 0:
-        raise DataError(f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required.")
+        raise DataError(
+            f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required."
+        )
     if p == 0:
         raise DataError(f"X has 0 feature(s) (shape={Xa.shape}) while a minimum of 1 is required.")
     if Y.shape[1] == 0:

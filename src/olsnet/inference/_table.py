@@ -153,8 +153,10 @@ class Table:
 
     def _right_aligned(self) -> list[bool]:
         numeric = self._numeric_columns()
-        return [self.align[j] == "r" if j < len(self.align) else (j > 0 and numeric[j])
-                for j in range(self.n_columns)]
+        return [
+            self.align[j] == "r" if j < len(self.align) else (j > 0 and numeric[j])
+            for j in range(self.n_columns)
+        ]
 
     def text_width(self) -> int:
         """Width of the text rendering without padding."""
@@ -237,8 +239,9 @@ class Table:
         if self.title:
             out.append(f"<caption>{e(self.title)}</caption>")
         if self.header:
-            out.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.header)
-                       + "</tr></thead>")
+            out.append(
+                "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.header) + "</tr></thead>"
+            )
         out.append("<tbody>")
         for row in body:
             cells = []
@@ -251,8 +254,11 @@ class Table:
         notes = self.all_notes()
         if notes:
             span = max(self.n_columns, 1)
-            out.append(f'<tfoot><tr><td colspan="{span}">'
-                       + "<br>".join(e(n) for n in notes) + "</td></tr></tfoot>")
+            out.append(
+                f'<tfoot><tr><td colspan="{span}">'
+                + "<br>".join(e(n) for n in notes)
+                + "</td></tr></tfoot>"
+            )
         out.append("</table>")
         return "\n".join(out)
 

@@ -159,12 +159,19 @@ class _ChunkKernel:
         cache = self._local.__dict__.setdefault("by_rows", {})
         if c not in cache:
             r, rq = self.r, self.MT.shape[0]
-            cache[c] = {"T": np.empty((rq, c)), "B": np.empty((r, c)), "a": np.empty(c),
-                        "h": np.empty(c), "d": np.empty(c), "m": np.empty((r, r))}
+            cache[c] = {
+                "T": np.empty((rq, c)),
+                "B": np.empty((r, c)),
+                "a": np.empty(c),
+                "h": np.empty(c),
+                "d": np.empty(c),
+                "m": np.empty((r, r)),
+            }
         return cache[c]
 
-    def __call__(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    def __call__(
+        self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         r, q, c = self.r, Y.shape[1], X.shape[0]
         buf = self._buffers(c)
         T, B, a, h, d, m = buf["T"], buf["B"], buf["a"], buf["h"], buf["d"], buf["m"]
@@ -192,10 +199,16 @@ class _ChunkKernel:
         return meats, ssr, Qt @ Et.T, float(h.max(initial=0.0))
 
 
-def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-                  params: np.ndarray, R_x: np.ndarray, shift_x: np.ndarray,
-                  kept: np.ndarray, fit_intercept: bool, *, n_threads: int | None = None
-                  ) -> ResidualPass:
+def residual_pass(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    params: np.ndarray,
+    R_x: np.ndarray,
+    shift_x: np.ndarray,
+    kept: np.ndarray,
+    fit_intercept: bool,
+    *,
+    n_threads: int | None = None,
+) -> ResidualPass:
     """Stream row blocks once: residuals at ``params``, leverages and the three HC meats.
 
     Parameters
@@ -222,16 +235,18 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     p = k - int(fit_intercept)
     icpt_kept = fit_intercept and r > 0 and kept[0] == 0
     coef = np.where(np.isnan(params), 0.0, params)  # (k, q)
-    beta = coef[int(fit_intercept):]  # (p, q)
+    beta = coef[int(fit_intercept) :]  # (p, q)
     b0 = coef[0] if fit_intercept else np.zeros(q)
     Rinv = bread_inverse(R_x)  # (r, r)
     G = np.zeros((p, r))  # (p, r): Z̃ R⁻¹ = [1, X - c] R⁻¹ = 1·R⁻¹[0] + (X - c) G
-    G[kept[int(icpt_kept):] - int(fit_intercept)] = Rinv[int(icpt_kept):]
+    G[kept[int(icpt_kept) :] - int(fit_intercept)] = Rinv[int(icpt_kept) :]
     shifted = bool(np.any(shift_x != 0.0))
     kernel = _ChunkKernel(
         MT=np.ascontiguousarray(np.hstack([G, -beta]).T),
         offset=np.concatenate([Rinv[0] if icpt_kept else np.zeros(r), -(b0 + shift_x @ beta)]),
-        shift=np.asarray(shift_x, dtype=np.float64) if shifted else None, r=r)
+        shift=np.asarray(shift_x, dtype=np.float64) if shifted else None,
+        r=r,
+    )
     chunk = _chunk_rows(r, q, p)
     meats = np.zeros((q, 3, r, r))
     ssr = np.zeros(q)
@@ -257,10 +272,16 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
 
     def run_span(span: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tuple[Any, ...]:
         X, Y, w = span
-        parts = [kernel(X[s:s + chunk], Y[s:s + chunk], None if w is None else w[s:s + chunk])
-                 for s in range(0, X.shape[0], chunk)]
-        return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
-                max(p[3] for p in parts))
+        parts = [
+            kernel(X[s : s + chunk], Y[s : s + chunk], None if w is None else w[s : s + chunk])
+            for s in range(0, X.shape[0], chunk)
+        ]
+        return (
+            sum(p[0] for p in parts),
+            sum(p[1] for p in parts),
+            sum(p[2] for p in parts),
+            max(p[3] for p in parts),
+        )
 
     workers = _workers() if n_threads is None else max(int(n_threads), 1)
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
@@ -269,8 +290,11 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
             batch = list(islice(stream, 2 * workers))  # bounded: a few spans in flight
             if not batch:
                 break
-            results = pool.map(run_span, batch) if pool and len(batch) > 1 \
+            results = (
+                pool.map(run_span, batch)
+                if pool and len(batch) > 1
                 else [run_span(b) for b in batch]
+            )
             for m, s, qe, mh in results:  # summed in row order: deterministic
                 meats += m
                 ssr += s
@@ -280,8 +304,9 @@ def residual_pass(blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, R_x.T @ QtE)
 
 
-def hc_covariance(kind: str, meats: np.ndarray, R_x: np.ndarray, T: np.ndarray, nobs: int,
-                  df_resid: float) -> np.ndarray:
+def hc_covariance(
+    kind: str, meats: np.ndarray, R_x: np.ndarray, T: np.ndarray, nobs: int, df_resid: float
+) -> np.ndarray:
     """HC covariance (q, r, r) of the kept coefficients in the user's coordinates.
 
     ``V = T R⁻¹ M R⁻ᵀ Tᵀ`` times the HC1 factor; ``meats`` as from :func:`residual_pass`.

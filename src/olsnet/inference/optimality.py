@@ -81,10 +81,16 @@ def _exact_solution(source: Any, fit_intercept: bool, names: tuple[str, ...]) ->
     return solve_state(state, names)
 
 
-def result_at(params: Any, source: Any, *, fit_intercept: bool = True,
-              feature_names: tuple[str, ...] | list[str] | None = None,
-              target_names: tuple[str, ...] | list[str] | None = None, y_ndim: int | None = None,
-              cov_type: str = "nonrobust") -> RegressionResult:
+def result_at(
+    params: Any,
+    source: Any,
+    *,
+    fit_intercept: bool = True,
+    feature_names: tuple[str, ...] | list[str] | None = None,
+    target_names: tuple[str, ...] | list[str] | None = None,
+    y_ndim: int | None = None,
+    cov_type: str = "nonrobust",
+) -> RegressionResult:
     """A :class:`RegressionResult` whose coefficients are the given ones.
 
     Parameters
@@ -150,18 +156,28 @@ def result_at(params: Any, source: Any, *, fit_intercept: bool = True,
     diff = np.abs(P2[kept] - opt)
     scale = np.maximum(np.abs(opt).max(axis=0), np.finfo(float).tiny)
     gap = (loss - loss_opt) / loss_opt if loss_opt > 0 else loss - loss_opt
-    optimality = Optimality(loss, loss_opt, float(gap), float(np.linalg.norm(grad)),
-                            float((diff / scale).max()) if diff.size else 0.0)
+    optimality = Optimality(
+        loss,
+        loss_opt,
+        float(gap),
+        float(np.linalg.norm(grad)),
+        float((diff / scale).max()) if diff.size else 0.0,
+    )
     base = RegressionResult.from_solution(
-        solution, source, feature_names=fnames, target_names=target_names, y_ndim=ndim)
+        solution, source, feature_names=fnames, target_names=target_names, y_ndim=ndim
+    )
     ro_params = P2.copy()
     ro_params.flags.writeable = False
     ro_ssr = at.ssr.copy()
     ro_ssr.flags.writeable = False
-    moved = RegressionResult(**{
-        **{f: getattr(base, f) for f in RegressionResult.__dataclass_fields__},
-        "_params": ro_params, "_ssr": ro_ssr, "method": "given coefficients",
-        "optimality": optimality, "_cache": _Cache(data_pass=at,
-                                                   sum_log_weights=at.sum_log_weights),
-    })
+    moved = RegressionResult(
+        **{
+            **{f: getattr(base, f) for f in RegressionResult.__dataclass_fields__},
+            "_params": ro_params,
+            "_ssr": ro_ssr,
+            "method": "given coefficients",
+            "optimality": optimality,
+            "_cache": _Cache(data_pass=at, sum_log_weights=at.sum_log_weights),
+        }
+    )
     return moved.with_cov(cov_type)

@@ -84,11 +84,18 @@ class PredictionResult:
         oi = self._interval(alpha, True)
         frames = []
         for j in range(self._mean.shape[1]):
-            frames.append(pd.DataFrame({
-                "mean": self._mean[:, j], "mean_se": np.sqrt(self._var_mean[:, j]),
-                "mean_ci_lower": ci[:, j, 0], "mean_ci_upper": ci[:, j, 1],
-                "obs_ci_lower": oi[:, j, 0], "obs_ci_upper": oi[:, j, 1],
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "mean": self._mean[:, j],
+                        "mean_se": np.sqrt(self._var_mean[:, j]),
+                        "mean_ci_lower": ci[:, j, 0],
+                        "mean_ci_upper": ci[:, j, 1],
+                        "obs_ci_lower": oi[:, j, 0],
+                        "obs_ci_upper": oi[:, j, 1],
+                    }
+                )
+            )
         if self.y_ndim == 1:
             return frames[0]
         return pd.concat(frames, axis=1, keys=list(self.target_names))
@@ -124,8 +131,10 @@ def _new_rows(result: RegressionResult, X: Any) -> np.ndarray:
         )
     if not np.isfinite(Xa).all():
         i, j = np.argwhere(~np.isfinite(Xa))[0]
-        raise DataError(f"X column {result.feature_names[j]!r} has {Xa[i, j]} at row {i}; "
-                        "predictions need finite values")
+        raise DataError(
+            f"X column {result.feature_names[j]!r} has {Xa[i, j]} at row {i}; "
+            "predictions need finite values"
+        )
     return Xa
 
 
@@ -175,5 +184,12 @@ def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
     scale = result._scale_values()  # (q,)
     with np.errstate(divide="ignore"):
         var_resid = scale[None, :] / w[:, None]
-    return PredictionResult(_ro(mean), _ro(np.maximum(var_mean, 0.0)), _ro(var_resid),
-                            result.df_resid, result.y_ndim, result.target_names, result.cov_type)
+    return PredictionResult(
+        _ro(mean),
+        _ro(np.maximum(var_mean, 0.0)),
+        _ro(var_resid),
+        result.df_resid,
+        result.y_ndim,
+        result.target_names,
+        result.cov_type,
+    )

@@ -140,10 +140,17 @@ class RegressionResult:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_solution(cls, solution: LstsqSolution, source: Any = None, *,
-                      feature_names: tuple[str, ...] | list[str] | None = None,
-                      target_names: tuple[str, ...] | list[str] | None = None, y_ndim: int = 1,
-                      cov_type: str = "nonrobust", n_dropped: int = 0) -> RegressionResult:
+    def from_solution(
+        cls,
+        solution: LstsqSolution,
+        source: Any = None,
+        *,
+        feature_names: tuple[str, ...] | list[str] | None = None,
+        target_names: tuple[str, ...] | list[str] | None = None,
+        y_ndim: int = 1,
+        cov_type: str = "nonrobust",
+        n_dropped: int = 0,
+    ) -> RegressionResult:
         """Result of a solved least-squares problem.
 
         Parameters
@@ -165,23 +172,32 @@ class RegressionResult:
         p, q = solution.n_features, solution.n_outputs
         fnames = _names(feature_names, getattr(source, "feature_names", None), p, "x", 1)
         default_t = ("y",) if q == 1 else None
-        tnames = _names(target_names, getattr(source, "target_names", None) or default_t,
-                        q, "y", 0)
+        tnames = _names(target_names, getattr(source, "target_names", None) or default_t, q, "y", 0)
         if y_ndim not in (1, 2) or (y_ndim == 1 and q != 1):
             raise DimensionError(
-                f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} output(s)")
+                f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} output(s)"
+            )
         res = cls(
-            _params=_readonly(solution.params), _cov_unscaled=_readonly(solution.cov_unscaled),
-            _cov=_readonly(np.zeros((q, 0, 0))), _ssr=_readonly(solution.ssr),
+            _params=_readonly(solution.params),
+            _cov_unscaled=_readonly(solution.cov_unscaled),
+            _cov=_readonly(np.zeros((q, 0, 0))),
+            _ssr=_readonly(solution.ssr),
             _centered_tss=_readonly(solution.centered_tss),
             _uncentered_tss=_readonly(solution.uncentered_tss),
-            _aliased=_readonly(solution.aliased, bool), _R_x=_readonly(solution.R_x),
-            _shift_x=_readonly(solution.shift_x), nobs=int(solution.nobs),
-            sum_weights=float(solution.sum_weights), rank=int(solution.rank),
+            _aliased=_readonly(solution.aliased, bool),
+            _R_x=_readonly(solution.R_x),
+            _shift_x=_readonly(solution.shift_x),
+            nobs=int(solution.nobs),
+            sum_weights=float(solution.sum_weights),
+            rank=int(solution.rank),
             fit_intercept=bool(solution.fit_intercept),
-            condition_number=float(solution.condition_number), feature_names=fnames,
-            target_names=tnames, y_ndim=int(y_ndim), n_dropped=int(n_dropped),
-            method=str(solution.method), _source=source,
+            condition_number=float(solution.condition_number),
+            feature_names=fnames,
+            target_names=tnames,
+            y_ndim=int(y_ndim),
+            n_dropped=int(n_dropped),
+            method=str(solution.method),
+            _source=source,
         )
         return res.with_cov(cov_type)
 
@@ -195,15 +211,17 @@ class RegressionResult:
         k, q = self._params.shape
         kept = np.flatnonzero(~self._aliased)
         if cov_type == "nonrobust":
-            kept_cov = nonrobust_covariance(self._cov_unscaled[np.ix_(kept, kept)],
-                                            self._scale_values())
+            kept_cov = nonrobust_covariance(
+                self._cov_unscaled[np.ix_(kept, kept)], self._scale_values()
+            )
         else:
             data_pass = self._data_pass(f"cov_type={cov_type!r}")
             icpt_kept = self.fit_intercept and kept.size > 0 and kept[0] == 0
-            feat = kept[int(icpt_kept):] - int(self.fit_intercept)
+            feat = kept[int(icpt_kept) :] - int(self.fit_intercept)
             T = unshift_matrix(self._shift_x[feat], kept.size, icpt_kept)
-            kept_cov = hc_covariance(cov_type, data_pass.meats, self._R_x, T, self.nobs,
-                                     self.df_resid)
+            kept_cov = hc_covariance(
+                cov_type, data_pass.meats, self._R_x, T, self.nobs, self.df_resid
+            )
         cov = np.full((q, k, k), np.nan)
         cov[:, kept[:, None], kept[None, :]] = kept_cov
         return replace(self, cov_type=cov_type, _cov=_readonly(cov))
@@ -221,8 +239,11 @@ class RegressionResult:
             kept = np.flatnonzero(~self._aliased)
             args = (self._params, self._R_x, self._shift_x, kept, self.fit_intercept)
             own_pass = getattr(self._source, "residual_pass", None)  # e.g. dask: per partition
-            self._cache.data_pass = own_pass(*args) if callable(own_pass) \
+            self._cache.data_pass = (
+                own_pass(*args)
+                if callable(own_pass)
                 else residual_pass(self._source.blocks(), *args)
+            )
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
 
@@ -269,8 +290,9 @@ class RegressionResult:
         values, reasons = self._statistic(name)
         why = sorted({r for r in reasons if r})
         if why:
-            warnings.warn(f"{name} is not available: {'; '.join(why)}", NotAvailableWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"{name} is not available: {'; '.join(why)}", NotAvailableWarning, stacklevel=3
+            )
         return self._per_output(values)
 
     # -- coefficients ------------------------------------------------------------------------------
@@ -299,8 +321,11 @@ class RegressionResult:
         return self._per_param(self._tvalues())
 
     def _pvalues(self) -> np.ndarray:
-        return 2.0 * t_sf(np.abs(self._tvalues()), self.df_resid) if self.df_resid > 0 \
+        return (
+            2.0 * t_sf(np.abs(self._tvalues()), self.df_resid)
+            if self.df_resid > 0
             else np.full(self._params.shape, np.nan)
+        )
 
     @property
     def pvalues(self) -> np.ndarray:
@@ -371,13 +396,25 @@ class RegressionResult:
         """(values (q,), reason per output or None) for a named fit statistic."""
         q = self.n_outputs
         nan = np.full(q, np.nan)
-        no_df = (f"no residual degrees of freedom (nobs {self.nobs} - rank {self.rank} = "
-                 f"{self.df_resid:g})") if self.df_resid <= 0 else None
+        no_df = (
+            (
+                f"no residual degrees of freedom (nobs {self.nobs} - rank {self.rank} = "
+                f"{self.df_resid:g})"
+            )
+            if self.df_resid <= 0
+            else None
+        )
         tss = self._tss()
-        const_y = [("y is constant (its centered total sum of squares is 0)" if self.k_constant
-                    else "y is 0 in every row (its total sum of squares is 0)")
-                   if t <= _TSS_ZERO * max(u, np.finfo(float).tiny) else None
-                   for t, u in zip(tss, self._uncentered_tss, strict=True)]
+        const_y = [
+            (
+                "y is constant (its centered total sum of squares is 0)"
+                if self.k_constant
+                else "y is 0 in every row (its total sum of squares is 0)"
+            )
+            if t <= _TSS_ZERO * max(u, np.finfo(float).tiny)
+            else None
+            for t, u in zip(tss, self._uncentered_tss, strict=True)
+        ]
         every = [no_df] * q
         if name == "scale":
             return self._scale_values(), every
@@ -411,7 +448,7 @@ class RegressionResult:
             return nan, [why] * q
         if no_df:
             return nan, [no_df] * q
-        tested = np.flatnonzero(~self._aliased)[self.k_constant:]  # non-intercept kept params
+        tested = np.flatnonzero(~self._aliased)[self.k_constant :]  # non-intercept kept params
         if self.cov_type == "nonrobust":
             F = (self._tss() - self._ssr) / self.df_model / self._scale_values()
         else:  # Wald F with the robust covariance, as statsmodels and lmtest::waldtest
@@ -426,8 +463,7 @@ class RegressionResult:
             if np.isnan(F).any():
                 why = f"the {self.cov_type} covariance of the slopes is singular or undefined"
                 reasons = [why if np.isnan(f) else None for f in F]
-                return (F if name == "fvalue" else f_sf(F, self.df_model, self.df_resid),
-                        reasons)
+                return (F if name == "fvalue" else f_sf(F, self.df_model, self.df_resid), reasons)
         if name == "fvalue":
             return F, [None] * q
         return f_sf(F, self.df_model, self.df_resid), [None] * q
@@ -437,15 +473,19 @@ class RegressionResult:
         n = self.nobs
         slw = self._sum_log_weights()
         if slw is None:
-            why = ("the log-likelihood of a weighted fit needs Σ log w, and no data are attached"
-                   " (refit with the data)")
+            why = (
+                "the log-likelihood of a weighted fit needs Σ log w, and no data are attached"
+                " (refit with the data)"
+            )
             return np.full(q, np.nan), [why] * q
         exact = self._exact_fit()
-        reasons: list[str | None] = [_EXACT + ", so the likelihood is unbounded" if e else None
-                                     for e in exact]
+        reasons: list[str | None] = [
+            _EXACT + ", so the likelihood is unbounded" if e else None for e in exact
+        ]
         with np.errstate(divide="ignore"):
-            llf = np.where(~exact, -0.5 * n * (np.log(2.0 * np.pi * self._ssr / n) + 1.0)
-                           + 0.5 * slw, np.nan)
+            llf = np.where(
+                ~exact, -0.5 * n * (np.log(2.0 * np.pi * self._ssr / n) + 1.0) + 0.5 * slw, np.nan
+            )
         if name == "llf":
             return llf, reasons
         penalty = 2.0 * self.rank if name == "aic" else math.log(n) * self.rank
@@ -454,14 +494,17 @@ class RegressionResult:
     scale = _stat_property("scale", "Residual variance ``ssr / df_resid``.")
     mse_resid = _stat_property("scale", "Same as ``scale``.")
     rsquared = _stat_property(
-        "rsquared", "R²: centered with an intercept, uncentered without (as R and NIST).")
+        "rsquared", "R²: centered with an intercept, uncentered without (as R and NIST)."
+    )
     rsquared_adj = _stat_property("rsquared_adj", "Adjusted R².")
     ess = _stat_property("ess", "Explained sum of squares ``tss - ssr``.")
     fvalue = _stat_property(
-        "fvalue", "F statistic of all non-intercept coefficients (robust Wald F under HC).")
+        "fvalue", "F statistic of all non-intercept coefficients (robust Wald F under HC)."
+    )
     f_pvalue = _stat_property("f_pvalue", "p value of ``fvalue`` from F(df_model, df_resid).")
     llf = _stat_property(
-        "llf", "Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS).")
+        "llf", "Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS)."
+    )
     aic = _stat_property("aic", "``-2 llf + 2 rank``.")
     bic = _stat_property("bic", "``-2 llf + rank log(nobs)``.")
 
@@ -504,21 +547,31 @@ class RegressionResult:
         from .optimality import optimality_to_dict
 
         meta: dict[str, Any] = {
-            "kind": "olsnet.RegressionResult", "version": 1, "nobs": self.nobs,
-            "sum_weights": self.sum_weights, "rank": self.rank,
-            "fit_intercept": self.fit_intercept, "condition_number": _json_float(
-                self.condition_number), "feature_names": list(self.feature_names),
-            "target_names": list(self.target_names), "y_ndim": self.y_ndim,
-            "cov_type": self.cov_type, "n_dropped": self.n_dropped, "method": self.method,
+            "kind": "olsnet.RegressionResult",
+            "version": 1,
+            "nobs": self.nobs,
+            "sum_weights": self.sum_weights,
+            "rank": self.rank,
+            "fit_intercept": self.fit_intercept,
+            "condition_number": _json_float(self.condition_number),
+            "feature_names": list(self.feature_names),
+            "target_names": list(self.target_names),
+            "y_ndim": self.y_ndim,
+            "cov_type": self.cov_type,
+            "n_dropped": self.n_dropped,
+            "method": self.method,
             "sum_log_weights": self._sum_log_weights_if_known(),
             "optimality": None if self.optimality is None else optimality_to_dict(self.optimality),
         }
         arrays = {
-            "params": np.array(self._params), "cov_unscaled": np.array(self._cov_unscaled),
-            "cov": np.array(self._cov), "ssr": np.array(self._ssr),
+            "params": np.array(self._params),
+            "cov_unscaled": np.array(self._cov_unscaled),
+            "cov": np.array(self._cov),
+            "ssr": np.array(self._ssr),
             "centered_tss": np.array(self._centered_tss),
             "uncentered_tss": np.array(self._uncentered_tss),
-            "aliased": self._aliased.astype(np.uint8), "R_x": np.array(self._R_x),
+            "aliased": self._aliased.astype(np.uint8),
+            "R_x": np.array(self._R_x),
             "shift_x": np.array(self._shift_x),
         }
         dp = self._cache.data_pass
@@ -535,8 +588,9 @@ class RegressionResult:
             return self._cache.sum_log_weights
 
     @classmethod
-    def _from_state_dict(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-                         ) -> RegressionResult:
+    def _from_state_dict(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> RegressionResult:
         """Rebuild a result saved by :meth:`_state_dict` (no data attached)."""
         from .optimality import optimality_from_dict
 
@@ -545,14 +599,29 @@ class RegressionResult:
         try:
             params = np.asarray(arrays["params"], dtype=np.float64)
             k, q = params.shape
-            a = {name: np.asarray(arrays[name], dtype=np.float64) for name in (
-                "cov_unscaled", "cov", "ssr", "centered_tss", "uncentered_tss", "R_x",
-                "shift_x")}
+            a = {
+                name: np.asarray(arrays[name], dtype=np.float64)
+                for name in (
+                    "cov_unscaled",
+                    "cov",
+                    "ssr",
+                    "centered_tss",
+                    "uncentered_tss",
+                    "R_x",
+                    "shift_x",
+                )
+            }
             aliased = np.asarray(arrays["aliased"]).astype(bool)
             rank = int(meta["rank"])
-            expected = {"cov_unscaled": (k, k), "cov": (q, k, k), "ssr": (q,),
-                        "centered_tss": (q,), "uncentered_tss": (q,), "R_x": (rank, rank),
-                        "shift_x": (k - int(meta["fit_intercept"]),)}
+            expected = {
+                "cov_unscaled": (k, k),
+                "cov": (q, k, k),
+                "ssr": (q,),
+                "centered_tss": (q,),
+                "uncentered_tss": (q,),
+                "R_x": (rank, rank),
+                "shift_x": (k - int(meta["fit_intercept"]),),
+            }
             for name, shape in expected.items():
                 if a[name].shape != shape:
                     raise FormatError(f"array {name!r} has shape {a[name].shape}, expected {shape}")
@@ -562,27 +631,41 @@ class RegressionResult:
             if "hc_meats" in arrays:
                 meats = np.asarray(arrays["hc_meats"], dtype=np.float64)
                 if meats.shape != (q, 3, rank, rank):
-                    raise FormatError(f"array 'hc_meats' has shape {meats.shape}, expected "
-                                      f"{(q, 3, rank, rank)}")
+                    raise FormatError(
+                        f"array 'hc_meats' has shape {meats.shape}, expected {(q, 3, rank, rank)}"
+                    )
                 cache.data_pass = ResidualPass(
-                    meats, a["ssr"].copy(), float(meta.get("sum_log_weights") or 0.0),
-                    int(meta["nobs"]), float(meta.get("max_leverage", np.nan)),
-                    np.asarray(arrays.get("gradient", np.zeros((rank, q))), dtype=np.float64))
+                    meats,
+                    a["ssr"].copy(),
+                    float(meta.get("sum_log_weights") or 0.0),
+                    int(meta["nobs"]),
+                    float(meta.get("max_leverage", np.nan)),
+                    np.asarray(arrays.get("gradient", np.zeros((rank, q))), dtype=np.float64),
+                )
             opt = meta.get("optimality")
             return cls(
-                _params=_readonly(params), _cov_unscaled=_readonly(a["cov_unscaled"]),
-                _cov=_readonly(a["cov"]), _ssr=_readonly(a["ssr"]),
+                _params=_readonly(params),
+                _cov_unscaled=_readonly(a["cov_unscaled"]),
+                _cov=_readonly(a["cov"]),
+                _ssr=_readonly(a["ssr"]),
                 _centered_tss=_readonly(a["centered_tss"]),
-                _uncentered_tss=_readonly(a["uncentered_tss"]), _aliased=_readonly(aliased, bool),
-                _R_x=_readonly(a["R_x"]), _shift_x=_readonly(a["shift_x"]),
-                nobs=int(meta["nobs"]), sum_weights=float(meta["sum_weights"]), rank=rank,
+                _uncentered_tss=_readonly(a["uncentered_tss"]),
+                _aliased=_readonly(aliased, bool),
+                _R_x=_readonly(a["R_x"]),
+                _shift_x=_readonly(a["shift_x"]),
+                nobs=int(meta["nobs"]),
+                sum_weights=float(meta["sum_weights"]),
+                rank=rank,
                 fit_intercept=bool(meta["fit_intercept"]),
                 condition_number=_float_or_nan(meta["condition_number"]),
                 feature_names=tuple(meta["feature_names"]),
-                target_names=tuple(meta["target_names"]), y_ndim=int(meta["y_ndim"]),
+                target_names=tuple(meta["target_names"]),
+                y_ndim=int(meta["y_ndim"]),
                 cov_type=check_option("cov_type", meta["cov_type"], COV_TYPES),
-                n_dropped=int(meta["n_dropped"]), method=str(meta["method"]),
-                optimality=None if opt is None else optimality_from_dict(opt), _cache=cache,
+                n_dropped=int(meta["n_dropped"]),
+                method=str(meta["method"]),
+                optimality=None if opt is None else optimality_from_dict(opt),
+                _cache=cache,
             )
         except KeyError as exc:
             raise FormatError(f"RegressionResult state is missing {exc.args[0]!r}") from None
@@ -613,8 +696,9 @@ def _names(given: Any, from_source: Any, count: int, stem: str, start: int) -> t
         return tuple(f"{stem}{j + start}" for j in range(count)) if count > 1 or start else (stem,)
     names = tuple(str(n) for n in names)
     if len(names) != count:
-        raise DimensionError(f"got {len(names)} names for {count} columns: {names}; pass one "
-                             "name per column")
+        raise DimensionError(
+            f"got {len(names)} names for {count} columns: {names}; pass one name per column"
+        )
     return names
 
 

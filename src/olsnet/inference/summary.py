@@ -90,8 +90,9 @@ class Summary:
         parts = [_no_notes(t).as_html() for t in self._numbered()]
         notes = self.all_notes()
         if notes:
-            parts.append('<p class="olsnet-notes">' + "<br>".join(html.escape(n) for n in notes)
-                         + "</p>")
+            parts.append(
+                '<p class="olsnet-notes">' + "<br>".join(html.escape(n) for n in notes) + "</p>"
+            )
         return '<div class="olsnet-summary">\n' + "\n".join(parts) + "\n</div>"
 
     def _repr_html_(self) -> str:
@@ -107,8 +108,7 @@ class Summary:
         return pd.concat(frames, keys=list(self.target_names), names=["target", "parameter"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tables": [t.to_dict() for t in self._numbered()],
-                "notes": list(self.all_notes())}
+        return {"tables": [t.to_dict() for t in self._numbered()], "notes": list(self.all_notes())}
 
 
 def _no_notes(t: Table) -> Table:
@@ -133,18 +133,32 @@ def _header_table(res: RegressionResult, j: int, title: str) -> Table:
     r2_label = "R-squared:" if res.k_constant else "R-squared (uncentered):"
     model = "WLS" if _weighted(res) else "OLS"
     left: list[tuple[str, Cell]] = [
-        ("Dep. Variable:", res.target_names[j]), ("Model:", model),
+        ("Dep. Variable:", res.target_names[j]),
+        ("Model:", model),
         ("Method:", f"Least Squares ({res.method})" if res.method else "Least Squares"),
-        ("No. Observations:", res.nobs), ("Df Residuals:", _whole(res.df_resid)),
-        ("Df Model:", _whole(res.df_model)), ("Rank:", res.rank),
+        ("No. Observations:", res.nobs),
+        ("Df Residuals:", _whole(res.df_resid)),
+        ("Df Model:", _whole(res.df_model)),
+        ("Rank:", res.rank),
         ("Covariance Type:", res.cov_type),
     ]
     right: list[tuple[str, Cell]] = [
-        (r2_label, stat("rsquared")), ("Adj. R-squared:", stat("rsquared_adj")),
-        ("F-statistic:", stat("fvalue")), ("Prob (F-statistic):", stat("f_pvalue")),
-        ("Log-Likelihood:", stat("llf")), ("AIC:", stat("aic")), ("BIC:", stat("bic")),
-        ("Cond. No.:", _cell(res.condition_number, None if math.isfinite(res.condition_number)
-                             else "the kept columns of [1 X] are numerically singular")),
+        (r2_label, stat("rsquared")),
+        ("Adj. R-squared:", stat("rsquared_adj")),
+        ("F-statistic:", stat("fvalue")),
+        ("Prob (F-statistic):", stat("f_pvalue")),
+        ("Log-Likelihood:", stat("llf")),
+        ("AIC:", stat("aic")),
+        ("BIC:", stat("bic")),
+        (
+            "Cond. No.:",
+            _cell(
+                res.condition_number,
+                None
+                if math.isfinite(res.condition_number)
+                else "the kept columns of [1 X] are numerically singular",
+            ),
+        ),
     ]
     rows = tuple((a, b, c, d) for (a, b), (c, d) in zip(left, right, strict=True))
     return Table(title, (), rows, formats=("", "", "", ".4g"), align="lrlr")
@@ -156,8 +170,11 @@ def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
     tv = res._tvalues()[:, j]
     pv = res._pvalues()[:, j]
     ci = res._conf_int(alpha)[:, j]
-    no_df = (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = "
-             f"{res.df_resid:g})") if res.df_resid <= 0 else None
+    no_df = (
+        (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = {res.df_resid:g})")
+        if res.df_resid <= 0
+        else None
+    )
     exact = bool(res._exact_fit()[j])
     rows: list[tuple[Cell, ...]] = []
     for i, name in enumerate(res.param_names):
@@ -166,11 +183,24 @@ def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
             rows.append((name, na, na, na, na, na, na))
             continue
         why_t = no_df or (_EXACT + ": t and p are not defined" if exact else None)
-        rows.append((name, _cell(params[i], None), _cell(bse[i], no_df), _cell(tv[i], why_t),
-                     _cell(pv[i], why_t), _cell(ci[i, 0], no_df), _cell(ci[i, 1], no_df)))
+        rows.append(
+            (
+                name,
+                _cell(params[i], None),
+                _cell(bse[i], no_df),
+                _cell(tv[i], why_t),
+                _cell(pv[i], why_t),
+                _cell(ci[i, 0], no_df),
+                _cell(ci[i, 1], no_df),
+            )
+        )
     lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
-    return Table("", ("", "coef", "std err", "t", "P>|t|", lo, hi), tuple(rows),
-                 formats=("", "", "", ".3f", ".3f", "", ""))
+    return Table(
+        "",
+        ("", "coef", "std err", "t", "P>|t|", lo, hi),
+        tuple(rows),
+        formats=("", "", "", ".3f", ".3f", "", ""),
+    )
 
 
 def _weighted(res: RegressionResult) -> bool:
@@ -181,27 +211,39 @@ def _weighted(res: RegressionResult) -> bool:
 def _notes(res: RegressionResult) -> list[str]:
     notes = []
     if res.cov_type == "nonrobust":
-        notes.append("Standard errors assume that the covariance matrix of the errors is "
-                     "correctly specified.")
+        notes.append(
+            "Standard errors assume that the covariance matrix of the errors is "
+            "correctly specified."
+        )
     else:
-        notes.append(f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
-                     f"values and intervals use Student's t with {res.df_resid:g} df.")
+        notes.append(
+            f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
+            f"values and intervals use Student's t with {res.df_resid:g} df."
+        )
         dp = res._cache.data_pass
         if res.cov_type in ("HC2", "HC3") and dp is not None and dp.max_leverage >= 1 - 1e-12:
-            notes.append(f"A row has leverage 1, so {res.cov_type} divides by 0 there; prefer "
-                         "HC0 or HC1.")
+            notes.append(
+                f"A row has leverage 1, so {res.cov_type} divides by 0 there; prefer HC0 or HC1."
+            )
     if _weighted(res):
-        notes.append("Weights are analytic (inverse-variance), as in WLS; rows of zero weight "
-                     "are not observations.")
+        notes.append(
+            "Weights are analytic (inverse-variance), as in WLS; rows of zero weight "
+            "are not observations."
+        )
     if res.aliased:
-        notes.append("Aliased columns (coefficient NaN, not counted in the degrees of freedom): "
-                     + ", ".join(res.aliased) + ".")
+        notes.append(
+            "Aliased columns (coefficient NaN, not counted in the degrees of freedom): "
+            + ", ".join(res.aliased)
+            + "."
+        )
     if res.n_dropped:
         notes.append(f"{res.n_dropped} row(s) with missing values were dropped before fitting.")
     cond = res.condition_number
     if math.isfinite(cond) and cond > _LARGE_CONDITION:
-        notes.append(f"The condition number is large, {cond:.3g}. This might indicate strong "
-                     "multicollinearity or other numerical problems.")
+        notes.append(
+            f"The condition number is large, {cond:.3g}. This might indicate strong "
+            "multicollinearity or other numerical problems."
+        )
     if res.optimality is not None:
         notes.extend(res.optimality.notes())
     return notes
@@ -235,9 +277,12 @@ def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
     bse, tv, pv, ci = res._bse(), res._tvalues(), res._pvalues(), res._conf_int(alpha)
     outputs = []
     for j, target in enumerate(res.target_names):
-        entry: dict[str, Any] = {"target": target, "ssr": _json(res._ssr[j]),
-                                 "centered_tss": _json(res._centered_tss[j]),
-                                 "uncentered_tss": _json(res._uncentered_tss[j])}
+        entry: dict[str, Any] = {
+            "target": target,
+            "ssr": _json(res._ssr[j]),
+            "centered_tss": _json(res._centered_tss[j]),
+            "uncentered_tss": _json(res._uncentered_tss[j]),
+        }
         not_available = {}
         for name in _STATS:
             values, reasons = res._statistic(name)
@@ -246,19 +291,35 @@ def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
                 not_available[name] = reasons[j]
         entry["not_available"] = not_available
         entry["coefficients"] = [
-            {"name": name, "coef": _json(res._params[i, j]), "std_err": _json(bse[i, j]),
-             "t": _json(tv[i, j]), "p": _json(pv[i, j]), "ci_lower": _json(ci[i, j, 0]),
-             "ci_upper": _json(ci[i, j, 1]), "aliased": bool(res._aliased[i])}
+            {
+                "name": name,
+                "coef": _json(res._params[i, j]),
+                "std_err": _json(bse[i, j]),
+                "t": _json(tv[i, j]),
+                "p": _json(pv[i, j]),
+                "ci_lower": _json(ci[i, j, 0]),
+                "ci_upper": _json(ci[i, j, 1]),
+                "aliased": bool(res._aliased[i]),
+            }
             for i, name in enumerate(res.param_names)
         ]
         outputs.append(entry)
     return {
-        "model": "WLS" if _weighted(res) else "OLS", "cov_type": res.cov_type, "alpha": alpha,
-        "nobs": res.nobs, "df_model": res.df_model, "df_resid": res.df_resid, "rank": res.rank,
-        "fit_intercept": res.fit_intercept, "condition_number": _json(res.condition_number),
-        "n_dropped": res.n_dropped, "method": res.method,
-        "feature_names": list(res.feature_names), "target_names": list(res.target_names),
-        "param_names": list(res.param_names), "aliased": list(res.aliased),
+        "model": "WLS" if _weighted(res) else "OLS",
+        "cov_type": res.cov_type,
+        "alpha": alpha,
+        "nobs": res.nobs,
+        "df_model": res.df_model,
+        "df_resid": res.df_resid,
+        "rank": res.rank,
+        "fit_intercept": res.fit_intercept,
+        "condition_number": _json(res.condition_number),
+        "n_dropped": res.n_dropped,
+        "method": res.method,
+        "feature_names": list(res.feature_names),
+        "target_names": list(res.target_names),
+        "param_names": list(res.param_names),
+        "aliased": list(res.aliased),
         "outputs": outputs,
         "optimality": None if res.optimality is None else optimality_to_dict(res.optimality),
         "notes": list(_notes(res)),

@@ -20,17 +20,22 @@ N_PROBES = 64
 def _is_plain_linear(module: nn.Module) -> bool:
     if isinstance(module, nn.Linear):
         return True
-    return isinstance(module, nn.Sequential) and all(
-        isinstance(m, (nn.Linear, nn.Identity)) for m in module.children()
-    ) and any(isinstance(m, nn.Linear) for m in module.children())
+    return (
+        isinstance(module, nn.Sequential)
+        and all(isinstance(m, (nn.Linear, nn.Identity)) for m in module.children())
+        and any(isinstance(m, nn.Linear) for m in module.children())
+    )
 
 
 def multiply_out(layers: list[nn.Linear]) -> tuple[torch.Tensor, torch.Tensor]:
     """(W (q, p), b (q,)) of the composed layers, in their dtype and on their device."""
     first = layers[0]
     W = first.weight.detach()  # (h_1, p)
-    b = (first.bias.detach() if first.bias is not None
-         else torch.zeros(first.out_features, dtype=W.dtype, device=W.device))
+    b = (
+        first.bias.detach()
+        if first.bias is not None
+        else torch.zeros(first.out_features, dtype=W.dtype, device=W.device)
+    )
     for layer in layers[1:]:
         Wl = layer.weight.detach()  # (h_l, h_{l-1})
         b = Wl @ b
@@ -40,8 +45,9 @@ def multiply_out(layers: list[nn.Linear]) -> tuple[torch.Tensor, torch.Tensor]:
     return W, b
 
 
-def certify(module: nn.Module, W: torch.Tensor, b: torch.Tensor, source: str,
-            seed: int = 0) -> Certificate:
+def certify(
+    module: nn.Module, W: torch.Tensor, b: torch.Tensor, source: str, seed: int = 0
+) -> Certificate:
     """Largest difference between ``module`` and ``x @ W.T + b`` on Gaussian probe inputs."""
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(N_PROBES, W.shape[1], generator=gen, dtype=torch.float64)
@@ -59,8 +65,13 @@ def certify(module: nn.Module, W: torch.Tensor, b: torch.Tensor, source: str,
     # sqrt(eps) of the dtype: the product of L layers differs from their sequential evaluation
     # by about L · eps relative; anything near sqrt(eps) means the module is not this map
     tol = float(np.sqrt(torch.finfo(W.dtype).eps))
-    return Certificate(max_abs_diff=diff, max_rel_diff=diff / scale, n_probes=N_PROBES,
-                       tolerance=tol, source=source)
+    return Certificate(
+        max_abs_diff=diff,
+        max_rel_diff=diff / scale,
+        n_probes=N_PROBES,
+        tolerance=tol,
+        source=source,
+    )
 
 
 def collapse(module: nn.Module, example_input: Any = None) -> Affine:

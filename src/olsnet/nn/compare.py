@@ -131,6 +131,11 @@ def inference_at(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     params = np.vstack([A.bias[None, :], np.asarray(A.weight, dtype=np.float64).T])  # (1+p, q)
     if d.y_ndim == 1:
         params = params[:, 0]
-    return result_at(params, ArraySource(d), fit_intercept=True,
-                     feature_names=A.feature_names or d.feature_names,
-                     target_names=A.target_names or d.target_names, y_ndim=d.y_ndim)
+    return result_at(
+        params,
+        ArraySource(d),
+        fit_intercept=True,
+        feature_names=A.feature_names or d.feature_names,
+        target_names=A.target_names or d.target_names,
+        y_ndim=d.y_ndim,
+    )

@@ -27,7 +27,8 @@ def _with_zeros_for_aliased(params: np.ndarray, what: str) -> np.ndarray:
     if np.isnan(params).any():
         warnings.warn(
             f"{what} has NaN (aliased) coefficients; the map uses 0 for them, as predictions do",
-            AliasedColumnWarning, stacklevel=4,
+            AliasedColumnWarning,
+            stacklevel=4,
         )
         return np.where(np.isnan(params), 0.0, params)
     return params
@@ -41,9 +42,11 @@ def as_affine(model: Any) -> Affine:
         W = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))  # (q, p)
         b = np.atleast_1d(np.asarray(getattr(model, "intercept_", 0.0), dtype=np.float64))
         names = getattr(model, "feature_names_in_", None)
-        return Affine(_with_zeros_for_aliased(W, type(model).__name__),
-                      np.broadcast_to(b, (W.shape[0],)),
-                      feature_names=None if names is None else tuple(names))
+        return Affine(
+            _with_zeros_for_aliased(W, type(model).__name__),
+            np.broadcast_to(b, (W.shape[0],)),
+            feature_names=None if names is None else tuple(names),
+        )
     if hasattr(model, "params") and hasattr(model, "param_names"):
         P = np.asarray(model.params, dtype=np.float64)
         P = P[:, None] if P.ndim == 1 else P  # (k, q)
@@ -53,8 +56,12 @@ def as_affine(model: Any) -> Affine:
             b, W = P[0], P[1:].T
         else:
             b, W = np.zeros(P.shape[1]), P.T
-        return Affine(W, b, feature_names=getattr(model, "feature_names", None),
-                      target_names=getattr(model, "target_names", None))
+        return Affine(
+            W,
+            b,
+            feature_names=getattr(model, "feature_names", None),
+            target_names=getattr(model, "target_names", None),
+        )
     if isinstance(model, torch.nn.Module):
         from .collapse import collapse
 
@@ -73,8 +80,13 @@ def _embedding(width: int, r: int, gen: np.random.Generator | None) -> np.ndarra
     return Q * np.where(np.diagonal(R) < 0, -1.0, 1.0)
 
 
-def expand(model: Any, hidden: Sequence[int] = (), *, dtype: torch.dtype = torch.float64,
-           seed: int | None = None) -> LinearNetwork:
+def expand(
+    model: Any,
+    hidden: Sequence[int] = (),
+    *,
+    dtype: torch.dtype = torch.float64,
+    seed: int | None = None,
+) -> LinearNetwork:
     """A LinearNetwork with widths ``hidden`` computing exactly the map of ``model``.
 
     Parameters
@@ -134,8 +146,16 @@ def expand(model: Any, hidden: Sequence[int] = (), *, dtype: torch.dtype = torch
     left = [*P, U[:, :r]]  # output side of each layer
     right = [Vt[:r].T, *P]  # input side of each layer
     factors = [(lo * root) @ ri.T for lo, ri in zip(left, right, strict=True)]  # (h_l, h_{l-1})
-    net = LinearNetwork(A.n_features, A.n_outputs, widths, bias=True, dtype=dtype,
-                        feature_names=A.feature_names, target_names=A.target_names, seed=0)
+    net = LinearNetwork(
+        A.n_features,
+        A.n_outputs,
+        widths,
+        bias=True,
+        dtype=dtype,
+        feature_names=A.feature_names,
+        target_names=A.target_names,
+        seed=0,
+    )
     with torch.no_grad():
         for i, (layer, F) in enumerate(zip(linear_layers(net), factors, strict=True)):
             layer.weight.copy_(torch.as_tensor(F, dtype=dtype))

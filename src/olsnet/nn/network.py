@@ -118,23 +118,32 @@ class LinearNetwork(nn.Sequential):
     (1, 4)
     """
 
-    def __init__(self, n_features: int, n_outputs: int = 1, hidden: Sequence[int] = (),
-                 bias: bool = True, dtype: torch.dtype = torch.float64,
-                 device: torch.device | str | None = None, seed: int | None = None,
-                 feature_names: Sequence[str] | None = None,
-                 target_names: Sequence[str] | None = None) -> None:
-        widths = (*check_widths((n_features,)), *check_widths(hidden),
-                  *check_widths((n_outputs,)))
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int = 1,
+        hidden: Sequence[int] = (),
+        bias: bool = True,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+        seed: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        target_names: Sequence[str] | None = None,
+    ) -> None:
+        widths = (*check_widths((n_features,)), *check_widths(hidden), *check_widths((n_outputs,)))
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise InputTypeError(f"dtype={dtype!r} is not a torch floating dtype")
         if seed is None:
-            layers = [nn.Linear(a, b, bias=bias, dtype=dtype, device=device)
-                      for a, b in pairwise(widths)]
+            layers = [
+                nn.Linear(a, b, bias=bias, dtype=dtype, device=device) for a, b in pairwise(widths)
+            ]
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                layers = [nn.Linear(a, b, bias=bias, dtype=dtype, device=device)
-                          for a, b in pairwise(widths)]
+                layers = [
+                    nn.Linear(a, b, bias=bias, dtype=dtype, device=device)
+                    for a, b in pairwise(widths)
+                ]
         super().__init__(*layers)
         self.n_features = widths[0]
         self.n_outputs = widths[-1]
@@ -144,16 +153,31 @@ class LinearNetwork(nn.Sequential):
         self.target_names = None if target_names is None else tuple(map(str, target_names))
 
     @classmethod
-    def from_names(cls, feature_names: Sequence[str], target_names: Sequence[str] = ("y",),
-                   hidden: Sequence[int] = (), **kwargs: Any) -> LinearNetwork:
+    def from_names(
+        cls,
+        feature_names: Sequence[str],
+        target_names: Sequence[str] = ("y",),
+        hidden: Sequence[int] = (),
+        **kwargs: Any,
+    ) -> LinearNetwork:
         """A network whose inputs and outputs carry these names (the hook formulas build on)."""
-        return cls(len(feature_names), len(target_names), hidden, feature_names=feature_names,
-                   target_names=target_names, **kwargs)
+        return cls(
+            len(feature_names),
+            len(target_names),
+            hidden,
+            feature_names=feature_names,
+            target_names=target_names,
+            **kwargs,
+        )
 
     @classmethod
-    def from_regression(cls, model: Any, hidden: Sequence[int] = (),
-                        dtype: torch.dtype = torch.float64, seed: int | None = None
-                        ) -> LinearNetwork:
+    def from_regression(
+        cls,
+        model: Any,
+        hidden: Sequence[int] = (),
+        dtype: torch.dtype = torch.float64,
+        seed: int | None = None,
+    ) -> LinearNetwork:
         """The network with widths ``hidden`` computing exactly the map of ``model``.
 
         ``model`` is an Affine, a fitted LinearRegression (or any estimator with ``coef_`` and
@@ -175,8 +199,7 @@ class LinearNetwork(nn.Sequential):
             return None
         return min(self.hidden)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, **train_options: Any
-            ) -> LinearNetwork:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **train_options: Any) -> LinearNetwork:
         """Train on (X, y) with :func:`olsnet.train` (keyword options passed on); returns self."""
         from .train import train
 

@@ -30,11 +30,19 @@ from ..data import as_design
 from ..errors import ConvergenceError, DimensionError, OptionError, TrainingWarning
 from .network import linear_layers
 
-__all__ = ["TrainingLog", "affine_of", "largest_eigenvalue", "loss_change", "moment_matrix",
-           "moments_loss", "train"]
+__all__ = [
+    "TrainingLog",
+    "affine_of",
+    "largest_eigenvalue",
+    "loss_change",
+    "moment_matrix",
+    "moments_loss",
+    "train",
+]
 
-_WORKING_PRECISION = ("converged to working precision: L-BFGS cannot decrease the loss further "
-                      "in this dtype")
+_WORKING_PRECISION = (
+    "converged to working precision: L-BFGS cannot decrease the loss further in this dtype"
+)
 
 # torch's L-BFGS keeps a curvature pair only when yᵀs > 1e-10 (absolute), which freezes its
 # memory once steps are below ~1e-5 in the standardised coordinates and leaves it converging
@@ -105,9 +113,11 @@ class TrainingLog:
         return float(self.time[-1])
 
     def __str__(self) -> str:
-        return (f"{self.optimizer} ({self.objective}): {self.epochs} epochs in {self.seconds:.3g} s, loss "
-                f"{self.final_loss:.10g}, gradient norm {self.final_grad_norm:.3g}; "
-                f"{self.stop_reason}")
+        return (
+            f"{self.optimizer} ({self.objective}): {self.epochs} epochs in {self.seconds:.3g} s, loss "
+            f"{self.final_loss:.10g}, gradient norm {self.final_grad_norm:.3g}; "
+            f"{self.stop_reason}"
+        )
 
 
 class _History:
@@ -198,8 +208,9 @@ def _to_standard(layers: list[nn.Linear], s: _Scaling, inverse: bool) -> None:
                 last.bias.copy_(c * b + my)
 
 
-def _standardized(A: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: torch.dtype,
-                  device: torch.device) -> torch.Tensor:
+def _standardized(
+    A: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """(A - mean) / scale as a new tensor: one copy, then in place (scale is a power of two)."""
     out = torch.tensor(A, dtype=dtype, device=device)
     out.sub_(torch.as_tensor(mean, dtype=dtype, device=device))
@@ -220,14 +231,22 @@ def largest_eigenvalue(Z: torch.Tensor, w: torch.Tensor | None, bias: bool) -> f
 
 
 def _flat_grad(params: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([
-        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params
-    ])
+    return torch.cat(
+        [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+    )
 
 
-def moment_matrix(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, *,
-                  x_mean: Any = 0.0, x_scale: Any = 1.0, y_mean: Any = 0.0, y_scale: Any = 1.0,
-                  block_rows: int = _MOMENT_BLOCK_ROWS) -> np.ndarray:
+def moment_matrix(
+    X: np.ndarray,
+    Y: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    x_mean: Any = 0.0,
+    x_scale: Any = 1.0,
+    y_mean: Any = 0.0,
+    y_scale: Any = 1.0,
+    block_rows: int = _MOMENT_BLOCK_ROWS,
+) -> np.ndarray:
     """Weighted second moments ``M = Cᵀ Ω C`` of ``C = [1, (X - x_mean)/x_scale, (Y - y_mean)/
     y_scale]``, Ω = diag(w) / Σw; one pass over the rows in blocks, float64.
 
@@ -244,24 +263,28 @@ def moment_matrix(X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = Non
         b = min(block_rows, n - i)
         Cb = C[:b]
         Cb[:, 0] = 1.0
-        np.subtract(X[i:i + b], x_mean, out=Cb[:, 1:1 + p])
-        Cb[:, 1:1 + p] /= x_scale
-        np.subtract(Y[i:i + b], y_mean, out=Cb[:, 1 + p:])
-        Cb[:, 1 + p:] /= y_scale
-        M += Cb.T @ (Cb if w is None else Cb * w[i:i + b, None])
+        np.subtract(X[i : i + b], x_mean, out=Cb[:, 1 : 1 + p])
+        Cb[:, 1 : 1 + p] /= x_scale
+        np.subtract(Y[i : i + b], y_mean, out=Cb[:, 1 + p :])
+        Cb[:, 1 + p :] /= y_scale
+        M += Cb.T @ (Cb if w is None else Cb * w[i : i + b, None])
     M /= total
     return (M + M.T) / 2  # exactly symmetric
 
 
-def affine_of(layers: list[nn.Linear], dtype: torch.dtype = torch.float64
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def affine_of(
+    layers: list[nn.Linear], dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(W (q, p), b (q,)) of the composed layers, differentiable in every layer's parameters.
 
     W = W_L ⋯ W_1, b = W_L(⋯(W_2 b_1 + b_2)⋯) + b_L; computed in ``dtype``.
     """
     W = layers[0].weight.to(dtype)
-    b = layers[0].bias.to(dtype) if layers[0].bias is not None \
+    b = (
+        layers[0].bias.to(dtype)
+        if layers[0].bias is not None
         else torch.zeros(W.shape[0], dtype=dtype, device=W.device)
+    )
     for layer in layers[1:]:
         Wl = layer.weight.to(dtype)
         W, b = Wl @ W, Wl @ b
@@ -284,14 +307,30 @@ def moments_loss(layers: list[nn.Linear], M: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((A @ M) * A).sum()
 
 
-def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
-          optimizer: str = "lbfgs", lr: float | None = None, weight_decay: float = 0.0,
-          max_epochs: int | None = None, grad_tol: float = 1e-13, loss_tol: float = 0.0,
-          max_time: float | None = None, batch_size: int | None = None, momentum: float = 0.0,
-          standardize: bool = True, seed: int | None = 0,
-          callback: Callable[[int, TrainingLog], Any] | None = None, progress: bool = False,
-          lbfgs_iter: int = 20, history_size: int = 50,
-          warm_start: bool | None = None, objective: str = "auto") -> TrainingLog:
+def train(
+    net: nn.Module,
+    X: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    weight_decay: float = 0.0,
+    max_epochs: int | None = None,
+    grad_tol: float = 1e-13,
+    loss_tol: float = 0.0,
+    max_time: float | None = None,
+    batch_size: int | None = None,
+    momentum: float = 0.0,
+    standardize: bool = True,
+    seed: int | None = 0,
+    callback: Callable[[int, TrainingLog], Any] | None = None,
+    progress: bool = False,
+    lbfgs_iter: int = 20,
+    history_size: int = 50,
+    warm_start: bool | None = None,
+    objective: str = "auto",
+) -> TrainingLog:
     """Train a linear network on (X, y) by least squares.
 
     Parameters
@@ -400,8 +439,9 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         )
     if optimizer == "sgd" and batch_size is None:
         batch_size = 32
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size
-                                   or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
+    ):
         raise OptionError(f"batch_size={batch_size!r} is not accepted; use a positive int")
     full_batch = batch_size is None
     if objective == "moments" and not full_batch:
@@ -427,18 +467,33 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     if d.names_from_frame and hasattr(net, "feature_names"):  # a LinearNetwork keeps names
         net.feature_names = d.feature_names  # type: ignore[assignment]
         net.target_names = d.target_names  # type: ignore[assignment]
-    w = np.full(d.n_samples, 1.0 / d.n_samples) if d.weights is None \
-        else d.weights / d.weights.sum()  # (n,) sums to 1
+    w = (
+        np.full(d.n_samples, 1.0 / d.n_samples)
+        if d.weights is None
+        else d.weights / d.weights.sum()
+    )  # (n,) sums to 1
     scale = standardize and weight_decay == 0.0
-    s = _scaling(d.X, d.Y, w, center=standardize and layers[0].bias is not None
-                 and layers[-1].bias is not None, scale=scale)
+    s = _scaling(
+        d.X,
+        d.Y,
+        w,
+        center=standardize and layers[0].bias is not None and layers[-1].bias is not None,
+        scale=scale,
+    )
     dev, dt = layers[0].weight.device, layers[0].weight.dtype
     Mnp = None  # (1 + p + q, 1 + p + q) moments of the standardised [1, x, y]
     # the [1, x] block (just x without a bias): the Hessian of the single neuron's loss
     hess = slice(0 if layers[0].bias is not None else 1, 1 + p)
     if objective != "data" and full_batch:
-        Mnp = moment_matrix(d.X, d.Y, d.weights, x_mean=s.x_mean, x_scale=s.x_scale,
-                            y_mean=s.y_mean, y_scale=s.y_scale)
+        Mnp = moment_matrix(
+            d.X,
+            d.Y,
+            d.weights,
+            x_mean=s.x_mean,
+            x_scale=s.x_scale,
+            y_mean=s.y_mean,
+            y_scale=s.y_scale,
+        )
         if objective == "auto" and np.linalg.cond(Mnp[hess, hess]) > _MOMENTS_MAX_CONDITION:
             Mnp = None
     use_moments = Mnp is not None
@@ -451,24 +506,25 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
     if lr is None and optimizer == "lbfgs":
         lr = 1.0
     elif lr is None:
-        L = float(np.linalg.eigvalsh(Mnp[hess, hess])[-1]) if Mnp is not None \
+        L = (
+            float(np.linalg.eigvalsh(Mnp[hess, hess])[-1])
+            if Mnp is not None
             else largest_eigenvalue(Z, omega, layers[0].bias is not None)
+        )
         lr = {"gd": 1.0 / L, "sgd": 0.1 / L, "adam": 1e-2}[optimizer]
     lam = weight_decay  # never rescaled: λ > 0 turns input and target scaling off
     user_factor = s.y_scale**2  # J_user = c² J_standard when λ = 0 (c = 1 otherwise)
     params: list[torch.Tensor] = [t for layer in layers for t in layer.parameters()]
     weights: list[torch.Tensor] = [layer.weight for layer in layers]
 
-    def data_loss(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None
-                  ) -> torch.Tensor:
+    def data_loss(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None) -> torch.Tensor:
         r2 = ((out - target) ** 2).sum(dim=1)  # (b,)
         return 0.5 * (r2.mean() if om is None else (om * r2).sum() / om.sum())
 
     def penalty() -> torch.Tensor | float:
         return 0.5 * lam * sum((W * W).sum() for W in weights) if lam else 0.0
 
-    def penalised(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None
-                  ) -> torch.Tensor:
+    def penalised(out: torch.Tensor, target: torch.Tensor, om: torch.Tensor | None) -> torch.Tensor:
         return data_loss(out, target, om) + penalty()
 
     def batch_objective(rows: torch.Tensor) -> torch.Tensor:
@@ -512,10 +568,15 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
 
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            params, lr=lr, max_iter=lbfgs_iter, history_size=history_size,
+            params,
+            lr=lr,
+            max_iter=lbfgs_iter,
+            history_size=history_size,
             # max |g| <= this implies ||g|| <= grad_tol on the scaled objective
             tolerance_grad=grad_tol * _LBFGS_SCALE / math.sqrt(sum(t.numel() for t in params)),
-            tolerance_change=0.0, line_search_fn="strong_wolfe")
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
     elif optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     else:
@@ -526,8 +587,17 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
 
     def snapshot(epochs: int, reason: str = "running", converged: bool = False) -> TrainingLog:
         loss, gn, tm = (h.view() for h in hist)
-        return TrainingLog(optimizer, loss, gn, tm, epochs, reason, converged, float(lr),
-                           "moments" if use_moments else "data")
+        return TrainingLog(
+            optimizer,
+            loss,
+            gn,
+            tm,
+            epochs,
+            reason,
+            converged,
+            float(lr),
+            "moments" if use_moments else "data",
+        )
 
     bar = None
     if progress:
@@ -605,7 +675,7 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
             else:
                 perm = torch.randperm(d.n_samples, generator=gen).to(dev)
                 for i in range(0, d.n_samples, batch_size):
-                    rows = perm[i:i + batch_size]
+                    rows = perm[i : i + batch_size]
                     opt.zero_grad()
                     batch_objective(rows).backward()
                     opt.step()
@@ -621,13 +691,16 @@ def train(net: nn.Module, X: Any, y: Any, sample_weight: Any = None, *,
         warnings.warn(
             f"training stopped before converging ({reason}); gradient norm "
             f"{hist[1].view()[-1]:.3g} > grad_tol {grad_tol:.3g}. Raise max_epochs or use "
-            "optimizer='lbfgs'", TrainingWarning, stacklevel=2,
+            "optimizer='lbfgs'",
+            TrainingWarning,
+            stacklevel=2,
         )
     return snapshot(epoch, reason, converged)
 
 
-def loss_change(out: torch.Tensor, out0: torch.Tensor, err0: torch.Tensor,
-                omega: torch.Tensor | None) -> torch.Tensor:
+def loss_change(
+    out: torch.Tensor, out0: torch.Tensor, err0: torch.Tensor, omega: torch.Tensor | None
+) -> torch.Tensor:
     """``J(θ) - J(θ₀)`` of the data term without cancellation.
 
     out, out0 : (n, q) outputs at θ and θ₀; err0 = out0 - target. With d = out - out0,
@@ -646,8 +719,13 @@ def _restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
             t.copy_(v)
 
 
-def _lbfgs_epoch(opt: torch.optim.Optimizer, data_change: Callable[[], torch.Tensor],
-                 params: list[torch.Tensor], weights: list[torch.Tensor], lam: float) -> bool:
+def _lbfgs_epoch(
+    opt: torch.optim.Optimizer,
+    data_change: Callable[[], torch.Tensor],
+    params: list[torch.Tensor],
+    weights: list[torch.Tensor],
+    lam: float,
+) -> bool:
     """One L-BFGS step on the loss change from the current point; whether parameters moved.
 
     data_change() : the change of the data term from the current point, differentiable.
@@ -660,8 +738,9 @@ def _lbfgs_epoch(opt: torch.optim.Optimizer, data_change: Callable[[], torch.Ten
         opt.zero_grad()
         change = data_change()
         if lam:
-            change = change + lam * sum(((W - V) * (0.5 * (W - V) + V)).sum()
-                                        for W, V in zip(weights, W0, strict=True))
+            change = change + lam * sum(
+                ((W - V) * (0.5 * (W - V) + V)).sum() for W, V in zip(weights, W0, strict=True)
+            )
         change = _LBFGS_SCALE * change
         change.backward()
         return change

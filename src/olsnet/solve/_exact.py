@@ -37,8 +37,9 @@ EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
 
 
-def _augmented_correction(Q: np.ndarray, R: np.ndarray, f: np.ndarray, g: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def _augmented_correction(
+    Q: np.ndarray, R: np.ndarray, f: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Solve [I A; Aᵀ 0][dr; dx] = [f; g] with A = QR (thin):
     h = R⁻ᵀ g, d = Qᵀ f, dx = R⁻¹ (d - h), dr = f - Q (d - h)."""
     h = sla.solve_triangular(R, g, trans="T", check_finite=False)
@@ -48,8 +49,9 @@ def _augmented_correction(Q: np.ndarray, R: np.ndarray, f: np.ndarray, g: np.nda
     return dr, dx
 
 
-def refine_augmented(A: np.ndarray, Q: np.ndarray, R: np.ndarray, b: np.ndarray, c: np.ndarray,
-                     max_iter: int = 12) -> tuple[np.ndarray, np.ndarray, int]:
+def refine_augmented(
+    A: np.ndarray, Q: np.ndarray, R: np.ndarray, b: np.ndarray, c: np.ndarray, max_iter: int = 12
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Refined (x, r, iterations) of the augmented system; A (n, k), b (n, m), c (k, m)."""
     A_ext = A.astype(EXT)
     b_ext = b.astype(EXT)
@@ -73,8 +75,14 @@ def refine_augmented(A: np.ndarray, Q: np.ndarray, R: np.ndarray, b: np.ndarray,
     return x, r, it
 
 
-def exact_lstsq(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-                names: tuple[str, ...] | None = None, tol: float = ALIAS_TOL) -> LstsqSolution:
+def exact_lstsq(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    names: tuple[str, ...] | None = None,
+    tol: float = ALIAS_TOL,
+) -> LstsqSolution:
     """Least squares for data at hand, accurate to about double precision (see module doc)."""
     if w is not None and not (w > 0).all():  # zero-weight rows are not observations (as in R)
         pos = w > 0
@@ -116,8 +124,18 @@ def exact_lstsq(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercep
     params, covf = unshift(params, covf, shift[:p], shift[p:], fit_intercept)
     name_aliased(aliased, names, fit_intercept)
     return LstsqSolution(
-        params=params, cov_unscaled=covf, ssr=ssr, centered_tss=np.maximum(centered, 0.0),
-        uncentered_tss=uncentered, nobs=n, sum_weights=float(sw), rank=r, aliased=aliased,
-        fit_intercept=fit_intercept, shift_x=shift[:p].copy(), R_x=Rx,
-        condition_number=condition_number_of(Rx, shift[:p], fit_intercept, kept), method="exact",
+        params=params,
+        cov_unscaled=covf,
+        ssr=ssr,
+        centered_tss=np.maximum(centered, 0.0),
+        uncentered_tss=uncentered,
+        nobs=n,
+        sum_weights=float(sw),
+        rank=r,
+        aliased=aliased,
+        fit_intercept=fit_intercept,
+        shift_x=shift[:p].copy(),
+        R_x=Rx,
+        condition_number=condition_number_of(Rx, shift[:p], fit_intercept, kept),
+        method="exact",
     )

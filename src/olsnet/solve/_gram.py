@@ -24,8 +24,15 @@ BLOCK_ROWS = 4096  # (4096, k) doubles stay in L2 cache for the k of typical des
 PARALLEL_MIN_ELEMENTS = 50_000_000  # measured: below this, one thread and BLAS are faster
 
 
-def _gram_rows(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.ndarray | None,
-               fit_intercept: bool, rows: range, block_rows: int) -> np.ndarray:
+def _gram_rows(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    shift: np.ndarray | None,
+    fit_intercept: bool,
+    rows: range,
+    block_rows: int,
+) -> np.ndarray:
     """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time."""
     p = X.shape[1]
     k0 = int(fit_intercept)
@@ -54,8 +61,9 @@ def _gram_rows(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.nda
     return G
 
 
-def _gram_rows_views(X: np.ndarray, Y: np.ndarray, fit_intercept: bool, rows: range,
-                     block_rows: int, G: np.ndarray) -> np.ndarray:
+def _gram_rows_views(
+    X: np.ndarray, Y: np.ndarray, fit_intercept: bool, rows: range, block_rows: int, G: np.ndarray
+) -> np.ndarray:
     """Unweighted, unshifted G without copying X: row blocks of a C-ordered X are views.
 
     G holds OᵀO, OᵀX and XᵀX in the column order [1, X, Y], with O = [1, Y] (b, 1 + q).
@@ -85,9 +93,15 @@ def _gram_rows_views(X: np.ndarray, Y: np.ndarray, fit_intercept: bool, rows: ra
     return G
 
 
-def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-               shift: np.ndarray | None = None, block_rows: int = BLOCK_ROWS,
-               n_jobs: int | None = None) -> QRState | None:
+def gram_state(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    shift: np.ndarray | None = None,
+    block_rows: int = BLOCK_ROWS,
+    n_jobs: int | None = None,
+) -> QRState | None:
     """QR state from the normal equations; None when the Gram matrix is not positive definite.
 
     ``shift`` (p + q,), used only with an intercept, is subtracted from the X and Y columns
@@ -109,8 +123,11 @@ def gram_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept
         G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
     else:
         with ThreadPoolExecutor(n_jobs) as pool:
-            parts = list(pool.map(
-                lambda rows: _gram_rows(X, Y, w, shift, fit_intercept, rows, block_rows), shares))
+            parts = list(
+                pool.map(
+                    lambda rows: _gram_rows(X, Y, w, shift, fit_intercept, rows, block_rows), shares
+                )
+            )
         G = np.sum(parts, axis=0)
     # Σ w z: the first row of G with an intercept, else one cheap pass over Y
     if fit_intercept:

@@ -37,8 +37,13 @@ SSR_CANCELLATION = 1e3  # refine when TSS / SSR exceeds this (R² > 0.999)
 QR_BLOCK_ROWS = 16384
 
 
-def qr_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool,
-             block_rows: int = QR_BLOCK_ROWS) -> QRState:
+def qr_state(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    block_rows: int = QR_BLOCK_ROWS,
+) -> QRState:
     """QR state by Householder QR of row blocks (bounded memory), merged in order."""
     state = QRState.empty(X.shape[1], Y.shape[1], fit_intercept)
     for start in range(0, X.shape[0], block_rows):
@@ -47,8 +52,13 @@ def qr_state(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: 
     return state
 
 
-def _refine_passes(sol: LstsqSolution, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None,
-                   max_passes: int = REFINE_MAX_PASSES) -> LstsqSolution:
+def _refine_passes(
+    sol: LstsqSolution,
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    max_passes: int = REFINE_MAX_PASSES,
+) -> LstsqSolution:
     """Corrected semi-normal refinement over the data (see module doc); also returns the SSR."""
     kept = sol.kept
     icpt = sol.fit_intercept
@@ -77,8 +87,9 @@ def _refine_passes(sol: LstsqSolution, X: np.ndarray, Y: np.ndarray, w: np.ndarr
                 g[1:] += Xb.T @ wr - np.outer(c, s0)
             else:
                 g += Xb.T @ wr
-        d = sla.solve_triangular(R, sla.solve_triangular(R, g, trans="T", check_finite=False),
-                                 check_finite=False)  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
+        d = sla.solve_triangular(
+            R, sla.solve_triangular(R, g, trans="T", check_finite=False), check_finite=False
+        )  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
         ssr = np.maximum(ssr_pass - (g * d).sum(axis=0), 0.0)  # ||r - A d||² = ||r||² - gᵀd
         if icpt:
             d[0] -= c @ d[1:]  # back to the user's intercept
@@ -92,10 +103,16 @@ def _refine_passes(sol: LstsqSolution, X: np.ndarray, Y: np.ndarray, w: np.ndarr
     return replace(sol, params=params, ssr=ssr, method=sol.method + "+refine")
 
 
-def lstsq(X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
-          fit_intercept: bool = True, names: tuple[str, ...] | None = None,
-          policy: str = "auto", tol: float = ALIAS_TOL, check_finite_X: bool = True
-          ) -> LstsqSolution:
+def lstsq(
+    X: np.ndarray,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    fit_intercept: bool = True,
+    names: tuple[str, ...] | None = None,
+    policy: str = "auto",
+    tol: float = ALIAS_TOL,
+    check_finite_X: bool = True,
+) -> LstsqSolution:
     """Weighted least squares of Y (n, q) on X (n, p), by the accuracy policy (module doc).
 
     Inputs must already be checked (see ``olsnet.data.as_design``), except possibly for NaN or

@@ -86,8 +86,9 @@ def _unshifted_colnorms(R: np.ndarray, shift: np.ndarray, fit_intercept: bool) -
     return np.sqrt(np.maximum(full, sq))
 
 
-def decide_rank(R: np.ndarray, k_x: int, colnorms: np.ndarray, tol: float = ALIAS_TOL
-                ) -> tuple[np.ndarray, np.ndarray]:
+def decide_rank(
+    R: np.ndarray, k_x: int, colnorms: np.ndarray, tol: float = ALIAS_TOL
+) -> tuple[np.ndarray, np.ndarray]:
     """Walk the first k_x columns of R; return (aliased mask (k_x,), R of kept + trailing columns).
 
     Aliased columns are removed and R re-triangularized (QR of the remaining columns of R is
@@ -124,8 +125,13 @@ def name_aliased(aliased: np.ndarray, names: tuple[str, ...] | None, fit_interce
         )
 
 
-def unshift(params: np.ndarray, cov: np.ndarray, shift_x: np.ndarray, shift_y: np.ndarray,
-            fit_intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+def unshift(
+    params: np.ndarray,
+    cov: np.ndarray,
+    shift_x: np.ndarray,
+    shift_y: np.ndarray,
+    fit_intercept: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and covariance of the shifted problem -> the user's (unshifted) problem.
 
     With intercept b0' for ``y - c_y = b0' + (X - c_x) β``: ``b0 = b0' + c_y - c_xᵀ β`` and
@@ -154,8 +160,9 @@ def _embed(values: np.ndarray, kept: np.ndarray, k_x: int, axis_count: int) -> n
     return out
 
 
-def condition_number_of(R_x: np.ndarray, shift_x: np.ndarray, fit_intercept: bool,
-                        kept: np.ndarray) -> float:
+def condition_number_of(
+    R_x: np.ndarray, shift_x: np.ndarray, fit_intercept: bool, kept: np.ndarray
+) -> float:
     """2-norm condition number of the unshifted weighted [1 X] (kept columns), from its R."""
     if R_x.size == 0:
         return float("nan")
@@ -168,8 +175,12 @@ def condition_number_of(R_x: np.ndarray, shift_x: np.ndarray, fit_intercept: boo
     return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
 
 
-def solve_state(state: QRState, names: tuple[str, ...] | None = None,
-                tol: float = ALIAS_TOL, method: str = "qr-state") -> LstsqSolution:
+def solve_state(
+    state: QRState,
+    names: tuple[str, ...] | None = None,
+    tol: float = ALIAS_TOL,
+    method: str = "qr-state",
+) -> LstsqSolution:
     """Solve the least-squares problem whose sufficient statistic is ``state``."""
     p, q, icpt = state.n_features, state.n_outputs, state.fit_intercept
     k_x = int(icpt) + p
@@ -202,8 +213,18 @@ def solve_state(state: QRState, names: tuple[str, ...] | None = None,
     params, covf = unshift(params, covf, shift[:p], shift_y, icpt)
     name_aliased(aliased, names, icpt)
     return LstsqSolution(
-        params=params, cov_unscaled=covf, ssr=ssr, centered_tss=np.maximum(centered, 0.0),
-        uncentered_tss=uncentered, nobs=state.nobs, sum_weights=sw, rank=r, aliased=aliased,
-        fit_intercept=icpt, shift_x=shift[:p].copy(), R_x=R_x,
-        condition_number=condition_number_of(R_x, shift[:p], icpt, kept), method=method,
+        params=params,
+        cov_unscaled=covf,
+        ssr=ssr,
+        centered_tss=np.maximum(centered, 0.0),
+        uncentered_tss=uncentered,
+        nobs=state.nobs,
+        sum_weights=sw,
+        rank=r,
+        aliased=aliased,
+        fit_intercept=icpt,
+        shift_x=shift[:p].copy(),
+        R_x=R_x,
+        condition_number=condition_number_of(R_x, shift[:p], icpt, kept),
+        method=method,
     )

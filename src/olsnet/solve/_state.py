@@ -35,8 +35,14 @@ def qr_r(A: np.ndarray) -> np.ndarray:
     return R
 
 
-def augmented_block(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.ndarray,
-                    fit_intercept: bool, out: np.ndarray | None = None) -> np.ndarray:
+def augmented_block(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    shift: np.ndarray,
+    fit_intercept: bool,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """sqrt(w) * [1, X - c_x, Y - c_y] as a new (b, k) array (written into ``out`` when given)."""
     b, p = X.shape
     k0 = int(fit_intercept)
@@ -100,13 +106,17 @@ class QRState:
 
     def _check_block(self, X: np.ndarray, Y: np.ndarray) -> None:
         if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise DimensionError(f"block X has shape {X.shape}; this state takes {self.n_features} features")
+            raise DimensionError(
+                f"block X has shape {X.shape}; this state takes {self.n_features} features"
+            )
         if Y.ndim != 2 or Y.shape != (X.shape[0], self.n_outputs):
             raise DimensionError(
                 f"block Y has shape {Y.shape}; expected ({X.shape[0]}, {self.n_outputs})"
             )
 
-    def fold(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> QRState:
+    def fold(
+        self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> QRState:
         """The state after adding rows ``X`` (b, p), ``Y`` (b, q) with weights (b,)."""
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
@@ -124,8 +134,16 @@ class QRState:
         nobs = int(X.shape[0] if w is None else np.count_nonzero(w))
         sw = float(X.shape[0] if w is None else w.sum())
         zs = _weighted_colsum(A, w, self.fit_intercept)
-        return QRState(R, shift, self.n_features, self.n_outputs, self.fit_intercept,
-                       self.nobs + nobs, self.sum_weights + sw, _add(self.zsum, zs))
+        return QRState(
+            R,
+            shift,
+            self.n_features,
+            self.n_outputs,
+            self.fit_intercept,
+            self.nobs + nobs,
+            self.sum_weights + sw,
+            _add(self.zsum, zs),
+        )
 
     def with_shift(self, shift: np.ndarray) -> QRState:
         """The same state expressed for columns shifted by ``shift`` instead of ``self.shift``."""
@@ -134,13 +152,23 @@ class QRState:
         T = shift_matrix(self.shift - np.asarray(shift), self.n_features, self.n_outputs)
         R = qr_r(self.R @ T)
         zsum = None if self.zsum is None else self.zsum + (self.shift - shift) * self.sum_weights
-        return QRState(R, np.asarray(shift, dtype=np.float64), self.n_features, self.n_outputs,
-                       self.fit_intercept, self.nobs, self.sum_weights, zsum)
+        return QRState(
+            R,
+            np.asarray(shift, dtype=np.float64),
+            self.n_features,
+            self.n_outputs,
+            self.fit_intercept,
+            self.nobs,
+            self.sum_weights,
+            zsum,
+        )
 
     def merge(self, other: QRState) -> QRState:
         """The state of both states' rows together (associative and commutative up to rounding)."""
         if (other.n_features, other.n_outputs, other.fit_intercept) != (
-            self.n_features, self.n_outputs, self.fit_intercept
+            self.n_features,
+            self.n_outputs,
+            self.fit_intercept,
         ):
             raise DimensionError(
                 "cannot merge states of different problems: "
@@ -156,9 +184,16 @@ class QRState:
         a_shift = cast(np.ndarray, a.shift)  # both states hold rows, so both have a shift
         b = b.with_shift(a_shift) if not np.array_equal(a_shift, cast(np.ndarray, b.shift)) else b
         R = qr_r(np.vstack([a.R, b.R]))
-        return QRState(R, a.shift, self.n_features, self.n_outputs, self.fit_intercept,
-                       self.nobs + other.nobs, self.sum_weights + other.sum_weights,
-                       _add(a.zsum, b.zsum))
+        return QRState(
+            R,
+            a.shift,
+            self.n_features,
+            self.n_outputs,
+            self.fit_intercept,
+            self.nobs + other.nobs,
+            self.sum_weights + other.sum_weights,
+            _add(a.zsum, b.zsum),
+        )
 
 
 def _weighted_colsum(A: np.ndarray, w: np.ndarray | None, fit_intercept: bool) -> np.ndarray:
