@@ -150,18 +150,13 @@ class LinearRegression:
             # a formula source knows whether its formula has an intercept ("y ~ x - 1")
             if getattr(source, "fit_intercept", None) is not None:
                 fit_intercept = bool(source.fit_intercept)
-            if hasattr(source, "fit_state"):
-                state = source.fit_state(fit_intercept)
-            else:
-                state = None
-                for Xb, Yb, wb in source.blocks():
-                    if state is None:
-                        from .solve import QRState
+            if not hasattr(source, "fit_state"):
+                from .scale import parallel  # blocks folded on every core, then merged
 
-                        state = QRState.empty(Xb.shape[1], Yb.shape[1], fit_intercept)
-                    state = state.fold(Xb, Yb, wb)
-                if state is None:
-                    raise DataError("the data source yielded no rows; nothing to fit")
+                source = parallel(source, n_jobs=None)
+            state = source.fit_state(fit_intercept)
+            if state.nobs == 0:
+                raise DataError("the data source yielded no rows; nothing to fit")
             solution = solve_state(state, tuple(source.feature_names))
             y_ndim = getattr(source, "y_ndim", 1 if source.n_outputs == 1 else 2)
             n_dropped = int(getattr(source, "n_dropped", 0) or 0)  # known once the rows were read
