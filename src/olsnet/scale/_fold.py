@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import scipy.linalg
 from scipy.linalg import lapack
 
 from ..errors import DataError
@@ -26,6 +27,7 @@ from ..solve import QRState
 
 __all__ = [
     "CHUNK_ROWS",
+    "GramNotDefinite",
     "NonFiniteError",
     "fold_arrays",
     "fold_columns",
@@ -108,6 +110,7 @@ def fold_columns(
     w: np.ndarray | None,
     fit_intercept: bool,
     chunk_rows: int = CHUNK_ROWS,
+    kernel: str = "qr",
 ) -> QRState:
     """QR state of rows given column by column: ``columns`` holds the p feature columns, then
     the q target columns, each (b,) float64 (e.g. zero-copy views of Arrow arrays), so no
@@ -118,7 +121,27 @@ def fold_columns(
         for j, col in enumerate(columns):
             B[:, j] = col[start:stop]
 
-    return _fold(n, n_features, len(columns) - n_features, fill, w, fit_intercept, chunk_rows)
+    return _fold(
+        n, n_features, len(columns) - n_features, fill, w, fit_intercept, chunk_rows, kernel
+    )
+
+
+class GramNotDefinite(ArithmeticError):
+    """The Gram matrix of a block is not numerically positive definite: fold it with QR."""
+
+
+def _gram_to_r(G: np.ndarray) -> np.ndarray:
+    """Upper-triangular R with RᵀR = G, by Cholesky after an exact power-of-two scaling."""
+    d = np.sqrt(np.diagonal(G).copy())
+    d[d == 0] = 1.0
+    s = np.exp2(-np.round(np.log2(d)))
+    try:
+        L = scipy.linalg.cholesky(G * s[:, None] * s[None, :], lower=False, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise GramNotDefinite from None
+    if not np.isfinite(L).all() or np.min(np.abs(np.diagonal(L))) < 1e-7:
+        raise GramNotDefinite  # (near-)singular: the Cholesky factor would be inaccurate
+    return L / s[None, :]
 
 
 class NonFiniteError(DataError):
@@ -143,11 +166,18 @@ def _fold(
     w: np.ndarray | None,
     fit_intercept: bool,
     chunk_rows: int,
+    kernel: str = "qr",
 ) -> QRState:
-    """The fold: ``fill(B, start, stop)`` writes rows start..stop of [X Y] into B (b, p + q)."""
+    """The fold: ``fill(B, start, stop)`` writes rows start..stop of [X Y] into B (b, p + q).
+
+    ``kernel="gram"`` accumulates ``BᵀB`` instead (a third of the work) and ends with a
+    Cholesky factor; it raises :class:`GramNotDefinite` when that factor would be inaccurate.
+    The caller checks the condition number of the final state (see ``stream.file_state``).
+    """
     k0 = int(fit_intercept)
     k = k0 + p + q
     R = np.zeros((k, k), order="F")
+    G = np.zeros((k, k)) if kernel == "gram" else R
     zsum = np.zeros(p + q)
     buf = _buffer(min(chunk_rows, max(n, 1)), k)
     panel = min(PANEL, k)
@@ -165,9 +195,14 @@ def _fold(
             zsum += B[:, k0:].sum(axis=0)
         if not np.isfinite(zsum).all():  # a NaN / inf (or an overflowing sum) in this chunk
             _raise_nonfinite(B[:, k0:], start, p)
+        if kernel == "gram":
+            G += B.T @ B  # (k, k): BLAS syrk on the cache-resident chunk
+            continue
         R, _, _, info = lapack.dtpqrt(0, panel, R, B, overwrite_a=1, overwrite_b=1)
         if info != 0:  # only an illegal argument can make dtpqrt fail
             raise RuntimeError(f"LAPACK dtpqrt failed with info={info}")
+    if kernel == "gram" and n > 0:
+        R = _gram_to_r(G)
     if not np.isfinite(R).all():
         raise DataError(
             "the block's values are finite but their squares overflow float64; rescale the columns"

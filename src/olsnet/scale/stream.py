@@ -31,7 +31,8 @@ import numpy as np
 
 from ..errors import DataFileError
 from ..solve import QRState
-from ._fold import NonFiniteError, fold_columns, merge_states
+from ..solve._gram import scaled_condition
+from ._fold import GramNotDefinite, NonFiniteError, fold_columns, merge_states
 from .threads import ParallelSource, fit_state_threaded, fold_in_pool
 
 __all__ = ["ProgressSource", "file_state", "is_plain_file_source", "progress"]
@@ -278,11 +279,12 @@ def _fold_batches(
     p: int,
     weights: str | None,
     fit_intercept: bool,
+    kernel: str = "qr",
 ) -> QRState:
     """Pool task: consecutive Arrow batches (rows offset.. of ``path``) -> their QR state."""
     total = QRState.empty(p, len(names) - p, fit_intercept)
     for batch in batches:
-        state = _fold_batch(batch, path, offset, names, p, weights, fit_intercept)
+        state = _fold_batch(batch, path, offset, names, p, weights, fit_intercept, kernel)
         total = merge_states(total, state)
         offset += batch.num_rows
     return total
@@ -296,6 +298,7 @@ def _fold_batch(
     p: int,
     weights: str | None,
     fit_intercept: bool,
+    kernel: str = "qr",
 ) -> QRState:
     """One Arrow batch (rows offset.. of ``path``) -> its QR state."""
     cols = [_float_column(batch, c, path) for c in names]
@@ -310,6 +313,11 @@ def _fold_batch(
                 "weights must be finite and >= 0"
             )
     try:
+        if kernel == "gram":
+            try:
+                return fold_columns(cols, p, w, fit_intercept, kernel="gram")
+            except GramNotDefinite:  # this batch alone is (nearly) singular: exact QR
+                pass
         return fold_columns(cols, p, w, fit_intercept)
     except NonFiniteError as exc:
         value = cols[exc.column][exc.row]
@@ -320,13 +328,23 @@ def _fold_batch(
         ) from None
 
 
+FILE_GRAM_MAX_COND = 100.0  # cond² · eps ≈ 2e-12
+
+
 def file_state(
     source: Any,
     fit_intercept: bool,
     n_jobs: int | None = 2,
     on_batch: Callable[[int, int], None] | None = None,
+    kernel: str = "auto",
 ) -> QRState:
     """QR state of a plain ``olsnet.read`` source: Arrow batches folded on a thread pool.
+
+    ``kernel="auto"`` first folds each batch by its Gram matrix (a third of the work of QR, so
+    the fold keeps up with the reader) and checks the result: when the condition number of the
+    column-scaled ``[1 X]`` factor exceeds ``FILE_GRAM_MAX_COND`` (where the normal equations'
+    ``cond² · eps`` could pass 1e-12), the files are read again and folded by Householder QR
+    (``kernel="qr"``), which is backward stable whatever the conditioning.
 
     The calling thread reads batches with pyarrow (Parquet's reader decodes on its own threads
     and releases the GIL); each batch's columns go straight from Arrow memory into the fold's
@@ -344,7 +362,13 @@ def file_state(
     weights = source.weights
     columns = list(dict.fromkeys([*names, *((weights,) if weights else ())]))
     batch_rows = int(source.batch_rows)
-    task_args = (names, p, weights, fit_intercept)
+    if kernel == "auto":
+        state = file_state(source, fit_intercept, n_jobs, on_batch, kernel="gram")
+        k_x = int(fit_intercept) + p
+        if scaled_condition(state.R[:k_x, :k_x]) <= FILE_GRAM_MAX_COND:
+            return state
+        kernel = "qr"
+    task_args = (names, p, weights, fit_intercept, kernel)
 
     def tasks() -> Iterator[Callable[[], QRState]]:
         for path in map(Path, source.paths):
