@@ -40,3 +40,13 @@ def test_formula_source_decides_the_intercept(csv):
     ref = olsnet.LinearRegression(fit_intercept=False).fit(clean[["a", "b"]], clean.y).result_
     assert "Intercept" not in res.param_names
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-12)
+
+
+def test_in_memory_source_takes_the_refined_path(nist_dir):
+    """An ArraySource is data at hand: the fit is refined exactly as for plain arrays."""
+    from olsnet._nist import lre, read_nist
+    from olsnet.data import ArraySource, as_design
+
+    case = read_nist(nist_dir / "Longley.dat")
+    res = olsnet.LinearRegression().fit(ArraySource(as_design(case.X, case.y))).result_
+    assert min(lre(float(a), c) for a, c in zip(res.params, case.params, strict=True)) >= 12

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, SOLVER_POLICIES, check_option
-from .data import ArraySource, as_design, as_matrix
+from .data import ArraySource, as_design, as_matrix, check_finite
 from .errors import DataError, DimensionError, not_fitted
 
 __all__ = ["LinearRegression"]
@@ -145,7 +145,11 @@ class LinearRegression:
         cov_type = check_option("cov_type", self.cov_type, COV_TYPES)
         missing = check_option("missing", self.missing, MISSING_POLICIES)
         policy = check_option("policy", self.policy, SOLVER_POLICIES)
-        if y is None and _is_source(X):
+        design = None
+        if y is None and isinstance(X, ArraySource):  # rows in memory: the refined path below
+            design = X.design
+            check_finite(design.Y, "y", design.target_names)
+        elif y is None and _is_source(X):
             source, from_frame = X, True
             # a formula source knows whether its formula has an intercept ("y ~ x - 1")
             if getattr(source, "fit_intercept", None) is not None:
@@ -172,6 +176,7 @@ class LinearRegression:
         else:
             # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
             design = as_design(X, y, sample_weight, missing=missing, check_finite_X=False)
+        if design is not None:
             solution = lstsq(
                 design.X,
                 design.Y,
