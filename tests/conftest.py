@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Reproducible property tests: the same examples on every machine and every run (CI included).
+settings.register_profile("olsnet", derandomize=True)
+settings.load_profile("olsnet")
 
 NIST_DIR = Path(__file__).parent / "data" / "nist"
 
