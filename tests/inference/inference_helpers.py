@@ -12,6 +12,26 @@ from olsnet.data import ArraySource, as_design
 from olsnet.inference import RegressionResult
 from olsnet.solve import exact_lstsq
 
+# the scalar statistics every result has, compared one by one against statsmodels
+SCALAR_STATS = [
+    "rsquared",
+    "rsquared_adj",
+    "fvalue",
+    "f_pvalue",
+    "llf",
+    "aic",
+    "bic",
+    "ssr",
+    "ess",
+    "centered_tss",
+    "uncentered_tss",
+    "df_model",
+    "df_resid",
+    "nobs",
+    "scale",
+    "condition_number",
+]
+
 
 def olsnet_fit(X, y, w=None, *, fit_intercept=True, cov_type="nonrobust", block_rows=100):
     """RegressionResult from the exact solver on an in-memory source (small blocks on purpose:

@@ -10,29 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from inference_helpers import olsnet_fit, random_weights, second_target, statsmodels_fit
+from inference_helpers import (
+    SCALAR_STATS,
+    olsnet_fit,
+    random_weights,
+    second_target,
+    statsmodels_fit,
+)
 
 RTOL = 1e-9
 COV_TYPES = ["nonrobust", "HC0", "HC1", "HC2", "HC3"]
-
-SCALAR_STATS = [
-    "rsquared",
-    "rsquared_adj",
-    "fvalue",
-    "f_pvalue",
-    "llf",
-    "aic",
-    "bic",
-    "ssr",
-    "ess",
-    "centered_tss",
-    "uncentered_tss",
-    "df_model",
-    "df_resid",
-    "nobs",
-    "scale",
-    "condition_number",
-]
 
 
 def _check_output(ours: dict, ref) -> None:

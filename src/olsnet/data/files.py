@@ -339,6 +339,19 @@ def _float64_values(arr: Any) -> np.ndarray:
     return out
 
 
+def is_numeric_arrow(arrow_type: Any) -> bool:
+    """Whether a pyarrow type converts to float64 as a number (float, int, bool, decimal)."""
+    import pyarrow as pa
+
+    t = pa.types
+    return bool(
+        t.is_floating(arrow_type)
+        or t.is_integer(arrow_type)
+        or t.is_boolean(arrow_type)
+        or t.is_decimal(arrow_type)
+    )
+
+
 def _column_as_float(batch: Any, name: str) -> np.ndarray:
     """(b,) float64 copy of a numeric column, nulls as NaN."""
     import pyarrow as pa
@@ -346,12 +359,7 @@ def _column_as_float(batch: Any, name: str) -> np.ndarray:
     col = batch.column(name)
     if col.type == pa.float64():  # the CSV path: read the buffers (to_numpy would load pandas)
         return _float64_values(col)
-    if not (
-        pa.types.is_floating(col.type)
-        or pa.types.is_integer(col.type)
-        or pa.types.is_boolean(col.type)
-        or pa.types.is_decimal(col.type)
-    ):
+    if not is_numeric_arrow(col.type):
         raise InputTypeError(
             f"column {name!r} has type {col.type}, which is not numeric; {FORMULA_HINT}"
         )

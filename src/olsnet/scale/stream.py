@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.files import is_numeric_arrow
 from ..errors import DataFileError
 from ..solve import QRState
 from ..solve._gram import scaled_condition
@@ -257,12 +258,7 @@ def _float_column(batch: Any, name: str, path: Path) -> np.ndarray:
     if col.type != pa.float64():  # pyarrow.compute loads only for the cast (it takes 0.3 s)
         import pyarrow.compute as pc
 
-        if not (
-            pa.types.is_integer(col.type)
-            or pa.types.is_floating(col.type)
-            or pa.types.is_boolean(col.type)
-            or pa.types.is_decimal(col.type)
-        ):
+        if not is_numeric_arrow(col.type):
             raise DataFileError(
                 f"{path}: column {name!r} has type {col.type}, which is not numeric; read the "
                 "file with a formula (formula='y ~ C(column)') to use it as categories"
