@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from olsnet.errors import DataError
 from olsnet.scale import fit_state_threaded, fold_arrays, parallel
-from olsnet.scale._fold import merge_states
+from olsnet.scale._fold import fold_columns, merge_states
 from olsnet.solve import QRState, exact_lstsq, solve_state
 
 
@@ -35,6 +35,35 @@ def test_fold_arrays_matches_exact_and_statsmodels(weights, fit_intercept):
     exog = sm.add_constant(X) if fit_intercept else X
     sm_fit = sm.WLS(Y[:, 0], exog, weights=1.0 if w is None else w).fit()
     _close(sol.params[:, 0], sm_fit.params, rtol=1e-10)
+
+
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gram_kernel_matches_exact_and_qr_kernel(weights, fit_intercept):
+    X, Y, w = make_regression(5000, 6, q=2, seed=4, weights=weights)
+    cols = [*X.T, *Y.T]
+    gram = fold_columns(cols, 6, w, fit_intercept, kernel="gram")
+    qr = fold_columns(cols, 6, w, fit_intercept, chunk_rows=700)
+    ref = exact_lstsq(X, Y, w, fit_intercept)
+    _close(solve_state(gram).params, ref.params, rtol=1e-11)
+    _close(gram.R, qr.R, rtol=1e-10)  # same factor (diag >= 0) up to rounding
+    _close(gram.zsum, qr.zsum)  # column sums read off the Gram matrix's row of ones
+    assert (gram.nobs, gram.sum_weights) == (qr.nobs, qr.sum_weights)
+
+
+@pytest.mark.parametrize("kernel", ["gram", "qr"])
+def test_nonfinite_value_located_by_either_kernel(kernel):
+    X, Y, _ = make_regression(9000, 4, seed=6)
+    X[7777, 3] = np.inf
+    with pytest.raises(DataError, match=r"X column 3 has a NaN or inf at row 7777"):
+        fold_columns([*X.T, *Y.T], 4, None, True, kernel=kernel)
+
+
+def test_gram_kernel_reports_squares_that_overflow():
+    X, Y, _ = make_regression(100, 2, seed=6)
+    X[50, 1] = 1e200  # finite, but its square is not
+    with pytest.raises(DataError, match="squares overflow"):
+        fold_columns([*X.T, *Y.T], 2, None, True, kernel="gram")
 
 
 def test_fold_arrays_equals_qrstate_fold(data):

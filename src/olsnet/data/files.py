@@ -278,6 +278,21 @@ def csv_block_bytes(path: Path, batch_rows: int) -> int:
     return int(min(max(per_row * batch_rows * 1.05, 1 << 16), 1 << 22))
 
 
+PARQUET_BATCH_BYTES = 32 << 20  # a whole row group per batch when it holds at most this much
+
+
+def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
+    """Rows per batch for the Parquet file ``pf``: its largest row group when that holds at
+    most ``PARQUET_BATCH_BYTES`` of float64 (pyarrow then decodes each group in one piece:
+    measured 2.2 s of CPU for 10M x 20 in 131,072-row groups against 2.5 s in half groups),
+    else ``batch_rows``, so memory stays bounded whatever the row-group size."""
+    meta = pf.metadata
+    largest = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
+    if batch_rows < largest <= PARQUET_BATCH_BYTES // (8 * max(n_columns, 1)):
+        return int(largest)
+    return int(batch_rows)
+
+
 def record_batches(
     path: Path, columns: Sequence[str], text_columns: Sequence[str], batch_rows: int
 ) -> Iterator[Any]:
@@ -289,7 +304,8 @@ def record_batches(
 
         try:
             pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering doubled peak memory
-            yield from pf.iter_batches(batch_size=batch_rows, columns=list(columns))
+            size = parquet_batch_rows(pf, batch_rows, len(columns))
+            yield from pf.iter_batches(batch_size=size, columns=list(columns))
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
         return

@@ -209,7 +209,7 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
     file (CSV: and the line and column, found by ``olsnet.data.files.locate_csv_problem``)."""
     import pyarrow as pa
 
-    from ..data.files import locate_csv_problem, read_header
+    from ..data.files import locate_csv_problem, parquet_batch_rows, read_header
 
     if _is_parquet(path):
         import pyarrow.parquet as pq
@@ -218,7 +218,8 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
             pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering holds whole files
             have = pf.schema_arrow.names
             _check_columns(path, have, columns)
-            yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
+            size = parquet_batch_rows(pf, batch_rows, len(columns))
+            yield from pf.iter_batches(batch_size=size, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
         return
