@@ -414,7 +414,7 @@ def main() -> int:
         sections.append(part_kernel(kernel_n))
         print(sections[-1], flush=True)
     if "stream" in parts:
-        sections.append(part_stream(parquet, csv, repeats))
+        sections.append(part_stream(parquet, csv, 1 if args.quick else 5))
         print(sections[-1], flush=True)
     if "memory" in parts:
         sections.append(part_memory(parquet, counts, per_file))
