@@ -180,9 +180,15 @@ def _first_bad(mask: np.ndarray) -> int:
 
 def check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> None:
     """Raise a DataError naming the first column and row holding NaN or inf."""
-    # column sums by BLAS (ones @ arr) are a cheap screen: a non-finite sum means a NaN or inf
-    # somewhere (or an overflow, which the exact check below tells apart)
-    if arr.size == 0 or np.isfinite(np.ones(arr.shape[0]) @ arr).all():
+    # sums are a cheap screen (a non-finite sum means a NaN or inf somewhere, or an overflow,
+    # which the exact check below tells apart): one contiguous sum for a single column, column
+    # sums by BLAS (ones @ arr) for several
+    if arr.size == 0:
+        return
+    if arr.ndim == 1 or arr.shape[1] == 1:
+        if np.isfinite(np.sum(arr)):
+            return
+    elif np.isfinite(np.ones(arr.shape[0]) @ arr).all():
         return
     bad = ~np.isfinite(arr)
     if not bad.any():

@@ -23,7 +23,7 @@ import scipy.linalg
 
 from ..errors import DataError
 from ..solve import QRState
-from ..solve._blas import GramAccumulator, aligned_fortran, tpqrt
+from ..solve._blas import GramAccumulator, aligned_fortran, small_gemm_rows, tpqrt
 
 __all__ = [
     "CHUNK_ROWS",
@@ -218,13 +218,6 @@ def _fold(
     return _state_of(R, p, q, w, n, fit_intercept, zsum)
 
 
-# OpenBLAS multiplies "small" matrices (m·n·k up to 100³ on x86-64) without packing them; for
-# k ≈ 21 columns that is 3x faster per row than its packed dgemm and its dsyrk (measured, one
-# thread, aligned buffer: 0.22-0.34 s per 10M rows of 21 columns in chunks of up to 2,264 rows,
-# 0.8-1.0 s in chunks of 2,376 or more).
-SMALL_GEMM = 100**3
-
-
 def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bool) -> QRState:
     """Gram-matrix fold: ``G = BᵀB`` of ``B = sqrt(w) [1, X, Y]`` by chunks, then Cholesky.
 
@@ -234,7 +227,7 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     so that ``dgemm`` takes OpenBLAS's small-matrix kernel.
     """
     k = 1 + p + q
-    chunk_rows = int(min(max(SMALL_GEMM // (k * k), 256), CHUNK_ROWS)) // 8 * 8
+    chunk_rows = small_gemm_rows(k, 256, CHUNK_ROWS)
     acc = _accumulator(chunk_rows, k)
     buf = acc.buf
     buf[:, 0] = 1.0

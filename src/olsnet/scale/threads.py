@@ -10,7 +10,6 @@ when a block is folded, never how. Inside the pool OpenBLAS runs one thread per 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections import deque
@@ -23,6 +22,7 @@ import numpy as np
 
 from ..errors import DimensionError, InputTypeError
 from ..solve import QRState
+from ..solve._blas import one_blas_thread
 from ._fold import fold_arrays, merge_states
 
 __all__ = ["BLOCK_ROWS", "ParallelSource", "fit_state_threaded", "fold_in_pool", "parallel"]
@@ -38,21 +38,6 @@ def _n_workers(n_jobs: int | None) -> int:
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise InputTypeError(f"n_jobs={n_jobs!r} is not accepted; use a positive int, -1 or None")
     return int(n_jobs)
-
-
-_controller: Any = None  # threadpoolctl's scan of the loaded libraries takes ~60 ms: do it once
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread (threadpoolctl) for the duration; a no-op when it is missing."""
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 def _as_block(block: Block) -> Block:

@@ -9,6 +9,7 @@ because the normal equations lose ``cond²·eps`` where QR loses ``cond·eps``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -16,12 +17,23 @@ from itertools import pairwise
 import numpy as np
 import scipy.linalg as sla
 
+from ._blas import SMALL_GEMM, aligned_fortran, gemm_tn, one_blas_thread
 from ._state import QRState
 
 __all__ = ["gram_state", "scaled_condition"]
 
 BLOCK_ROWS = 4096  # (4096, k) doubles stay in L2 cache for the k of typical designs
-PARALLEL_MIN_ELEMENTS = 50_000_000  # measured: below this, one thread and BLAS are faster
+# Two threads, each on its share of the rows with one BLAS thread, were faster than one at
+# every size measured from (1e6, 10) up: 1.2x at (1e6, 10), 1.2x at (2e6, 50), 1.7x at (4e6, 20).
+PARALLEL_MIN_ELEMENTS = 1_000_000
+
+
+def block_rows_for(k: int) -> int:
+    """Rows per block: within OpenBLAS's small-matrix kernel for narrow designs (k ≤ 22: up to
+    8,192 rows, e.g. 6,944 at k = 12 and 2,064 at k = 22), else ``BLOCK_ROWS`` (measured: the
+    packed kernel on 4,096 rows beat small blocks from k ≈ 30 on)."""
+    rows = SMALL_GEMM // max(k * k, 1)
+    return min(rows, 8192) // 8 * 8 if rows >= 2048 else BLOCK_ROWS
 
 
 def _gram_rows(
@@ -37,10 +49,10 @@ def _gram_rows(
     p = X.shape[1]
     k0 = int(fit_intercept)
     k = k0 + p + Y.shape[1]
-    G = np.zeros((k, k))
+    G = np.zeros((k, k), order="F")
     if w is None and shift is None and X.flags.c_contiguous:
         return _gram_rows_views(X, Y, fit_intercept, rows, block_rows, G)
-    buf = np.empty((block_rows, k))
+    buf = aligned_fortran(k, block_rows).T  # (block_rows, k) row-major, 64-byte aligned
     if fit_intercept:
         buf[:, 0] = 1.0
     for start in range(rows.start, rows.stop, block_rows):
@@ -57,7 +69,7 @@ def _gram_rows(
             A[:, k0:] *= sq[:, None]
             if fit_intercept:
                 A[:, 0] = sq
-        G += A.T @ A  # (k, k); numpy calls BLAS syrk for AᵀA
+        gemm_tn(G, A, A)  # (k, k), the GIL released
     return G
 
 
@@ -75,17 +87,17 @@ def _gram_rows_views(
     obuf = np.empty((block_rows, k0 + q))
     if fit_intercept:
         obuf[:, 0] = 1.0
-    Gxx = np.zeros((p, p))
-    Gxo = np.zeros((p, k0 + q))
-    Goo = np.zeros((k0 + q, k0 + q))
+    Gxx = np.zeros((p, p), order="F")
+    Gxo = np.zeros((p, k0 + q), order="F")
+    Goo = np.zeros((k0 + q, k0 + q), order="F")
     for start in range(rows.start, rows.stop, block_rows):
         sl = slice(start, min(start + block_rows, rows.stop))
         Xb = X[sl]  # (b, p) view
         Ob = obuf[: sl.stop - start]  # (b, 1 + q) = [1, Y]
         Ob[:, k0:] = Y[sl]
-        Gxx += Xb.T @ Xb  # syrk on a cache-resident block
-        Gxo += Xb.T @ Ob
-        Goo += Ob.T @ Ob
+        gemm_tn(Gxx, Xb, Xb)  # dgemm on a cache-resident block, the GIL released
+        gemm_tn(Gxo, Xb, Ob)
+        gemm_tn(Goo, Ob, Ob)
     G[xs, xs] = Gxx
     G[xs, os_] = Gxo
     G[np.ix_(os_, os_)] = Goo
@@ -99,7 +111,7 @@ def gram_state(
     w: np.ndarray | None,
     fit_intercept: bool,
     shift: np.ndarray | None = None,
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int | None = None,
     n_jobs: int | None = None,
 ) -> QRState | None:
     """QR state from the normal equations; None when the Gram matrix is not positive definite.
@@ -107,13 +119,18 @@ def gram_state(
     ``shift`` (p + q,), used only with an intercept, is subtracted from the X and Y columns
     first: an exact reparametrization that takes the columns' offsets out of the conditioning
     (it costs one subtraction per entry, so the policy asks for it only when it pays).
-    ``n_jobs`` threads each take a contiguous share of the rows (NumPy and BLAS release the
-    GIL); their Gram matrices are summed. Default: all cores for large inputs.
+    ``n_jobs`` threads each take a contiguous share of the rows (the products run with the
+    GIL released, ``olsnet.solve._blas``); their Gram matrices are summed. Default: all cores
+    (at most 8) from ``PARALLEL_MIN_ELEMENTS`` entries on. ``block_rows`` defaults to
+    :func:`block_rows_for`.
     """
     n, p = X.shape
     q = Y.shape[1]
     if not fit_intercept:
         shift = None
+    k = int(fit_intercept) + p + q
+    if block_rows is None:
+        block_rows = block_rows_for(k)
     if n_jobs is None:
         n_jobs = min(os.cpu_count() or 1, 8) if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
     n_jobs = max(1, min(n_jobs, n // block_rows))
@@ -122,7 +139,10 @@ def gram_state(
     if n_jobs == 1:
         G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
     else:
-        with ThreadPoolExecutor(n_jobs) as pool:
+        # packed products may start BLAS threads of their own: one per worker instead
+        packed = k * k * block_rows > SMALL_GEMM
+        limit = one_blas_thread() if packed else contextlib.nullcontext()
+        with limit, ThreadPoolExecutor(n_jobs) as pool:
             parts = list(
                 pool.map(
                     lambda rows: _gram_rows(X, Y, w, shift, fit_intercept, rows, block_rows), shares
