@@ -136,6 +136,23 @@ def test_errors_are_one_line_with_status_2(
     assert status == 2 and "Traceback" in err and "DataFileError" in err
 
 
+def test_file_going_bad_late_writes_no_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Parquet file whose values go bad far into the stream (after many batches were folded
+    on both cores): one error line naming the file, row and column, and no model file."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(200_000, 3)), columns=["x1", "x2", "y"])
+    frame.loc[187_654, "x2"] = np.inf
+    path = tmp_path / "late.parquet"
+    frame.to_parquet(path, index=False, row_group_size=10_000)
+    archive = tmp_path / "model.olsnet"
+    status, out, err = _run(["fit", str(path), "-y", "y", "--save", str(archive)], capsys)
+    assert status == 2 and out == ""
+    assert "late.parquet, row 187655, column 'x2': the value inf" in _one_error_line(err)
+    assert not archive.exists() and list(tmp_path.iterdir()) == [path]  # no temporary left
+
+
 def test_missing_drop_reports_dropped_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
