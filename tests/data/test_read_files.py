@@ -6,6 +6,7 @@ for the fits.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,35 @@ def test_parquet_integer_boolean_float32_columns_and_nulls(tmp_path: Path) -> No
     assert src.n_dropped == 1
     with pytest.raises(DataFileError, match=r"types.parquet, row 2, column 'i': a missing value"):
         list(olsnet.read(path, y="y").blocks())
+
+
+@pytest.mark.parametrize("term", ["scale(x1)", "center(x2)", "bs(x3, df=4)", "poly(x1, 2)"])
+def test_stateful_transform_over_several_batches_is_refused(tmp_path, term):
+    """Its state would come from the first batch only: refused, naming the term."""
+    from olsnet.errors import OptionError
+
+    path = tmp_path / "groups.parquet"
+    _frame().to_parquet(path, index=False, row_group_size=50)
+    with pytest.raises(OptionError, match=r"stateful transform.*first batch of 50 rows"):
+        olsnet.read(path, formula=f"y ~ {term} + x2", batch_rows=50)
+    two = [tmp_path / "a.csv", tmp_path / "b.csv"]  # two files: two batches at least
+    for i, f in enumerate(two):
+        _frame(seed=i).to_csv(f, index=False)
+    with pytest.raises(OptionError, match=re.escape(repr(term))):
+        olsnet.read(two, formula=f"y ~ {term} + x2")
+
+
+def test_stateful_transform_in_one_batch_equals_the_in_memory_formula(csv_file):
+    """One batch holds every row: the state is the whole data's (formulaic's scale uses
+    ddof=1, patsy's ddof=0, so the reference is formulaic's own model matrix)."""
+    import formulaic
+
+    formula = "y ~ scale(x1) + center(x2) + bs(x3, df=4)"
+    src = olsnet.read(csv_file, formula=formula)  # 200 rows: one batch
+    fit = olsnet.LinearRegression(fit_intercept=src.fit_intercept).fit(src)
+    mm = formulaic.model_matrix(formula, pd.read_csv(csv_file))
+    ref = olsnet.LinearRegression(fit_intercept=False).fit(
+        mm.rhs.to_numpy(), mm.lhs.to_numpy()[:, 0]
+    )
+    np.testing.assert_allclose(fit.intercept_, ref.coef_[0], rtol=1e-10)
+    np.testing.assert_allclose(fit.coef_, ref.coef_[1:], rtol=1e-10)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._types import MISSING_POLICIES, check_option
-from ..errors import DataFileError, InputTypeError
+from ..errors import DataFileError, InputTypeError, OptionError
 from ._arrays import FORMULA_HINT, Design
 
 __all__ = [
@@ -639,10 +639,11 @@ class FormulaFileSource(FileSource):
     every batch. A *numeric* column used as ``C(x)`` must also show all its levels: it is
     likewise scanned when the formula names it inside ``C(...)``.
 
-    Limitation: formulaic's *stateful* transforms (``center``, ``scale``, ``poly``, ``bs``)
-    learn their state (means, scales, knots) on the first batch, not on the whole data; use
-    ``batch_rows`` at least the number of rows, or plain transforms (``np.log``, ``I(x**2)``),
-    to match an in-memory fit exactly.
+    formulaic's *stateful* transforms (``center``, ``scale``, ``poly``, ``bs``, ...) learn
+    their state (means, scales, knots) from the data they first see; streamed, that would be
+    the first batch, not the whole data, and the fit would differ from the in-memory one. So a
+    formula with such a term is refused when the data span more than one batch (an
+    :class:`~olsnet.errors.OptionError` naming the term and the ways out).
     """
 
     def __init__(
@@ -672,10 +673,13 @@ class FormulaFileSource(FileSource):
         self._check_present(self.paths[0], self.columns, (weights,) if weights else ())
         self._text = self._text_columns(self.paths[0], variables)
         self._levels = self._learn_levels(parsed.categorical | set(self._text))
-        first = next(self._frames(self.paths[0]), None)
+        frames = self._frames(self.paths[0])
+        first = next(frames, None)
         if first is None:
             raise DataFileError(f"{self.paths[0]}: the file has a header but no data rows")
         spec = parsed.learn(first[0])
+        if len(self.paths) > 1 or next(frames, None) is not None:
+            _refuse_stateful(spec, formula, batch_rows)
         self.spec = spec
         self._y = spec.target_names
         self._x = spec.feature_names
@@ -766,6 +770,20 @@ class FormulaFileSource(FileSource):
             yield _Batch(X, Y, w, rows)
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
+
+
+def _refuse_stateful(spec: Any, formula: str, batch_rows: int) -> None:
+    """Raise OptionError when the formula has a stateful transform (its learnt state would
+    come from the first batch only)."""
+    terms = [*spec.model_spec.rhs.transform_state, *spec.model_spec.lhs.transform_state]
+    if terms:
+        raise OptionError(
+            f"formula {formula!r}: {terms[0]!r} is a stateful transform, whose state (means, "
+            f"scales, knots) would be learnt from the first batch of {batch_rows:,} rows only "
+            "and give a different fit from the in-memory one. Stream with plain transforms "
+            "(np.log(x), I((x - 4.5) / 3.0)), pass batch_rows at least the number of rows, or "
+            "fit a DataFrame in memory with olsnet.ols(formula, data=frame)"
+        )
 
 
 def _as_ints_if_integral(levels: list[Any]) -> list[Any]:
