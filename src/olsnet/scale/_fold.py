@@ -10,7 +10,10 @@ LAPACK routine for the QR of a triangle on top of a rectangle ``[R; B]`` (Elmrot
 2e-15 relative (the benchmark ``benchmarks/bench_scale.py`` has the table).
 
 The result is the same Householder QR (backward stable, no normal equations), so states folded
-here merge with any other ``QRState``.
+here merge with any other ``QRState``. The streaming file fold may instead take the Gram kernel
+(``kernel="gram"``: ``BᵀB`` by ``dgemm`` on aligned chunks, then Cholesky), which the caller
+checks by the condition number of the result (``stream.file_state``). Both call LAPACK / BLAS
+through ``olsnet.solve._blas`` with the GIL released, so folds on a thread pool run in parallel.
 """
 
 from __future__ import annotations
