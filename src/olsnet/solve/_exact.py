@@ -16,9 +16,12 @@ the size of the residual, which plain QR (error ~ cond² · eps · |r|) is not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.linalg as sla
 
+from ._gram import scaled_condition
 from ._solution import (
     ALIAS_TOL,
     LstsqSolution,
@@ -35,6 +38,13 @@ __all__ = ["EXT", "exact_lstsq", "refine_augmented"]
 
 EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
+# longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
+# Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
+USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+# Below this condition number of the column-scaled R, (AᵀA)⁻¹ = R⁻¹R⁻ᵀ in double is accurate to
+# ~1e-14 relative and its refinement (O(n r²) long-double work a step: 9 s at 2,000 x 198) is
+# skipped; above it the covariance is refined like the coefficients.
+COV_REFINE_COND = 100.0
 
 
 def _augmented_correction(
@@ -49,20 +59,39 @@ def _augmented_correction(
     return dr, dx
 
 
+Residuals = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _extended_residuals(A: np.ndarray, b: np.ndarray, c: np.ndarray) -> Residuals:
+    """(r, x) -> (b - r - A x, c - Aᵀ r) computed in long double, rounded to double."""
+    A_ext, b_ext, c_ext = A.astype(EXT), b.astype(EXT), c.astype(EXT)
+
+    def residuals(r: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = (b_ext - r.astype(EXT) - A_ext @ x.astype(EXT)).astype(np.float64)
+        g = (c_ext - A_ext.T @ r.astype(EXT)).astype(np.float64)
+        return f, g
+
+    return residuals
+
+
+def _compensated_residuals(A: np.ndarray, b: np.ndarray, c: np.ndarray) -> Residuals:
+    """The same residuals in twice double precision by error-free transformations."""
+    from ._compensated import residual_ab, residual_atr
+
+    return lambda r, x: (residual_ab(b, r, A, x), residual_atr(c, A, r))
+
+
 def refine_augmented(
     A: np.ndarray, Q: np.ndarray, R: np.ndarray, b: np.ndarray, c: np.ndarray, max_iter: int = 12
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Refined (x, r, iterations) of the augmented system; A (n, k), b (n, m), c (k, m)."""
-    A_ext = A.astype(EXT)
-    b_ext = b.astype(EXT)
-    c_ext = c.astype(EXT)
+    residuals = _extended_residuals(A, b, c) if USE_LONGDOUBLE else _compensated_residuals(A, b, c)
     r, x = _augmented_correction(Q, R, b, c)
     prev = np.inf
     it = 0
     for step in range(1, max_iter + 1):
         it = step
-        f = (b_ext - r.astype(EXT) - A_ext @ x.astype(EXT)).astype(np.float64)
-        g = (c_ext - A_ext.T @ r.astype(EXT)).astype(np.float64)
+        f, g = residuals(r, x)
         dr, dx = _augmented_correction(Q, R, f, g)
         size = np.max(np.abs(dx) / np.maximum(np.abs(x), np.finfo(np.float64).tiny), initial=0.0)
         if not np.isfinite(size) or size > 0.5 * prev:  # stagnated or diverging: keep current
@@ -105,7 +134,11 @@ def exact_lstsq(
     signs = np.where(np.diagonal(Rx) < 0, -1.0, 1.0)
     Q, Rx = Q * signs, Rx * signs[:, None]
     beta, resid, _ = refine_augmented(A, Q, Rx, B, np.zeros((r, q)))
-    cov, _, _ = refine_augmented(A, Q, Rx, np.zeros((n, r)), -np.eye(r))
+    if scaled_condition(Rx) <= COV_REFINE_COND:  # R⁻¹R⁻ᵀ is already accurate to ~κ·eps
+        Rinv = sla.solve_triangular(Rx, np.eye(r), check_finite=False)
+        cov = Rinv @ Rinv.T
+    else:  # O(n r²) extended-precision work per step: only where it buys digits
+        cov, _, _ = refine_augmented(A, Q, Rx, np.zeros((n, r)), -np.eye(r))
     cov = 0.5 * (cov + cov.T)
     ssr = (resid.astype(EXT) ** 2).sum(axis=0).astype(np.float64)
     Yc = B.astype(EXT)  # sqrt(w) (y - c_y)
