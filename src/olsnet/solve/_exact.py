@@ -123,16 +123,25 @@ def exact_lstsq(
     # the intercept to full accuracy (a shift would cost the intercept |c_xᵀ β| · eps).
     shift = np.zeros(p + q)
     A_full = augmented_block(X, Y, w, shift, fit_intercept)  # (n, k)
-    R_full = qr_r(A_full.copy())
+    k = A_full.shape[1]
+    if n >= k:  # one QR with Q: its leading columns are the QR of [1 X] when none is dropped
+        Q_full, R_full = np.linalg.qr(A_full)
+        signs = np.where(np.diagonal(R_full) < 0, -1.0, 1.0)
+        Q_full, R_full = Q_full * signs, R_full * signs[:, None]
+    else:
+        Q_full, R_full = None, qr_r(A_full.copy())
     colnorms = _unshifted_colnorms(R_full, shift, fit_intercept)
     aliased, _ = decide_rank(R_full, k_x, colnorms, tol)
     kept = np.flatnonzero(~aliased)
     A = np.ascontiguousarray(A_full[:, kept])
     B = np.ascontiguousarray(A_full[:, k_x:])
     r = kept.size
-    Q, Rx = np.linalg.qr(A)
-    signs = np.where(np.diagonal(Rx) < 0, -1.0, 1.0)
-    Q, Rx = Q * signs, Rx * signs[:, None]
+    if Q_full is not None and r == k_x:
+        Q, Rx = np.ascontiguousarray(Q_full[:, :k_x]), np.triu(R_full[:k_x, :k_x])
+    else:  # columns dropped (or fewer rows than columns): factor the kept ones afresh
+        Q, Rx = np.linalg.qr(A)
+        signs = np.where(np.diagonal(Rx) < 0, -1.0, 1.0)
+        Q, Rx = Q * signs, Rx * signs[:, None]
     beta, resid, _ = refine_augmented(A, Q, Rx, B, np.zeros((r, q)))
     if scaled_condition(Rx) <= COV_REFINE_COND:  # R⁻¹R⁻ᵀ is already accurate to ~κ·eps
         Rinv = sla.solve_triangular(Rx, np.eye(r), check_finite=False)
