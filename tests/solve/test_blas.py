@@ -8,7 +8,18 @@ import time
 import numpy as np
 import pytest
 
-from olsnet.solve._blas import GramAccumulator, aligned_fortran, tpqrt
+from olsnet.solve import _blas
+from olsnet.solve._blas import GramAccumulator, aligned_fortran, gemm_tn, tpqrt
+
+
+@pytest.fixture(params=["ctypes", "f2py fallback"])
+def entry_points(request, monkeypatch):
+    """Run a test through SciPy's Cython entry points, then through the f2py fallback (used
+    where those cannot be found): the same arithmetic either way."""
+    if request.param != "ctypes":
+        monkeypatch.setattr(_blas, "_DGEMM", None)
+        monkeypatch.setattr(_blas, "_DTPQRT", None)
+    return request.param
 
 
 def test_aligned_fortran_is_aligned_and_column_major():
@@ -19,7 +30,7 @@ def test_aligned_fortran_is_aligned_and_column_major():
 
 
 @pytest.mark.parametrize("b", [1, 77, 2264])
-def test_gram_accumulator_sums_chunk_products(b):
+def test_gram_accumulator_sums_chunk_products(b, entry_points):
     rng = np.random.default_rng(b)
     acc = GramAccumulator(2264, 9)
     expected = np.zeros((9, 9))
@@ -33,7 +44,7 @@ def test_gram_accumulator_sums_chunk_products(b):
     np.testing.assert_allclose(acc.G, expected, rtol=1e-13, atol=1e-12)
 
 
-def test_tpqrt_on_a_block_view_matches_numpy_qr():
+def test_tpqrt_on_a_block_view_matches_numpy_qr(entry_points):
     rng = np.random.default_rng(1)
     buf = aligned_fortran(500, 6)
     A = rng.standard_normal((300, 6))
@@ -44,13 +55,27 @@ def test_tpqrt_on_a_block_view_matches_numpy_qr():
     np.testing.assert_allclose(np.abs(np.triu(R)), np.abs(ref), rtol=1e-12, atol=1e-12)
 
 
-def test_tpqrt_merges_two_triangles():
+def test_tpqrt_merges_two_triangles(entry_points):
     rng = np.random.default_rng(2)
     Ra = np.asfortranarray(np.linalg.qr(rng.standard_normal((50, 5)), mode="r"))
     Rb = np.asfortranarray(np.linalg.qr(rng.standard_normal((40, 5)), mode="r"))
     ref = np.linalg.qr(np.vstack([Ra, Rb]), mode="r")
     out = tpqrt(Ra.copy(order="F"), Rb.copy(order="F"), 5, 4)
     np.testing.assert_allclose(np.abs(np.triu(out)), np.abs(ref), rtol=1e-12, atol=1e-13)
+
+
+def test_gemm_tn_on_row_and_column_major_views(entry_points):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1000, 7))
+    Z = rng.standard_normal((1000, 3))
+    for A in (X[100:400], np.asfortranarray(X)[100:400], X[::3]):
+        for B in (Z[100:400], np.asfortranarray(Z)[100:400], Z[::3], A):
+            if B.shape[0] != A.shape[0]:
+                continue
+            C = np.zeros((A.shape[1], B.shape[1]), order="F")
+            gemm_tn(C, A, B)
+            gemm_tn(C, A, B)
+            np.testing.assert_allclose(C, 2 * A.T @ B, rtol=1e-13, atol=1e-12)
 
 
 def test_long_blas_call_lets_other_threads_run():
