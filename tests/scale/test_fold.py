@@ -164,3 +164,35 @@ def test_random_splits_in_random_merge_trees_give_the_same_fit(plan, weighted):
     _close(sol.params, ref.params)
     _close(sol.ssr, ref.ssr, rtol=1e-11)
     assert state.nobs == 240
+
+
+def test_tasks_in_flight_are_bounded():
+    """fold_in_pool runs at most max_in_flight tasks at once, whatever n_jobs (memory bound)."""
+    import threading
+    import time
+
+    from olsnet.scale.threads import fold_in_pool
+
+    X, Y, _ = make_regression(1200, 3, seed=2)
+    lock = threading.Lock()
+    running, peak = [0], [0]
+
+    def task(rows: slice) -> QRState:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)  # the GIL is free: other workers may run meanwhile
+        with lock:
+            running[0] -= 1
+        return fold_arrays(X[rows], Y[rows], None, True)
+
+    def run(max_in_flight):
+        peak[0] = 0
+        tasks = (lambda s=slice(i, i + 100): task(s) for i in range(0, 1200, 100))
+        state = fold_in_pool(tasks, QRState.empty(3, 1, True), 4, max_in_flight)
+        _close(solve_state(state).params, exact_lstsq(X, Y, None, True).params)
+        return peak[0]
+
+    assert run(2) <= 2
+    assert run(1) == 1
+    assert run(None) > 2  # four workers, eight tasks in flight

@@ -3,13 +3,13 @@
 ``olsnet.read(...)`` (``olsnet.data.files``) opens CSV / Parquet files as a block source.
 ``olsnet.scale.parallel(source)`` gives it a ``fit_state`` that reads the batches with pyarrow
 in the calling thread and folds them on ``n_jobs`` worker threads (at most ``2 * n_jobs``
-batches in memory). For a plain ``olsnet.read(path, y=..., x=...)`` source (no formula,
-``missing="raise"``) the batch columns go from Arrow memory straight into the fold's chunk
-buffer (:func:`file_state`): no (b, p) row-major copy, no separate NaN scan (the fold's column
-sums catch NaN and inf, and only then is the row looked up). Other sources fold their
-``blocks()``. ``progress(source, console)`` wraps a source so that every pass over it (the fit,
-then the residual pass for HC statistics) draws a rich progress bar with rows, bytes and rate;
-the CLI uses it as::
+batches, and at most ``IN_FLIGHT_BYTES``, in memory). For a plain ``olsnet.read(path, y=...,
+x=...)`` source (no formula, ``missing="raise"``) the batch columns go from Arrow memory
+straight into the fold's chunk buffer (:func:`file_state`): no (b, p) row-major copy, no
+separate NaN scan (a NaN or inf makes the fold's sums non-finite, and only then is the row
+looked up). Other sources fold their ``blocks()``. ``progress(source, console)`` wraps a source
+so that every pass over it (the fit, then the residual pass for HC statistics) draws a rich
+progress bar with rows, bytes and rate; the CLI uses it as::
 
     with olsnet.scale.progress(olsnet.read(path, y="y"), console) as source:
         model = olsnet.LinearRegression().fit(source)
@@ -71,7 +71,7 @@ class ProgressSource:
         Rows and in-memory bytes (float64 blocks) of the current or last pass.
     """
 
-    def __init__(self, source: Any, console: Any = None, n_jobs: int | None = 2) -> None:
+    def __init__(self, source: Any, console: Any = None, n_jobs: int | None = None) -> None:
         from rich.progress import (
             BarColumn,
             Progress,
@@ -157,7 +157,7 @@ class ProgressSource:
         return fit_state_threaded(self, fit_intercept, n_jobs)
 
 
-def progress(source: Any, console: Any = None, n_jobs: int | None = 2) -> ProgressSource:
+def progress(source: Any, console: Any = None, n_jobs: int | None = None) -> ProgressSource:
     """``source`` with a rich progress bar (rows, MB, rows/s) drawn on every pass.
 
     Parameters
@@ -166,8 +166,9 @@ def progress(source: Any, console: Any = None, n_jobs: int | None = 2) -> Progre
         ``olsnet.read(...)``, ``olsnet.scale.parallel(...)`` or any object with ``blocks()``.
     console : rich.console.Console, optional
         Where the bar is drawn (default: rich's global console).
-    n_jobs : int or None, default=2
-        Threads folding the blocks in ``fit_state``.
+    n_jobs : int or None, default=None
+        Threads folding the blocks in ``fit_state`` (None: the CPUs this process may use, at
+        most 8).
 
     Returns
     -------
@@ -326,12 +327,23 @@ def _fold_batch(
 
 
 FILE_GRAM_MAX_COND = 100.0  # cond² · eps ≈ 2e-12
+IN_FLIGHT_BYTES = 192 << 20  # batches read ahead or being folded, all threads together
+
+
+def _tasks_in_flight(batch_rows: int, n_columns: int) -> int:
+    """How many fold tasks fit in ``IN_FLIGHT_BYTES``: a task holds up to twice ``batch_rows``
+    rows (batches are grouped until they reach it), or one Parquet row group of at most
+    ``PARQUET_BATCH_BYTES``. At least 2, so reading overlaps a fold."""
+    from ..data.files import PARQUET_BATCH_BYTES
+
+    task = max(2 * batch_rows * n_columns * 8, PARQUET_BATCH_BYTES)
+    return max(2, IN_FLIGHT_BYTES // task)
 
 
 def file_state(
     source: Any,
     fit_intercept: bool,
-    n_jobs: int | None = 2,
+    n_jobs: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     kernel: str = "auto",
 ) -> QRState:
@@ -345,8 +357,9 @@ def file_state(
 
     The calling thread reads batches with pyarrow (Parquet's reader decodes on its own threads
     and releases the GIL); each batch's columns go straight from Arrow memory into the fold's
-    chunk buffer on a worker, so no (b, p) array is built. At most ``2 * n_jobs`` batches are
-    in flight. ``on_batch(rows, bytes)`` is called after each batch is read (progress bars).
+    chunk buffer on a worker, so no (b, p) array is built. At most ``2 * n_jobs`` tasks are in
+    flight, and no more than fit in ``IN_FLIGHT_BYTES`` (so memory stays bounded however many
+    cores fold). ``on_batch(rows, bytes)`` is called after each batch is read (progress bars).
 
     Raises
     ------
@@ -387,4 +400,4 @@ def file_state(
                 )
 
     total = QRState.empty(p, len(source.target_names), fit_intercept)
-    return fold_in_pool(tasks(), total, n_jobs)
+    return fold_in_pool(tasks(), total, n_jobs, _tasks_in_flight(batch_rows, len(columns)))

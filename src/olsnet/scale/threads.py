@@ -32,9 +32,22 @@ BLOCK_ROWS = 65536  # rows per task: ~11 MB at k = 22, large enough that a task 
 Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
-def _n_workers(n_jobs: int | None) -> int:
-    if n_jobs is None or n_jobs == -1:
+MAX_DEFAULT_WORKERS = 8  # n_jobs=None: the CPUs this process may use, at most this many
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - macOS, Windows
         return os.cpu_count() or 1
+
+
+def _n_workers(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return min(usable_cpus(), MAX_DEFAULT_WORKERS)
+    if n_jobs == -1:
+        return usable_cpus()
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise InputTypeError(f"n_jobs={n_jobs!r} is not accepted; use a positive int, -1 or None")
     return int(n_jobs)
@@ -78,7 +91,7 @@ def _blocks_of(source_or_arrays: Any, block_rows: int) -> tuple[Iterator[Block],
 def fit_state_threaded(
     source_or_arrays: Any,
     fit_intercept: bool,
-    n_jobs: int | None = 2,
+    n_jobs: int | None = None,
     *,
     block_rows: int = BLOCK_ROWS,
 ) -> QRState:
@@ -91,8 +104,8 @@ def fit_state_threaded(
         ``n_features``, ``n_outputs``; or a tuple ``(X (n, p), Y (n, q), w (n,) or None)``,
         cut into blocks of ``block_rows`` rows.
     fit_intercept : bool
-    n_jobs : int or None, default=2
-        Worker threads; None or -1 for one per core.
+    n_jobs : int or None, default=None
+        Worker threads; None for the CPUs this process may use (at most 8), -1 for all of them.
     block_rows : int, default=65536
         Rows per task for array input (a source decides its own block sizes).
 
@@ -117,15 +130,21 @@ def fit_state_threaded(
 
 
 def fold_in_pool(
-    tasks: Iterator[Callable[[], QRState]], total: QRState, n_jobs: int | None
+    tasks: Iterator[Callable[[], QRState]],
+    total: QRState,
+    n_jobs: int | None,
+    max_in_flight: int | None = None,
 ) -> QRState:
     """Run the fold ``tasks`` on ``n_jobs`` threads; merge their states into ``total`` in order.
 
     The iterator is advanced in the calling thread (reading the next block overlaps the folds)
-    and at most ``2 * n_jobs`` tasks are in flight. An error in a task or in the iterator
-    cancels what is pending and propagates; no state is returned.
+    and at most ``2 * n_jobs`` tasks, and no more than ``max_in_flight``, are in flight, so
+    memory is bounded by that many blocks. An error in a task or in the iterator cancels what is pending
+    and propagates; no state is returned.
     """
     workers = _n_workers(n_jobs)
+    limit = 2 * workers if max_in_flight is None else max(1, min(2 * workers, max_in_flight))
+    workers = min(workers, limit)
     with one_blas_thread():
         if workers == 1:
             for task in tasks:
@@ -136,7 +155,7 @@ def fold_in_pool(
             try:
                 for task in tasks:
                     pending.append(pool.submit(task))
-                    if len(pending) >= 2 * workers:  # bounded: wait for the oldest block
+                    if len(pending) >= limit:  # bounded: wait for the oldest block
                         total = merge_states(total, pending.popleft().result())
                 while pending:
                     total = merge_states(total, pending.popleft().result())
@@ -155,7 +174,7 @@ class ParallelSource:
     """
 
     source: Any
-    n_jobs: int | None = 2
+    n_jobs: int | None = None
 
     def __getattr__(self, name: str) -> Any:  # names, n_features, ... of the wrapped source
         if name.startswith("__") or name == "source":
@@ -173,7 +192,7 @@ class ParallelSource:
         return fit_state_threaded(self.source, fit_intercept, self.n_jobs)
 
 
-def parallel(source: Any, n_jobs: int | None = 2) -> Any:
+def parallel(source: Any, n_jobs: int | None = None) -> Any:
     """``source`` with a ``fit_state`` that folds its blocks on ``n_jobs`` threads.
 
     Parameters
@@ -181,7 +200,8 @@ def parallel(source: Any, n_jobs: int | None = 2) -> Any:
     source : block source
         In-memory (``olsnet.data.ArraySource``), a file source (``olsnet.read``) or any object
         with ``blocks()``. A source that already has ``fit_state`` (dask) is returned as is.
-    n_jobs : int or None, default=2
+    n_jobs : int or None, default=None
+        Worker threads; None for the CPUs this process may use (at most 8), -1 for all of them.
 
     Returns
     -------
