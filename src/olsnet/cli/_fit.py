@@ -36,7 +36,7 @@ def fit_model(
 ) -> tuple[Any, Any]:
     """(LinearRegression fitted to the streamed file, the file source).
 
-    Batches are folded on two threads (``olsnet.scale``); a rich progress bar (rows, MB,
+    Batches are folded on every core, at most 8 (``olsnet.scale``); a rich progress bar (rows, MB,
     rows/s) shows on an interactive stderr.
     """
     from rich.console import Console
@@ -50,9 +50,9 @@ def fit_model(
     from ..scale import parallel, progress
 
     console = Console(stderr=True)
-    if not console.is_terminal:  # no bar: both cores fold the batches
+    if not console.is_terminal:  # no bar: every core (at most 8) folds the batches
         return model.fit(parallel(source)), source
-    with progress(source, console) as shown:  # the bar's source folds on both cores too
+    with progress(source, console) as shown:  # the bar's source folds on every core too
         return model.fit(shown), source
 
 
