@@ -36,8 +36,8 @@ def fit_model(
 ) -> tuple[Any, Any]:
     """(LinearRegression fitted to the streamed file, the file source).
 
-    Batches are folded on every core, at most 8 (``olsnet.scale``); a rich progress bar (rows, MB,
-    rows/s) shows on an interactive stderr.
+    Batches are folded on every core, at most 8 (``olsnet.scale``); a rich progress bar (rows,
+    MB, rows/s) shows on an interactive stderr.
     """
     from rich.console import Console
 

@@ -678,8 +678,15 @@ class FormulaFileSource(FileSource):
         if first is None:
             raise DataFileError(f"{self.paths[0]}: the file has a header but no data rows")
         spec = parsed.learn(first[0])
-        if len(self.paths) > 1 or next(frames, None) is not None:
-            _refuse_stateful(spec, formula, batch_rows)
+        stateful = [*spec.model_spec.rhs.transform_state, *spec.model_spec.lhs.transform_state]
+        if stateful and (len(self.paths) > 1 or next(frames, None) is not None):
+            raise OptionError(
+                f"formula {formula!r}: {stateful[0]!r} is a stateful transform, whose state "
+                f"(means, scales, knots) would be learnt from the first batch of {batch_rows:,} "
+                "rows only and give a different fit from the in-memory one. Stream with plain "
+                "transforms (np.log(x), I((x - 4.5) / 3.0)), pass batch_rows at least the number "
+                "of rows, or fit a DataFrame in memory with olsnet.ols(formula, data=frame)"
+            )
         self.spec = spec
         self._y = spec.target_names
         self._x = spec.feature_names
@@ -770,20 +777,6 @@ class FormulaFileSource(FileSource):
             yield _Batch(X, Y, w, rows)
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
-
-
-def _refuse_stateful(spec: Any, formula: str, batch_rows: int) -> None:
-    """Raise OptionError when the formula has a stateful transform (its learnt state would
-    come from the first batch only)."""
-    terms = [*spec.model_spec.rhs.transform_state, *spec.model_spec.lhs.transform_state]
-    if terms:
-        raise OptionError(
-            f"formula {formula!r}: {terms[0]!r} is a stateful transform, whose state (means, "
-            f"scales, knots) would be learnt from the first batch of {batch_rows:,} rows only "
-            "and give a different fit from the in-memory one. Stream with plain transforms "
-            "(np.log(x), I((x - 4.5) / 3.0)), pass batch_rows at least the number of rows, or "
-            "fit a DataFrame in memory with olsnet.ols(formula, data=frame)"
-        )
 
 
 def _as_ints_if_integral(levels: list[Any]) -> list[Any]:

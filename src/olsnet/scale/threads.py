@@ -11,7 +11,6 @@ when a block is folded, never how. Inside the pool OpenBLAS runs one thread per 
 from __future__ import annotations
 
 import functools
-import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +21,7 @@ import numpy as np
 
 from ..errors import DimensionError, InputTypeError
 from ..solve import QRState
-from ..solve._blas import one_blas_thread
+from ..solve._blas import default_workers, one_blas_thread, usable_cpus
 from ._fold import fold_arrays, merge_states
 
 __all__ = ["BLOCK_ROWS", "ParallelSource", "fit_state_threaded", "fold_in_pool", "parallel"]
@@ -32,20 +31,9 @@ BLOCK_ROWS = 65536  # rows per task: ~11 MB at k = 22, large enough that a task 
 Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 
-MAX_DEFAULT_WORKERS = 8  # n_jobs=None: the CPUs this process may use, at most this many
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _n_workers(n_jobs: int | None) -> int:
     if n_jobs is None:
-        return min(usable_cpus(), MAX_DEFAULT_WORKERS)
+        return default_workers()
     if n_jobs == -1:
         return usable_cpus()
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
@@ -139,8 +127,8 @@ def fold_in_pool(
 
     The iterator is advanced in the calling thread (reading the next block overlaps the folds)
     and at most ``2 * n_jobs`` tasks, and no more than ``max_in_flight``, are in flight, so
-    memory is bounded by that many blocks. An error in a task or in the iterator cancels what is pending
-    and propagates; no state is returned.
+    memory is bounded by that many blocks. An error in a task or in the iterator cancels what
+    is pending and propagates; no state is returned.
     """
     workers = _n_workers(n_jobs)
     limit = 2 * workers if max_in_flight is None else max(1, min(2 * workers, max_in_flight))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,12 @@ __all__ = [
     "SMALL_GEMM",
     "GramAccumulator",
     "aligned_fortran",
+    "default_workers",
     "gemm_tn",
     "one_blas_thread",
     "small_gemm_rows",
     "tpqrt",
+    "usable_cpus",
 ]
 
 # OpenBLAS multiplies "small" matrices (m·n·k up to 100³ on x86-64) without packing them; for
@@ -40,6 +43,22 @@ def small_gemm_rows(k: int, least: int, most: int) -> int:
     """Rows per chunk so that a (rows, k) chunk's ``AᵀA`` stays within OpenBLAS's small-matrix
     kernel, clipped to [least, most] and a multiple of 8 (aligned columns)."""
     return max(8, min(max(SMALL_GEMM // max(k * k, 1), least), most) // 8 * 8)
+
+
+MAX_DEFAULT_WORKERS = 8  # n_jobs=None: the CPUs this process may use, at most this many
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Threads for ``n_jobs=None``: the usable CPUs, at most ``MAX_DEFAULT_WORKERS``."""
+    return min(usable_cpus(), MAX_DEFAULT_WORKERS)
 
 
 _controller: Any = None  # threadpoolctl's scan of the loaded libraries takes ~60 ms: do it once
@@ -100,14 +119,6 @@ def _int(value: int) -> int:
         _KEEP.append(box)
         address = _INTS[value] = ctypes.addressof(box)
     return address
-
-
-def _fortran_leading_dim(A: np.ndarray) -> int | None:
-    """Leading dimension of a column-major (possibly sliced) float64 matrix, else None."""
-    if A.dtype != np.float64 or A.ndim != 2 or A.strides[0] != 8 or A.strides[1] % 8:
-        return None
-    ld = A.strides[1] // 8
-    return ld if ld >= max(A.shape[0], 1) else None
 
 
 def _as_fortran_operand(A: np.ndarray) -> tuple[int, int] | None:
@@ -184,10 +195,11 @@ class GramAccumulator:
         _DGEMM(_T, _N, k, k, _int(b), _ONE, ptr, ld, ptr, ld, _ONE, self._g, k)
 
 
-def tpqrt(R: np.ndarray, B: np.ndarray, l: int, nb: int) -> np.ndarray:  # noqa: E741 - LAPACK's name
+def tpqrt(R: np.ndarray, B: np.ndarray, l: int, nb: int) -> np.ndarray:  # noqa: E741
     """QR of ``[R; B]`` in place (LAPACK ``dtpqrt``): ``R`` (k, k) upper triangular,
     Fortran-ordered, becomes the new triangle; ``B`` (m, k) column-major is overwritten
-    (``l`` = rows of B's trapezoidal part: 0 for a full block, k for a triangle).
+    (``l``, LAPACK's name: rows of B's trapezoidal part, 0 for a full block, k for a
+    triangle).
 
     Returns ``R``.
 
@@ -197,7 +209,8 @@ def tpqrt(R: np.ndarray, B: np.ndarray, l: int, nb: int) -> np.ndarray:  # noqa:
         When LAPACK reports an illegal argument (``info != 0``).
     """
     m, k = B.shape
-    ldb = _fortran_leading_dim(B)
+    fb = _as_fortran_operand(B)
+    ldb = fb[1] if fb is not None and fb[0] == _T else None  # column-major B only
     if _DTPQRT is None or ldb is None or not R.flags.f_contiguous:
         from scipy.linalg import lapack
 

@@ -10,14 +10,20 @@ because the normal equations lose ``cond²·eps`` where QR loses ``cond·eps``.
 from __future__ import annotations
 
 import contextlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import numpy as np
 import scipy.linalg as sla
 
-from ._blas import SMALL_GEMM, aligned_fortran, gemm_tn, one_blas_thread
+from ._blas import (
+    SMALL_GEMM,
+    aligned_fortran,
+    default_workers,
+    gemm_tn,
+    one_blas_thread,
+    small_gemm_rows,
+)
 from ._state import QRState
 
 __all__ = ["gram_state", "scaled_condition"]
@@ -32,8 +38,9 @@ def block_rows_for(k: int) -> int:
     """Rows per block: within OpenBLAS's small-matrix kernel for narrow designs (k ≤ 22: up to
     8,192 rows, e.g. 6,944 at k = 12 and 2,064 at k = 22), else ``BLOCK_ROWS`` (measured: the
     packed kernel on 4,096 rows beat small blocks from k ≈ 30 on)."""
-    rows = SMALL_GEMM // max(k * k, 1)
-    return min(rows, 8192) // 8 * 8 if rows >= 2048 else BLOCK_ROWS
+    if SMALL_GEMM // max(k * k, 1) < 2048:
+        return BLOCK_ROWS
+    return small_gemm_rows(k, 2048, 8192)
 
 
 def _gram_rows(
@@ -120,8 +127,8 @@ def gram_state(
     first: an exact reparametrization that takes the columns' offsets out of the conditioning
     (it costs one subtraction per entry, so the policy asks for it only when it pays).
     ``n_jobs`` threads each take a contiguous share of the rows (the products run with the
-    GIL released, ``olsnet.solve._blas``); their Gram matrices are summed. Default: all cores
-    (at most 8) from ``PARALLEL_MIN_ELEMENTS`` entries on. ``block_rows`` defaults to
+    GIL released, ``olsnet.solve._blas``); their Gram matrices are summed. Default: the usable
+    CPUs (at most 8) from ``PARALLEL_MIN_ELEMENTS`` entries on. ``block_rows`` defaults to
     :func:`block_rows_for`.
     """
     n, p = X.shape
@@ -132,7 +139,7 @@ def gram_state(
     if block_rows is None:
         block_rows = block_rows_for(k)
     if n_jobs is None:
-        n_jobs = min(os.cpu_count() or 1, 8) if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
+        n_jobs = default_workers() if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
     n_jobs = max(1, min(n_jobs, n // block_rows))
     bounds = np.linspace(0, n, n_jobs + 1).astype(int)
     shares = [range(int(a), int(b)) for a, b in pairwise(bounds)]
