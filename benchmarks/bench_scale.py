@@ -120,7 +120,7 @@ def child(mode: str, target: str, count: int) -> dict[str, object]:
         import pyarrow.parquet as pq
 
         from olsnet.data.files import DEFAULT_BATCH_ROWS, parquet_batch_rows
-        from olsnet.scale.stream import CSV_BLOCK_BYTES
+        from olsnet.data.files._arrow import CSV_BLOCK_BYTES
 
         n = 0
         for f in files:

@@ -29,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from ..data.files import is_numeric_arrow
+from ..data.files._arrow import (
+    PARQUET_BATCH_BYTES,
+    check_columns,
+    column_float64,
+    file_columns,
+    open_batches,
+    where,
+)
 from ..errors import DataFileError
 from ..solve import QRState
 from ..solve._gram import scaled_condition
@@ -39,11 +46,6 @@ from .threads import ParallelSource, fit_state_threaded, fold_in_pool
 __all__ = ["ProgressSource", "file_state", "is_plain_file_source", "progress"]
 
 Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
-
-# pyarrow's streaming CSV reader keeps many blocks in flight: with 26 MB blocks (65,536 rows of
-# 20 doubles) it peaked at 880 MB and ran slower; 1 MB blocks peaked at 120 MB, fastest
-# measured (1, 2, 8, 26 MB). Small batches are grouped into tasks of ``batch_rows`` rows.
-CSV_BLOCK_BYTES = 1 << 20
 
 
 def _file_bytes(source: Any) -> int | None:
@@ -192,81 +194,11 @@ def is_plain_file_source(source: Any) -> bool:
     return type(source) is FileSource and source.missing == "raise"
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.name.lower().endswith((".parquet", ".pq"))
-
-
-def _where(path: Path, row: int) -> str:
-    """'file, line N' (CSV, 1-based, header = line 1) or 'file, row N' (Parquet, 1-based)."""
-    from ..data.files import physical_line
-
-    if _is_parquet(path):
-        return f"{path}, row {row + 1}"
-    return f"{path}, line {physical_line(path, row)}"
-
-
 def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[Any]:
-    """pyarrow RecordBatches of ``columns`` (CSV columns read as float64), errors naming the
-    file (CSV: and the line and column, found by ``olsnet.data.files.locate_csv_problem``)."""
-    import pyarrow as pa
-
-    from ..data.files import locate_csv_problem, parquet_batch_rows, read_header
-
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering holds whole files
-            have = pf.schema_arrow.names
-            _check_columns(path, have, columns)
-            size = parquet_batch_rows(pf, batch_rows, len(columns))
-            yield from pf.iter_batches(batch_size=size, columns=columns)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
-        return
-    import pyarrow.csv as pcsv
-
-    _check_columns(path, read_header(path), columns)
-    try:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(columns, pa.float64()), include_columns=columns
-            ),
-        )
-        yield from reader
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise locate_csv_problem(path, columns, str(exc)) from None
-
-
-def _check_columns(path: Path, have: Any, wanted: list[str]) -> None:
-    missing = [c for c in wanted if c not in have]
-    if missing:
-        raise DataFileError(
-            f"{path}: column {missing[0]!r} is not in the file; its columns are "
-            f"{', '.join(have)}. Check the spelling (names are case-sensitive)"
-        )
-
-
-def _float_column(batch: Any, name: str, path: Path) -> np.ndarray:
-    """(b,) float64 of one Arrow column: a view when it is float64 without nulls."""
-    import pyarrow as pa
-
-    col = batch.column(name)
-    if col.type == pa.float64() and col.null_count == 0:
-        # the data buffer as is (Array.to_numpy would import pandas on first use: 0.9 s)
-        return np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8)
-    if col.type != pa.float64():  # pyarrow.compute loads only for the cast (it takes 0.3 s)
-        import pyarrow.compute as pc
-
-        if not is_numeric_arrow(col.type):
-            raise DataFileError(
-                f"{path}: column {name!r} has type {col.type}, which is not numeric; read the "
-                "file with a formula (formula='y ~ C(column)') to use it as categories"
-            )
-        col = pc.cast(col, pa.float64())
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    """Arrow batches of ``columns`` (numeric) after checking they are all in the file."""
+    have = file_columns(path)
+    check_columns(path, have, columns)
+    return open_batches(path, columns, (), batch_rows)
 
 
 def _fold_batches(
@@ -299,15 +231,15 @@ def _fold_batch(
     kernel: str = "qr",
 ) -> QRState:
     """One Arrow batch (rows offset.. of ``path``) -> its QR state."""
-    cols = [_float_column(batch, c, path) for c in names]
+    cols = [column_float64(batch, c, path, view_ok=True) for c in names]
     w = None
     if weights is not None:
-        w = _float_column(batch, weights, path)
+        w = column_float64(batch, weights, path, view_ok=True)
         ok = np.isfinite(w) & (w >= 0)
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             raise DataFileError(
-                f"{_where(path, offset + i)}, column {weights!r}: weight {w[i]} is not allowed; "
+                f"{where(path, offset + i)}, column {weights!r}: weight {w[i]} is not allowed; "
                 "weights must be finite and >= 0"
             )
     try:
@@ -321,7 +253,7 @@ def _fold_batch(
         value = cols[exc.column][exc.row]
         what = "a missing value" if np.isnan(value) else f"the value {value}"
         raise DataFileError(
-            f"{_where(path, offset + exc.row)}, column {names[exc.column]!r}: {what}; pass "
+            f"{where(path, offset + exc.row)}, column {names[exc.column]!r}: {what}; pass "
             "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
         ) from None
 
@@ -334,8 +266,6 @@ def _tasks_in_flight(batch_rows: int, n_columns: int) -> int:
     """How many fold tasks fit in ``IN_FLIGHT_BYTES``: a task holds up to twice ``batch_rows``
     rows (batches are grouped until they reach it), or one Parquet row group of at most
     ``PARQUET_BATCH_BYTES``. At least 2, so reading overlaps a fold."""
-    from ..data.files import PARQUET_BATCH_BYTES
-
     task = max(2 * batch_rows * n_columns * 8, PARQUET_BATCH_BYTES)
     return max(2, IN_FLIGHT_BYTES // task)
 

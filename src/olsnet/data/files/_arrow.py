@@ -1,0 +1,203 @@
+"""Arrow reading: record batches of CSV / Parquet files, Arrow columns as float64, and where a
+row is ("file, line N" for CSV, "file, row N" for Parquet).
+
+The streaming readers are pyarrow's (``pyarrow.csv.open_csv`` and
+``pyarrow.parquet.ParquetFile.iter_batches``), so memory stays bounded by a few batches
+whatever the file sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import DataFileError
+from ._csv_errors import locate_csv_problem, physical_line, read_header
+from ._paths import file_kind
+
+__all__ = [
+    "CSV_BLOCK_BYTES",
+    "PARQUET_BATCH_BYTES",
+    "check_columns",
+    "column_float64",
+    "csv_block_bytes",
+    "file_columns",
+    "is_numeric_arrow",
+    "open_batches",
+    "parquet_batch_rows",
+    "where",
+]
+
+# pyarrow's streaming CSV reader keeps many blocks in flight: with 26 MB blocks (65,536 rows of
+# 20 doubles) it peaked at 880 MB and ran slower; 1 MB blocks peaked at 120 MB, fastest
+# measured (1, 2, 8, 26 MB; benchmarks/bench_scale.py).
+CSV_BLOCK_BYTES = 1 << 20
+PARQUET_BATCH_BYTES = 32 << 20  # a whole row group per batch when it holds at most this much
+
+
+def csv_block_bytes(path: Path, batch_rows: int) -> int:
+    """pyarrow's CSV block size in bytes: about ``batch_rows`` rows (from the first 64 KiB of
+    the file), at least 64 KiB and at most ``CSV_BLOCK_BYTES`` -- the one block-size rule."""
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 16)
+    n_lines = max(sample.count(b"\n"), 1)
+    per_row = len(sample) / n_lines
+    return int(min(max(per_row * batch_rows * 1.05, 1 << 16), CSV_BLOCK_BYTES))
+
+
+def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
+    """Rows per batch for the Parquet file ``pf``: its largest row group when that holds at
+    most ``PARQUET_BATCH_BYTES`` of float64 (pyarrow then decodes each group in one piece:
+    measured 2.2 s of CPU for 10M x 20 in 131,072-row groups against 2.5 s in half groups),
+    else ``batch_rows``, so memory stays bounded whatever the row-group size."""
+    meta = pf.metadata
+    largest = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
+    if batch_rows < largest <= PARQUET_BATCH_BYTES // (8 * max(n_columns, 1)):
+        return int(largest)
+    return int(batch_rows)
+
+
+def file_columns(path: Path) -> tuple[str, ...]:
+    """All column names of one file (CSV header or Parquet schema)."""
+    if file_kind(path) == "csv":
+        return read_header(path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return tuple(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def check_columns(path: Path, have: Sequence[str], wanted: Sequence[str]) -> None:
+    """Raise DataFileError naming the first of ``wanted`` not among ``have``."""
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        where_ = f"{path}, line 1" if file_kind(path) == "csv" else f"{path}"
+        raise DataFileError(
+            f"{where_}: column {missing[0]!r} is not in the file; its columns are "
+            f"{', '.join(have)}. Check the spelling (names are case-sensitive)"
+        )
+
+
+def where(path: Path, row: int) -> str:
+    """'file, line N' (CSV, 1-based, header = line 1) or 'file, row N' (Parquet, 1-based) of
+    0-based data row ``row``."""
+    if file_kind(path) == "csv":
+        return f"{path}, line {physical_line(path, row)}"
+    return f"{path}, row {row + 1}"
+
+
+def open_batches(
+    path: Path, columns: Sequence[str], text_columns: Sequence[str], batch_rows: int
+) -> Iterator[Any]:
+    """pyarrow RecordBatches of ``columns`` (CSV: numeric as float64, ``text_columns`` as
+    strings; Parquet: as stored), errors naming the file (CSV: and the line and column)."""
+    import pyarrow as pa
+
+    if file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering doubled peak memory
+            size = parquet_batch_rows(pf, batch_rows, len(columns))
+            yield from pf.iter_batches(batch_size=size, columns=list(columns))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        return
+    import pyarrow.csv as pcsv
+
+    types = {c: (pa.string() if c in text_columns else pa.float64()) for c in columns}
+    numeric = [c for c in columns if c not in text_columns]
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=csv_block_bytes(path, batch_rows)),
+            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(columns)),
+        )
+        yield from reader
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, numeric, str(exc)) from None
+
+
+def whole_table(path: Path, numeric: Sequence[str]) -> Any:
+    """One file as a pyarrow Table, ``numeric`` columns as float64 (errors located)."""
+    import pyarrow as pa
+
+    if file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    import pyarrow.csv as pcsv
+
+    types = dict.fromkeys(numeric, pa.float64())
+    try:
+        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, numeric, str(exc)) from None
+
+
+def is_numeric_arrow(arrow_type: Any) -> bool:
+    """Whether a pyarrow type converts to float64 as a number (float, int, bool, decimal)."""
+    import pyarrow as pa
+
+    t = pa.types
+    return bool(
+        t.is_floating(arrow_type)
+        or t.is_integer(arrow_type)
+        or t.is_boolean(arrow_type)
+        or t.is_decimal(arrow_type)
+    )
+
+
+def _float64_values(arr: Any, view_ok: bool) -> np.ndarray:
+    """(n,) float64 of a pyarrow float64 Array from its buffers (Array.to_numpy would import
+    pandas on first use: 0.9 s), nulls as NaN; a view of the data buffer when ``view_ok`` and
+    there are no nulls."""
+    validity, data = arr.buffers()[:2]
+    n, off = len(arr), arr.offset
+    if view_ok and not arr.null_count:
+        return np.frombuffer(data, np.float64, n, off * 8)
+    out = np.frombuffer(data, dtype=np.float64, count=off + n)[off:].copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        out[bits[off : off + n] == 0] = np.nan
+    return out
+
+
+def column_float64(batch: Any, name: str, path: Path, *, view_ok: bool = False) -> np.ndarray:
+    """(b,) float64 of column ``name`` of an Arrow batch read from ``path``, nulls as NaN.
+
+    A copy unless ``view_ok`` (then a read-only view of Arrow memory when the column is float64
+    without nulls). Raises DataFileError naming the file and column when it is not numeric.
+    """
+    import pyarrow as pa
+
+    col = batch.column(name)
+    if col.type != pa.float64():  # pyarrow.compute loads only for the cast (it takes 0.3 s)
+        if not is_numeric_arrow(col.type):
+            raise DataFileError(
+                f"{path}: column {name!r} has type {col.type}, which is not numeric; read the "
+                "file with a formula (formula='y ~ C(column)') to use it as categories"
+            )
+        import pyarrow.compute as pc
+
+        col = pc.cast(col, pa.float64())
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return _float64_values(col, view_ok)
+
+
+def stack_float64(batch: Any, names: Sequence[str], path: Path) -> np.ndarray:
+    """(b, len(names)) float64 array of the named numeric columns of an Arrow batch."""
+    out = np.empty((batch.num_rows, len(names)))
+    for j, name in enumerate(names):
+        out[:, j] = column_float64(batch, name, path, view_ok=True)
+    return out

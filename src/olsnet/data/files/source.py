@@ -1,0 +1,251 @@
+"""The file source: CSV / Parquet files as a re-iterable block source (``olsnet.read``).
+
+A :class:`FileSource` holds the file list and the column choice and reads nothing but the
+header until ``blocks()`` is iterated; each pass streams the files batch by batch
+(:mod:`._arrow`), so memory stays bounded by one batch whatever the file sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import DataFileError
+from .._arrays import Design
+from ._arrow import (
+    check_columns,
+    column_float64,
+    file_columns,
+    open_batches,
+    stack_float64,
+    where,
+    whole_table,
+)
+
+__all__ = ["Block", "FileSource"]
+
+Block = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One batch after conversion, before the missing-value policy: ``rows`` are the 0-based
+    data rows of the file they came from (for error messages)."""
+
+    X: np.ndarray  # (b, p)
+    Y: np.ndarray  # (b, q)
+    w: np.ndarray | None  # (b,)
+    rows: np.ndarray  # (b,) int
+
+
+class FileSource:
+    """CSV / Parquet files as a re-iterable block source (see :func:`read`).
+
+    Attributes
+    ----------
+    paths : tuple of Path
+        The files, in the order they are read.
+    columns : tuple of str
+        Every column of the first file.
+    feature_names, target_names : tuple of str
+        Columns (or formula terms) of X and of Y.
+    n_features, n_outputs, y_ndim : int
+        ``y_ndim`` is 1 when ``y`` named one column as a string, else 2.
+    fit_intercept : bool or None
+        What a formula implies (``y ~ x - 1`` gives False); None without a formula.
+    n_dropped : int or None
+        Rows dropped under ``missing="drop"`` in the last complete pass (None before one).
+
+    Notes
+    -----
+    ``blocks()`` yields ``(X (b, p), Y (b, q), w (b,) or None)`` float64 arrays of at most
+    ``batch_rows`` rows, starting over on each call; this is the block-source protocol shared
+    with ``olsnet.data.ArraySource`` and the dask sources of ``olsnet.scale``. Subclasses may
+    override :meth:`file_blocks` (one file) and reuse the checks and the missing-value policy.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        y: tuple[str, ...],
+        x: tuple[str, ...] | None,
+        weights: str | None,
+        missing: str,
+        batch_rows: int,
+        y_ndim: int,
+    ) -> None:
+        self.paths = tuple(paths)
+        self.missing = missing
+        self.batch_rows = batch_rows
+        self.weights = weights
+        self.y_ndim = y_ndim
+        self.columns = self.file_columns(self.paths[0])
+        self._y = y
+        self._check_present(self.paths[0], self.columns, (*y, *((weights,) if weights else ())))
+        if x is None:
+            skip = {*y, weights}
+            x = tuple(c for c in self.columns if c not in skip)
+            if not x:
+                raise DataFileError(
+                    f"{self.paths[0]}: no column is left for X after taking "
+                    f"y={list(y)}; the file has columns {list(self.columns)}"
+                )
+        self._x = x
+        self._check_present(self.paths[0], self.columns, x)
+        self.n_dropped: int | None = None
+        self.fit_intercept: bool | None = None
+        self._pre_dropped = 0
+
+    # -- protocol ---------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self._x
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return self._y
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.target_names)
+
+    def blocks(self) -> Iterator[Block]:
+        """Yield ``(X (b, p), Y (b, q), w (b,) or None)`` over every file, in order."""
+        self._pre_dropped = 0  # rows a subclass drops before conversion (formula sources)
+        dropped = 0
+        for path in self.paths:
+            for batch in self.file_blocks(path):
+                X, Y, w, n_bad = self._apply_missing(path, batch)
+                dropped += n_bad
+                if X.shape[0]:
+                    yield X, Y, w
+        self.n_dropped = dropped + self._pre_dropped
+
+    # -- reading ----------------------------------------------------------------------------
+    def file_columns(self, path: Path) -> tuple[str, ...]:
+        """All column names of one file (CSV header or Parquet schema)."""
+        return file_columns(path)
+
+    def _check_present(self, path: Path, columns: Sequence[str], wanted: Sequence[str]) -> None:
+        check_columns(path, columns, wanted)
+
+    def _raw_columns(self) -> tuple[str, ...]:
+        w = (self.weights,) if self.weights else ()
+        return tuple(dict.fromkeys((*self._x, *self._y, *w)))
+
+    def file_blocks(self, path: Path) -> Iterator[_Batch]:
+        """Converted batches of one file (before the missing-value policy)."""
+        if path != self.paths[0]:
+            self._check_present(path, self.file_columns(path), self._raw_columns())
+        offset = 0
+        for batch in open_batches(path, self._raw_columns(), (), self.batch_rows):
+            b = batch.num_rows
+            X = stack_float64(batch, self._x, path)  # (b, p)
+            Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
+            w = column_float64(batch, self.weights, path) if self.weights else None
+            for start in range(0, b, self.batch_rows):
+                sl = slice(start, min(start + self.batch_rows, b))
+                yield _Batch(
+                    X[sl],
+                    Y[sl],
+                    None if w is None else w[sl],
+                    np.arange(offset + sl.start, offset + sl.stop),
+                )
+            offset += b
+        if offset == 0:
+            raise DataFileError(
+                f"{path}: the file has a header but no data rows; at least one row is required"
+            )
+
+    # -- missing values and weights ---------------------------------------------------------
+    def _where(self, path: Path, row: int) -> str:
+        return where(path, row)
+
+    def _apply_missing(
+        self, path: Path, batch: _Batch
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        X, Y, w = batch.X, batch.Y, batch.w
+        if w is not None:
+            bad_w = ~(np.isfinite(w) & (w >= 0)) & ~np.isnan(w)
+            if bad_w.any():
+                i = int(np.flatnonzero(bad_w)[0])
+                raise DataFileError(
+                    f"{self._where(path, int(batch.rows[i]))}, column "
+                    f"{self.weights!r}: weight {w[i]} is not allowed; weights "
+                    "must be finite and >= 0"
+                )
+        ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
+        if w is not None:
+            ok &= np.isfinite(w)
+        if ok.all():
+            return X, Y, w, 0
+        if self.missing == "raise":
+            i = int(np.flatnonzero(~ok)[0])
+            names = (
+                *self.feature_names,
+                *self.target_names,
+                *((self.weights,) if w is not None else ()),
+            )
+            vals = np.concatenate([X[i], Y[i], [] if w is None else [w[i]]])
+            j = int(np.flatnonzero(~np.isfinite(vals))[0])
+            what = "a missing value" if np.isnan(vals[j]) else f"the value {vals[j]}"
+            raise DataFileError(
+                f"{self._where(path, int(batch.rows[i]))}, column {names[j]!r}: {what}; "
+                "pass missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
+            )
+        return X[ok], Y[ok], None if w is None else w[ok], int((~ok).sum())
+
+    # -- whole data ---------------------------------------------------------------------------
+    def to_design(self) -> Design:
+        """Read every file into one in-memory :class:`olsnet.data.Design`."""
+        Xs, Ys, ws = [], [], []
+        for X, Y, w in self.blocks():
+            Xs.append(X)
+            Ys.append(Y)
+            ws.append(w)
+        if not Xs:
+            raise DataFileError(
+                f"{self.paths[0]}: no rows are left to fit after dropping the "
+                "rows with missing values"
+            )
+        W = None if self.weights is None else np.concatenate([w for w in ws if w is not None])
+        return Design(
+            np.concatenate(Xs),
+            np.concatenate(Ys),
+            W,
+            self.feature_names,
+            self.target_names,
+            self.y_ndim,
+            self.n_dropped or 0,
+            True,
+        )
+
+    def to_pandas(self) -> Any:
+        """Every column of every file as one pandas DataFrame (reads everything into memory).
+
+        The columns the source uses are read as it reads them (numbers as float64, a formula's
+        text columns as strings); pyarrow infers the types of the others.
+        """
+        import pandas as pd
+
+        frames = [whole_table(path, self._numeric_columns()).to_pandas() for path in self.paths]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def _numeric_columns(self) -> tuple[str, ...]:
+        return self._raw_columns()
+
+    def __repr__(self) -> str:
+        files = str(self.paths[0]) if len(self.paths) == 1 else f"{len(self.paths)} files"
+        return (
+            f"{type(self).__name__}({files}, y={list(self.target_names)}, "
+            f"x={list(self.feature_names)})"
+        )
