@@ -18,6 +18,7 @@ from sklearn.datasets import load_diabetes
 from olsnet.data import ArraySource, as_design
 from olsnet.errors import AliasedColumnWarning, DataError, FormatError, NotAvailableWarning
 from olsnet.inference import RegressionResult
+from olsnet.io._result_state import result_from_state, result_state
 from olsnet.solve import QRState, exact_lstsq, solve_state
 
 STATS = [name for name in SCALAR_STATS if name != "condition_number"]
@@ -232,12 +233,12 @@ def test_to_dict_is_json_and_matches_attributes(diabetes) -> None:
 def test_state_dict_round_trip_keeps_hc_without_data(diabetes) -> None:
     X, y = diabetes
     res = olsnet_fit(X, y, random_weights(len(y), seed=9), cov_type="HC3")
-    meta, arrays = res._state_dict()
+    meta, arrays = result_state(res)
     meta = json.loads(json.dumps(meta, allow_nan=False))
     for name, a in arrays.items():
         assert isinstance(a, np.ndarray) and a.dtype.kind in "fiu", name
-    back = RegressionResult._from_state_dict(meta, arrays)
-    assert back._source is None
+    back = result_from_state(meta, arrays)
+    assert back.source is None
     _same(back, res, rtol=0)
     assert back.summary().as_text() == res.summary().as_text()
     _same(back.with_cov("HC1"), res.with_cov("HC1"), rtol=1e-15)
@@ -259,19 +260,19 @@ def test_results_without_data_say_the_data_are_needed(diabetes) -> None:
     ref = statsmodels_fit(X, y)
     np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-9)
     # a loaded nonrobust result has no HC meats
-    back = RegressionResult._from_state_dict(*olsnet_fit(X, y)._state_dict())
+    back = result_from_state(*result_state(olsnet_fit(X, y)))
     with pytest.raises(DataError, match="needs the data"):
         back.with_cov("HC3")
 
 
 def test_malformed_state_is_a_format_error(diabetes) -> None:
     X, y = diabetes
-    meta, arrays = olsnet_fit(X, y)._state_dict()
+    meta, arrays = result_state(olsnet_fit(X, y))
     bad = dict(arrays, cov=arrays["cov"][:, :3])
     with pytest.raises(FormatError, match="'cov'"):
-        RegressionResult._from_state_dict(meta, bad)
+        result_from_state(meta, bad)
     with pytest.raises(FormatError, match="missing 'rank'"):
-        RegressionResult._from_state_dict({k: v for k, v in meta.items() if k != "rank"}, arrays)
+        result_from_state({k: v for k, v in meta.items() if k != "rank"}, arrays)
 
 
 class _CountingSource:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._types import COV_TYPES, check_option
 from ..errors import DimensionError
-from .result import RegressionResult, _Cache
+from .result import RegressionResult
 
 __all__ = ["Optimality", "result_at"]
 
@@ -166,18 +166,4 @@ def result_at(
     base = RegressionResult.from_solution(
         solution, source, feature_names=fnames, target_names=target_names, y_ndim=ndim
     )
-    ro_params = P2.copy()
-    ro_params.flags.writeable = False
-    ro_ssr = at.ssr.copy()
-    ro_ssr.flags.writeable = False
-    moved = RegressionResult(
-        **{
-            **{f: getattr(base, f) for f in RegressionResult.__dataclass_fields__},
-            "_params": ro_params,
-            "_ssr": ro_ssr,
-            "method": "given coefficients",
-            "optimality": optimality,
-            "_cache": _Cache(data_pass=at, sum_log_weights=at.sum_log_weights),
-        }
-    )
-    return moved.with_cov(cov_type)
+    return base.at(P2, optimality, data_pass=at).with_cov(cov_type)

@@ -140,7 +140,7 @@ def _new_rows(result: RegressionResult, X: Any) -> np.ndarray:
 
 def _fitted_rows(result: RegressionResult) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows the model was fitted on and their weights (needs the data)."""
-    source = result._source
+    source = result.source
     if source is None:
         raise DataError(
             "get_prediction() without X predicts the rows the model was fitted on, but no data "
@@ -170,18 +170,18 @@ def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
         raise DimensionError(f"weights must have shape ({m},) to match X; got {w.shape}")
     if (w < 0).any() or not np.isfinite(w).all():
         raise DataError("prediction weights must be finite and >= 0")
-    params = result._params  # (k, q)
+    params = result.solution.params  # (k, q)
     coef = np.where(np.isnan(params), 0.0, params)
     Xf = np.hstack([np.ones((m, 1)), Xa]) if result.fit_intercept else Xa  # (m, k)
     mean = Xf @ coef  # (m, q)
-    kept = np.flatnonzero(~result._aliased)
+    kept = result.solution.kept
     Xk = Xf[:, kept]  # (m, r)
     q = params.shape[1]
     var_mean = np.empty((m, q))
     for j in range(q):
-        V = result._cov[j][np.ix_(kept, kept)]  # (r, r)
+        V = result.covariance[j][np.ix_(kept, kept)]  # (r, r)
         var_mean[:, j] = np.einsum("ij,ij->i", Xk @ V, Xk)
-    scale = result._scale_values()  # (q,)
+    scale = result.statistic("scale").value  # (q,)
     with np.errstate(divide="ignore"):
         var_resid = scale[None, :] / w[:, None]
     return PredictionResult(

@@ -1,15 +1,15 @@
-"""The immutable result of a linear regression: coefficients, covariances, tests, fit statistics.
+"""The immutable result of a linear regression: a small value object with a typed read API.
 
 Names and definitions follow statsmodels' ``RegressionResults`` (OLS / WLS with analytic
 weights) so users find what they know; the formulas are in :class:`RegressionResult`'s Notes.
-A statistic that does not apply (F with no regressors, R² of a constant y, anything without
-residual degrees of freedom) is NaN, with the reason kept for the summary; reading it as an
-attribute issues a :class:`~olsnet.errors.NotAvailableWarning` that says why.
+Which statistic is available, and why not, is decided in :mod:`._statistics` (one function per
+statistic returning ``Stat(value, reason)``); reading a statistic that is not available as an
+attribute gives NaN and a :class:`~olsnet.errors.NotAvailableWarning` that says why.
+Persistence lives in :mod:`olsnet.io._result_state`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import COV_TYPES, check_option
-from ..errors import DataError, DimensionError, FormatError, NotAvailableWarning
-from ._distributions import f_sf, t_isf, t_sf
+from ..errors import DataError, DimensionError, NotAvailableWarning
+from . import _statistics as st
+from ._statistics import Stat
 from .covariance import (
     ResidualPass,
     hc_covariance,
@@ -33,27 +34,13 @@ if TYPE_CHECKING:
     from .prediction import PredictionResult
     from .summary import Summary
 
-__all__ = ["RegressionResult"]
-
-# relative size below which a total sum of squares counts as zero (y constant up to rounding)
-_TSS_ZERO = 1e-24
-_EXACT = "the fit is exact (ssr is 0 up to rounding)"
+__all__ = ["RegressionResult", "Stat"]
 
 
 def _readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
     out = np.array(a, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
-
-
-def _stat_property(name: str, doc: str) -> Any:
-    """A read-only fit statistic: float (1-D y) or (q,) array; warns when not available."""
-
-    def get(self: RegressionResult) -> Any:
-        return self._public(name)
-
-    get.__doc__ = doc
-    return property(get)
 
 
 @dataclass
@@ -114,28 +101,21 @@ class RegressionResult:
     'HC3'
     """
 
-    _params: np.ndarray = field(repr=False)  # (k, q)
-    _cov_unscaled: np.ndarray = field(repr=False)  # (k, k)
-    _cov: np.ndarray = field(repr=False)  # (q, k, k) under cov_type
-    _ssr: np.ndarray = field(repr=False)  # (q,)
-    _centered_tss: np.ndarray = field(repr=False)
-    _uncentered_tss: np.ndarray = field(repr=False)
-    _aliased: np.ndarray = field(repr=False)  # (k,) bool
-    _R_x: np.ndarray = field(repr=False)  # (r, r)
-    _shift_x: np.ndarray = field(repr=False)  # (p,)
-    nobs: int
-    sum_weights: float
-    rank: int
-    fit_intercept: bool
-    condition_number: float
+    solution: LstsqSolution = field(repr=False)
+    """The solver's record (read-only arrays): ``params`` (k, q), ``cov_unscaled`` (k, k),
+    ``ssr``, ``centered_tss``, ``uncentered_tss`` (q,), ``aliased`` (k,), ``R_x``, ``shift_x``."""
+    covariance: np.ndarray = field(repr=False)
+    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only)."""
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     y_ndim: int
     cov_type: str = "nonrobust"
     n_dropped: int = 0
-    method: str = ""
     optimality: Optimality | None = None
-    _source: Any = field(default=None, repr=False)
+    cov_reason: str | None = None
+    """Why the covariance (and every statistic from it) is not available, or None."""
+    source: Any = field(default=None, repr=False)
+    """The rows the result was fitted on (a block source), or None."""
     _cache: _Cache = field(default_factory=_Cache, repr=False)
 
     # -- construction ----------------------------------------------------------------------------
@@ -150,6 +130,10 @@ class RegressionResult:
         y_ndim: int = 1,
         cov_type: str = "nonrobust",
         n_dropped: int = 0,
+        optimality: Optimality | None = None,
+        data_pass: ResidualPass | None = None,
+        sum_log_weights: float | None = None,
+        covariance: np.ndarray | None = None,
     ) -> RegressionResult:
         """Result of a solved least-squares problem.
 
@@ -167,6 +151,20 @@ class RegressionResult:
         cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
         n_dropped : int
             Rows dropped for missing values (reported in the summary).
+        optimality : Optimality, optional
+            For coefficients given rather than fitted (:func:`~olsnet.inference.result_at`).
+        data_pass, sum_log_weights : optional
+            The pass over the data and ``Σ log w`` when already known (a loaded result).
+        covariance : (q, k, k) array, optional
+            The covariance under ``cov_type`` when already known (a loaded result); default:
+            computed.
+
+        Raises
+        ------
+        DimensionError
+            Names of the wrong length, or ``y_ndim`` not matching the outputs.
+        OptionError
+            An unknown ``cov_type``.
         """
         check_option("cov_type", cov_type, COV_TYPES)
         p, q = solution.n_features, solution.n_outputs
@@ -177,92 +175,188 @@ class RegressionResult:
             raise DimensionError(
                 f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} output(s)"
             )
-        res = cls(
-            _params=_readonly(solution.params),
-            _cov_unscaled=_readonly(solution.cov_unscaled),
-            _cov=_readonly(np.zeros((q, 0, 0))),
-            _ssr=_readonly(solution.ssr),
-            _centered_tss=_readonly(solution.centered_tss),
-            _uncentered_tss=_readonly(solution.uncentered_tss),
-            _aliased=_readonly(solution.aliased, bool),
-            _R_x=_readonly(solution.R_x),
-            _shift_x=_readonly(solution.shift_x),
+        frozen = replace(
+            solution,
+            params=_readonly(solution.params),
+            cov_unscaled=_readonly(solution.cov_unscaled),
+            ssr=_readonly(solution.ssr),
+            centered_tss=_readonly(solution.centered_tss),
+            uncentered_tss=_readonly(solution.uncentered_tss),
+            aliased=_readonly(solution.aliased, bool),
+            R_x=_readonly(solution.R_x),
+            shift_x=_readonly(solution.shift_x),
             nobs=int(solution.nobs),
-            sum_weights=float(solution.sum_weights),
             rank=int(solution.rank),
+            sum_weights=float(solution.sum_weights),
             fit_intercept=bool(solution.fit_intercept),
             condition_number=float(solution.condition_number),
+            method=str(solution.method),
+        )
+        res = cls(
+            solution=frozen,
+            covariance=_readonly(np.zeros((q, 0, 0))),
             feature_names=fnames,
             target_names=tnames,
             y_ndim=int(y_ndim),
             n_dropped=int(n_dropped),
-            method=str(solution.method),
-            _source=source,
+            optimality=optimality,
+            source=source,
+            _cache=_Cache(data_pass, sum_log_weights),
         )
+        if covariance is not None:
+            k = solution.params.shape[0]
+            cov = np.asarray(covariance, dtype=np.float64)
+            if cov.shape != (q, k, k):
+                raise DimensionError(f"covariance has shape {cov.shape}, expected {(q, k, k)}")
+            return replace(res, cov_type=cov_type, covariance=_readonly(cov))
         return res.with_cov(cov_type)
 
     def with_cov(self, cov_type: str) -> RegressionResult:
         """A new result with covariance ``cov_type`` ("nonrobust", "HC0", "HC1", "HC2", "HC3").
 
         The HC covariances come from one pass over the data, made on first use and shared by
-        every result derived from this one. Raises DataError when no data are attached.
+        every result derived from this one.
+
+        Raises
+        ------
+        DataError
+            A robust covariance and no data attached.
+        OptionError
+            An unknown ``cov_type``.
         """
         check_option("cov_type", cov_type, COV_TYPES)
-        k, q = self._params.shape
-        kept = np.flatnonzero(~self._aliased)
+        sol = self.solution
+        k, q = sol.params.shape
+        kept = sol.kept
         if cov_type == "nonrobust":
             kept_cov = nonrobust_covariance(
-                self._cov_unscaled[np.ix_(kept, kept)], self._scale_values()
+                sol.cov_unscaled[np.ix_(kept, kept)], st.scale_values(self)
             )
         else:
-            data_pass = self._data_pass(f"cov_type={cov_type!r}")
-            icpt_kept = self.fit_intercept and kept.size > 0 and kept[0] == 0
-            feat = kept[int(icpt_kept) :] - int(self.fit_intercept)
-            T = unshift_matrix(self._shift_x[feat], kept.size, icpt_kept)
+            data_pass = self.residual_pass(f"cov_type={cov_type!r}")
+            icpt_kept = sol.fit_intercept and kept.size > 0 and kept[0] == 0
+            feat = kept[int(icpt_kept) :] - int(sol.fit_intercept)
+            T = unshift_matrix(sol.shift_x[feat], kept.size, icpt_kept)
             kept_cov = hc_covariance(
-                cov_type, data_pass.meats, self._R_x, T, self.nobs, self.df_resid
+                cov_type, data_pass.meats, sol.R_x, T, self.nobs, self.df_resid
             )
         cov = np.full((q, k, k), np.nan)
         cov[:, kept[:, None], kept[None, :]] = kept_cov
-        return replace(self, cov_type=cov_type, _cov=_readonly(cov))
+        return replace(self, cov_type=cov_type, covariance=_readonly(cov), cov_reason=None)
 
-    def _data_pass(self, what: str) -> ResidualPass:
-        """The cached pass over the data (residuals, leverages, HC meats), made once."""
+    def at(
+        self,
+        params: np.ndarray,
+        optimality: Optimality | None = None,
+        *,
+        data_pass: ResidualPass | None = None,
+    ) -> RegressionResult:
+        """The result evaluated at other coefficients ``params`` (k, q) on the same data.
+
+        Residuals, ``ssr`` and the covariances are those of ``params``; the bread and the
+        degrees of freedom those of the data. ``data_pass``: the residual pass at ``params``
+        when already made. Raises DataError without data.
+        """
+        sol = self.solution
+        P = np.asarray(params, dtype=np.float64)
+        if data_pass is None:
+            if self.source is None:
+                raise DataError("evaluating at other coefficients needs the data; none attached")
+            data_pass = _pass_over(self.source, P, sol)
+        moved = replace(
+            self,
+            solution=replace(
+                sol, params=_readonly(P), ssr=_readonly(data_pass.ssr), method="given coefficients"
+            ),
+            optimality=optimality,
+            _cache=_Cache(data_pass, data_pass.sum_log_weights),
+        )
+        return moved.with_cov(self.cov_type)
+
+    # -- the data behind the result -----------------------------------------------------------------
+    def residual_pass(self, what: str = "this statistic") -> ResidualPass:
+        """The pass over the data (residuals, leverages, HC meats), made once and shared.
+
+        Raises
+        ------
+        DataError
+            No data are attached (``what`` names the statistic that needed them).
+        """
         if self._cache.data_pass is None:
-            if self._source is None:
+            if self.source is None:
                 raise DataError(
                     f"{what} needs the data this result was fitted on (it sums over rows of "
                     "residuals), but none are attached: the result was built without a source "
                     "or loaded from a file saved before this was computed. Refit with the data, "
                     "or build it with RegressionResult.from_solution(solution, source)"
                 )
-            kept = np.flatnonzero(~self._aliased)
-            args = (self._params, self._R_x, self._shift_x, kept, self.fit_intercept)
-            own_pass = getattr(self._source, "residual_pass", None)  # e.g. dask: per partition
-            self._cache.data_pass = (
-                own_pass(*args)
-                if callable(own_pass)
-                else residual_pass(self._source.blocks(), *args)
-            )
+            self._cache.data_pass = _pass_over(self.source, self.solution.params, self.solution)
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
 
-    def _sum_log_weights(self) -> float | None:
-        """Σ log w over rows of positive weight (0 without weights); None when unknown."""
-        if self._cache.sum_log_weights is None and _source_weighted(self._source) is False:
+    @property
+    def known_residual_pass(self) -> ResidualPass | None:
+        """The pass over the data if it has been made (or loaded), else None; never reads data."""
+        return self._cache.data_pass
+
+    @property
+    def sum_log_weights(self) -> float | None:
+        """``Σ log w`` over rows of positive weight (0 without weights); None when unknown."""
+        if self._cache.sum_log_weights is None and _source_weighted(self.source) is False:
             self._cache.sum_log_weights = 0.0  # no weights: no pass over the data needed
-        if self._cache.sum_log_weights is None and self._source is not None:
+        if self._cache.sum_log_weights is None and self.source is not None:
             total = 0.0
-            for _X, _Y, w in self._source.blocks():
+            for _X, _Y, w in self.source.blocks():
                 if w is not None:
                     total += float(np.log(w[w > 0]).sum())
             self._cache.sum_log_weights = total
         return self._cache.sum_log_weights
 
+    @property
+    def known_sum_log_weights(self) -> float | None:
+        """``Σ log w`` if known without reading data, else None."""
+        return self._cache.sum_log_weights
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the fit had (non-unit) weights, as far as known without reading data."""
+        slw = self._cache.sum_log_weights
+        if slw is None and self.source is not None:
+            slw = 0.0 if _source_weighted(self.source) is False else None
+        return self.sum_weights != self.nobs or (slw is not None and slw != 0.0)
+
+    # -- the solver's record -------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Rows of positive weight."""
+        return self.solution.nobs
+
+    @property
+    def sum_weights(self) -> float:
+        return self.solution.sum_weights
+
+    @property
+    def rank(self) -> int:
+        return self.solution.rank
+
+    @property
+    def fit_intercept(self) -> bool:
+        return self.solution.fit_intercept
+
+    @property
+    def condition_number(self) -> float:
+        """2-norm condition number of the weighted ``[1 X]`` (kept columns), as statsmodels."""
+        return self.solution.condition_number
+
+    @property
+    def method(self) -> str:
+        """How the solver computed the fit (``"exact"``, ``"gram+refine"``, ``"qr-state"``...)."""
+        return self.solution.method
+
     # -- shapes ------------------------------------------------------------------------------------
     @property
     def n_outputs(self) -> int:
-        return int(self._params.shape[1])
+        return int(self.solution.params.shape[1])
 
     @property
     def n_features(self) -> int:
@@ -276,7 +370,8 @@ class RegressionResult:
     @property
     def aliased(self) -> tuple[str, ...]:
         """Names of aliased (collinear or constant) columns: NaN coefficients, not in the rank."""
-        return tuple(n for n, a in zip(self.param_names, self._aliased, strict=True) if a)
+        mask = self.solution.aliased
+        return tuple(n for n, a in zip(self.param_names, mask, strict=True) if a)
 
     def _per_output(self, values: np.ndarray) -> Any:
         """(q,) -> float for a 1-D y, else a read-only (q,) array."""
@@ -286,78 +381,76 @@ class RegressionResult:
         """(k, q) -> (k,) for a 1-D y, read-only."""
         return _readonly(values[:, 0] if self.y_ndim == 1 else values)
 
-    def _public(self, name: str) -> Any:
-        values, reasons = self._statistic(name)
-        why = sorted({r for r in reasons if r})
+    def _warned(self, name: str, stat: Stat) -> Stat:
+        why = [r for r in stat.reasons() if r != st.ALIASED]  # aliasing was warned at the fit
         if why:
             warnings.warn(
                 f"{name} is not available: {'; '.join(why)}", NotAvailableWarning, stacklevel=3
             )
-        return self._per_output(values)
+        return stat
+
+    # -- the typed read API ---------------------------------------------------------------------------
+    def statistic(self, name: str) -> Stat:
+        """The fit statistic ``name`` of every output as ``Stat(value (q,), reason (q,))``.
+
+        ``name`` is one of ``scale``, ``rsquared``, ``rsquared_adj``, ``ess``, ``fvalue``,
+        ``f_pvalue``, ``llf``, ``aic``, ``bic``. Never warns (the summary reads this).
+        """
+        return st.fit_statistic(self, name)
+
+    def coef_table(self, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+        """``(values (k, q, 6), reasons (k, q, 6))``: coef, std err, t, p, lower, upper.
+
+        A reason (str) stands beside each entry that is not available (its value is NaN).
+        """
+        return st.coef_table(self, alpha)
 
     # -- coefficients ------------------------------------------------------------------------------
     @property
     def params(self) -> np.ndarray:
         """Coefficients, intercept first: (k,) or (k, q); NaN for aliased columns."""
-        return self._per_param(self._params)
-
-    def _bse(self) -> np.ndarray:
-        diag = np.diagonal(self._cov, axis1=1, axis2=2).T  # (k, q)
-        with np.errstate(invalid="ignore"):
-            return np.sqrt(diag)
+        return self._per_param(self.solution.params)
 
     @property
     def bse(self) -> np.ndarray:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
-        return self._per_param(self._bse())
-
-    def _tvalues(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self._params / self._bse()
+        return self._per_param(st.bse(self).value)
 
     @property
     def tvalues(self) -> np.ndarray:
-        """``params / bse``: (k,) or (k, q)."""
-        return self._per_param(self._tvalues())
-
-    def _pvalues(self) -> np.ndarray:
-        return (
-            2.0 * t_sf(np.abs(self._tvalues()), self.df_resid)
-            if self.df_resid > 0
-            else np.full(self._params.shape, np.nan)
-        )
+        """``params / bse``: (k,) or (k, q); NaN with a warning where not defined."""
+        return self._per_param(self._warned("tvalues", st.tvalues(self)).value)
 
     @property
     def pvalues(self) -> np.ndarray:
-        """Two-sided p values from Student's t with ``df_resid``: (k,) or (k, q)."""
-        return self._per_param(self._pvalues())
-
-    def _conf_int(self, alpha: float) -> np.ndarray:
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1); got {alpha}")
-        crit = t_isf(alpha / 2.0, self.df_resid) if self.df_resid > 0 else np.nan
-        half = crit * self._bse()
-        return np.stack([self._params - half, self._params + half], axis=-1)  # (k, q, 2)
+        """Two-sided p values from Student's t (``df_resid_inference``): (k,) or (k, q)."""
+        return self._per_param(self._warned("pvalues", st.pvalues(self)).value)
 
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
         """``1 - alpha`` confidence intervals: (k, 2) or (k, q, 2), columns lower, upper."""
-        ci = self._conf_int(alpha)
+        lo, hi = st.conf_int(self, alpha)
+        ci = np.stack([lo.value, hi.value], axis=-1)
         return _readonly(ci[:, 0, :] if self.y_ndim == 1 else ci)
 
     def cov_params(self) -> np.ndarray:
         """Covariance of the coefficients under ``cov_type``: (k, k) or (q, k, k)."""
-        return _readonly(self._cov[0] if self.y_ndim == 1 else self._cov)
+        return _readonly(self.covariance[0] if self.y_ndim == 1 else self.covariance)
 
     # -- degrees of freedom and sums of squares ----------------------------------------------------
     @property
     def k_constant(self) -> int:
         """1 when the model has an (identified) intercept, else 0."""
-        return int(self.fit_intercept and not self._aliased[0])
+        return int(self.fit_intercept and not self.solution.aliased[0])
 
     @property
     def df_resid(self) -> float:
         """``nobs - rank``."""
         return float(self.nobs - self.rank)
+
+    @property
+    def df_resid_inference(self) -> float:
+        """Degrees of freedom of t and F: ``df_resid`` (cluster covariances: ``G - 1``)."""
+        return self.df_resid
 
     @property
     def df_model(self) -> float:
@@ -367,148 +460,79 @@ class RegressionResult:
     @property
     def ssr(self) -> Any:
         """Weighted sum of squared residuals ``Σ w e²``."""
-        return self._per_output(self._ssr)
+        return self._per_output(self.solution.ssr)
 
     @property
     def centered_tss(self) -> Any:
         """``Σ w (y - ȳ_w)²``."""
-        return self._per_output(self._centered_tss)
+        return self._per_output(self.solution.centered_tss)
 
     @property
     def uncentered_tss(self) -> Any:
         """``Σ w y²``."""
-        return self._per_output(self._uncentered_tss)
+        return self._per_output(self.solution.uncentered_tss)
 
-    def _tss(self) -> np.ndarray:
-        return self._centered_tss if self.k_constant else self._uncentered_tss
+    @property
+    def exact_fit(self) -> Any:
+        """Whether ``ssr`` is 0 up to rounding (then t, p, F and llf are not available)."""
+        e = st.exact_fit(self)
+        return bool(e[0]) if self.y_ndim == 1 else _readonly(e, bool)
 
-    def _exact_fit(self) -> np.ndarray:
-        """(q,) bool: ssr is 0 up to rounding (relative to Σ w y²), the data lie on the plane."""
-        return self._ssr <= _TSS_ZERO * np.maximum(self._uncentered_tss, np.finfo(float).tiny)
+    # -- fit statistics (NaN with a NotAvailableWarning where they do not apply) -------------------
+    def _fit(self, name: str) -> Any:
+        return self._per_output(self._warned(name, st.fit_statistic(self, name)).value)
 
-    def _scale_values(self) -> np.ndarray:
-        if self.df_resid <= 0:
-            return np.full(self.n_outputs, np.nan)
-        return self._ssr / self.df_resid
+    @property
+    def scale(self) -> Any:
+        """Residual variance ``ssr / df_resid``."""
+        return self._fit("scale")
 
-    # -- statistics with reasons -------------------------------------------------------------------
-    def _statistic(self, name: str) -> tuple[np.ndarray, list[str | None]]:
-        """(values (q,), reason per output or None) for a named fit statistic."""
-        q = self.n_outputs
-        nan = np.full(q, np.nan)
-        no_df = (
-            (
-                f"no residual degrees of freedom (nobs {self.nobs} - rank {self.rank} = "
-                f"{self.df_resid:g})"
-            )
-            if self.df_resid <= 0
-            else None
-        )
-        tss = self._tss()
-        const_y = [
-            (
-                "y is constant (its centered total sum of squares is 0)"
-                if self.k_constant
-                else "y is 0 in every row (its total sum of squares is 0)"
-            )
-            if t <= _TSS_ZERO * max(u, np.finfo(float).tiny)
-            else None
-            for t, u in zip(tss, self._uncentered_tss, strict=True)
-        ]
-        every = [no_df] * q
-        if name == "scale":
-            return self._scale_values(), every
-        if name == "rsquared":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r2 = np.where([c is None for c in const_y], 1.0 - self._ssr / tss, np.nan)
-            return r2, const_y
-        if name == "rsquared_adj":
-            r2, why = self._statistic("rsquared")
-            if no_df:
-                return nan, every
-            return 1.0 - (self.nobs - self.k_constant) / self.df_resid * (1.0 - r2), why
-        if name == "ess":
-            return tss - self._ssr, [None] * q
-        if name in ("fvalue", "f_pvalue"):
-            values, reasons = self._f_test(name, no_df)
-            for j in range(q):  # F compares explained with residual variation: needs both
-                extra = const_y[j] or (_EXACT if self._exact_fit()[j] else None)
-                if extra and not reasons[j]:
-                    values[j], reasons[j] = np.nan, extra
-            return values, reasons
-        if name in ("llf", "aic", "bic"):
-            return self._likelihood(name)
-        raise AttributeError(name)
+    @property
+    def mse_resid(self) -> Any:
+        """Same as ``scale``."""
+        return self._fit("scale")
 
-    def _f_test(self, name: str, no_df: str | None) -> tuple[np.ndarray, list[str | None]]:
-        q = self.n_outputs
-        nan = np.full(q, np.nan)
-        if self.df_model == 0:
-            why = "the model has no regressors besides the intercept (df_model = 0)"
-            return nan, [why] * q
-        if no_df:
-            return nan, [no_df] * q
-        tested = np.flatnonzero(~self._aliased)[self.k_constant :]  # non-intercept kept params
-        if self.cov_type == "nonrobust":
-            F = (self._tss() - self._ssr) / self.df_model / self._scale_values()
-        else:  # Wald F with the robust covariance, as statsmodels and lmtest::waldtest
-            F = np.empty(q)
-            for j in range(q):
-                b = self._params[tested, j]
-                V = self._cov[j][np.ix_(tested, tested)]
-                try:
-                    F[j] = b @ np.linalg.solve(V, b) / tested.size
-                except np.linalg.LinAlgError:
-                    F[j] = np.nan
-            if np.isnan(F).any():
-                why = f"the {self.cov_type} covariance of the slopes is singular or undefined"
-                reasons = [why if np.isnan(f) else None for f in F]
-                return (F if name == "fvalue" else f_sf(F, self.df_model, self.df_resid), reasons)
-        if name == "fvalue":
-            return F, [None] * q
-        return f_sf(F, self.df_model, self.df_resid), [None] * q
+    @property
+    def rsquared(self) -> Any:
+        """R²: centered with an intercept, uncentered without (as R and NIST)."""
+        return self._fit("rsquared")
 
-    def _likelihood(self, name: str) -> tuple[np.ndarray, list[str | None]]:
-        q = self.n_outputs
-        n = self.nobs
-        slw = self._sum_log_weights()
-        if slw is None:
-            why = (
-                "the log-likelihood of a weighted fit needs Σ log w, and no data are attached"
-                " (refit with the data)"
-            )
-            return np.full(q, np.nan), [why] * q
-        exact = self._exact_fit()
-        reasons: list[str | None] = [
-            _EXACT + ", so the likelihood is unbounded" if e else None for e in exact
-        ]
-        with np.errstate(divide="ignore"):
-            llf = np.where(
-                ~exact, -0.5 * n * (np.log(2.0 * np.pi * self._ssr / n) + 1.0) + 0.5 * slw, np.nan
-            )
-        if name == "llf":
-            return llf, reasons
-        penalty = 2.0 * self.rank if name == "aic" else math.log(n) * self.rank
-        return -2.0 * llf + penalty, reasons
+    @property
+    def rsquared_adj(self) -> Any:
+        """Adjusted R²."""
+        return self._fit("rsquared_adj")
 
-    scale = _stat_property("scale", "Residual variance ``ssr / df_resid``.")
-    mse_resid = _stat_property("scale", "Same as ``scale``.")
-    rsquared = _stat_property(
-        "rsquared", "R²: centered with an intercept, uncentered without (as R and NIST)."
-    )
-    rsquared_adj = _stat_property("rsquared_adj", "Adjusted R².")
-    ess = _stat_property("ess", "Explained sum of squares ``tss - ssr``.")
-    fvalue = _stat_property(
-        "fvalue", "F statistic of all non-intercept coefficients (robust Wald F under HC)."
-    )
-    f_pvalue = _stat_property("f_pvalue", "p value of ``fvalue`` from F(df_model, df_resid).")
-    llf = _stat_property(
-        "llf", "Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS)."
-    )
-    aic = _stat_property("aic", "``-2 llf + 2 rank``.")
-    bic = _stat_property("bic", "``-2 llf + rank log(nobs)``.")
+    @property
+    def ess(self) -> Any:
+        """Explained sum of squares ``tss - ssr``."""
+        return self._fit("ess")
 
-    # -- predictions, summaries, serialisation -----------------------------------------------------
+    @property
+    def fvalue(self) -> Any:
+        """F statistic of all non-intercept coefficients (robust Wald F under HC)."""
+        return self._fit("fvalue")
+
+    @property
+    def f_pvalue(self) -> Any:
+        """p value of ``fvalue`` from F(df_model, df_resid_inference)."""
+        return self._fit("f_pvalue")
+
+    @property
+    def llf(self) -> Any:
+        """Gaussian log-likelihood (with the ``½ Σ log w`` term of statsmodels' WLS)."""
+        return self._fit("llf")
+
+    @property
+    def aic(self) -> Any:
+        """``-2 llf + 2 rank``."""
+        return self._fit("aic")
+
+    @property
+    def bic(self) -> Any:
+        """``-2 llf + rank log(nobs)``."""
+        return self._fit("bic")
+
+    # -- predictions and summaries ------------------------------------------------------------------
     def get_prediction(self, X: Any = None, *, weights: Any = None) -> PredictionResult:
         """Predictions at new rows ``X`` (m, p) with confidence and prediction intervals.
 
@@ -538,141 +562,12 @@ class RegressionResult:
 
         return result_dict(self, alpha)
 
-    def _state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """(meta: JSON-able dict, arrays: plain numeric ndarrays) for safe model files.
 
-        The current covariance is stored, and the HC meats when they have been computed, so a
-        loaded result switches among the covariance types computed before without data.
-        """
-        from .optimality import optimality_to_dict
-
-        meta: dict[str, Any] = {
-            "kind": "olsnet.RegressionResult",
-            "version": 1,
-            "nobs": self.nobs,
-            "sum_weights": self.sum_weights,
-            "rank": self.rank,
-            "fit_intercept": self.fit_intercept,
-            "condition_number": _json_float(self.condition_number),
-            "feature_names": list(self.feature_names),
-            "target_names": list(self.target_names),
-            "y_ndim": self.y_ndim,
-            "cov_type": self.cov_type,
-            "n_dropped": self.n_dropped,
-            "method": self.method,
-            "sum_log_weights": self._sum_log_weights_if_known(),
-            "optimality": None if self.optimality is None else optimality_to_dict(self.optimality),
-        }
-        arrays = {
-            "params": np.array(self._params),
-            "cov_unscaled": np.array(self._cov_unscaled),
-            "cov": np.array(self._cov),
-            "ssr": np.array(self._ssr),
-            "centered_tss": np.array(self._centered_tss),
-            "uncentered_tss": np.array(self._uncentered_tss),
-            "aliased": self._aliased.astype(np.uint8),
-            "R_x": np.array(self._R_x),
-            "shift_x": np.array(self._shift_x),
-        }
-        dp = self._cache.data_pass
-        if dp is not None:
-            arrays["hc_meats"] = np.array(dp.meats)
-            arrays["gradient"] = np.array(dp.gradient)
-            meta["max_leverage"] = dp.max_leverage
-        return meta, arrays
-
-    def _sum_log_weights_if_known(self) -> float | None:
-        try:
-            return self._sum_log_weights()
-        except Exception:  # a source that can no longer be read: store what is known
-            return self._cache.sum_log_weights
-
-    @classmethod
-    def _from_state_dict(
-        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-    ) -> RegressionResult:
-        """Rebuild a result saved by :meth:`_state_dict` (no data attached)."""
-        from .optimality import optimality_from_dict
-
-        if meta.get("kind") != "olsnet.RegressionResult":
-            raise FormatError(f"not a RegressionResult state (kind={meta.get('kind')!r})")
-        try:
-            params = np.asarray(arrays["params"], dtype=np.float64)
-            k, q = params.shape
-            a = {
-                name: np.asarray(arrays[name], dtype=np.float64)
-                for name in (
-                    "cov_unscaled",
-                    "cov",
-                    "ssr",
-                    "centered_tss",
-                    "uncentered_tss",
-                    "R_x",
-                    "shift_x",
-                )
-            }
-            aliased = np.asarray(arrays["aliased"]).astype(bool)
-            rank = int(meta["rank"])
-            expected = {
-                "cov_unscaled": (k, k),
-                "cov": (q, k, k),
-                "ssr": (q,),
-                "centered_tss": (q,),
-                "uncentered_tss": (q,),
-                "R_x": (rank, rank),
-                "shift_x": (k - int(meta["fit_intercept"]),),
-            }
-            for name, shape in expected.items():
-                if a[name].shape != shape:
-                    raise FormatError(f"array {name!r} has shape {a[name].shape}, expected {shape}")
-            if aliased.shape != (k,):
-                raise FormatError(f"array 'aliased' has shape {aliased.shape}, expected ({k},)")
-            cache = _Cache(sum_log_weights=meta.get("sum_log_weights"))
-            if "hc_meats" in arrays:
-                meats = np.asarray(arrays["hc_meats"], dtype=np.float64)
-                if meats.shape != (q, 3, rank, rank):
-                    raise FormatError(
-                        f"array 'hc_meats' has shape {meats.shape}, expected {(q, 3, rank, rank)}"
-                    )
-                cache.data_pass = ResidualPass(
-                    meats,
-                    a["ssr"].copy(),
-                    float(meta.get("sum_log_weights") or 0.0),
-                    int(meta["nobs"]),
-                    float(meta.get("max_leverage", np.nan)),
-                    np.asarray(arrays.get("gradient", np.zeros((rank, q))), dtype=np.float64),
-                )
-            opt = meta.get("optimality")
-            return cls(
-                _params=_readonly(params),
-                _cov_unscaled=_readonly(a["cov_unscaled"]),
-                _cov=_readonly(a["cov"]),
-                _ssr=_readonly(a["ssr"]),
-                _centered_tss=_readonly(a["centered_tss"]),
-                _uncentered_tss=_readonly(a["uncentered_tss"]),
-                _aliased=_readonly(aliased, bool),
-                _R_x=_readonly(a["R_x"]),
-                _shift_x=_readonly(a["shift_x"]),
-                nobs=int(meta["nobs"]),
-                sum_weights=float(meta["sum_weights"]),
-                rank=rank,
-                fit_intercept=bool(meta["fit_intercept"]),
-                condition_number=_float_or_nan(meta["condition_number"]),
-                feature_names=tuple(meta["feature_names"]),
-                target_names=tuple(meta["target_names"]),
-                y_ndim=int(meta["y_ndim"]),
-                cov_type=check_option("cov_type", meta["cov_type"], COV_TYPES),
-                n_dropped=int(meta["n_dropped"]),
-                method=str(meta["method"]),
-                optimality=None if opt is None else optimality_from_dict(opt),
-                _cache=cache,
-            )
-        except KeyError as exc:
-            raise FormatError(f"RegressionResult state is missing {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, FormatError):
-                raise
-            raise FormatError(f"RegressionResult state is malformed: {exc}") from None
+def _pass_over(source: Any, params: np.ndarray, sol: LstsqSolution) -> ResidualPass:
+    """One residual pass over ``source`` at ``params`` (the source's own when it has one)."""
+    args = (params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept)
+    own_pass = getattr(source, "residual_pass", None)  # e.g. dask: per partition
+    return own_pass(*args) if callable(own_pass) else residual_pass(source.blocks(), *args)
 
 
 def _source_weighted(source: Any) -> bool | None:
@@ -700,12 +595,3 @@ def _names(given: Any, from_source: Any, count: int, stem: str, start: int) -> t
             f"got {len(names)} names for {count} columns: {names}; pass one name per column"
         )
     return names
-
-
-def _json_float(v: float) -> float | str:
-    """A float for JSON: "nan", "inf" and "-inf" as strings (JSON has no such numbers)."""
-    return float(v) if math.isfinite(v) else str(float(v))
-
-
-def _float_or_nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)

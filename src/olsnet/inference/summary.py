@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._table import Cell, NotAvailable, Table
-from .result import _EXACT
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -22,7 +21,6 @@ __all__ = ["Summary", "build_summary", "result_dict"]
 
 # statsmodels' threshold for its "The condition number is large" note
 _LARGE_CONDITION = 1000.0
-_ALIASED = "aliased: a linear combination of the columns before it, so not estimated"
 
 
 @dataclass(frozen=True)
@@ -127,11 +125,11 @@ def _whole(v: float) -> Cell:
 
 def _header_table(res: RegressionResult, j: int, title: str) -> Table:
     def stat(name: str) -> Cell:
-        values, reasons = res._statistic(name)
-        return _cell(values[j], reasons[j])
+        s = res.statistic(name)
+        return _cell(s.value[j], s.reason[j])
 
     r2_label = "R-squared:" if res.k_constant else "R-squared (uncentered):"
-    model = "WLS" if _weighted(res) else "OLS"
+    model = "WLS" if res.weighted else "OLS"
     left: list[tuple[str, Cell]] = [
         ("Dep. Variable:", res.target_names[j]),
         ("Model:", model),
@@ -165,47 +163,18 @@ def _header_table(res: RegressionResult, j: int, title: str) -> Table:
 
 
 def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
-    params = res._params[:, j]
-    bse = res._bse()[:, j]
-    tv = res._tvalues()[:, j]
-    pv = res._pvalues()[:, j]
-    ci = res._conf_int(alpha)[:, j]
-    no_df = (
-        (f"no residual degrees of freedom (nobs {res.nobs} - rank {res.rank} = {res.df_resid:g})")
-        if res.df_resid <= 0
-        else None
+    values, reasons = res.coef_table(alpha)  # (k, q, 6) each
+    rows = tuple(
+        (name, *(_cell(values[i, j, c], reasons[i, j, c]) for c in range(6)))
+        for i, name in enumerate(res.param_names)
     )
-    exact = bool(res._exact_fit()[j])
-    rows: list[tuple[Cell, ...]] = []
-    for i, name in enumerate(res.param_names):
-        if res._aliased[i]:
-            na = NotAvailable(_ALIASED)
-            rows.append((name, na, na, na, na, na, na))
-            continue
-        why_t = no_df or (_EXACT + ": t and p are not defined" if exact else None)
-        rows.append(
-            (
-                name,
-                _cell(params[i], None),
-                _cell(bse[i], no_df),
-                _cell(tv[i], why_t),
-                _cell(pv[i], why_t),
-                _cell(ci[i, 0], no_df),
-                _cell(ci[i, 1], no_df),
-            )
-        )
     lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
     return Table(
         "",
         ("", "coef", "std err", "t", "P>|t|", lo, hi),
-        tuple(rows),
+        rows,
         formats=("", "", "", ".3f", ".3f", "", ""),
     )
-
-
-def _weighted(res: RegressionResult) -> bool:
-    slw = res._cache.sum_log_weights
-    return res.sum_weights != res.nobs or (slw is not None and slw != 0.0)
 
 
 def _notes(res: RegressionResult) -> list[str]:
@@ -220,12 +189,12 @@ def _notes(res: RegressionResult) -> list[str]:
             f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
             f"values and intervals use Student's t with {res.df_resid:g} df."
         )
-        dp = res._cache.data_pass
+        dp = res.known_residual_pass
         if res.cov_type in ("HC2", "HC3") and dp is not None and dp.max_leverage >= 1 - 1e-12:
             notes.append(
                 f"A row has leverage 1, so {res.cov_type} divides by 0 there; prefer HC0 or HC1."
             )
-    if _weighted(res):
+    if res.weighted:
         notes.append(
             "Weights are analytic (inverse-variance), as in WLS; rows of zero weight "
             "are not observations."
@@ -274,38 +243,37 @@ def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
     """JSON-able description of a result (NaN -> None; ``not_available`` gives reasons)."""
     from .optimality import optimality_to_dict
 
-    bse, tv, pv, ci = res._bse(), res._tvalues(), res._pvalues(), res._conf_int(alpha)
+    values, reasons = res.coef_table(alpha)  # (k, q, 6)
+    sol = res.solution
+    columns = ("coef", "std_err", "t", "p", "ci_lower", "ci_upper")
     outputs = []
     for j, target in enumerate(res.target_names):
         entry: dict[str, Any] = {
             "target": target,
-            "ssr": _json(res._ssr[j]),
-            "centered_tss": _json(res._centered_tss[j]),
-            "uncentered_tss": _json(res._uncentered_tss[j]),
+            "ssr": _json(sol.ssr[j]),
+            "centered_tss": _json(sol.centered_tss[j]),
+            "uncentered_tss": _json(sol.uncentered_tss[j]),
         }
         not_available = {}
         for name in _STATS:
-            values, reasons = res._statistic(name)
-            entry[name] = _json(values[j])
-            if reasons[j]:
-                not_available[name] = reasons[j]
+            stat = res.statistic(name)
+            entry[name] = _json(stat.value[j])
+            if stat.reason[j]:
+                not_available[name] = stat.reason[j]
         entry["not_available"] = not_available
-        entry["coefficients"] = [
-            {
-                "name": name,
-                "coef": _json(res._params[i, j]),
-                "std_err": _json(bse[i, j]),
-                "t": _json(tv[i, j]),
-                "p": _json(pv[i, j]),
-                "ci_lower": _json(ci[i, j, 0]),
-                "ci_upper": _json(ci[i, j, 1]),
-                "aliased": bool(res._aliased[i]),
-            }
-            for i, name in enumerate(res.param_names)
-        ]
+        coefficients = []
+        for i, name in enumerate(res.param_names):
+            row: dict[str, Any] = {"name": name}
+            row.update({c: _json(values[i, j, m]) for m, c in enumerate(columns)})
+            row["aliased"] = bool(sol.aliased[i])
+            why = {c: reasons[i, j, m] for m, c in enumerate(columns) if reasons[i, j, m]}
+            if why:
+                row["not_available"] = why
+            coefficients.append(row)
+        entry["coefficients"] = coefficients
         outputs.append(entry)
     return {
-        "model": "WLS" if _weighted(res) else "OLS",
+        "model": "WLS" if res.weighted else "OLS",
         "cov_type": res.cov_type,
         "alpha": alpha,
         "nobs": res.nobs,

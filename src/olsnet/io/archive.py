@@ -57,6 +57,8 @@ import numpy as np
 
 from ..affine import Affine, Certificate
 from ..errors import FormatError, InputTypeError, NotFittedError
+from ..inference import RegressionResult
+from ._result_state import result_from_state, result_state
 
 __all__ = ["load", "save"]
 
@@ -98,15 +100,13 @@ def _names(value: Any) -> list[str] | None:
 
 
 def _result_parts(result: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    meta, arrays = result._state_dict()
+    meta, arrays = result_state(result)
     return {"state": meta}, {f"result.{k}": v for k, v in arrays.items()}
 
 
 def _result_from(obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    from ..inference import RegressionResult
-
     state = {k[len("result.") :]: v for k, v in arrays.items() if k.startswith("result.")}
-    return RegressionResult._from_state_dict(obj["state"], state)
+    return result_from_state(obj["state"], state)
 
 
 def _is_network(obj: Any) -> bool:
@@ -154,7 +154,7 @@ def _dump(obj: Any) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
             },
             {f"state.{k}": v.detach().cpu().numpy() for k, v in state.items()},
         )
-    if hasattr(obj, "_state_dict") and hasattr(obj, "params"):
+    if isinstance(obj, RegressionResult):
         fields, arrays = _result_parts(obj)
         return "RegressionResult", fields, arrays
     if type(obj).__name__ == "LinearRegression" and hasattr(obj, "get_params"):

@@ -30,6 +30,7 @@ from .._collapse._certificate import certify
 from .._types import ONNX_DTYPES, ONNX_LAYERS, check_option
 from ..affine import Affine
 from ..errors import DimensionError, FormatError, InputTypeError, NotAffineError
+from ..inference import RegressionResult
 from .archive import atomic_write
 
 __all__ = ["from_onnx", "to_onnx"]
@@ -51,11 +52,7 @@ def _layers_of(
     """([(W (q_l, p_l), b (q_l,) or None), ...], feature names, target names, kind)."""
     if isinstance(model, Affine):
         return [(model.weight, model.bias)], model.feature_names, model.target_names, "Affine"
-    if (
-        hasattr(model, "_state_dict")
-        and hasattr(model, "params")
-        and hasattr(model, "fit_intercept")
-    ):
+    if isinstance(model, RegressionResult):
         return _from_params(model, "RegressionResult")
     if hasattr(model, "result_") and hasattr(model, "coef_"):  # fitted LinearRegression
         return _from_params(model.result_, type(model).__name__)

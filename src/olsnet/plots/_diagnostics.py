@@ -54,7 +54,7 @@ class Diagnostics:
 
 def _data_of(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """All rows of the result's attached block source: X (n, p), Y (n, q), w (n,) or None."""
-    source = getattr(result, "_source", None)
+    source = getattr(result, "source", None)
     if source is None:
         raise DataError(
             "plot_diagnostics needs the rows the model was fitted on, and this result has none "
