@@ -11,6 +11,10 @@ from typing import Any
 
 from . import errors
 from .affine import Affine, Certificate
+
+# the package olsnet.collapse is light (NumPy only); binding its function here, after the
+# package is imported, keeps ``olsnet.collapse`` the function whatever is imported later
+from .collapse import collapse
 from .errors import NotAffineError, OlsnetError
 
 __version__ = "0.1.0"
@@ -25,7 +29,6 @@ _LAZY = {
     "LinearNetwork": "olsnet.nn",
     "train": "olsnet.nn",
     "TrainingLog": "olsnet.nn",
-    "collapse": "olsnet.nn",
     "expand": "olsnet.nn",
     "compare": "olsnet.nn",
     "inference_at": "olsnet.nn",
@@ -39,10 +42,18 @@ _LAZY = {
     "save": "olsnet.io.archive",
     "load": "olsnet.io.archive",
     "to_onnx": "olsnet.io.onnx",
-    "from_onnx": "olsnet.io.onnx",
+    "from_onnx": "olsnet.collapse",
 }
 
-__all__ = ["Affine", "Certificate", "NotAffineError", "OlsnetError", "errors", *_LAZY]
+__all__ = [
+    "Affine",
+    "Certificate",
+    "NotAffineError",
+    "OlsnetError",
+    "collapse",
+    "errors",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ F = torch.nn.functional
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from olsnet._collapse import collapse_module  # noqa: E402
+from olsnet.collapse._torch import collapse_module  # noqa: E402
 from olsnet.errors import NotAffineError, TrainingWarning  # noqa: E402
 
 
@@ -335,8 +335,8 @@ def test_warning_free_for_eval_modules():
 
 def test_torch_export_graphs_give_the_same_map():
     """The ATen rules (torch.export fallback) on the random models, against their forward."""
-    from olsnet._collapse._fx import evaluate
     from olsnet.affine import Affine
+    from olsnet.collapse._trace import evaluate
 
     rng = np.random.default_rng(99)
     for _ in range(8):
@@ -350,7 +350,7 @@ def test_torch_export_graphs_give_the_same_map():
 
 def test_olsnet_collapse_is_the_function_after_the_implementation_is_imported():
     import olsnet
-    import olsnet._collapse
+    import olsnet.collapse
 
     net = nn.Sequential(nn.Linear(3, 2), Residual(2, 2)).double().eval()
     assert olsnet.collapse(net).allclose(collapse_module(net), rtol=0, atol=0)

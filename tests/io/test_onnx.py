@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import olsnet  # noqa: E402
-from olsnet._collapse import collapse_module  # noqa: E402
+from olsnet.collapse._torch import collapse_module  # noqa: E402
 from olsnet.errors import NotAffineError, OptionError  # noqa: E402
 from olsnet.io.onnx import from_onnx, to_onnx  # noqa: E402
 

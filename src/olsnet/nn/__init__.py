@@ -3,7 +3,7 @@
 Importing this package imports torch.
 """
 
-from .collapse import collapse
+from ..collapse import collapse
 from .compare import compare, inference_at
 from .expand import expand
 from .network import LinearNetwork

@@ -63,7 +63,7 @@ def as_affine(model: Any) -> Affine:
             target_names=getattr(model, "target_names", None),
         )
     if isinstance(model, torch.nn.Module):
-        from .collapse import collapse
+        from ..collapse import collapse
 
         return collapse(model)
     raise InputTypeError(

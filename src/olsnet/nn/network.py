@@ -209,7 +209,7 @@ class LinearNetwork(nn.Sequential):
 
     def collapse(self) -> Affine:
         """The affine map this network computes (see :func:`olsnet.collapse`)."""
-        from .collapse import collapse
+        from ..collapse import collapse
 
         return collapse(self)
 

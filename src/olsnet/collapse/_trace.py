@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import NotAffineError
 from . import _algebra as A
 from ._algebra import Lin, _Refused
-from ._rules import ATEN_RULES, TORCH_RULES, module_rule
+from ._torch_rules import ATEN_RULES, TORCH_RULES, module_rule
 
 SUPPORTED = (
     "Linear / F.linear, BatchNorm1d (eval), Dropout (eval), Identity, Flatten, + and - of "

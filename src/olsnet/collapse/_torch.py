@@ -1,8 +1,10 @@
-"""Collapse any affine torch module into one :class:`~olsnet.Affine` map, with a certificate.
+"""The torch front end: collapse any affine torch module into one :class:`~olsnet.Affine` map.
 
-The module is traced (torch.fx, else torch.export) and its graph is evaluated on affine values
-``x @ W.T + b`` instead of tensors (see ``_algebra``); ``_rules`` lists the operations it can
-follow. The map is then checked against the module itself on random probe inputs.
+A plain chain of ``nn.Linear`` layers is multiplied out directly; any other module is traced
+(torch.fx, else torch.export) and its graph is evaluated on affine values ``x @ W.T + b``
+instead of tensors (see ``_algebra``); ``_torch_rules`` lists the operations it can follow.
+Either way the map is float64 and is checked against the module itself on random probe
+inputs with :func:`~olsnet.collapse.certificate.certify` (one tolerance table for all).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import copy
 import os
 import sys
 import warnings
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -18,59 +21,22 @@ import numpy as np
 from ..affine import Affine, Certificate
 from ..errors import DimensionError, InputTypeError, NotAffineError, TrainingWarning
 from ._algebra import Lin
-from ._certificate import certify
-from ._fx import evaluate, guess_n_features, n_features_from_graph, trace
+from ._trace import evaluate, guess_n_features, n_features_from_graph, trace
+from .certificate import certify
 
-__all__ = ["collapse_module"]
+__all__ = ["collapse_module", "multiply_out", "plain_linear_layers"]
 
 
 def collapse_module(
     module: Any, example_input: Any = None, *, n_probes: int = 64, seed: int = 0
 ) -> Affine:
-    """Collapse a torch module whose forward pass is affine into one map ``y = W x + b``.
+    """:func:`olsnet.collapse` of a torch module (see there for parameters and errors).
 
-    Parameters
-    ----------
-    module : torch.nn.Module
-        Takes one tensor of shape (n_samples, n_features) and returns (n_samples, n_outputs)
-        or (n_samples,).
-    example_input : tensor or array of shape (n_samples, n_features), optional
-        Fixes the input width when the first layer does not declare it, serves as the example
-        for torch.export when torch.fx cannot trace the module, and joins the probes.
-    n_probes : int, default 64
-        Random standard-normal probe rows for the certificate.
-    seed : int, default 0
-        Seed of the probe generator.
-
-    Returns
-    -------
-    Affine
-        ``weight`` (n_outputs, n_features) and ``bias`` (n_outputs,) in float64, whatever the
-        module's dtype (the exact product of its factors, rounded once per step), with a
-        ``certificate``.
-
-    Raises
-    ------
-    NotAffineError
-        Naming the node, its operation and module path, for an operation that is not affine
-        (ReLU, GELU, tanh, softmax, LayerNorm, ``x * x``, abs, data-dependent control flow),
-        or when the certificate exceeds the tolerance of the dtype the check ran in (1e-10 in
-        float64, 1e-4 in float32).
-
-    Notes
-    -----
-    A module in training mode is collapsed as in eval mode (Dropout is the identity,
-    BatchNorm1d uses its running statistics), with a :class:`~olsnet.errors.TrainingWarning`;
-    the modes of its submodules are restored afterwards. The certificate evaluates a float64
-    copy of the module where possible (else the module in its own dtype) on the probes and
-    reports ``max |module(x) - map(x)|`` and that divided by ``max |module(x)|``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2)).double().eval()
-    >>> collapse_module(net).weight.shape
-    (2, 3)
+    A module in training mode is collapsed as in eval mode (Dropout is the identity, BatchNorm
+    uses its running statistics), with a :class:`~olsnet.errors.TrainingWarning` unless it is a
+    plain chain of Linear layers; the modes of its submodules are restored afterwards. The
+    certificate evaluates a float64 copy of the module where possible (else the module in its
+    own dtype) on the probes.
     """
     import torch
 
@@ -86,7 +52,8 @@ def collapse_module(
                 f"example_input must have shape (n_samples, n_features), got {tuple(example.shape)}"
             )
     modes = {m: m.training for m in module.modules()}
-    if any(modes.values()):
+    layers = plain_linear_layers(module)  # Linear layers: the same in both modes
+    if layers is None and any(modes.values()):
         training = [name or "(top level)" for name, m in module.named_modules() if m.training]
         warnings.warn(
             TrainingWarning(
@@ -98,10 +65,52 @@ def collapse_module(
         )
     try:
         module.eval()
+        if layers is not None:
+            return _collapse_chain(module, layers, example, n_probes, seed)
         return _collapse_eval(module, example, n_probes, seed)
     finally:
         for m, mode in modes.items():
             m.training = mode
+
+
+def plain_linear_layers(module: Any) -> list[Any] | None:
+    """The ``nn.Linear`` layers of an ``nn.Linear`` or a Sequential of Linear / Identity layers
+    (a LinearNetwork), in order; None for any other module."""
+    from torch import nn
+
+    if isinstance(module, nn.Linear):
+        return [module]
+    if type(module).forward is not nn.Sequential.forward or not isinstance(module, nn.Sequential):
+        return None
+    children = list(module.children())
+    if not all(isinstance(m, (nn.Linear, nn.Identity)) for m in children):
+        return None
+    layers = [m for m in children if isinstance(m, nn.Linear)]
+    widths_chain = all(a.out_features == b.in_features for a, b in pairwise(layers))
+    return layers if layers and widths_chain else None
+
+
+def multiply_out(layers: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(W (q, p), b (q,)) of the composed layers in float64: ``W = W_L ⋯ W_1``,
+    ``b = W_L(⋯(W_2 b_1 + b_2)⋯) + b_L``."""
+    W = np.eye(layers[0].in_features)  # (p, p)
+    b = np.zeros(layers[0].in_features)  # (p,)
+    for layer in layers:
+        Wl = layer.weight.detach().cpu().double().numpy()  # (h_l, h_{l-1})
+        W, b = Wl @ W, Wl @ b
+        if layer.bias is not None:
+            b = b + layer.bias.detach().cpu().double().numpy()
+    return W, b
+
+
+def _collapse_chain(
+    module: Any, layers: list[Any], example: Any, n_probes: int, seed: int
+) -> Affine:
+    W, b = multiply_out(layers)
+    affine = Affine(W, b)
+    source = f"{type(module).__name__} ({len(layers)} linear layers)"
+    cert = _certify_module(module, affine, example, n_probes, seed, source)
+    return _with_names(module, affine, cert)
 
 
 def _user_stacklevel() -> int:
@@ -163,6 +172,10 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
         )
     affine = Affine(out.W, out.b)
     cert = _certify_module(module, affine, example, n_probes, seed, tracer)
+    return _with_names(module, affine, cert)
+
+
+def _with_names(module: Any, affine: Affine, cert: Certificate) -> Affine:
     names = [
         _names(getattr(module, attr, None), size)
         for attr, size in (("feature_names", affine.n_features), ("target_names", affine.n_outputs))
@@ -178,7 +191,7 @@ def _names(names: Any, size: int) -> tuple[str, ...] | None:
 
 
 def _certify_module(
-    module: Any, affine: Affine, example: Any, n_probes: int, seed: int, tracer: str
+    module: Any, affine: Affine, example: Any, n_probes: int, seed: int, how: str
 ) -> Certificate:
     import torch
 
@@ -202,5 +215,5 @@ def _certify_module(
             f"{type(y).__name__}, not one tensor"
         )
     y_model = y.detach().cpu().double().numpy()
-    source = f"collapse of {type(module).__name__} ({tracer}, checked in {dtype_name})"
+    source = f"collapse of {type(module).__name__} ({how}, checked in {dtype_name})"
     return certify(y_model, affine.predict(X), dtype_name=dtype_name, source=source)

@@ -9,7 +9,7 @@ Three tables, one per way an operation shows up in a traced graph:
   ``torch.export`` records them.
 
 Each rule receives the evaluated arguments, where input-dependent values are
-:class:`~olsnet._collapse._algebra.Lin` and everything else is a constant, and returns the
+:class:`~olsnet.collapse._algebra.Lin` and everything else is a constant, and returns the
 result. Operations in no table are not affine (or not supported) and stop the collapse.
 """
 
