@@ -37,7 +37,8 @@ _LAZY = {
     "RidgeRegression": "olsnet.reference",
     # files, formulas, frames
     "read": "olsnet.data.files",
-    "ols": "olsnet.data.formula",
+    "ols": "olsnet.api",
+    "from_formula": "olsnet.api",
     # model files and ONNX
     "save": "olsnet.io.archive",
     "load": "olsnet.io.archive",
@@ -56,7 +57,13 @@ __all__ = [
 ]
 
 
+# subpackages reachable as attributes after ``import olsnet`` (imported on first use)
+_SUBPACKAGES = ("api", "data", "inference", "io", "nn", "plots", "scale", "solve")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"olsnet.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'olsnet' has no attribute {name!r}")
@@ -66,4 +73,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

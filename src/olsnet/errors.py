@@ -16,6 +16,7 @@ __all__ = [
     "DataFileError",
     "DimensionError",
     "FormatError",
+    "FormulaError",
     "InputTypeError",
     "NotAffineError",
     "NotAvailableWarning",
@@ -25,6 +26,7 @@ __all__ = [
     "OptionError",
     "RankError",
     "TrainingWarning",
+    "UnseenLevelError",
 ]
 
 
@@ -62,6 +64,17 @@ class ConvergenceError(OlsnetError, ArithmeticError):
 
 class DataFileError(OlsnetError, ValueError):
     """A data file that cannot be read; the message names the file, line and column."""
+
+
+class FormulaError(InputTypeError, ValueError):
+    """A formula that cannot be used: bad syntax (position shown), an unknown column (close
+    matches named), a call outside the allowed transforms, a date where a number makes no
+    sense. Also a ``TypeError`` (as formula errors always were) and a ``ValueError``."""
+
+
+class UnseenLevelError(DataError):
+    """A level of a categorical column that the model never saw in training (R: ``factor g
+    has new level q``); the message names the column, the level and the first row."""
 
 
 class FormatError(OlsnetError, ValueError):

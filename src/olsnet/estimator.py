@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -22,6 +23,12 @@ def _is_dask(obj: Any) -> bool:
 
 def _is_source(obj: Any) -> bool:
     return hasattr(obj, "blocks") and hasattr(obj, "feature_names") and not hasattr(obj, "shape")
+
+
+def _is_raw_frame(X: Any, feature_names: tuple[str, ...]) -> bool:
+    """A frame or dict of raw columns (not the design itself) for a formula model."""
+    cols = getattr(X, "columns", None) if not isinstance(X, dict) else list(X)
+    return cols is not None and [str(c) for c in cols] != list(feature_names)
 
 
 class LinearRegression:
@@ -55,6 +62,8 @@ class LinearRegression:
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X was a DataFrame with string column names.
     result_ : RegressionResult
+    model_spec_ : ModelSpec, only when fitted on a formula source (``olsnet.read(...,
+        formula=...)``); ``predict`` then takes raw rows.
 
     Notes
     -----
@@ -199,6 +208,12 @@ class LinearRegression:
         )
         if cov_type != "nonrobust":
             result = result.with_cov(cov_type)
+        spec = getattr(source, "model_spec", None)  # a formula source's ModelSpec
+        if spec is not None:
+            result = dataclasses.replace(result, model_spec=spec)
+            self.model_spec_ = spec
+        elif hasattr(self, "model_spec_"):
+            del self.model_spec_
         self._set_fitted(solution.params, fit_intercept, y_ndim, solution.rank, source, from_frame)
         self.result_ = result
         return self
@@ -280,9 +295,16 @@ class LinearRegression:
         """Predicted values, shape (n_samples,) or (n_samples, n_targets).
 
         Aliased coefficients (NaN) count as 0, as R's ``predict.lm`` does for rank-deficient
-        fits. Dask inputs give a lazy dask array.
+        fits. Dask inputs give a lazy dask array. A model fitted on a formula source
+        (``model_spec_`` set) also takes raw rows (a frame with the formula's columns): they
+        are encoded with the training levels; with ``missing="drop"`` a row with a missing
+        value predicts NaN (one output row per input row), else it raises.
         """
         self._check_fitted()
+        if hasattr(self, "model_spec_") and not _is_dask(X):
+            feature_names = tuple(getattr(self, "feature_names_in_", ()))
+            if _is_raw_frame(X, feature_names):
+                return self.result_.predict(X, missing=self.missing)
         coef = np.nan_to_num(np.asarray(self.coef_, dtype=np.float64))
         intercept = np.nan_to_num(np.asarray(self.intercept_, dtype=np.float64))
         if _is_dask(X):

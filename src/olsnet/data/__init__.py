@@ -1,5 +1,6 @@
-"""Inputs to designs: arrays and frames (here), files and formulas (``olsnet.data.files``,
-``olsnet.data.formula``, imported lazily because they need pyarrow / formulaic)."""
+"""Inputs to designs: arrays and frames (here), files (``olsnet.data.files``), formula text
+(``olsnet.data.formula``) and the model spec that encodes raw rows
+(``olsnet.data.model_spec``); pyarrow and formulaic load only when those are used."""
 
 from ._arrays import (
     ArraySource,

@@ -9,6 +9,7 @@ columns ``mean, mean_se, mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_uppe
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -192,4 +193,23 @@ def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
         result.y_ndim,
         result.target_names,
         result.cov_type,
+    )
+
+
+def scatter_rows(pred: PredictionResult, kept: np.ndarray) -> PredictionResult:
+    """``pred`` at the ``kept`` rows of ``n`` input rows, NaN at the others (R's
+    ``na.exclude``: one output row per input row)."""
+    if kept.all():
+        return pred
+
+    def full(a: np.ndarray) -> np.ndarray:
+        out = np.full((kept.size, a.shape[1]), np.nan)
+        out[kept] = a
+        return _ro(out)
+
+    return dataclasses.replace(
+        pred,
+        _mean=full(pred._mean),
+        _var_mean=full(pred._var_mean),
+        _var_resid=full(pred._var_resid),
     )

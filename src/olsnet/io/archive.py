@@ -23,11 +23,14 @@ Object fields by kind:
 
 * ``Affine``: object ``feature_names``, ``target_names`` (lists or null), ``certificate``
   (its five fields, or null); arrays ``weight`` (q, p), ``bias`` (q,).
-* ``RegressionResult``: object ``state`` (the result's JSON state); arrays ``result.*`` (its
+* ``RegressionResult``: object ``state`` (the result's JSON state) and, for a formula fit,
+  ``model_spec`` (the formula, its columns, levels, dates and stateful-transform state:
+  ``olsnet.data.model_spec.ModelSpec.to_json``; checked on load against the coefficients'
+  names, and its formula may call only the documented transforms); arrays ``result.*`` (its
   coefficient, covariance and R-factor arrays).
 * ``LinearRegression``: object ``params`` (``get_params()``), ``intercept_is_scalar``,
   ``rank_``, ``n_features_in_``, ``feature_names_in_`` (list or null), ``state``; arrays
-  ``coef_``, ``intercept_`` and ``result.*`` as above.
+  ``coef_``, ``intercept_`` and ``result.*`` as above (``model_spec`` too, as above).
 * ``LinearNetwork``: object ``n_features``, ``n_outputs``, ``hidden``, ``bias``, ``dtype``,
   ``feature_names``, ``target_names``, ``state_keys`` (the ``state_dict`` order); arrays
   ``state.<key>`` for every ``state_dict`` tensor (``0.weight``, ``0.bias``, ...). The
@@ -44,6 +47,7 @@ no Python objects; the format name and version are known. Any failure raises
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -56,6 +60,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..affine import Affine, Certificate
+from ..data.model_spec import ModelSpec
 from ..errors import FormatError, InputTypeError, NotFittedError
 from ..inference import RegressionResult
 from ._result_state import result_from_state, result_state
@@ -101,12 +106,20 @@ def _names(value: Any) -> list[str] | None:
 
 def _result_parts(result: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     meta, arrays = result_state(result)
-    return {"state": meta}, {f"result.{k}": v for k, v in arrays.items()}
+    fields: dict[str, Any] = {"state": meta}
+    if getattr(result, "model_spec", None) is not None:
+        fields["model_spec"] = result.model_spec.to_json()  # the formula, as plain JSON
+    return fields, {f"result.{k}": v for k, v in arrays.items()}
 
 
 def _result_from(obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     state = {k[len("result.") :]: v for k, v in arrays.items() if k.startswith("result.")}
-    return result_from_state(obj["state"], state)
+    result = result_from_state(obj["state"], state)
+    if obj.get("model_spec") is None:
+        return result
+    spec = ModelSpec.from_json(obj["model_spec"])  # FormatError when malformed
+    spec.check_consistent(result.feature_names, result.target_names)
+    return dataclasses.replace(result, model_spec=spec)
 
 
 def _is_network(obj: Any) -> bool:
@@ -208,6 +221,8 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
         model.n_features_in_ = int(obj["n_features_in_"])
         if obj.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(obj["feature_names_in_"], dtype=object)
+        if model.result_.model_spec is not None:
+            model.model_spec_ = model.result_.model_spec
         return model
     import torch
 

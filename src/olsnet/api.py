@@ -1,0 +1,215 @@
+"""The entry points that combine data, formulas and estimators: ``olsnet.ols`` and
+``olsnet.from_formula``.
+
+This layer sits above the estimators and networks (as pyfixest's ``estimation/api`` and
+linearmodels' ``formula`` modules do): ``olsnet.data`` turns a formula and raw rows into a
+:class:`~olsnet.data.model_spec.ModelSpec` and design rows, the estimator fits them, and the
+spec travels with the result so that ``result.predict(raw_frame)`` encodes new rows the same
+way.
+
+**A formula is code.** formulaic evaluates each Python factor (``np.log(x)``) with ``eval``:
+``ols("y ~ x + np.savetxt('f', x)", df)`` writes a file. Pass ``allow_python=False`` to allow
+only the documented transforms (NumPy elementwise math, formulaic's stateful transforms,
+``C`` / ``factor``, ``I`` arithmetic) for formulas you did not write; the CLI always does,
+unless given ``--allow-python``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._types import COV_TYPES, check_option
+from .data.model_spec import (
+    FrameFormulaSource,
+    ModelSpec,
+    complete_rows,
+    formula_design,
+    learn,
+)
+from .errors import DataError, FormulaError
+from .estimator import LinearRegression
+
+if TYPE_CHECKING:
+    from .inference import RegressionResult
+
+__all__ = ["from_formula", "ols"]
+
+#: above this many design bytes an in-memory formula fit encodes and folds row blocks
+#: (a 1,000-level factor on 10^6 rows would be an 8 GB dense design)
+IN_MEMORY_DESIGN_BYTES = 256 * 2**20
+BLOCK_ROWS = 65536  # rows encoded at a time on that path
+
+
+def _is_dask(obj: Any) -> bool:
+    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def ols(
+    formula: str,
+    data: Any,
+    weights: Any = None,
+    *,
+    missing: str = "raise",
+    cov_type: str = "nonrobust",
+    allow_python: bool = True,
+    text_target: bool = False,
+) -> RegressionResult:
+    """Fit a linear regression given as a formula, as ``statsmodels.formula.api.ols`` and R's
+    ``lm`` do.
+
+    Parameters
+    ----------
+    formula : str
+        R / formulaic syntax: ``"y ~ x1 + np.log(x2) + C(group) + x1:x3"``; ``- 1`` removes
+        the intercept. R's idioms mean what they mean in R: ``factor(g)`` is ``C(g)``,
+        ``I(x^2)`` is a power, ``Sepal.Length`` (bare or backtick-quoted) is a column, ``.``
+        is every column not otherwise in the formula, ``y1 + y2 ~ ...`` fits two targets.
+    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table, dask.dataframe or dict of
+        1-D arrays
+        Raw columns. Dates are numeric time (days since 1970-01-01; datetimes in seconds),
+        the unit in the term name (``day[days]``); inside ``C()`` a date is a category.
+    weights : str or array of shape (n,), optional
+        Column name or values of analytic sample weights (weighted least squares).
+    missing : {"raise", "drop"}, default "raise"
+        A missing value (NaN, None, ``pd.NA``, ``NaT``, null) in any column the formula reads,
+        whatever its type, or a transform that is not finite: raise naming the column and row,
+        or drop the row (counted in ``result.n_dropped`` and the summary).
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}, default "nonrobust"
+    allow_python : bool, default True
+        Formulas are Python code. False allows only the documented transforms and raises
+        :class:`~olsnet.errors.FormulaError` naming any other call (the CLI's default).
+    text_target : bool, default False
+        Allow a text column as the target (one indicator output per level); else refused.
+
+    Returns
+    -------
+    RegressionResult
+        ``param_names`` are the formula's column names, ``"Intercept"`` first;
+        ``result.model_spec`` encodes raw new data: ``result.predict(new_frame)``,
+        ``result.get_prediction(new_frame)``.
+
+    Raises
+    ------
+    FormulaError
+        Syntax error (the formula quoted, the position shown), unknown column (close matches
+        named), a refused call, a text target, a date inside a transform that makes no sense.
+    DataError
+        A missing value with ``missing="raise"``; no rows left.
+    OptionError
+        An unknown ``missing`` or ``cov_type``.
+
+    Notes
+    -----
+    Coefficients, standard errors and every statistic equal those of R's ``lm`` and
+    ``statsmodels.formula.api.ols`` (``wls`` with weights). One convention differs from
+    statsmodels: a formula without intercept (``y ~ 0 + C(g) + x``) gets the uncentred R² and
+    F-test, as R's ``lm`` reports them.
+
+    Examples
+    --------
+    >>> res = olsnet.ols("y ~ x + C(g)", {"y": [1., 2, 4, 3, 5], "x": [1., 2, 3, 4, 6],
+    ...                                    "g": list("abab" "a")})      # doctest: +SKIP
+    >>> res.param_names                                                  # doctest: +SKIP
+    ('Intercept', 'x', 'C(g)[T.b]')
+    """
+    check_option("cov_type", cov_type, COV_TYPES)
+    if _is_dask(data):
+        return _ols_dask(formula, data, weights, missing, cov_type, allow_python, text_target)
+    rows = complete_rows(formula, data, weights=weights, missing=missing)
+    spec = learn(
+        formula,
+        rows.frame,
+        weights=rows.weights_column,
+        text_target=text_target,
+        allow_python=allow_python,
+        sample_rows=BLOCK_ROWS,
+    )
+    if not spec.feature_names and not spec.fit_intercept:
+        raise FormulaError(f"formula {formula!r} has no terms and no intercept; nothing to fit")
+    model = LinearRegression(fit_intercept=spec.fit_intercept, cov_type=cov_type)
+    n = len(rows.frame)
+    if 8 * n * (len(spec.feature_names) + len(spec.target_names) + 1) <= IN_MEMORY_DESIGN_BYTES:
+        enc = spec.encode(rows.frame, missing=missing)
+        if enc.X.shape[0] == 0:
+            raise DataError("no rows are left to fit after leaving out the rows with missing values")
+        w = None if rows.weights is None else rows.weights[enc.kept]
+        model.fit(_frame_of(enc.X, spec.feature_names), _target_of(enc.Y, spec), sample_weight=w)
+        dropped = enc.n_dropped
+    else:  # a wide design: encoded block by block and folded, never whole in memory
+        source = FrameFormulaSource(spec, rows.frame, rows.weights, missing=missing)
+        model.fit(source)
+        dropped = source.n_dropped
+    return with_spec(model.result_, spec, rows.n_dropped + dropped)
+
+
+def _frame_of(X: np.ndarray, names: tuple[str, ...]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=list(names), copy=False)
+
+
+def _target_of(Y: np.ndarray, spec: ModelSpec) -> Any:
+    import pandas as pd
+
+    if Y.shape[1] == 1:
+        return pd.Series(Y[:, 0], name=spec.target_names[0])
+    return pd.DataFrame(Y, columns=list(spec.target_names))
+
+
+def _ols_dask(
+    formula: str,
+    data: Any,
+    weights: Any,
+    missing: str,
+    cov_type: str,
+    allow_python: bool,
+    text_target: bool,
+) -> Any:
+    """A formula on a dask DataFrame: levels gathered in a first pass, then each partition
+    encoded with the same spec and folded in a dask tree reduction."""
+    from .scale.dask import formula_source
+
+    if weights is not None and not isinstance(weights, str):
+        raise FormulaError("with a dask DataFrame, weights must be the name of a column")
+    source = formula_source(
+        formula,
+        data,
+        weights=weights,
+        missing=missing,
+        allow_python=allow_python,
+        text_target=text_target,
+    )
+    model = LinearRegression(fit_intercept=source.fit_intercept, cov_type=cov_type)
+    return model.fit(source).result_
+
+
+def with_spec(result: Any, spec: ModelSpec, n_dropped: int = 0) -> Any:
+    """The result carrying the model spec and the rows the formula layer dropped (results are
+    immutable; the cached residual pass is shared, as ``with_cov`` shares it)."""
+    return dataclasses.replace(result, model_spec=spec, n_dropped=result.n_dropped + n_dropped)
+
+
+def from_formula(formula: str, data: Any, hidden: Sequence[int] = (), **network_kwargs: Any) -> Any:
+    """A :class:`olsnet.LinearNetwork` whose inputs are the formula's terms (not trained).
+
+    The network takes the ``p`` columns of ``spec.design_matrix(data)`` (no ``Intercept``
+    column: the layers' biases play its role, and a formula without intercept gives
+    ``bias=False``) and carries their names. Train it with ``olsnet.train(net, X, y)`` on the
+    X and y of ``olsnet.data.model_spec.design_from_formula(formula, data)``.
+
+    Raises
+    ------
+    FormulaError
+        As :func:`ols`.
+    """
+    from .nn import LinearNetwork
+
+    spec = formula_design(formula, data).spec
+    network_kwargs.setdefault("bias", spec.fit_intercept)
+    return LinearNetwork.from_names(
+        spec.feature_names, spec.target_names, tuple(hidden), **network_kwargs
+    )

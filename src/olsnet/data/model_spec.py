@@ -1,0 +1,951 @@
+"""The model spec: a formula learnt on data, as one small immutable object with a JSON form.
+
+:class:`ModelSpec` holds everything needed to turn raw rows into design rows again: the
+formula (as written and as evaluated), the columns it reads, the levels of every categorical
+column (in order; the first is the reference of treatment contrasts), the date columns and
+their units, and the state of formulaic's stateful transforms (means, scales, knots). One
+method, :meth:`ModelSpec.encode`, encodes rows for the in-memory fit, for each streamed batch
+of a file or dask partition, and for predictions on raw new data; missing values, unseen
+levels and dates are decided there, once, the R way:
+
+* a null in any column the formula reads (NaN, None, ``pd.NA``, ``NaT``, Arrow nulls; in
+  files also ``NA`` and empty fields) is a missing value, whatever the column's type: it is
+  raised (``missing="raise"``, naming the column and row) or the row is dropped and counted
+  (``"drop"``); a transform that is not finite (``log(0)``) is treated the same way;
+* a level never seen in training raises :class:`~olsnet.errors.UnseenLevelError` naming the
+  column, the level and the first row (R: ``factor g has new level q``);
+* a date is numeric time as in R's ``lm`` on ``Date`` / ``POSIXct``: days since 1970-01-01
+  for dates, seconds since 1970-01-01 UTC for datetimes, the unit in the term name
+  (``day[days]``, ``t[seconds]``); inside ``C()`` / ``factor()`` a date is a category.
+
+The JSON form (:meth:`ModelSpec.to_json` / :meth:`ModelSpec.from_json`) is plain data; reading
+it checks every field, evaluates nothing but the allowed transforms, and checks that the
+formula gives exactly the stored term names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._types import MISSING_POLICIES, check_option
+from ..errors import DataError, DimensionError, FormatError, FormulaError, UnseenLevelError
+from .formula import INTERCEPT, ParsedFormula, check_transforms, close_matches, parse_formula
+
+__all__ = [
+    "SPEC_FORMAT",
+    "CompleteRows",
+    "EncodedRows",
+    "FormulaDesign",
+    "FrameFormulaSource",
+    "ModelSpec",
+    "as_frame",
+    "complete_rows",
+    "design_from_formula",
+    "formula_design",
+    "learn",
+]
+
+SPEC_FORMAT = "olsnet-model-spec"
+SPEC_VERSION = 1
+DATE_UNITS = {"days": "days since 1970-01-01", "seconds": "seconds since 1970-01-01 UTC"}
+_CONTEXT = {"sqrt": np.sqrt, "abs": np.abs}  # R spellings formulaic lacks; nothing from the caller
+#: calls inside which a date column (numeric time) makes sense: differences and rescaling
+_DATE_CALLS = ("I", "center", "scale", "standardize", "poly", "bs", "cr", "cs", "cc")
+
+
+def _row_label(index: Any, i: int) -> str:
+    label = index[i]
+    return f"row {i}" if label == i else f"row {i} (label {label!r})"
+
+
+@dataclass(frozen=True)
+class EncodedRows:
+    """Design rows of some raw rows: ``X (m, p)``, ``Y (m, q)`` (``(m, 0)`` without targets),
+    and ``kept (n,)``, which of the ``n`` raw rows they are (the others had missing values)."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    kept: np.ndarray
+
+    @property
+    def n_dropped(self) -> int:
+        return int(self.kept.size - np.count_nonzero(self.kept))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A formula learnt on data: encodes raw rows (frames, dicts, file batches) the same way.
+
+    Build it with :func:`learn` (or get it as ``result.model_spec``); it is immutable, and
+    :meth:`to_json` / :meth:`from_json` store and read it without pickle.
+
+    Attributes
+    ----------
+    formula : str
+        As the user wrote it.
+    expanded : str
+        The formulaic text evaluated (R idioms resolved; see ``expand_formula``).
+    target_names, feature_names : tuple of str
+        Left-hand-side columns and right-hand-side columns (without ``Intercept``).
+    fit_intercept : bool
+        Whether the formula has an intercept (``y ~ x - 1`` has none).
+    columns : tuple of str
+        Raw data columns the features read; ``target_columns`` those only the targets read.
+    levels : tuple of (str, tuple)
+        Each categorical column and its levels in order (``dict(spec.levels)``).
+    dates : tuple of (str, str)
+        Each date column read as numeric time and its unit (``"days"`` or ``"seconds"``).
+    transform_state : str
+        formulaic's stateful-transform state as JSON text (``{"lhs": {...}, "rhs": {...}}``).
+    """
+
+    formula: str
+    expanded: str
+    target_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    fit_intercept: bool
+    columns: tuple[str, ...]
+    target_columns: tuple[str, ...]
+    levels: tuple[tuple[str, tuple[Any, ...]], ...]
+    dates: tuple[tuple[str, str], ...]
+    transform_state: str
+    _formulaic: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    # -- encoding ------------------------------------------------------------------------------
+    @property
+    def stateful(self) -> tuple[str, ...]:
+        """Terms whose transform learnt a state from the data (``center(x)``, ``bs(x)``)."""
+        state = json.loads(self.transform_state)
+        return (*state["lhs"], *state["rhs"])
+
+    def _side(self, side: str) -> Any:
+        """formulaic's ModelSpec of one side, rebuilt from the stored text and state."""
+        spec = self._formulaic.get(side)
+        if spec is None:
+            from formulaic import Formula
+            from formulaic import ModelSpec as FormulaicSpec
+
+            parsed = Formula(self.expanded)
+            state = _from_jsonable(json.loads(self.transform_state)[side])
+            spec = FormulaicSpec(formula=getattr(parsed, side), transform_state=state)
+            self._formulaic[side] = spec  # a cache of derived data: the spec stays immutable
+        return spec
+
+    def encode(
+        self,
+        data: Any,
+        *,
+        targets: bool = True,
+        missing: str = "raise",
+        where: Callable[[int], str] | None = None,
+    ) -> EncodedRows:
+        """Design rows of raw ``data`` (pandas / polars frame, dict of columns, Arrow table).
+
+        Parameters
+        ----------
+        data : DataFrame or dict of 1-D arrays
+            Raw columns (those of :attr:`columns`, and of :attr:`target_columns` when
+            ``targets``); other columns are ignored.
+        targets : bool, default True
+            Encode the left-hand side too (``False`` for predictions: ``Y`` is (m, 0)).
+        missing : {"raise", "drop", "keep"}, default "raise"
+            A row with a missing value, or a transform that is not finite: raise naming the
+            column and the row, or leave the row out (``kept`` says which rows remain).
+        where : callable, optional
+            ``where(i) -> str`` names raw row ``i`` in messages (files give file and line).
+
+        Returns
+        -------
+        EncodedRows
+
+        Raises
+        ------
+        FormulaError
+            A column the formula reads is absent (close matches named).
+        UnseenLevelError
+            A level not seen in training (column, level, first row).
+        DataError
+            A missing value or non-finite transform with ``missing="raise"``.
+        """
+        check_option("missing", missing, MISSING_POLICIES)
+        frame = as_frame(data)
+        needed = [*self.columns, *(self.target_columns if targets else ())]
+        absent = [c for c in needed if c not in frame.columns]
+        if absent:
+            raise FormulaError(
+                f"formula {self.formula!r} uses {absent[0]!r}, which is not a column of the "
+                f"data{close_matches(absent[0], list(frame.columns))}; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+        name_row = where or (lambda i: _row_label(frame.index, i))
+        n = len(frame)
+        null = np.zeros(n, dtype=bool)
+        levels = dict(self.levels)
+        for c in needed:
+            col_null = np.asarray(frame[c].isna(), dtype=bool)
+            if missing == "raise" and col_null.any():
+                i = int(np.flatnonzero(col_null)[0])
+                raise DataError(
+                    f"column {c!r} has a missing value at {name_row(i)}; "
+                    f"{int(col_null.sum())} row(s) of it are missing. Pass missing='drop' "
+                    "(CLI: --missing drop) to leave such rows out, or fill them in"
+                )
+            null |= col_null
+            if c in levels:
+                _check_levels(frame[c], col_null, levels[c], c, name_row)
+        kept = ~null
+        rows = frame if kept.all() else frame[kept]
+        prepared = self._prepare(rows, targets)
+        X = self._matrix("rhs", prepared)
+        Y = self._matrix("lhs", prepared) if targets else np.zeros((X.shape[0], 0))
+        finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
+        if not finite.all():
+            raw = np.flatnonzero(kept)
+            if missing == "raise":
+                i = int(np.flatnonzero(~finite)[0])
+                names = (*self.feature_names, *self.target_names[: Y.shape[1]])
+                vals = np.concatenate([X[i], Y[i]])
+                j = int(np.flatnonzero(~np.isfinite(vals))[0])
+                raise DataError(
+                    f"term {names[j]!r} is {vals[j]} at {name_row(int(raw[i]))}; a transform "
+                    "gave a value that is not finite (log of 0 or of a negative number?). Pass "
+                    "missing='drop' to leave such rows out, or change the formula"
+                )
+            kept[raw[~finite]] = False
+            X, Y = X[finite], Y[finite]
+        return EncodedRows(X, Y, kept)
+
+    def _prepare(self, rows: Any, targets: bool) -> Any:
+        """The raw columns as formulaic reads them: categoricals with the learnt levels, dates
+        as numeric time, numbers (nullable, Arrow-backed) as float64."""
+        import pandas as pd
+
+        levels, dates = dict(self.levels), dict(self.dates)
+        out: dict[str, Any] = {}
+        for c in (*self.columns, *(self.target_columns if targets else ())):
+            s = rows[c]
+            if c in levels:
+                out[c] = pd.Categorical(_level_values(s, levels[c]), categories=list(levels[c]))
+            elif c not in dates:
+                out[c] = _as_float(s, c)
+            if c in dates:
+                out[_date_term(c, dates[c])] = _numeric_time(s, dates[c], c)
+        return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
+
+    def _matrix(self, side: str, prepared: Any) -> np.ndarray:
+        import pandas as pd
+
+        spec = self._side(side)
+        if len(prepared) == 0:
+            return np.zeros((0, len(self.feature_names if side == "rhs" else self.target_names)))
+        try:
+            with np.errstate(all="ignore"):  # non-finite values are reported by row and term
+                mm = spec.get_model_matrix(prepared, context=_CONTEXT, na_action="ignore")
+        except Exception as exc:  # formulaic raises many types; one, naming the formula
+            raise _evaluation_error(self.formula, exc) from None
+        names = [str(c) for c in mm.columns if c != INTERCEPT]
+        want = self.feature_names if side == "rhs" else self.target_names
+        if tuple(names) != want:
+            raise DataError(
+                f"formula {self.formula!r} gave the columns {names} on these data, but the "
+                f"model has {list(want)}"
+            )
+        cols = mm[names] if isinstance(mm, pd.DataFrame) else mm
+        return np.asarray(cols.to_numpy(dtype=np.float64), dtype=np.float64).reshape(
+            len(prepared), len(names)
+        )
+
+    def design_matrix(self, data: Any, *, missing: str = "raise") -> np.ndarray:
+        """X (n, p) of raw new data (no target needed), for predictions."""
+        return self.encode(data, targets=False, missing=missing).X
+
+    def transform(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(X (n, p), Y (n, q))`` of raw data whose rows are all complete."""
+        rows = self.encode(data)
+        return rows.X, rows.Y
+
+    # -- JSON --------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The spec as plain JSON data (strings, numbers, lists, objects)."""
+        return {
+            "format": SPEC_FORMAT,
+            "version": SPEC_VERSION,
+            "formula": self.formula,
+            "expanded": self.expanded,
+            "target_names": list(self.target_names),
+            "feature_names": list(self.feature_names),
+            "fit_intercept": self.fit_intercept,
+            "columns": list(self.columns),
+            "target_columns": list(self.target_columns),
+            "levels": [[c, _levels_json(v)] for c, v in self.levels],
+            "dates": [list(d) for d in self.dates],
+            "transform_state": json.loads(self.transform_state),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, *, allow_python: bool = False) -> ModelSpec:
+        """Read :meth:`to_json`'s form, checking every field.
+
+        The formula may call only the allowed transforms unless ``allow_python`` (a model file
+        never runs code on its own), and it must give exactly the stored term names.
+
+        Raises
+        ------
+        FormatError
+            Naming the field that is missing, of the wrong type, or inconsistent.
+        """
+        try:
+            return _spec_from_json(obj, allow_python)
+        except FormatError:
+            raise
+        except (FormulaError, DataError) as exc:
+            raise FormatError(f"model spec: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise FormatError(f"model spec is malformed ({type(exc).__name__}: {exc})") from None
+
+    def check_consistent(self, feature_names: Sequence[str], target_names: Sequence[str]) -> None:
+        """Raise FormatError unless the spec's names are exactly these (a model's own)."""
+        if tuple(feature_names) != self.feature_names or tuple(target_names) != self.target_names:
+            raise FormatError(
+                f"model spec of formula {self.formula!r} gives features "
+                f"{list(self.feature_names)} and targets {list(self.target_names)}, but the "
+                f"coefficients are for {list(feature_names)} and {list(target_names)}"
+            )
+
+
+# ---- learning -------------------------------------------------------------------------------
+
+
+def learn(
+    formula: str | ParsedFormula,
+    data: Any,
+    *,
+    weights: str | None = None,
+    text_target: bool = False,
+    allow_python: bool = True,
+    categorical: Sequence[str] = (),
+    sample_rows: int | None = None,
+) -> ModelSpec:
+    """The :class:`ModelSpec` of ``formula`` learnt on complete raw rows ``data``.
+
+    Levels are the sorted distinct values of each categorical column (a pandas Categorical
+    keeps its own order), learnt from ``data``; stateful transforms learn their state there.
+
+    Parameters
+    ----------
+    formula : str
+    data : DataFrame or dict of columns
+        Rows without missing values in the columns the formula reads.
+    weights : str, optional
+        The weights column (never part of ``.``).
+    text_target : bool, default False
+        Allow a text column on the left of ``~`` (one indicator output per level); otherwise
+        refused naming the column. Writing ``C(col) ~ ...`` asks for it too.
+    allow_python : bool, default True
+        False: only the documented transforms (see ``check_transforms``).
+    categorical : sequence of str
+        Further columns to treat as categories (a file's text columns).
+    sample_rows : int, optional
+        Evaluate the formula on the first ``sample_rows`` rows only to learn the term names
+        (levels always come from every row; a stateful transform is learnt on every row).
+
+    Raises
+    ------
+    FormulaError
+        Syntax, unknown columns, refused calls, text targets, dates inside transforms that
+        make no sense of them.
+    """
+    frame = as_frame(data)
+    text = formula.formula if isinstance(formula, ParsedFormula) else formula
+    cols = [str(c) for c in frame.columns]
+    dates = {c: u for c in cols if (u := _date_unit(frame[c])) is not None}
+    terms = {c: _date_term(c, u) for c, u in dates.items()}
+    parsed = parse_formula(text, cols, exclude=(weights,) if weights else (), dates=terms)
+    parsed.check_columns(cols)
+    if not allow_python:
+        check_transforms(text, parsed)
+    used = parsed.columns_used(cols)
+    cat = [
+        c
+        for c in used
+        if c in parsed.categorical or c in categorical or _is_text(frame[c], c in dates)
+    ]
+    _check_date_use(parsed, dates, set(cat))
+    targets = [c for c in used if c in parsed.targets]
+    for c in targets:
+        if c in cat and not text_target and c not in parsed.categorical:
+            raise FormulaError(
+                f"formula {text!r}: the target {c!r} is a text column; a regression needs a "
+                f"numeric target. Write C({c}) ~ ... (or pass text_target=True) to fit one "
+                "indicator output per level, or convert it to numbers"
+            )
+    levels = tuple((c, _learn_levels(frame[c])) for c in cat)
+    date_cols = tuple((c, u) for c, u in dates.items() if f"`{terms[c]}`" in parsed.expanded)
+    rhs_cols = [c for c in used if c in parsed.features]
+    spec = ModelSpec(
+        formula=text,
+        expanded=parsed.expanded,
+        target_names=(),
+        feature_names=(),
+        fit_intercept=True,
+        columns=tuple(rhs_cols),
+        target_columns=tuple(c for c in used if c not in rhs_cols),
+        levels=levels,
+        dates=date_cols,
+        transform_state='{"lhs": {}, "rhs": {}}',
+    )
+    sample = frame if sample_rows is None else frame.iloc[:sample_rows]
+    mm = _model_matrix(text, parsed.expanded, spec._prepare(sample, targets=True))
+    stateful = mm.model_spec.lhs.transform_state or mm.model_spec.rhs.transform_state
+    if stateful and len(sample) < len(frame):  # a state learnt on every row, as in memory
+        mm = _model_matrix(text, parsed.expanded, spec._prepare(frame, targets=True))
+    if not hasattr(mm, "lhs"):
+        raise FormulaError(
+            f"formula {text!r} has no left-hand side; write the target before '~', "
+            "as in 'y ~ x1 + x2'"
+        )
+    rhs_names = tuple(str(c) for c in mm.rhs.columns)
+    state = {
+        "lhs": _jsonable(mm.model_spec.lhs.transform_state),
+        "rhs": _jsonable(mm.model_spec.rhs.transform_state),
+    }
+    return ModelSpec(
+        formula=text,
+        expanded=parsed.expanded,
+        target_names=tuple(str(c) for c in mm.lhs.columns),
+        feature_names=tuple(c for c in rhs_names if c != INTERCEPT),
+        fit_intercept=INTERCEPT in rhs_names,
+        columns=spec.columns,
+        target_columns=spec.target_columns,
+        levels=levels,
+        dates=date_cols,
+        transform_state=json.dumps(state, allow_nan=True),
+        _formulaic={"lhs": mm.model_spec.lhs, "rhs": mm.model_spec.rhs},
+    )
+
+
+def _model_matrix(formula: str, expanded: str, prepared: Any) -> Any:
+    from formulaic import model_matrix
+
+    try:
+        with np.errstate(all="ignore"):
+            return model_matrix(expanded, prepared, na_action="ignore", context=_CONTEXT)
+    except Exception as exc:
+        raise _evaluation_error(formula, exc) from None
+
+
+def _check_date_use(parsed: ParsedFormula, dates: Mapping[str, str], cat: set[str]) -> None:
+    """A date column may appear bare, in ``C()``, or inside differences and rescaling."""
+    import re
+
+    from formulaic import Formula
+
+    f = Formula(parsed.expanded)
+    sides = [f.lhs, f.rhs] if hasattr(f, "lhs") else [f]
+    for side in sides:
+        for term in side:
+            for factor in term.factors:
+                expr = str(factor.expr)
+                for c, unit in dates.items():
+                    tick = f"`{_date_term(c, unit)}`"
+                    if tick not in expr or expr == tick[1:-1]:
+                        continue
+                    outer = re.match(r"\s*([A-Za-z_][\w.]*)\s*\(", expr)
+                    if outer is None or outer.group(1) not in _DATE_CALLS:
+                        call = outer.group(1) if outer else expr
+                        raise FormulaError(
+                            f"formula {parsed.formula!r}: date column {c!r} inside {call!r} "
+                            f"makes no sense ({c!r} is {DATE_UNITS[unit]}, an origin chosen by "
+                            "convention). Use it bare, as C(...) / factor(...), or inside "
+                            f"I(...) as a difference, e.g. I({c} - 18000)"
+                        )
+
+
+def _evaluation_error(formula: str, exc: Exception) -> FormulaError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return FormulaError(f"formula {formula!r} cannot be applied: {text}")
+
+
+# ---- columns: kinds, levels, dates -----------------------------------------------------------
+
+
+def as_frame(data: Any) -> Any:
+    """pandas DataFrame from a pandas / polars DataFrame, an Arrow table or a dict of columns."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    mod = type(data).__module__.split(".")[0]
+    if mod in ("polars", "pyarrow") and hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame(
+                {str(k): v if hasattr(v, "to_numpy") else np.asarray(v) for k, v in data.items()}
+            )
+        except ValueError as exc:
+            raise DimensionError(f"the columns of data have different lengths: {exc}") from None
+    raise FormulaError(
+        "data must be a pandas or polars DataFrame, an Arrow table or a dict of columns; "
+        f"got {type(data).__name__}"
+    )
+
+
+def _is_text(s: Any, is_date: bool) -> bool:
+    import pandas as pd
+
+    if is_date:
+        return False
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return True
+    return not pd.api.types.is_numeric_dtype(dtype)
+
+
+def _date_unit(s: Any) -> str | None:
+    """"days" for a date column, "seconds" for a datetime column, else None."""
+    import pandas as pd
+
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "seconds"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        if pa.types.is_date(t):
+            return "days"
+        if pa.types.is_timestamp(t):
+            return "seconds"
+        return None
+    if dtype == object:
+        first = s.dropna()
+        first = first.iloc[0] if len(first) else None
+        if isinstance(first, dt.datetime):
+            return "seconds"
+        if isinstance(first, dt.date):
+            return "days"
+    return None
+
+
+def _date_term(column: str, unit: str) -> str:
+    return f"{column}[{unit}]"
+
+
+def _numeric_time(s: Any, unit: str, column: str) -> np.ndarray:
+    """Days (dates) or seconds (datetimes, UTC) since 1970-01-01 as float64."""
+    import pandas as pd
+
+    try:
+        t = pd.to_datetime(s, utc=True) if unit == "seconds" else pd.to_datetime(s)
+        t = t.dt.tz_localize(None) if getattr(t.dt, "tz", None) is not None else t
+        ns = t.astype("datetime64[ns]").to_numpy().astype("int64").astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"column {column!r} is read as a date but holds {exc}") from None
+    ns[np.asarray(s.isna(), dtype=bool)] = np.nan
+    return ns / (86400e9 if unit == "days" else 1e9)
+
+
+def _as_float(s: Any, column: str) -> np.ndarray:
+    try:
+        return np.asarray(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"column {column!r} holds text where the model reads numbers; write C({column}) "
+            "in the formula to read it as categories"
+        ) from None
+
+
+def _learn_levels(s: Any) -> tuple[Any, ...]:
+    import pandas as pd
+
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        vals = [_plain(v) for v in s.cat.categories]
+        if not isinstance(s.dtype.categories.dtype, pd.CategoricalDtype):
+            return tuple(vals)
+    values = [_plain(v) for v in pd.unique(s.dropna())]
+    try:
+        values = sorted(values)
+    except TypeError:
+        values = sorted(values, key=str)
+    if values and all(isinstance(v, float) and v.is_integer() for v in values):
+        values = [int(v) for v in values]  # 2.0 read as float named 2, as pandas' ints give
+    return tuple(values)
+
+
+def _plain(v: Any) -> Any:
+    """A level as a plain JSON-able Python value (str, int, float, bool; dates as ISO text)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if hasattr(v, "isoformat"):  # pandas Timestamp
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return v
+
+
+def _level_values(s: Any, levels: tuple[Any, ...]) -> Any:
+    """The column's values comparable with the stored levels (text levels compare as text)."""
+    import pandas as pd
+
+    if levels and all(isinstance(v, str) for v in levels):
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object)
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            return s.map(lambda v: v if v is None or v != v else _plain_text(v))
+        if s.dtype == object or pd.api.types.is_datetime64_any_dtype(s.dtype):
+            return s.map(lambda v: v if v is None or v != v else _plain(v)).astype(object)
+    if levels and all(isinstance(v, int) and not isinstance(v, bool) for v in levels):
+        if pd.api.types.is_float_dtype(s.dtype):
+            return s.map(lambda v: int(v) if v == v and float(v).is_integer() else v)
+    return s
+
+
+def _plain_text(v: Any) -> str:
+    v = _plain(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _check_levels(
+    s: Any, null: np.ndarray, levels: tuple[Any, ...], column: str, name_row: Callable[[int], str]
+) -> None:
+    import pandas as pd
+
+    values = _level_values(s, levels)
+    known = pd.Index(list(levels), dtype=object)
+    codes = known.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+    unseen = (codes < 0) & ~null
+    if unseen.any():
+        i = int(np.flatnonzero(unseen)[0])
+        level = np.asarray(values, dtype=object)[i]
+        shown = ", ".join(repr(v) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
+        raise UnseenLevelError(
+            f"column {column!r} has the level {level!r} at {name_row(i)}, which the model never "
+            f"saw in training (R: factor {column} has new level {level}); "
+            f"{int(unseen.sum())} row(s) have unseen levels. Known levels: {shown}"
+        )
+
+
+# ---- JSON helpers -----------------------------------------------------------------------------
+
+
+def _jsonable(obj: Any) -> Any:
+    """formulaic's transform state as JSON data (dicts with int keys kept as item lists)."""
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _jsonable(v) for k, v in obj.items()}
+        return {"__items__": [[_jsonable(k), _jsonable(v)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise FormulaError(
+        f"a stateful transform keeps a {type(obj).__name__} in its state, which olsnet "
+        "cannot store as JSON"
+    )
+
+
+def _from_jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__items__"}:
+            return {_key(k): _from_jsonable(v) for k, v in obj["__items__"]}
+        return {k: _from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_jsonable(v) for v in obj]
+    return obj
+
+
+def _key(k: Any) -> Any:
+    if isinstance(k, list):
+        return tuple(k)
+    return k
+
+
+def _levels_json(levels: tuple[Any, ...]) -> list[Any]:
+    return [v if not (isinstance(v, float) and not math.isfinite(v)) else str(v) for v in levels]
+
+
+_LEVEL_TYPES = (str, int, float, bool)
+
+
+def _spec_from_json(obj: Any, allow_python: bool) -> ModelSpec:
+    if not isinstance(obj, dict):
+        raise FormatError(f"model spec must be a JSON object; got {type(obj).__name__}")
+    if obj.get("format") != SPEC_FORMAT or obj.get("version") != SPEC_VERSION:
+        raise FormatError(
+            f"model spec has format {obj.get('format')!r} version {obj.get('version')!r}; "
+            f"expected {SPEC_FORMAT!r} version {SPEC_VERSION}"
+        )
+
+    def names(key: str) -> tuple[str, ...]:
+        v = obj[key]
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            raise FormatError(f"model spec field {key!r} must be a list of strings")
+        return tuple(v)
+
+    for key in ("formula", "expanded"):
+        if not isinstance(obj[key], str):
+            raise FormatError(f"model spec field {key!r} must be a string")
+    if not isinstance(obj["fit_intercept"], bool):
+        raise FormatError("model spec field 'fit_intercept' must be true or false")
+    levels = []
+    for entry in obj["levels"]:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 2
+            or not isinstance(entry[0], str)
+            or not isinstance(entry[1], list)
+            or not all(isinstance(v, _LEVEL_TYPES) for v in entry[1])
+        ):
+            raise FormatError("model spec field 'levels' must hold [column, [level, ...]] pairs")
+        levels.append((entry[0], tuple(entry[1])))
+    dates = []
+    for entry in obj["dates"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[1] in DATE_UNITS):
+            raise FormatError(f"model spec field 'dates' must hold [column, unit] pairs with "
+                              f"unit one of {sorted(DATE_UNITS)}")  # fmt: skip
+        dates.append((str(entry[0]), str(entry[1])))
+    state = obj["transform_state"]
+    if not isinstance(state, dict) or set(state) != {"lhs", "rhs"}:
+        raise FormatError("model spec field 'transform_state' must be {'lhs': ..., 'rhs': ...}")
+    spec = ModelSpec(
+        formula=obj["formula"],
+        expanded=obj["expanded"],
+        target_names=names("target_names"),
+        feature_names=names("feature_names"),
+        fit_intercept=obj["fit_intercept"],
+        columns=names("columns"),
+        target_columns=names("target_columns"),
+        levels=tuple(levels),
+        dates=tuple(dates),
+        transform_state=json.dumps(state),
+    )
+    if not allow_python:  # a stored formula runs only the documented transforms
+        check_transforms(spec.formula, parse_formula(spec.expanded))
+    _check_names_by_probe(spec)
+    return spec
+
+
+def _check_names_by_probe(spec: ModelSpec) -> None:
+    """The formula, evaluated on a few synthetic rows, must give exactly the stored names."""
+    from formulaic import Formula
+
+    Formula(spec.expanded)  # syntax
+    levels, dates = dict(spec.levels), dict(spec.dates)
+    n = max([3, *(len(v) for v in levels.values())])
+    probe: dict[str, Any] = {}
+    for c in (*spec.columns, *spec.target_columns):
+        if c in levels:
+            lv = levels[c]
+            probe[c] = [lv[i % len(lv)] for i in range(n)] if lv else [None] * n
+        elif c in dates:
+            probe[c] = [dt.date(1970, 1, 2 + i) for i in range(n)]
+        else:
+            probe[c] = 1.5 + np.arange(n, dtype=np.float64) % 7
+    import pandas as pd
+
+    frame = pd.DataFrame(probe)
+    for c, unit in dates.items():
+        if unit == "seconds":
+            frame[c] = pd.to_datetime(frame[c])
+    prepared = spec._prepare(frame, targets=True)
+    try:
+        spec._matrix("rhs", prepared)
+        spec._matrix("lhs", prepared)
+    except DataError as exc:
+        raise FormatError(f"model spec does not match its names: {exc}") from None
+
+
+# ---- the design of a formula on a frame -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompleteRows:
+    """The rows of a frame with no missing value in the columns a formula reads (nor in the
+    weights): ``frame`` (n, ...), ``weights`` (n,) or None, and how many rows were left out."""
+
+    frame: Any
+    weights: np.ndarray | None
+    weights_column: str | None
+    n_dropped: int
+
+
+def complete_rows(formula: str, data: Any, *, weights: Any = None, missing: str = "raise") -> CompleteRows:
+    """Check ``formula`` against ``data``'s columns and leave out (or refuse) incomplete rows.
+
+    Raises
+    ------
+    FormulaError
+        Syntax, or a column the formula reads that ``data`` lacks (close matches named).
+    DataError
+        A missing value with ``missing="raise"`` (column and row named), or no row left.
+    """
+    check_option("missing", missing, MISSING_POLICIES)
+    frame = as_frame(data)
+    w = _weights(weights, frame)
+    cols = [str(c) for c in frame.columns]
+    wname = weights if isinstance(weights, str) else None
+    parsed = parse_formula(formula, cols, exclude=(wname,) if wname else ())
+    parsed.check_columns(cols)
+    null = np.zeros(len(frame), dtype=bool)
+    for c in parsed.columns_used(cols):
+        col_null = np.asarray(frame[c].isna(), dtype=bool)
+        if missing == "raise" and col_null.any():
+            i = int(np.flatnonzero(col_null)[0])
+            raise DataError(
+                f"column {c!r} has a missing value at {_row_label(frame.index, i)}; "
+                f"{int(col_null.sum())} row(s) of it are missing. Pass missing='drop' to leave "
+                "such rows out, or fill them in"
+            )
+        null |= col_null
+    if w is not None:
+        bad_w = ~np.isfinite(w)
+        if missing == "raise" and bad_w.any():
+            i = int(np.flatnonzero(bad_w)[0])
+            raise DataError(f"weights are missing or not finite at {_row_label(frame.index, i)}")
+        null |= bad_w
+    if null.all():
+        raise DataError("no rows are left to fit after leaving out the rows with missing values")
+    if null.any():
+        frame, w = frame[~null], None if w is None else w[~null]
+    return CompleteRows(frame, w, wname, int(null.sum()))
+
+
+@dataclass(frozen=True)
+class FormulaDesign:
+    """Design rows of a formula on a frame: X (n, p), Y (n, q), weights (n,) or None."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    w: np.ndarray | None
+    spec: ModelSpec
+    n_dropped: int
+
+
+def formula_design(
+    formula: str,
+    data: Any,
+    *,
+    weights: Any = None,
+    missing: str = "raise",
+    allow_python: bool = True,
+    text_target: bool = False,
+) -> FormulaDesign:
+    """Learn the spec on the complete rows of ``data`` and encode them (one code path)."""
+    rows = complete_rows(formula, data, weights=weights, missing=missing)
+    spec = learn(
+        formula,
+        rows.frame,
+        weights=rows.weights_column,
+        text_target=text_target,
+        allow_python=allow_python,
+    )
+    enc = spec.encode(rows.frame, missing=missing)
+    if enc.X.shape[0] == 0:
+        raise DataError("no rows are left to fit after leaving out the rows with missing values")
+    w = None if rows.weights is None else rows.weights[enc.kept]
+    return FormulaDesign(enc.X, enc.Y, w, spec, rows.n_dropped + enc.n_dropped)
+
+
+class FrameFormulaSource:
+    """A block source over a frame's complete rows: each block of ``block_rows`` raw rows is
+    encoded by the spec when read (so a wide design never exists whole in memory)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        frame: Any,
+        weights: np.ndarray | None,
+        *,
+        missing: str = "raise",
+        block_rows: int = 65536,
+    ) -> None:
+        self.model_spec = spec
+        self.frame = frame
+        self.weights = weights
+        self.missing = missing
+        self.block_rows = block_rows
+        self.feature_names = spec.feature_names
+        self.target_names = spec.target_names
+        self.n_features = len(spec.feature_names)
+        self.n_outputs = len(spec.target_names)
+        self.y_ndim = 1 if self.n_outputs == 1 else 2
+        self.fit_intercept = spec.fit_intercept
+        self.weighted = weights is not None
+        self.n_dropped = 0
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """``(X (b, p), Y (b, q), w (b,) or None)`` per block of rows."""
+        dropped = 0
+        for start in range(0, len(self.frame), self.block_rows):
+            rows = self.frame.iloc[start : start + self.block_rows]
+            enc = self.model_spec.encode(rows, missing=self.missing)
+            dropped += enc.n_dropped
+            w = self.weights
+            yield enc.X, enc.Y, None if w is None else w[start : start + len(rows)][enc.kept]
+        self.n_dropped = dropped
+
+
+def _weights(weights: Any, frame: Any) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in frame.columns:
+            raise FormulaError(
+                f"weights={weights!r} is not a column of data"
+                f"{close_matches(weights, list(frame.columns))}; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
+        weights = frame[weights]
+    w = np.asarray(
+        weights.to_numpy(dtype=np.float64, na_value=np.nan)
+        if hasattr(weights, "to_numpy")
+        else weights,
+        dtype=np.float64,
+    )
+    if w.ndim != 1 or w.shape[0] != len(frame):
+        raise DimensionError(
+            f"weights must have shape ({len(frame)},) to match data; got {w.shape}"
+        )
+    return w
+
+
+def design_from_formula(
+    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str | tuple[str, ...], ModelSpec]:
+    """Apply a formula to data, for estimators and networks that take arrays.
+
+    Returns
+    -------
+    X : ndarray of shape (n, p)
+        Model matrix without the ``Intercept`` column (``spec.fit_intercept`` says whether the
+        formula has one).
+    y : ndarray of shape (n,) or (n, q)
+        1-D for one target.
+    feature_names : tuple of str
+    target_name : str, or tuple of str for several targets
+    spec : ModelSpec
+        Encodes raw new data the same way (``spec.design_matrix(new_data)``).
+    """
+    fd = formula_design(formula, data, weights=weights, missing=missing)
+    q = fd.Y.shape[1]
+    y = fd.Y[:, 0] if q == 1 else fd.Y
+    target = fd.spec.target_names[0] if q == 1 else fd.spec.target_names
+    return fd.X, y, fd.spec.feature_names, target, fd.spec
+
+
