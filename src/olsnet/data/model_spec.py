@@ -332,6 +332,7 @@ def learn(
     allow_python: bool = True,
     categorical: Sequence[str] = (),
     sample_rows: int | None = None,
+    known_levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> ModelSpec:
     """The :class:`ModelSpec` of ``formula`` learnt on complete raw rows ``data``.
 
@@ -352,6 +353,9 @@ def learn(
         False: only the documented transforms (see ``check_transforms``).
     categorical : sequence of str
         Further columns to treat as categories (a file's text columns).
+    known_levels : mapping of str to sequence, optional
+        Levels gathered beforehand (a first pass over files or dask partitions), used as they
+        are instead of the levels in ``data``.
     sample_rows : int, optional
         Evaluate the formula on the first ``sample_rows`` rows only to learn the term names
         (levels always come from every row; a stateful transform is learnt on every row).
@@ -386,7 +390,10 @@ def learn(
                 f"numeric target. Write C({c}) ~ ... (or pass text_target=True) to fit one "
                 "indicator output per level, or convert it to numbers"
             )
-    levels = tuple((c, _learn_levels(frame[c])) for c in cat)
+    known = dict(known_levels or {})
+    levels = tuple(
+        (c, tuple(known[c]) if c in known else _learn_levels(frame[c].dropna())) for c in cat
+    )
     date_cols = tuple((c, u) for c, u in dates.items() if f"`{terms[c]}`" in parsed.expanded)
     rhs_cols = [c for c in used if c in parsed.features]
     spec = ModelSpec(
@@ -570,14 +577,31 @@ def _learn_levels(s: Any) -> tuple[Any, ...]:
         vals = [_plain(v) for v in s.cat.categories]
         if not isinstance(s.dtype.categories.dtype, pd.CategoricalDtype):
             return tuple(vals)
-    values = [_plain(v) for v in pd.unique(s.dropna())]
-    try:
-        values = sorted(values)
-    except TypeError:
-        values = sorted(values, key=str)
+    return sorted_levels(_plain(v) for v in pd.unique(s.dropna()))
+
+
+def sorted_levels(values: Any) -> tuple[Any, ...]:
+    """Distinct levels in R's order (sorted). Numbers read as float (2.0) or as text ("2",
+    from a file column named in ``C()``) are the integers they are, so a file and the frame
+    pandas reads from it give the same levels and names (``C(k)[T.2]``)."""
+    values = list(dict.fromkeys(values))
+    if values and all(isinstance(v, str) for v in values):
+        as_int = [_int_text(v) for v in values]
+        if all(i is not None for i in as_int):
+            values = as_int
     if values and all(isinstance(v, float) and v.is_integer() for v in values):
-        values = [int(v) for v in values]  # 2.0 read as float named 2, as pandas' ints give
-    return tuple(values)
+        values = [int(v) for v in values]
+    try:
+        return tuple(sorted(values))
+    except TypeError:
+        return tuple(sorted(values, key=str))
+
+
+def _int_text(v: str) -> int | None:
+    t = v.strip()
+    if t[:1] in "+-":
+        t = t[1:]
+    return int(v) if t.isdigit() and (t == "0" or not t.startswith("0")) else None
 
 
 def _plain(v: Any) -> Any:
@@ -607,6 +631,8 @@ def _level_values(s: Any, levels: tuple[Any, ...]) -> Any:
     if levels and all(isinstance(v, int) and not isinstance(v, bool) for v in levels):
         if pd.api.types.is_float_dtype(s.dtype):
             return s.map(lambda v: int(v) if v == v and float(v).is_integer() else v)
+        if not pd.api.types.is_numeric_dtype(s.dtype):  # text "2" from a file: the level 2
+            return s.map(lambda v: _int_text(v) if isinstance(v, str) and _int_text(v) is not None else v)
     return s
 
 

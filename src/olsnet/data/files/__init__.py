@@ -73,6 +73,8 @@ def read(
     weights: str | None = None,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    allow_python: bool = True,
+    text_target: bool = False,
 ) -> FileSource:
     """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
 
@@ -90,13 +92,20 @@ def read(
         Feature names are the formula's terms without ``Intercept``; whether the formula has
         one is ``source.fit_intercept`` (fit with
         ``LinearRegression(fit_intercept=source.fit_intercept)``). Categorical levels are
-        collected in a first pass over the text columns (see :class:`FormulaFileSource`).
+        collected in a first pass over the text columns (see :class:`FormulaFileSource`); a
+        column named in ``C()`` / ``factor()`` is read as text from the first row. The
+        source's ``model_spec`` encodes raw new rows for predictions.
     weights : str, optional
         Column of non-negative sample weights.
     missing : {"raise", "drop"}, default "raise"
         Empty fields / NA / NaN / inf: raise naming file, line and column, or drop the row.
     batch_rows : int, default 65536
         Rows per block; memory use is a few times ``batch_rows * n_columns * 8`` bytes.
+    allow_python : bool, default True
+        A formula is Python code; False allows only the documented transforms (the CLI's
+        default; see ``olsnet.data.formula.check_transforms``).
+    text_target : bool, default False
+        Allow a text column as a formula's target (one indicator output per level).
 
     Returns
     -------
@@ -128,7 +137,13 @@ def read(
                 "the target on the left of '~'"
             )
         return FormulaFileSource(
-            paths, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+            paths,
+            formula=formula,
+            weights=weights,
+            missing=missing,
+            batch_rows=batch_rows,
+            allow_python=allow_python,
+            text_target=text_target,
         )
     ys = _names_arg(y, "y")
     if ys is None:

@@ -117,7 +117,10 @@ def open_batches(
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=csv_block_bytes(path, batch_rows)),
-            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(columns)),
+            # NA and empty fields are missing in text columns too (as in numeric ones)
+            convert_options=pcsv.ConvertOptions(
+                column_types=types, include_columns=list(columns), strings_can_be_null=True
+            ),
         )
         yield from reader
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -139,7 +142,10 @@ def whole_table(path: Path, numeric: Sequence[str]) -> Any:
 
     types = dict.fromkeys(numeric, pa.float64())
     try:
-        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+        return pcsv.read_csv(
+            path,
+            convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise locate_csv_problem(path, numeric, str(exc)) from None
 

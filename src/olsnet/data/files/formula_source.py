@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DataFileError, OptionError
+from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
+from ..model_spec import ModelSpec, learn, sorted_levels
 from ._arrow import open_batches
 from ._csv_errors import locate_csv_problem
 from ._paths import file_kind
@@ -44,45 +45,70 @@ class FormulaFileSource(FileSource):
         weights: str | None,
         missing: str,
         batch_rows: int,
+        allow_python: bool = True,
+        text_target: bool = False,
     ) -> None:
         from ..formula import parse_formula
 
         self.formula = formula
-        parsed = parse_formula(formula)
         self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
-        self.y_ndim = 1
         self.columns = self.file_columns(self.paths[0])
+        schema = _schema(self.paths[0])
+        self._dates = tuple(c for c in self.columns if _is_date_type(schema.field(c).type))
+        parsed = parse_formula(
+            formula,
+            self.columns,
+            exclude=(weights,) if weights else (),
+            dates={c: f"{c}[{_date_unit(schema.field(c).type)}]" for c in self._dates},
+        )
         unknown = parsed.unknown(self.columns)
         if unknown:
-            self._check_present(self.paths[0], self.columns, unknown)
+            parsed.check_columns(self.columns, where=str(self.paths[0]))
         variables = tuple(parsed.columns_used(self.columns))
         self._variables = variables
         self._check_present(self.paths[0], self.columns, (weights,) if weights else ())
-        self._text = self._text_columns(self.paths[0], variables)
-        self._levels = self._learn_levels(parsed.categorical | set(self._text))
+        # a column named in C() / factor() is text from the first row of every file (a
+        # digit-coded id that later holds "A" is still one column of levels)
+        inferred = self._text_columns(schema, variables)
+        self._text = tuple(c for c in variables if c in inferred or c in parsed.categorical)
+        self._levels = self._learn_levels(set(self._text) | parsed.categorical)
         frames = self._frames(self.paths[0])
         first = next(frames, None)
         if first is None:
             raise DataFileError(f"{self.paths[0]}: the file has a header but no data rows")
-        spec = parsed.learn(first[0])
-        stateful = [*spec.model_spec.rhs.transform_state, *spec.model_spec.lhs.transform_state]
-        if stateful and (len(self.paths) > 1 or next(frames, None) is not None):
+        spec = learn(
+            formula,
+            first[0].dropna(),
+            weights=weights,
+            text_target=text_target,
+            allow_python=allow_python,
+            categorical=self._text,
+            known_levels=self._levels,
+        )
+        if spec.stateful and (len(self.paths) > 1 or next(frames, None) is not None):
             raise OptionError(
-                f"formula {formula!r}: {stateful[0]!r} is a stateful transform, whose state "
-                f"(means, scales, knots) would be learnt from the first batch of {batch_rows:,} "
-                "rows only and give a different fit from the in-memory one. Stream with plain "
-                "transforms (np.log(x), I((x - 4.5) / 3.0)), pass batch_rows at least the number "
-                "of rows, or fit a DataFrame in memory with olsnet.ols(formula, data=frame)"
+                f"formula {formula!r}: {spec.stateful[0]!r} is a stateful transform, whose "
+                f"state (means, scales, knots) would be learnt from the first batch of "
+                f"{batch_rows:,} rows only and give a different fit from the in-memory one. "
+                "Stream with plain transforms (np.log(x), I((x - 4.5) / 3.0)), pass batch_rows "
+                "at least the number of rows, or fit a DataFrame in memory with "
+                "olsnet.ols(formula, data=frame)"
             )
-        self.spec = spec
+        self.model_spec = spec
         self._y = spec.target_names
         self._x = spec.feature_names
+        self.y_ndim = 1 if len(spec.target_names) == 1 else 2
         self.fit_intercept = spec.fit_intercept
         self.n_dropped = None
         self._pre_dropped = 0
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec (an alias of ``model_spec``)."""
+        return self.model_spec
 
     def _raw_columns(self) -> tuple[str, ...]:
         w = (self.weights,) if self.weights else ()
@@ -91,21 +117,11 @@ class FormulaFileSource(FileSource):
     def _numeric_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self._raw_columns() if c not in self._text)
 
-    def _text_columns(self, path: Path, variables: Sequence[str]) -> tuple[str, ...]:
-        """Columns pyarrow infers as text (or Parquet stores as text / dictionary)."""
+    def _text_columns(self, schema: Any, variables: Sequence[str]) -> tuple[str, ...]:
+        """Columns pyarrow infers as text (or Parquet stores as text / dictionary), and dates
+        (read as text from CSV, converted per batch)."""
         import pyarrow as pa
 
-        if file_kind(path) == "parquet":
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(path)
-        else:
-            import pyarrow.csv as pcsv
-
-            try:
-                schema = pcsv.open_csv(path).schema
-            except pa.ArrowInvalid as exc:
-                raise locate_csv_problem(path, (), str(exc)) from None
         out = []
         for name in variables:
             t = schema.field(name).type
@@ -113,9 +129,11 @@ class FormulaFileSource(FileSource):
                 t = t.value_type
             if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
                 out.append(name)
+            elif name in self._dates and file_kind(self.paths[0]) == "csv":
+                out.append(name)
         return tuple(out)
 
-    def _learn_levels(self, categorical: Collection[str]) -> dict[str, list[Any]]:
+    def _learn_levels(self, categorical: Collection[str]) -> dict[str, tuple[Any, ...]]:
         """First pass over the categorical columns: their sorted levels across every file."""
         cols = [c for c in self._variables if c in categorical]
         if not cols:
@@ -130,17 +148,19 @@ class FormulaFileSource(FileSource):
                         for v in batch.column(c).unique().to_pylist()
                         if v is not None and not (isinstance(v, float) and math.isnan(v))
                     )
-        return {c: _as_ints_if_integral(sorted(v)) for c, v in levels.items()}
+        return {c: sorted_levels(_plain_level(v) for v in lv) for c, lv in levels.items()}
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
-        """(pandas DataFrame, rows) per batch, with categorical levels fixed."""
+        """(pandas DataFrame of the raw columns, rows) per batch; dates as dates."""
         import pandas as pd
 
         offset = 0
         for batch in open_batches(path, self._raw_columns(), self._text, self.batch_rows):
             df = batch.to_pandas()
-            for c, lv in self._levels.items():
-                df[c] = pd.Categorical(df[c], categories=lv)
+            for c in self._dates:
+                if c in df.columns and df[c].dtype == object:  # CSV text: parse as R's as.Date
+                    parsed = pd.to_datetime(df[c], errors="coerce")
+                    df[c] = parsed.dt.date if _all_dates(parsed) else parsed
             rows = np.arange(offset, offset + batch.num_rows)
             offset += batch.num_rows
             yield df, rows
@@ -151,30 +171,59 @@ class FormulaFileSource(FileSource):
         seen = 0
         for df, rows in self._frames(path):
             seen += len(rows)
-            present = df[list(self._variables)].notna().to_numpy().all(axis=1)
-            if not present.all():
-                if self.missing == "raise":
-                    i = int(np.flatnonzero(~present)[0])
-                    col = next(c for c in self._variables if df[c].isna().iloc[i])
-                    raise DataFileError(
-                        f"{self._where(path, int(rows[i]))}, column {col!r}: a missing value; pass "
-                        "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
-                    )
-                df, rows = df[present], rows[present]
-                self._pre_dropped += int((~present).sum())
-            X, Y = self.spec.transform(df)
-            w = _column_as_float_pd(df, self.weights) if self.weights else None
-            yield _Batch(X, Y, w, rows)
+            try:
+                enc = self.model_spec.encode(
+                    df, missing=self.missing, where=lambda i: self._where(path, int(rows[i]))
+                )
+            except UnseenLevelError:
+                raise
+            except DataError as exc:
+                raise DataFileError(str(exc)) from None
+            self._pre_dropped += enc.n_dropped
+            w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
+            yield _Batch(enc.X, enc.Y, w, rows[enc.kept])
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
 
 
-def _as_ints_if_integral(levels: list[Any]) -> list[Any]:
-    """Numeric levels read as float64 (2.0) named as the integers they are (``C(k)[T.2]``, as
-    pandas' int column gives in statsmodels)."""
-    if levels and all(isinstance(v, float) and v.is_integer() for v in levels):
-        return [int(v) for v in levels]
-    return levels
+def _schema(path: Path) -> Any:
+    """The Arrow schema of a file (CSV: as pyarrow infers it from the first block)."""
+    import pyarrow as pa
+
+    if file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path)
+    import pyarrow.csv as pcsv
+
+    try:
+        return pcsv.open_csv(path).schema
+    except pa.ArrowInvalid as exc:
+        raise locate_csv_problem(path, (), str(exc)) from None
+
+
+def _is_date_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
+
+
+def _date_unit(t: Any) -> str:
+    import pyarrow as pa
+
+    return "days" if pa.types.is_date(t) else "seconds"
+
+
+def _all_dates(parsed: Any) -> bool:
+    """Whether parsed datetimes are all at midnight (a date column, as R's ``Date``)."""
+    valid = parsed.dropna()
+    return bool(len(valid)) and bool((valid == valid.dt.normalize()).all())
+
+
+def _plain_level(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 def _column_as_float_pd(df: Any, name: str) -> np.ndarray:
