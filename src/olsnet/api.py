@@ -17,12 +17,14 @@ unless given ``--allow-python``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._types import COV_TYPES, check_option
+from ._types import COV_TYPES, MISSING_POLICIES, check_option
 from .data.model_spec import (
     FrameFormulaSource,
     ModelSpec,
@@ -30,13 +32,14 @@ from .data.model_spec import (
     formula_design,
     learn,
 )
-from .errors import DataError, FormulaError
+from .data.formula import close_matches
+from .errors import DataError, DataFileError, FormulaError, UnseenLevelError
 from .estimator import LinearRegression
 
 if TYPE_CHECKING:
     from .inference import RegressionResult
 
-__all__ = ["from_formula", "ols"]
+__all__ = ["PredictionBlock", "from_formula", "model_spec_of", "ols", "predict_files"]
 
 #: above this many design bytes an in-memory formula fit encodes and folds row blocks
 #: (a 1,000-level factor on 10^6 rows would be an 8 GB dense design)
@@ -213,3 +216,122 @@ def from_formula(formula: str, data: Any, hidden: Sequence[int] = (), **network_
     return LinearNetwork.from_names(
         spec.feature_names, spec.target_names, tuple(hidden), **network_kwargs
     )
+
+
+@dataclass(frozen=True)
+class PredictionBlock:
+    """Predictions of one batch of input rows (R's ``na.exclude``: one row per input row).
+
+    ``predictions (b, q)`` is NaN where a row could not be predicted (a missing value);
+    ``ids (b,)`` holds the ``id`` column's values, or None; ``n_missing`` counts the NaN rows.
+    """
+
+    predictions: np.ndarray
+    ids: Any
+    n_missing: int
+
+
+def model_spec_of(model: Any) -> ModelSpec | None:
+    """The formula spec a fitted model or result carries, or None."""
+    spec = getattr(model, "model_spec_", None)
+    if spec is None:
+        spec = getattr(getattr(model, "result_", model), "model_spec", None)
+    return spec if isinstance(spec, ModelSpec) else None
+
+
+def predict_files(
+    weight: np.ndarray,
+    bias: np.ndarray,
+    path_or_glob: Any,
+    *,
+    spec: ModelSpec | None = None,
+    feature_names: Sequence[str] = (),
+    missing: str = "drop",
+    id_column: str | None = None,
+    batch_rows: int = 65536,
+) -> Iterator[PredictionBlock]:
+    """Stream predictions ``X W^T + b`` over CSV / Parquet files of *raw* rows.
+
+    Parameters
+    ----------
+    weight : ndarray of shape (q, p)
+    bias : ndarray of shape (q,)
+    path_or_glob : str, path or list
+        Files as for :func:`olsnet.read`.
+    spec : ModelSpec, optional
+        A formula model's spec: rows are encoded from the raw columns it reads (levels,
+        dates, transforms as in training). Without it the ``feature_names`` columns are X.
+    feature_names : sequence of str
+        X's columns for a model without a spec.
+    missing : {"drop", "raise"}, default "drop"
+        "drop": a row with a missing value predicts NaN and is counted (R's ``na.exclude``);
+        "raise": stop naming the file, line and column.
+    id_column : str, optional
+        A column passed through beside the predictions (read as text from CSV).
+    batch_rows : int, default 65536
+
+    Yields
+    ------
+    PredictionBlock
+
+    Raises
+    ------
+    DataFileError
+        A missing column, unreadable rows, a missing value with ``missing="raise"``.
+    UnseenLevelError
+        A level the model never saw (column, level, file and line named).
+    """
+    from .data.files import expand_paths, file_columns, raw_frames
+
+    check_option("missing", missing, MISSING_POLICIES)
+    if spec is not None:
+        columns = spec.columns
+        text = tuple(c for c, _ in spec.levels)
+        dates = tuple(c for c, _ in spec.dates)
+    else:
+        columns, text, dates = tuple(feature_names), (), ()
+    wanted = tuple(dict.fromkeys((*columns, *((id_column,) if id_column else ()))))
+    text = (*text, *((id_column,) if id_column and id_column not in columns else ()))
+    W = np.atleast_2d(np.asarray(weight, dtype=np.float64))  # (q, p)
+    b = np.atleast_1d(np.asarray(bias, dtype=np.float64))  # (q,)
+    for path in expand_paths(path_or_glob):
+        have = file_columns(path)
+        absent = [c for c in wanted if c not in have]
+        if absent:
+            raise DataFileError(
+                f"{path}: column {absent[0]!r} is not in the file"
+                f"{close_matches(absent[0], have)}; the model reads {', '.join(columns)}"
+            )
+        for df, rows in raw_frames(path, wanted, text, dates, batch_rows):
+            locate = functools.partial(_locate, path, rows)
+            if spec is not None:
+                try:
+                    enc = spec.encode(df, targets=False, missing=missing, where=locate)
+                except UnseenLevelError:
+                    raise
+                except DataError as exc:
+                    raise DataFileError(str(exc)) from None
+                X, kept = enc.X, enc.kept
+            else:
+                X = np.column_stack(
+                    [df[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]
+                ).reshape(len(df), len(columns))
+                kept = np.isfinite(X).all(axis=1)
+                if missing == "raise" and not kept.all():
+                    i = int(np.flatnonzero(~kept)[0])
+                    j = int(np.flatnonzero(~np.isfinite(X[i]))[0])
+                    raise DataFileError(
+                        f"{locate(i)}, column {columns[j]!r}: a missing value; pass "
+                        "--missing drop to predict NaN for such rows"
+                    )
+                X = X[kept]
+            P = np.full((kept.size, W.shape[0]), np.nan)
+            P[kept] = X @ W.T + b
+            ids = df[id_column].to_numpy() if id_column else None
+            yield PredictionBlock(P, ids, int(kept.size - np.count_nonzero(kept)))
+
+
+def _locate(path: Any, rows: np.ndarray, i: int) -> str:
+    from .data.files import row_location
+
+    return row_location(path, int(rows[i]))

@@ -133,6 +133,12 @@ X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: 
 FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
 WEIGHTS_OPT = typer.Option(None, "-w", "--weights", help="Column of sample weights.")
 MISSING_OPT = typer.Option("raise", "--missing", help="Missing values: raise or drop.")
+ALLOW_PYTHON_OPT = typer.Option(
+    False,
+    "--allow-python",
+    help="Let the formula call any Python (a formula is code); by default only the documented "
+    "transforms: NumPy elementwise math, center/scale/standardize/poly/bs, C/factor, I.",
+)
 FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 
 
@@ -146,6 +152,7 @@ class DataOptions:
     formula: str | None
     weights: str | None
     missing: str
+    allow_python: bool = False
 
     def source(self) -> Any:
         """``olsnet.read`` with these options (a streaming file source)."""
@@ -157,7 +164,13 @@ class DataOptions:
                     "use either -f/--formula or -y/-x, not both "
                     "(the formula names the target before '~')"
                 )
-            return read(self.data, formula=self.formula, weights=self.weights, missing=self.missing)
+            return read(
+                self.data,
+                formula=self.formula,
+                weights=self.weights,
+                missing=self.missing,
+                allow_python=self.allow_python,
+            )
         if not self.y:
             raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
         y = self.y[0] if len(self.y) == 1 else list(self.y)
@@ -178,11 +191,13 @@ _DATA_PARAMETERS = (
     inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("weights", _KW, default=WEIGHTS_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("missing", _KW, default=MISSING_OPT, annotation=str),
+    inspect.Parameter("allow_python", _KW, default=ALLOW_PYTHON_OPT, annotation=bool),
 )
 
 
 def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing).
+    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing,
+    --allow-python).
 
     ``func(data: DataOptions, **own_options)``; typer sees the data parameters first, then the
     command's own ones.

@@ -231,19 +231,16 @@ def _feature_names(model: Any, affine: Any) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
-def _write_table(out: Path, names: list[str], blocks: Any) -> int:
-    """Write prediction blocks to CSV or Parquet via a temporary file renamed at the end
-    (nothing half-written). Returns the number of rows."""
-    import pyarrow as pa
-
+def _write_table(out: Path, blocks: Any) -> int:
+    """Write prediction tables (pyarrow) to CSV or Parquet via a temporary file renamed at the
+    end (nothing half-written). Returns the number of rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
     rows = 0
     writer: Any = None
     try:
-        for P in blocks:
-            table = pa.table({n: P[:, j] for j, n in enumerate(names)})
+        for table in blocks:
             if writer is None:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
@@ -254,7 +251,7 @@ def _write_table(out: Path, names: list[str], blocks: Any) -> int:
 
                     writer = pcsv.CSVWriter(tmp, table.schema)
             writer.write_table(table)
-            rows += P.shape[0]
+            rows += table.num_rows
         if writer is not None:
             writer.close()
         os.replace(tmp, out)
@@ -264,6 +261,11 @@ def _write_table(out: Path, names: list[str], blocks: Any) -> int:
     return rows
 
 
+PREDICT_ID_OPT = typer.Option(
+    None, "--id", help="A key column passed through beside the predictions."
+)
+
+
 @app.command()
 def predict(
     model: Path = PREDICT_MODEL_ARG,
@@ -271,15 +273,24 @@ def predict(
     out: Path | None = PREDICT_OUT_OPT,
     x: list[str] | None = PREDICT_X_OPT,
     missing: str = MISSING_OPT,
+    id_column: str | None = PREDICT_ID_OPT,
     fmt: str = FORMAT_OPT,
 ) -> None:
-    """Predict from a saved model for every row of DATA (streamed)."""
-    from ..data.files import read_features
+    """Predict from a saved model for every row of DATA (streamed).
+
+    A formula model reads the raw columns of its formula (levels, dates and transforms as in
+    training). One output row per input row: with --missing drop a row with a missing value
+    gets an empty prediction (R's na.exclude) and is counted.
+    """
+    from ..api import model_spec_of, predict_files
 
     fmt = check_format(fmt)
     loaded = load_model(model)
     affine = as_affine(loaded)
+    spec = model_spec_of(loaded)
     names = list(x) if x else _feature_names(loaded, affine)
+    if spec is not None and x:
+        raise typer.BadParameter("a formula model reads its own columns; drop -x")
     if names is None:
         raise typer.BadParameter(
             "the model does not record its feature names; name the "
@@ -295,25 +306,63 @@ def predict(
         affine.target_names
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
-    columns = [f"predicted_{t}" for t in targets]
-    source = read_features(data, names, missing=missing)
-    blocks = (X @ W.T + b for X, _, _ in source.blocks())  # (b, q) each
+    columns = [*((id_column,) if id_column else ()), *(f"predicted_{t}" for t in targets)]
+    blocks = predict_files(
+        W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
+    )
+    counted = {"missing": 0}
+
+    def tables() -> Any:
+        import pyarrow as pa
+
+        for block in blocks:
+            counted["missing"] += block.n_missing
+            cols = [] if block.ids is None else [pa.array(block.ids)]
+            cols += [pa.array(block.predictions[:, j], from_pandas=True) for j in range(W.shape[0])]
+            yield pa.table(cols, names=columns)
+
     if out is not None:
-        rows = _write_table(out, columns, blocks)
+        rows = _write_table(out, tables())
         note(f"olsnet: {rows} prediction(s) written to {out}")
-        return
-    P = np.concatenate(list(blocks))
+    else:
+        table = _concat(list(tables()), columns)
+        _echo_table(table, columns, fmt)
+    if counted["missing"]:
+        note(
+            f"olsnet: {counted['missing']} row(s) with missing values could not be predicted; "
+            "their predictions are empty (NaN), one output row per input row"
+        )
+
+
+def _concat(tables: list[Any], columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    if not tables:
+        return pa.table({c: pa.array([], pa.float64()) for c in columns})
+    return pa.concat_tables(tables)
+
+
+def _echo_table(table: Any, columns: list[str], fmt: str) -> None:
+    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
     if fmt == "json":
-        echo(dumps({"columns": columns, "predictions": P.tolist()}))
+        echo(dumps({"columns": columns, "predictions": [[None if v == "NA" else v for v in r]
+                                                        for r in rows]}))  # fmt: skip
     elif fmt in ("markdown", "html"):
         from ..inference import Table
 
-        table = Table(
+        shown = Table(
             title="Predictions",
             header=tuple(columns),
-            rows=tuple(tuple(f"{v:.10g}" for v in row) for row in P),
+            rows=tuple(tuple(v if isinstance(v, str) else f"{v:.10g}" for v in r) for r in rows),
         )
-        echo(table.as_markdown() if fmt == "markdown" else table.as_html())
+        echo(shown.as_markdown() if fmt == "markdown" else shown.as_html())
     else:
         echo(",".join(columns))
-        echo("\n".join(",".join(repr(float(v)) for v in row) for row in P))
+        echo("\n".join(",".join(v if isinstance(v, str) else repr(v) for v in r) for r in rows))
+
+
+def _cell(v: Any) -> Any:
+    """A table cell for output: floats as floats, missing as "NA" (R's spelling), ids as text."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "NA"
+    return v if isinstance(v, float) else str(v)

@@ -21,13 +21,14 @@ from ...errors import InputTypeError
 from ._arrow import (
     PARQUET_BATCH_BYTES,
     csv_block_bytes,
+    file_columns,
     is_numeric_arrow,
     open_batches,
     parquet_batch_rows,
 )
 from ._csv_errors import locate_csv_problem, physical_line, read_header
 from ._paths import expand_paths, file_kind
-from .formula_source import FormulaFileSource
+from .formula_source import FormulaFileSource, raw_frames, row_location
 from .source import FileSource
 
 __all__ = [
@@ -37,14 +38,17 @@ __all__ = [
     "FormulaFileSource",
     "csv_block_bytes",
     "expand_paths",
+    "file_columns",
     "is_numeric_arrow",
     "locate_csv_problem",
     "parquet_batch_rows",
     "physical_line",
     "read",
     "read_features",
+    "raw_frames",
     "read_header",
     "record_batches",
+    "row_location",
 ]
 
 DEFAULT_BATCH_ROWS = 65536

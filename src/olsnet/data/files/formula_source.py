@@ -12,12 +12,12 @@ import numpy as np
 
 from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
 from ..model_spec import ModelSpec, learn, sorted_levels
-from ._arrow import open_batches
+from ._arrow import open_batches, where
 from ._csv_errors import locate_csv_problem
 from ._paths import file_kind
 from .source import FileSource, _Batch
 
-__all__ = ["FormulaFileSource"]
+__all__ = ["FormulaFileSource", "raw_frames", "row_location"]
 
 
 class FormulaFileSource(FileSource):
@@ -152,18 +152,7 @@ class FormulaFileSource(FileSource):
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
         """(pandas DataFrame of the raw columns, rows) per batch; dates as dates."""
-        import pandas as pd
-
-        offset = 0
-        for batch in open_batches(path, self._raw_columns(), self._text, self.batch_rows):
-            df = batch.to_pandas()
-            for c in self._dates:
-                if c in df.columns and df[c].dtype == object:  # CSV text: parse as R's as.Date
-                    parsed = pd.to_datetime(df[c], errors="coerce")
-                    df[c] = parsed.dt.date if _all_dates(parsed) else parsed
-            rows = np.arange(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            yield df, rows
+        return raw_frames(path, self._raw_columns(), self._text, self._dates, self.batch_rows)
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:
@@ -184,6 +173,39 @@ class FormulaFileSource(FileSource):
             yield _Batch(enc.X, enc.Y, w, rows[enc.kept])
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
+
+
+def raw_frames(
+    path: Path,
+    columns: Sequence[str],
+    text_columns: Sequence[str],
+    date_columns: Sequence[str],
+    batch_rows: int,
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(pandas DataFrame of the raw columns, 0-based data rows (b,))`` per batch of one file:
+    numbers as float64, ``text_columns`` as text (CSV: ``NA`` and empty fields null), and
+    ``date_columns`` held as CSV text parsed as dates (R's ``as.Date``; datetimes when a time
+    of day is present). The rows for the encoder, for fits and for predictions alike."""
+    import pandas as pd
+
+    offset = 0
+    text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
+    for batch in open_batches(path, columns, text, batch_rows):
+        df = batch.to_pandas()
+        for c in date_columns:
+            if c in df.columns and df[c].dtype == object and file_kind(path) == "csv":
+                parsed = pd.to_datetime(df[c], errors="coerce")
+                df[c] = parsed.dt.date.astype(object).where(parsed.notna(), None) if (
+                    _all_dates(parsed)) else parsed  # fmt: skip
+        rows = np.arange(offset, offset + batch.num_rows)
+        offset += batch.num_rows
+        yield df, rows
+
+
+def row_location(path: Path, row: int) -> str:
+    """'file, line N' (CSV, the header is line 1) or 'file, row N' (Parquet) of data row
+    ``row`` (0-based)."""
+    return where(path, row)
 
 
 def _schema(path: Path) -> Any:
