@@ -174,7 +174,7 @@ def _ols_dask(
 ) -> Any:
     """A formula on a dask DataFrame: levels gathered in a first pass, then each partition
     encoded with the same spec and folded in a dask tree reduction."""
-    from .scale.dask import formula_source
+    from .scale.dask_formula import formula_source
 
     if weights is not None and not isinstance(weights, str):
         raise FormulaError("with a dask DataFrame, weights must be the name of a column")
