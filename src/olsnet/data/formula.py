@@ -270,7 +270,9 @@ def parse_formula(
             continue
         # names that are neither columns nor formulaic's are kept: check_columns reports them
         sides[side] |= {inverse.get(v, v) for v in found if v in columns or v in inverse}
-        sides[side] |= {v for v in found if v not in columns and not _in_namespace(v)}
+        sides[side] |= {
+            v for v in found if v not in columns and v not in inverse and not _in_namespace(v)
+        }
     variables = sides["lhs"] | sides["rhs"]
     categorical = {c for c in variables if _categorical(c, [(e, m) for _, e, m in factors])}
     targets = tuple(sorted(sides["lhs"]))

@@ -521,17 +521,15 @@ def _date_unit(s: Any) -> str | None:
     import pandas as pd
 
     dtype = s.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "seconds"
-    if isinstance(dtype, pd.ArrowDtype):
+    if isinstance(dtype, pd.ArrowDtype):  # before the datetime64 test, which date32 passes
         import pyarrow as pa
 
         t = dtype.pyarrow_dtype
         if pa.types.is_date(t):
             return "days"
-        if pa.types.is_timestamp(t):
-            return "seconds"
-        return None
+        return "seconds" if pa.types.is_timestamp(t) else None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "seconds"
     if dtype == object:
         first = s.dropna()
         first = first.iloc[0] if len(first) else None
@@ -550,11 +548,13 @@ def _numeric_time(s: Any, unit: str, column: str) -> np.ndarray:
     """Days (dates) or seconds (datetimes, UTC) since 1970-01-01 as float64."""
     import pandas as pd
 
+    raw = s.astype(object) if isinstance(s.dtype, pd.ArrowDtype) else s
     try:
-        t = pd.to_datetime(s, utc=True) if unit == "seconds" else pd.to_datetime(s)
-        t = t.dt.tz_localize(None) if getattr(t.dt, "tz", None) is not None else t
-        ns = t.astype("datetime64[ns]").to_numpy().astype("int64").astype(np.float64)
-    except (TypeError, ValueError) as exc:
+        t = pd.to_datetime(raw, utc=True) if unit == "seconds" else pd.to_datetime(raw)
+        if getattr(t.dt, "tz", None) is not None:
+            t = t.dt.tz_localize(None)
+        ns = t.to_numpy(dtype="datetime64[ns]").view("int64").astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(f"column {column!r} is read as a date but holds {exc}") from None
     ns[np.asarray(s.isna(), dtype=bool)] = np.nan
     return ns / (86400e9 if unit == "days" else 1e9)
