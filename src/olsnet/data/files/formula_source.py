@@ -74,7 +74,8 @@ class FormulaFileSource(FileSource):
         # digit-coded id that later holds "A" is still one column of levels)
         inferred = self._text_columns(schema, variables)
         self._text = tuple(c for c in variables if c in inferred or c in parsed.categorical)
-        self._levels = self._learn_levels(set(self._text) | parsed.categorical)
+        categorical = {c for c in self._text if c not in self._dates} | parsed.categorical
+        self._levels = self._learn_levels(categorical)
         frames = self._frames(self.paths[0])
         first = next(frames, None)
         if first is None:
@@ -85,7 +86,7 @@ class FormulaFileSource(FileSource):
             weights=weights,
             text_target=text_target,
             allow_python=allow_python,
-            categorical=self._text,
+            categorical=tuple(categorical),
             known_levels=self._levels,
         )
         if spec.stateful and (len(self.paths) > 1 or next(frames, None) is not None):
@@ -193,7 +194,7 @@ def raw_frames(
     for batch in open_batches(path, columns, text, batch_rows):
         df = batch.to_pandas()
         for c in date_columns:
-            if c in df.columns and df[c].dtype == object and file_kind(path) == "csv":
+            if c in df.columns and pd.api.types.is_string_dtype(df[c].dtype):  # CSV text
                 parsed = pd.to_datetime(df[c], errors="coerce")
                 df[c] = parsed.dt.date.astype(object).where(parsed.notna(), None) if (
                     _all_dates(parsed)) else parsed  # fmt: skip
