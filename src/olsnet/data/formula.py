@@ -18,6 +18,7 @@ formulaic is imported only when a formula is used.
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -214,7 +215,11 @@ def _in_namespace(name: str) -> bool:
     """Names formulaic resolves itself (``np``, ``C``, ...), which are not data columns."""
     from formulaic.transforms import TRANSFORMS
 
-    return name in TRANSFORMS or name in ("numpy", "factor", "sqrt", "abs")
+    return (
+        name in TRANSFORMS
+        or name in ("numpy", "factor", "sqrt", "abs")
+        or hasattr(builtins, name)  # Python's own names: refused by check_transforms
+    )
 
 
 def _syntax_error(formula: str, exc: Exception) -> FormulaError:
