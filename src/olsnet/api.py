@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, check_option
+from .data.formula import close_matches
 from .data.model_spec import (
     FrameFormulaSource,
     ModelSpec,
@@ -32,7 +33,6 @@ from .data.model_spec import (
     formula_design,
     learn,
 )
-from .data.formula import close_matches
 from .errors import DataError, DataFileError, FormulaError, UnseenLevelError
 from .estimator import LinearRegression
 
@@ -138,7 +138,9 @@ def ols(
     if 8 * n * (len(spec.feature_names) + len(spec.target_names) + 1) <= IN_MEMORY_DESIGN_BYTES:
         enc = spec.encode(rows.frame, missing=missing)
         if enc.X.shape[0] == 0:
-            raise DataError("no rows are left to fit after leaving out the rows with missing values")
+            raise DataError(
+                "no rows are left to fit after leaving out the rows with missing values"
+            )
         w = None if rows.weights is None else rows.weights[enc.kept]
         model.fit(_frame_of(enc.X, spec.feature_names), _target_of(enc.Y, spec), sample_weight=w)
         dropped = enc.n_dropped

@@ -77,9 +77,7 @@ class _Token:
 
 
 def _tokens(formula: str) -> list[_Token]:
-    return [
-        _Token(m.lastgroup or "other", m.group(), m.start()) for m in _TOKEN.finditer(formula)
-    ]
+    return [_Token(m.lastgroup or "other", m.group(), m.start()) for m in _TOKEN.finditer(formula)]
 
 
 def _quote(name: str) -> str:

@@ -517,7 +517,7 @@ def _is_text(s: Any, is_date: bool) -> bool:
 
 
 def _date_unit(s: Any) -> str | None:
-    """"days" for a date column, "seconds" for a datetime column, else None."""
+    """ "days" for a date column, "seconds" for a datetime column, else None."""
     import pandas as pd
 
     dtype = s.dtype
@@ -530,7 +530,7 @@ def _date_unit(s: Any) -> str | None:
         return "seconds" if pa.types.is_timestamp(t) else None
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "seconds"
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         first = s.dropna()
         first = first.iloc[0] if len(first) else None
         if isinstance(first, dt.datetime):
@@ -632,7 +632,9 @@ def _level_values(s: Any, levels: tuple[Any, ...]) -> Any:
         if pd.api.types.is_float_dtype(s.dtype):
             return s.map(lambda v: int(v) if v == v and float(v).is_integer() else v)
         if not pd.api.types.is_numeric_dtype(s.dtype):  # text "2" from a file: the level 2
-            return s.map(lambda v: _int_text(v) if isinstance(v, str) and _int_text(v) is not None else v)
+            return s.map(
+                lambda v: _int_text(v) if isinstance(v, str) and _int_text(v) is not None else v
+            )
     return s
 
 
@@ -815,7 +817,9 @@ class CompleteRows:
     n_dropped: int
 
 
-def complete_rows(formula: str, data: Any, *, weights: Any = None, missing: str = "raise") -> CompleteRows:
+def complete_rows(
+    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
+) -> CompleteRows:
     """Check ``formula`` against ``data``'s columns and leave out (or refuse) incomplete rows.
 
     Raises
@@ -977,5 +981,3 @@ def design_from_formula(
     y = fd.Y[:, 0] if q == 1 else fd.Y
     target = fd.spec.target_names[0] if q == 1 else fd.spec.target_names
     return fd.X, y, fd.spec.feature_names, target, fd.spec
-
-

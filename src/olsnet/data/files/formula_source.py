@@ -3,6 +3,7 @@ formula=...)``), with categorical levels collected in a first pass over the file
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -155,6 +156,9 @@ class FormulaFileSource(FileSource):
         """(pandas DataFrame of the raw columns, rows) per batch; dates as dates."""
         return raw_frames(path, self._raw_columns(), self._text, self._dates, self.batch_rows)
 
+    def _row(self, path: Path, rows: np.ndarray, i: int) -> str:
+        return self._where(path, int(rows[i]))
+
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
@@ -163,7 +167,7 @@ class FormulaFileSource(FileSource):
             seen += len(rows)
             try:
                 enc = self.model_spec.encode(
-                    df, missing=self.missing, where=lambda i: self._where(path, int(rows[i]))
+                    df, missing=self.missing, where=functools.partial(self._row, path, rows)
                 )
             except UnseenLevelError:
                 raise
