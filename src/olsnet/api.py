@@ -26,13 +26,8 @@ import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, check_option
 from .data.formula import close_matches
-from .data.model_spec import (
-    FrameFormulaSource,
-    ModelSpec,
-    complete_rows,
-    formula_design,
-    learn,
-)
+from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
+from .data.model_spec import ModelSpec, learn
 from .errors import DataError, DataFileError, FormulaError, UnseenLevelError
 from .estimator import LinearRegression
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import olsnet
 from olsnet.api import from_formula
-from olsnet.data.model_spec import design_from_formula
+from olsnet.data.formula_frame import design_from_formula
 from olsnet.errors import DataError, InputTypeError
 
 smf = pytest.importorskip("statsmodels.formula.api")

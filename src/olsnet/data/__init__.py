@@ -1,6 +1,7 @@
 """Inputs to designs: arrays and frames (here), files (``olsnet.data.files``), formula text
-(``olsnet.data.formula``) and the model spec that encodes raw rows
-(``olsnet.data.model_spec``); pyarrow and formulaic load only when those are used."""
+(``olsnet.data.formula``), the model spec that encodes raw rows (``olsnet.data.model_spec``)
+and a formula on a frame (``olsnet.data.formula_frame``); pyarrow and formulaic load only when
+those are used."""
 
 from ._arrays import (
     ArraySource,

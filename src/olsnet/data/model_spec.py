@@ -28,41 +28,40 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .._types import MISSING_POLICIES, check_option
-from ..errors import DataError, DimensionError, FormatError, FormulaError, UnseenLevelError
+from ..errors import DataError, FormatError, FormulaError
+from ._columns import (
+    DATE_UNITS,
+    as_float,
+    as_frame,
+    check_levels,
+    date_term,
+    date_unit,
+    is_text,
+    learn_levels,
+    level_values,
+    numeric_time,
+    row_label,
+    sorted_levels,
+)
 from .formula import INTERCEPT, ParsedFormula, check_transforms, close_matches, parse_formula
 
-__all__ = [
-    "SPEC_FORMAT",
-    "CompleteRows",
-    "EncodedRows",
-    "FormulaDesign",
-    "FrameFormulaSource",
-    "ModelSpec",
-    "as_frame",
-    "complete_rows",
-    "design_from_formula",
-    "formula_design",
-    "learn",
-]
+__all__ = ["SPEC_FORMAT", "EncodedRows", "ModelSpec", "as_frame", "learn", "sorted_levels"]
 
+#: bytes of design rows encoded at once: a 1,000-level factor is encoded 4,000 rows at a time
+#: (formulaic builds each block dense; 32 MB keeps it in cache-friendly, bounded pieces)
+DESIGN_BLOCK_BYTES = 32 * 2**20
 SPEC_FORMAT = "olsnet-model-spec"
 SPEC_VERSION = 1
-DATE_UNITS = {"days": "days since 1970-01-01", "seconds": "seconds since 1970-01-01 UTC"}
 _CONTEXT = {"sqrt": np.sqrt, "abs": np.abs}  # R spellings formulaic lacks; nothing from the caller
 #: calls inside which a date column (numeric time) makes sense: differences and rescaling
 _DATE_CALLS = ("I", "center", "scale", "standardize", "poly", "bs", "cr", "cs", "cc")
-
-
-def _row_label(index: Any, i: int) -> str:
-    label = index[i]
-    return f"row {i}" if label == i else f"row {i} (label {label!r})"
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ class ModelSpec:
                 f"data{close_matches(absent[0], list(frame.columns))}; its columns are "
                 f"{', '.join(map(str, frame.columns))}"
             )
-        name_row = where or (lambda i: _row_label(frame.index, i))
+        name_row = where or (lambda i: row_label(frame.index, i))
         n = len(frame)
         null = np.zeros(n, dtype=bool)
         levels = dict(self.levels)
@@ -199,7 +198,7 @@ class ModelSpec:
                 )
             null |= col_null
             if c in levels:
-                _check_levels(frame[c], col_null, levels[c], c, name_row)
+                check_levels(frame[c], col_null, levels[c], c, name_row)
         kept = ~null
         rows = frame if kept.all() else frame[kept]
         prepared = self._prepare(rows, targets)
@@ -232,11 +231,11 @@ class ModelSpec:
         for c in (*self.columns, *(self.target_columns if targets else ())):
             s = rows[c]
             if c in levels:
-                out[c] = pd.Categorical(_level_values(s, levels[c]), categories=list(levels[c]))
+                out[c] = pd.Categorical(level_values(s, levels[c]), categories=list(levels[c]))
             elif c not in dates:
-                out[c] = _as_float(s, c)
+                out[c] = as_float(s, c)
             if c in dates:
-                out[_date_term(c, dates[c])] = _numeric_time(s, dates[c], c)
+                out[date_term(c, dates[c])] = numeric_time(s, dates[c], c)
         return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
 
     def _matrix(self, side: str, prepared: Any) -> np.ndarray:
@@ -261,6 +260,11 @@ class ModelSpec:
         return np.asarray(cols.to_numpy(dtype=np.float64), dtype=np.float64).reshape(
             len(prepared), len(names)
         )
+
+    def block_rows(self, max_bytes: int = DESIGN_BLOCK_BYTES) -> int:
+        """Rows whose design (p + q + 1 float64 columns) fits in ``max_bytes`` (at least 256)."""
+        width = len(self.feature_names) + len(self.target_names) + 1
+        return max(256, max_bytes // (8 * width))
 
     def design_matrix(self, data: Any, *, missing: str = "raise") -> np.ndarray:
         """X (n, p) of raw new data (no target needed), for predictions."""
@@ -369,8 +373,8 @@ def learn(
     frame = as_frame(data)
     text = formula.formula if isinstance(formula, ParsedFormula) else formula
     cols = [str(c) for c in frame.columns]
-    dates = {c: u for c in cols if (u := _date_unit(frame[c])) is not None}
-    terms = {c: _date_term(c, u) for c, u in dates.items()}
+    dates = {c: u for c in cols if (u := date_unit(frame[c])) is not None}
+    terms = {c: date_term(c, u) for c, u in dates.items()}
     parsed = parse_formula(text, cols, exclude=(weights,) if weights else (), dates=terms)
     parsed.check_columns(cols)
     if not allow_python:
@@ -379,7 +383,7 @@ def learn(
     cat = [
         c
         for c in used
-        if c in parsed.categorical or c in categorical or _is_text(frame[c], c in dates)
+        if c in parsed.categorical or c in categorical or is_text(frame[c], c in dates)
     ]
     _check_date_use(parsed, dates, set(cat))
     targets = [c for c in used if c in parsed.targets]
@@ -392,7 +396,7 @@ def learn(
             )
     known = dict(known_levels or {})
     levels = tuple(
-        (c, tuple(known[c]) if c in known else _learn_levels(frame[c].dropna())) for c in cat
+        (c, tuple(known[c]) if c in known else learn_levels(frame[c].dropna())) for c in cat
     )
     date_cols = tuple((c, u) for c, u in dates.items() if f"`{terms[c]}`" in parsed.expanded)
     rhs_cols = [c for c in used if c in parsed.features]
@@ -461,7 +465,7 @@ def _check_date_use(parsed: ParsedFormula, dates: Mapping[str, str], cat: set[st
             for factor in term.factors:
                 expr = str(factor.expr)
                 for c, unit in dates.items():
-                    tick = f"`{_date_term(c, unit)}`"
+                    tick = f"`{date_term(c, unit)}`"
                     if tick not in expr or expr == tick[1:-1]:
                         continue
                     outer = re.match(r"\s*([A-Za-z_][\w.]*)\s*\(", expr)
@@ -478,191 +482,6 @@ def _check_date_use(parsed: ParsedFormula, dates: Mapping[str, str], cat: set[st
 def _evaluation_error(formula: str, exc: Exception) -> FormulaError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return FormulaError(f"formula {formula!r} cannot be applied: {text}")
-
-
-# ---- columns: kinds, levels, dates -----------------------------------------------------------
-
-
-def as_frame(data: Any) -> Any:
-    """pandas DataFrame from a pandas / polars DataFrame, an Arrow table or a dict of columns."""
-    import pandas as pd
-
-    if isinstance(data, pd.DataFrame):
-        return data
-    mod = type(data).__module__.split(".")[0]
-    if mod in ("polars", "pyarrow") and hasattr(data, "to_pandas"):
-        return data.to_pandas()
-    if isinstance(data, Mapping):
-        try:
-            return pd.DataFrame(
-                {str(k): v if hasattr(v, "to_numpy") else np.asarray(v) for k, v in data.items()}
-            )
-        except ValueError as exc:
-            raise DimensionError(f"the columns of data have different lengths: {exc}") from None
-    raise FormulaError(
-        "data must be a pandas or polars DataFrame, an Arrow table or a dict of columns; "
-        f"got {type(data).__name__}"
-    )
-
-
-def _is_text(s: Any, is_date: bool) -> bool:
-    import pandas as pd
-
-    if is_date:
-        return False
-    dtype = s.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
-        return True
-    return not pd.api.types.is_numeric_dtype(dtype)
-
-
-def _date_unit(s: Any) -> str | None:
-    """ "days" for a date column, "seconds" for a datetime column, else None."""
-    import pandas as pd
-
-    dtype = s.dtype
-    if isinstance(dtype, pd.ArrowDtype):  # before the datetime64 test, which date32 passes
-        import pyarrow as pa
-
-        t = dtype.pyarrow_dtype
-        if pa.types.is_date(t):
-            return "days"
-        return "seconds" if pa.types.is_timestamp(t) else None
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "seconds"
-    if pd.api.types.is_object_dtype(dtype):
-        first = s.dropna()
-        first = first.iloc[0] if len(first) else None
-        if isinstance(first, dt.datetime):
-            return "seconds"
-        if isinstance(first, dt.date):
-            return "days"
-    return None
-
-
-def _date_term(column: str, unit: str) -> str:
-    return f"{column}[{unit}]"
-
-
-def _numeric_time(s: Any, unit: str, column: str) -> np.ndarray:
-    """Days (dates) or seconds (datetimes, UTC) since 1970-01-01 as float64."""
-    import pandas as pd
-
-    raw = s.astype(object) if isinstance(s.dtype, pd.ArrowDtype) else s
-    try:
-        t = pd.to_datetime(raw, utc=True) if unit == "seconds" else pd.to_datetime(raw)
-        if getattr(t.dt, "tz", None) is not None:
-            t = t.dt.tz_localize(None)
-        ns = t.to_numpy(dtype="datetime64[ns]").view("int64").astype(np.float64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise DataError(f"column {column!r} is read as a date but holds {exc}") from None
-    ns[np.asarray(s.isna(), dtype=bool)] = np.nan
-    return ns / (86400e9 if unit == "days" else 1e9)
-
-
-def _as_float(s: Any, column: str) -> np.ndarray:
-    try:
-        return np.asarray(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(
-            f"column {column!r} holds text where the model reads numbers; write C({column}) "
-            "in the formula to read it as categories"
-        ) from None
-
-
-def _learn_levels(s: Any) -> tuple[Any, ...]:
-    import pandas as pd
-
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        vals = [_plain(v) for v in s.cat.categories]
-        if not isinstance(s.dtype.categories.dtype, pd.CategoricalDtype):
-            return tuple(vals)
-    return sorted_levels(_plain(v) for v in pd.unique(s.dropna()))
-
-
-def sorted_levels(values: Any) -> tuple[Any, ...]:
-    """Distinct levels in R's order (sorted). Numbers read as float (2.0) or as text ("2",
-    from a file column named in ``C()``) are the integers they are, so a file and the frame
-    pandas reads from it give the same levels and names (``C(k)[T.2]``)."""
-    values = list(dict.fromkeys(values))
-    if values and all(isinstance(v, str) for v in values):
-        as_int = [_int_text(v) for v in values]
-        if all(i is not None for i in as_int):
-            values = as_int
-    if values and all(isinstance(v, float) and v.is_integer() for v in values):
-        values = [int(v) for v in values]
-    try:
-        return tuple(sorted(values))
-    except TypeError:
-        return tuple(sorted(values, key=str))
-
-
-def _int_text(v: str) -> int | None:
-    t = v.strip()
-    if t[:1] in "+-":
-        t = t[1:]
-    return int(v) if t.isdigit() and (t == "0" or not t.startswith("0")) else None
-
-
-def _plain(v: Any) -> Any:
-    """A level as a plain JSON-able Python value (str, int, float, bool; dates as ISO text)."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, (dt.date, dt.datetime)):
-        return v.isoformat()
-    if hasattr(v, "isoformat"):  # pandas Timestamp
-        return v.isoformat()
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return v
-
-
-def _level_values(s: Any, levels: tuple[Any, ...]) -> Any:
-    """The column's values comparable with the stored levels (text levels compare as text)."""
-    import pandas as pd
-
-    if levels and all(isinstance(v, str) for v in levels):
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype(object)
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            return s.map(lambda v: v if v is None or v != v else _plain_text(v))
-        if s.dtype == object or pd.api.types.is_datetime64_any_dtype(s.dtype):
-            return s.map(lambda v: v if v is None or v != v else _plain(v)).astype(object)
-    if levels and all(isinstance(v, int) and not isinstance(v, bool) for v in levels):
-        if pd.api.types.is_float_dtype(s.dtype):
-            return s.map(lambda v: int(v) if v == v and float(v).is_integer() else v)
-        if not pd.api.types.is_numeric_dtype(s.dtype):  # text "2" from a file: the level 2
-            return s.map(
-                lambda v: _int_text(v) if isinstance(v, str) and _int_text(v) is not None else v
-            )
-    return s
-
-
-def _plain_text(v: Any) -> str:
-    v = _plain(v)
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _check_levels(
-    s: Any, null: np.ndarray, levels: tuple[Any, ...], column: str, name_row: Callable[[int], str]
-) -> None:
-    import pandas as pd
-
-    values = _level_values(s, levels)
-    known = pd.Index(list(levels), dtype=object)
-    codes = known.get_indexer(pd.Index(np.asarray(values, dtype=object)))
-    unseen = (codes < 0) & ~null
-    if unseen.any():
-        i = int(np.flatnonzero(unseen)[0])
-        level = np.asarray(values, dtype=object)[i]
-        shown = ", ".join(repr(v) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
-        raise UnseenLevelError(
-            f"column {column!r} has the level {level!r} at {name_row(i)}, which the model never "
-            f"saw in training (R: factor {column} has new level {level}); "
-            f"{int(unseen.sum())} row(s) have unseen levels. Known levels: {shown}"
-        )
 
 
 # ---- JSON helpers -----------------------------------------------------------------------------
@@ -801,183 +620,3 @@ def _check_names_by_probe(spec: ModelSpec) -> None:
         return
     except DataError as exc:
         raise FormatError(f"model spec does not match its names: {exc}") from None
-
-
-# ---- the design of a formula on a frame -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompleteRows:
-    """The rows of a frame with no missing value in the columns a formula reads (nor in the
-    weights): ``frame`` (n, ...), ``weights`` (n,) or None, and how many rows were left out."""
-
-    frame: Any
-    weights: np.ndarray | None
-    weights_column: str | None
-    n_dropped: int
-
-
-def complete_rows(
-    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
-) -> CompleteRows:
-    """Check ``formula`` against ``data``'s columns and leave out (or refuse) incomplete rows.
-
-    Raises
-    ------
-    FormulaError
-        Syntax, or a column the formula reads that ``data`` lacks (close matches named).
-    DataError
-        A missing value with ``missing="raise"`` (column and row named), or no row left.
-    """
-    check_option("missing", missing, MISSING_POLICIES)
-    frame = as_frame(data)
-    w = _weights(weights, frame)
-    cols = [str(c) for c in frame.columns]
-    wname = weights if isinstance(weights, str) else None
-    parsed = parse_formula(formula, cols, exclude=(wname,) if wname else ())
-    parsed.check_columns(cols)
-    null = np.zeros(len(frame), dtype=bool)
-    for c in parsed.columns_used(cols):
-        col_null = np.asarray(frame[c].isna(), dtype=bool)
-        if missing == "raise" and col_null.any():
-            i = int(np.flatnonzero(col_null)[0])
-            raise DataError(
-                f"column {c!r} has a missing value at {_row_label(frame.index, i)}; "
-                f"{int(col_null.sum())} row(s) of it are missing. Pass missing='drop' to leave "
-                "such rows out, or fill them in"
-            )
-        null |= col_null
-    if w is not None:
-        bad_w = ~np.isfinite(w)
-        if missing == "raise" and bad_w.any():
-            i = int(np.flatnonzero(bad_w)[0])
-            raise DataError(f"weights are missing or not finite at {_row_label(frame.index, i)}")
-        null |= bad_w
-    if null.all():
-        raise DataError("no rows are left to fit after leaving out the rows with missing values")
-    if null.any():
-        frame, w = frame[~null], None if w is None else w[~null]
-    return CompleteRows(frame, w, wname, int(null.sum()))
-
-
-@dataclass(frozen=True)
-class FormulaDesign:
-    """Design rows of a formula on a frame: X (n, p), Y (n, q), weights (n,) or None."""
-
-    X: np.ndarray
-    Y: np.ndarray
-    w: np.ndarray | None
-    spec: ModelSpec
-    n_dropped: int
-
-
-def formula_design(
-    formula: str,
-    data: Any,
-    *,
-    weights: Any = None,
-    missing: str = "raise",
-    allow_python: bool = True,
-    text_target: bool = False,
-) -> FormulaDesign:
-    """Learn the spec on the complete rows of ``data`` and encode them (one code path)."""
-    rows = complete_rows(formula, data, weights=weights, missing=missing)
-    spec = learn(
-        formula,
-        rows.frame,
-        weights=rows.weights_column,
-        text_target=text_target,
-        allow_python=allow_python,
-    )
-    enc = spec.encode(rows.frame, missing=missing)
-    if enc.X.shape[0] == 0:
-        raise DataError("no rows are left to fit after leaving out the rows with missing values")
-    w = None if rows.weights is None else rows.weights[enc.kept]
-    return FormulaDesign(enc.X, enc.Y, w, spec, rows.n_dropped + enc.n_dropped)
-
-
-class FrameFormulaSource:
-    """A block source over a frame's complete rows: each block of ``block_rows`` raw rows is
-    encoded by the spec when read (so a wide design never exists whole in memory)."""
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        frame: Any,
-        weights: np.ndarray | None,
-        *,
-        missing: str = "raise",
-        block_rows: int = 65536,
-    ) -> None:
-        self.model_spec = spec
-        self.frame = frame
-        self.weights = weights
-        self.missing = missing
-        self.block_rows = block_rows
-        self.feature_names = spec.feature_names
-        self.target_names = spec.target_names
-        self.n_features = len(spec.feature_names)
-        self.n_outputs = len(spec.target_names)
-        self.y_ndim = 1 if self.n_outputs == 1 else 2
-        self.fit_intercept = spec.fit_intercept
-        self.weighted = weights is not None
-        self.n_dropped = 0
-
-    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        """``(X (b, p), Y (b, q), w (b,) or None)`` per block of rows."""
-        dropped = 0
-        for start in range(0, len(self.frame), self.block_rows):
-            rows = self.frame.iloc[start : start + self.block_rows]
-            enc = self.model_spec.encode(rows, missing=self.missing)
-            dropped += enc.n_dropped
-            w = self.weights
-            yield enc.X, enc.Y, None if w is None else w[start : start + len(rows)][enc.kept]
-        self.n_dropped = dropped
-
-
-def _weights(weights: Any, frame: Any) -> np.ndarray | None:
-    if weights is None:
-        return None
-    if isinstance(weights, str):
-        if weights not in frame.columns:
-            raise FormulaError(
-                f"weights={weights!r} is not a column of data"
-                f"{close_matches(weights, list(frame.columns))}; its columns are "
-                f"{', '.join(map(str, frame.columns))}"
-            )
-        weights = frame[weights]
-    w = np.asarray(
-        weights.to_numpy(dtype=np.float64, na_value=np.nan)
-        if hasattr(weights, "to_numpy")
-        else weights,
-        dtype=np.float64,
-    )
-    if w.ndim != 1 or w.shape[0] != len(frame):
-        raise DimensionError(
-            f"weights must have shape ({len(frame)},) to match data; got {w.shape}"
-        )
-    return w
-
-
-def design_from_formula(
-    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str | tuple[str, ...], ModelSpec]:
-    """Apply a formula to data, for estimators and networks that take arrays.
-
-    Returns
-    -------
-    X : ndarray of shape (n, p)
-        Model matrix without the ``Intercept`` column (``spec.fit_intercept`` says whether the
-        formula has one).
-    y : ndarray of shape (n,) or (n, q)
-        1-D for one target.
-    feature_names : tuple of str
-    target_name : str, or tuple of str for several targets
-    spec : ModelSpec
-        Encodes raw new data the same way (``spec.design_matrix(new_data)``).
-    """
-    fd = formula_design(formula, data, weights=weights, missing=missing)
-    q = fd.Y.shape[1]
-    y = fd.Y[:, 0] if q == 1 else fd.Y
-    target = fd.spec.target_names[0] if q == 1 else fd.spec.target_names
-    return fd.X, y, fd.spec.feature_names, target, fd.spec

@@ -163,19 +163,22 @@ class FormulaFileSource(FileSource):
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
         seen = 0
-        for df, rows in self._frames(path):
-            seen += len(rows)
-            try:
-                enc = self.model_spec.encode(
-                    df, missing=self.missing, where=functools.partial(self._row, path, rows)
-                )
-            except UnseenLevelError:
-                raise
-            except DataError as exc:
-                raise DataFileError(str(exc)) from None
-            self._pre_dropped += enc.n_dropped
-            w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
-            yield _Batch(enc.X, enc.Y, w, rows[enc.kept])
+        step = self.model_spec.block_rows()  # a wide design is encoded in bounded pieces
+        for frame, all_rows in self._frames(path):
+            seen += len(all_rows)
+            for start in range(0, len(frame), step):
+                df, rows = frame.iloc[start : start + step], all_rows[start : start + step]
+                try:
+                    enc = self.model_spec.encode(
+                        df, missing=self.missing, where=functools.partial(self._row, path, rows)
+                    )
+                except UnseenLevelError:
+                    raise
+                except DataError as exc:
+                    raise DataFileError(str(exc)) from None
+                self._pre_dropped += enc.n_dropped
+                w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
+                yield _Batch(enc.X, enc.Y, w, rows[enc.kept])
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
 
