@@ -177,18 +177,48 @@ def _plain_text(v: Any) -> str:
     return str(v)
 
 
-def check_levels(
-    s: Any, null: np.ndarray, levels: tuple[Any, ...], column: str, name_row: Callable[[int], str]
-) -> None:
+def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
+    """(n,) int codes of ``s`` among ``levels``: -1 for a missing value or an unseen level.
+
+    Text against text levels goes through Arrow's hash lookup (``pyarrow.compute.index_in``,
+    no Python objects per row); other kinds through a pandas Categorical.
+    """
     import pandas as pd
 
-    values = level_values(s, levels)
-    known = pd.Index(list(levels), dtype=object)
-    codes = known.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+    if levels and all(isinstance(v, str) for v in levels) and _is_text_dtype(s.dtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            arr = pa.array(s, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # objects that are not all text
+            arr = None
+        if arr is not None:
+            codes = pc.index_in(arr, value_set=pa.array(list(levels), pa.large_string()))
+            return np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    cat = pd.Categorical(level_values(s, levels), categories=list(levels))
+    return np.asarray(cat.codes, dtype=np.int64)
+
+
+def _is_text_dtype(dtype: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+
+
+def check_levels(
+    s: Any,
+    codes: np.ndarray,
+    null: np.ndarray,
+    levels: tuple[Any, ...],
+    column: str,
+    name_row: Callable[[int], str],
+) -> None:
+    """Raise :class:`UnseenLevelError` at the first present value whose code is -1."""
     unseen = (codes < 0) & ~null
     if unseen.any():
         i = int(np.flatnonzero(unseen)[0])
-        level = np.asarray(values, dtype=object)[i]
+        level = plain(s.iloc[i])
         shown = ", ".join(repr(v) for v in levels[:10]) + (", ..." if len(levels) > 10 else "")
         raise UnseenLevelError(
             f"column {column!r} has the level {level!r} at {name_row(i)}, which the model never "

@@ -45,7 +45,7 @@ from ._columns import (
     date_unit,
     is_text,
     learn_levels,
-    level_values,
+    level_codes,
     numeric_time,
     row_label,
     sorted_levels,
@@ -187,6 +187,7 @@ class ModelSpec:
         n = len(frame)
         null = np.zeros(n, dtype=bool)
         levels = dict(self.levels)
+        codes: dict[str, np.ndarray] = {}  # each categorical column's level codes, found once
         for c in needed:
             col_null = np.asarray(frame[c].isna(), dtype=bool)
             if missing == "raise" and col_null.any():
@@ -198,10 +199,12 @@ class ModelSpec:
                 )
             null |= col_null
             if c in levels:
-                check_levels(frame[c], col_null, levels[c], c, name_row)
+                codes[c] = level_codes(frame[c], levels[c])
+                check_levels(frame[c], codes[c], col_null, levels[c], c, name_row)
         kept = ~null
-        rows = frame if kept.all() else frame[kept]
-        prepared = self._prepare(rows, targets)
+        every = kept.all()
+        rows = frame if every else frame[kept]
+        prepared = self._prepare(rows, targets, {c: v if every else v[kept] for c, v in codes.items()})
         X = self._matrix("rhs", prepared)
         Y = self._matrix("lhs", prepared) if targets else np.zeros((X.shape[0], 0))
         finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
@@ -221,17 +224,22 @@ class ModelSpec:
             X, Y = X[finite], Y[finite]
         return EncodedRows(X, Y, kept)
 
-    def _prepare(self, rows: Any, targets: bool) -> Any:
-        """The raw columns as formulaic reads them: categoricals with the learnt levels, dates
-        as numeric time, numbers (nullable, Arrow-backed) as float64."""
+    def _prepare(
+        self, rows: Any, targets: bool, codes: Mapping[str, np.ndarray] | None = None
+    ) -> Any:
+        """The raw columns as formulaic reads them: categoricals with the learnt levels (from
+        their ``codes`` when known), dates as numeric time, numbers (nullable, Arrow-backed)
+        as float64."""
         import pandas as pd
 
         levels, dates = dict(self.levels), dict(self.dates)
+        codes = codes or {}
         out: dict[str, Any] = {}
         for c in (*self.columns, *(self.target_columns if targets else ())):
             s = rows[c]
             if c in levels:
-                out[c] = pd.Categorical(level_values(s, levels[c]), categories=list(levels[c]))
+                code = codes[c] if c in codes else level_codes(s, levels[c])
+                out[c] = pd.Categorical.from_codes(code, categories=list(levels[c]))
             elif c not in dates:
                 out[c] = as_float(s, c)
             if c in dates:
