@@ -395,8 +395,12 @@ def test_unknown_column_names_close_matches() -> None:
 
 
 def test_syntax_error_quotes_the_formula_and_points_at_the_position() -> None:
-    with pytest.raises(FormulaError, match=r"formula 'price ~ sqft \+ \(city' cannot be read"):
+    with pytest.raises(
+        FormulaError, match=r"'price ~ sqft \+ \(city' cannot be read at position 16"
+    ):
         olsnet.ols("price ~ sqft + (city", _houses())
+    with pytest.raises(FormulaError, match=r"at position 11.*\n    price ~ x \+\* x\n {14}\^"):
+        olsnet.ols("price ~ x +* x", _houses().assign(x=1.0))
 
 
 def test_model_file_whose_spec_does_not_match_its_coefficients(tmp_path: Path) -> None:

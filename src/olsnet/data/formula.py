@@ -220,23 +220,20 @@ def _in_namespace(name: str) -> bool:
     )
 
 
-def _syntax_error(formula: str, exc: Exception) -> FormulaError:
+def _syntax_error(formula: str, expanded: str, exc: Exception) -> FormulaError:
     """A formula error quoting the formula and pointing at the position formulaic reports."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    pos = _error_position(formula, exc)
-    if pos is None:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    marked = next((line for line in lines if "\u29db" in line), None)  # formulaic's ⧛ marker
+    if marked is None:
         return FormulaError(f"formula {formula!r} cannot be read: {text}")
-    return FormulaError(f"formula {formula!r} cannot be read at position {pos + 1}: {text}\n"
-                        f"    {formula}\n    {' ' * pos}^")  # fmt: skip
-
-
-def _error_position(formula: str, exc: Exception) -> int | None:
-    # formulaic's FormulaSyntaxError renders the formula with ⁽⁾ around the bad token
-    m = re.search(r"\n(.*)\n\s*(\^+)", str(exc))
-    if m:
-        return min(len(m.group(1)[: m.start(2) - m.start(1) - 1].rstrip()), len(formula) - 1)
-    pos = getattr(exc, "offset", None)
-    return int(pos) - 1 if isinstance(pos, int) and 0 < pos <= len(formula) else None
+    pos = marked.index("\u29db")
+    shown = expanded if expanded != formula else formula
+    what = "" if shown == formula else " (as read: R idioms resolved)"
+    return FormulaError(
+        f"formula {formula!r} cannot be read at position {pos + 1}{what}: {text}\n"
+        f"    {shown}\n    {' ' * pos}^"
+    )
 
 
 def parse_formula(
@@ -264,7 +261,7 @@ def parse_formula(
         parsed = Formula(expanded)
         factors = list(_factors(parsed))
     except Exception as exc:  # formulaic raises several types for bad syntax
-        raise _syntax_error(formula, exc) from None
+        raise _syntax_error(formula, expanded, exc) from None
     inverse = {term: column for column, term in (dates or {}).items()}
     sides: dict[str, set[str]] = {"lhs": set(), "rhs": set()}
     for side, expr, method in factors:  # arguments of stateful transforms (scale(w)) count too

@@ -204,7 +204,9 @@ class ModelSpec:
         kept = ~null
         every = kept.all()
         rows = frame if every else frame[kept]
-        prepared = self._prepare(rows, targets, {c: v if every else v[kept] for c, v in codes.items()})
+        prepared = self._prepare(
+            rows, targets, {c: v if every else v[kept] for c, v in codes.items()}
+        )
         X = self._matrix("rhs", prepared)
         Y = self._matrix("lhs", prepared) if targets else np.zeros((X.shape[0], 0))
         finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
