@@ -34,7 +34,7 @@ FIT_RATIO_TARGET = 2.0
 PREDICT_TARGET = 1_000_000  # rows/s
 
 
-def wide_factor_frame(n: int, levels: int, seed: int = 0):  # noqa: ANN201
+def wide_factor_frame(n: int, levels: int, seed: int = 0):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
@@ -46,7 +46,7 @@ def wide_factor_frame(n: int, levels: int, seed: int = 0):  # noqa: ANN201
     return pd.DataFrame({"g": names[code], "x": x, "y": y})
 
 
-def houses_frame(n: int, seed: int = 1):  # noqa: ANN201
+def houses_frame(n: int, seed: int = 1):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
