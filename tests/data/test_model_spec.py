@@ -442,3 +442,42 @@ def test_stateful_transform_over_several_batches_is_still_refused(tmp_path: Path
     df.to_csv(tmp_path / "h.csv", index=False)
     with pytest.raises(OptionError, match=r"'center\(age\)' is a stateful transform"):
         olsnet.read(tmp_path / "h.csv", formula="price ~ center(age)", batch_rows=50)
+
+
+def test_contrasts_travel_in_the_spec_json() -> None:
+    df = _houses()
+    new = _houses(n=9, seed=8)
+    for ours, patsy in (
+        (
+            "price ~ C(city, contr.treatment('Köln')) + sqft",
+            "price ~ C(city, Treatment('Köln')) + sqft",
+        ),
+        ("price ~ C(city, contr.sum) + sqft", "price ~ C(city, Sum) + sqft"),
+    ):
+        res = olsnet.ols(ours, df, allow_python=False)
+        spec = ModelSpec.from_json(json.loads(json.dumps(res.model_spec.to_json())))
+        ref = smf.ols(patsy, df).fit()  # patsy's spelling of the same contrasts
+        np.testing.assert_allclose(res.params, ref.params.to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(spec.design_matrix(new), res.model_spec.design_matrix(new))
+        np.testing.assert_allclose(res.predict(new), ref.predict(new), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("format", "pickle", "format 'pickle'"),
+        ("feature_names", "abc", "'feature_names' must be a list of strings"),
+        ("levels", [["city", [{"x": 1}]]], "'levels' must hold"),
+        ("dates", [["day", "weeks"]], "'dates' must hold"),
+        ("fit_intercept", "yes", "'fit_intercept' must be true or false"),
+        ("transform_state", [], "'transform_state' must be"),
+    ],
+)
+def test_malformed_spec_json_is_a_format_error_naming_the_field(
+    field: str, value: object, message: str
+) -> None:
+    good = olsnet.ols("price ~ np.log(sqft) + C(city)", _houses()).model_spec.to_json()
+    with pytest.raises(FormatError, match=message):
+        ModelSpec.from_json({**good, field: value})
+    with pytest.raises(FormatError, match="missing|malformed"):
+        ModelSpec.from_json({k: v for k, v in good.items() if k != "columns"})
