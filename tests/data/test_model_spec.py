@@ -479,5 +479,5 @@ def test_malformed_spec_json_is_a_format_error_naming_the_field(
     good = olsnet.ols("price ~ np.log(sqft) + C(city)", _houses()).model_spec.to_json()
     with pytest.raises(FormatError, match=message):
         ModelSpec.from_json({**good, field: value})
-    with pytest.raises(FormatError, match="missing|malformed"):
+    with pytest.raises(FormatError, match=r"missing|malformed"):
         ModelSpec.from_json({k: v for k, v in good.items() if k != "columns"})
