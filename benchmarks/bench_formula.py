@@ -125,16 +125,17 @@ def bench_predict(n: int, repeats: int, tmp: Path) -> list[list[object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the wide fit")
+    parser.add_argument("--predict-rows", type=int, default=1_000_000)
     parser.add_argument("--levels", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20,000 rows, 100 levels")
     args = parser.parse_args()
     if args.quick:
-        args.rows, args.levels = 20_000, 100
+        args.rows, args.levels, args.predict_rows = 20_000, 100, 20_000
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        predict_rows = bench_predict(args.rows, 5, Path(tmp))
+        predict_rows = bench_predict(args.predict_rows, 5, Path(tmp))
         fit_rows = bench_fit(args.rows, args.levels, args.repeats, Path(tmp))
         took = time.perf_counter() - t0
     text = "\n\n".join(
