@@ -27,7 +27,9 @@ import numpy as np
 
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataFileError, InputTypeError, OptionError
+from ..solve import QRState
 from ._arrays import FORMULA_HINT, Design
+from .source import OnBatch, Source
 
 __all__ = [
     "FileSource",
@@ -401,7 +403,7 @@ class _Batch:
     rows: np.ndarray  # (b,) int
 
 
-class FileSource:
+class FileSource(Source):
     """CSV / Parquet files as a re-iterable block source (see :func:`read`).
 
     Attributes
@@ -462,20 +464,27 @@ class FileSource:
 
     # -- protocol ---------------------------------------------------------------------------
     @property
-    def feature_names(self) -> tuple[str, ...]:
+    def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._x
 
     @property
-    def target_names(self) -> tuple[str, ...]:
+    def target_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._y
 
     @property
-    def n_features(self) -> int:
-        return len(self.feature_names)
+    def weighted(self) -> bool:  # type: ignore[override]
+        return self.weights is not None
 
-    @property
-    def n_outputs(self) -> int:
-        return len(self.target_names)
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of every row; with ``missing="raise"`` the Arrow columns go straight into
+        the fold (``olsnet.data._file_fold``), else the converted ``blocks()`` are folded."""
+        if self.missing != "raise":
+            return super().fit_state(fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
+        from ._file_fold import file_state
+
+        return file_state(self, fit_intercept, n_jobs, on_batch)
 
     def blocks(self) -> Iterator[Block]:
         """Yield ``(X (b, p), Y (b, q), w (b,) or None)`` over every file, in order."""
@@ -754,6 +763,12 @@ class FormulaFileSource(FileSource):
             rows = np.arange(offset, offset + batch.num_rows)
             offset += batch.num_rows
             yield df, rows
+
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of the formula's rows: its encoded ``blocks()``, folded on threads."""
+        return Source.fit_state(self, fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:

@@ -1,22 +1,13 @@
-"""Streaming files: Arrow batches folded on a thread pool, and a progress bar for any source.
+"""Plain file sources folded from Arrow memory: batches read with pyarrow in the calling thread,
+their columns written straight into the fold's chunk buffer on a thread pool.
 
-``olsnet.read(...)`` (``olsnet.data.files``) opens CSV / Parquet files as a block source.
-``olsnet.scale.parallel(source)`` gives it a ``fit_state`` that reads the batches with pyarrow
-in the calling thread and folds them on ``n_jobs`` worker threads (at most ``2 * n_jobs``
-batches, and at most ``IN_FLIGHT_BYTES``, in memory). For a plain ``olsnet.read(path, y=...,
-x=...)`` source (no formula, ``missing="raise"``) the batch columns go from Arrow memory
-straight into the fold's chunk buffer (:func:`file_state`): no (b, p) row-major copy, no
-separate NaN scan (a NaN or inf makes the fold's sums non-finite, and only then is the row
-looked up). Other sources fold their ``blocks()``. ``progress(source, console)`` wraps a source
-so that every pass over it (the fit, then the residual pass for HC statistics) draws a rich
-progress bar with rows, bytes and rate; the CLI uses it as::
-
-    with olsnet.scale.progress(olsnet.read(path, y="y"), console) as source:
-        model = olsnet.LinearRegression().fit(source)
-
-A file that goes bad in the middle raises DataFileError naming the file and the line (CSV) or
-row (Parquet) and column; the error cancels the pending folds and no state is returned, so
-nothing half-fitted can be saved.
+For an ``olsnet.read(path, y=..., x=...)`` source with ``missing="raise"`` no (b, p) row-major
+copy is made and no separate NaN scan is run (a NaN or inf makes the fold's sums non-finite, and
+only then is the row looked up). At most ``2 * n_jobs`` batches, and at most
+``IN_FLIGHT_BYTES``, are in memory. A file that goes bad in the middle raises DataFileError
+naming the file and the line (CSV) or row (Parquet) and column; the error cancels the pending
+folds and no state is returned, so nothing half-fitted can be saved. (Moved from
+``olsnet.scale.stream``: the fold is the source's own ``fit_state``.)
 """
 
 from __future__ import annotations
@@ -24,172 +15,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from ..data.files import is_numeric_arrow
 from ..errors import DataFileError
 from ..solve import QRState
+from ..solve._fold import NonFiniteError, fold_columns
 from ..solve._gram import scaled_condition
-from ._fold import GramNotDefinite, NonFiniteError, fold_columns, merge_states
-from .threads import ParallelSource, fit_state_threaded, fold_in_pool
+from ..solve._kernels import GramNotDefinite
+from ..solve._pool import fold_in_pool
+from ..solve._thresholds import FILE_GRAM_MAX_COND
 
-__all__ = ["ProgressSource", "file_state", "is_plain_file_source", "progress"]
-
-Block = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+__all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state"]
 
 # pyarrow's streaming CSV reader keeps many blocks in flight: with 26 MB blocks (65,536 rows of
 # 20 doubles) it peaked at 880 MB and ran slower; 1 MB blocks peaked at 120 MB, fastest
 # measured (1, 2, 8, 26 MB). Small batches are grouped into tasks of ``batch_rows`` rows.
 CSV_BLOCK_BYTES = 1 << 20
-
-
-def _file_bytes(source: Any) -> int | None:
-    """Total size on disk of a file source's files (None for other sources)."""
-    paths = getattr(source, "paths", None)
-    if not paths:
-        return None
-    import os
-
-    try:
-        return sum(os.path.getsize(p) for p in paths)
-    except OSError:
-        return None
-
-
-class ProgressSource:
-    """A block source that reports each pass over ``source`` on a rich progress bar.
-
-    Attributes
-    ----------
-    source : block source
-    n_jobs : int or None
-        Threads for ``fit_state`` (sources that fit themselves, such as dask, keep theirs).
-    rows, bytes : int
-        Rows and in-memory bytes (float64 blocks) of the current or last pass.
-    """
-
-    def __init__(self, source: Any, console: Any = None, n_jobs: int | None = None) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.source = source
-        self.n_jobs = n_jobs
-        self.rows = 0
-        self.bytes = 0
-        self._disk = _file_bytes(source)
-        self._pass = 0
-        self._task: Any = None
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[rows]:>12,} rows"),
-            TextColumn("{task.fields[mb]:>9.1f} MB"),
-            TextColumn("{task.fields[rate]:>10,.0f} rows/s"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-
-    def __getattr__(self, name: str) -> Any:  # names, n_features, paths ... of the source
-        if name.startswith("__") or name in ("source", "_progress"):
-            raise AttributeError(name)
-        return getattr(self.source, name)
-
-    def __enter__(self) -> ProgressSource:
-        self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._progress.stop()
-
-    def _start_pass(self) -> None:
-        self._pass += 1
-        label = "fitting" if self._pass == 1 else f"pass {self._pass}"
-        if self._disk is not None:
-            label += f" ({self._disk / 1e6:,.0f} MB on disk)"
-        self._task = self._progress.add_task(label, total=None, rows=0, mb=0.0, rate=0.0)
-        self.rows = self.bytes = 0
-
-    def _advance(self, rows: int, nbytes: int) -> None:
-        self.rows += rows
-        self.bytes += nbytes
-        elapsed = self._progress.tasks[self._task].elapsed or 0.0
-        rate = self.rows / elapsed if elapsed > 0 else 0.0
-        self._progress.update(self._task, rows=self.rows, mb=self.bytes / 1e6, rate=rate)
-
-    def _end_pass(self) -> None:
-        done = max(self.rows, 1)
-        self._progress.update(self._task, total=done, completed=done)
-
-    def blocks(self) -> Iterator[Block]:
-        """The wrapped source's blocks, advancing the bar after each one."""
-        self._start_pass()
-        for X, Y, w in self.source.blocks():
-            yield X, Y, w
-            self._advance(X.shape[0], X.nbytes + Y.nbytes + (0 if w is None else w.nbytes))
-        self._end_pass()
-
-    def fit_state(self, fit_intercept: bool) -> QRState:
-        """QR state of every row, folded on ``n_jobs`` threads while the bar advances."""
-        inner = self.source
-        n_jobs = getattr(inner, "n_jobs", self.n_jobs)
-        if isinstance(inner, ParallelSource):
-            inner = inner.source
-        if is_plain_file_source(inner):
-            self._start_pass()
-            state = file_state(inner, fit_intercept, n_jobs, on_batch=self._advance)
-            self._end_pass()
-            return state
-        if hasattr(inner, "fit_state"):
-            return inner.fit_state(fit_intercept)  # a source that fits itself (dask)
-        return fit_state_threaded(self, fit_intercept, n_jobs)
-
-
-def progress(source: Any, console: Any = None, n_jobs: int | None = None) -> ProgressSource:
-    """``source`` with a rich progress bar (rows, MB, rows/s) drawn on every pass.
-
-    Parameters
-    ----------
-    source : block source
-        ``olsnet.read(...)``, ``olsnet.scale.parallel(...)`` or any object with ``blocks()``.
-    console : rich.console.Console, optional
-        Where the bar is drawn (default: rich's global console).
-    n_jobs : int or None, default=None
-        Threads folding the blocks in ``fit_state`` (None: the CPUs this process may use, at
-        most 8).
-
-    Returns
-    -------
-    ProgressSource
-        A context manager: the bar shows between ``__enter__`` and ``__exit__``.
-    """
-    return ProgressSource(source, console, n_jobs)
-
-
-# ---------------------------------------------------------------------------- file fast path
-
-
-def is_plain_file_source(source: Any) -> bool:
-    """True for an ``olsnet.read(path, y=..., x=...)`` source with ``missing="raise"``: its
-    batches can go from Arrow columns straight into the fold (formula sources and dropped rows
-    take the general path through ``blocks()``)."""
-    try:
-        from ..data.files import FileSource
-    except ImportError:  # pragma: no cover - the data module is part of olsnet
-        return False
-    return type(source) is FileSource and source.missing == "raise"
 
 
 def _is_parquet(path: Path) -> bool:
@@ -198,7 +41,7 @@ def _is_parquet(path: Path) -> bool:
 
 def _where(path: Path, row: int) -> str:
     """'file, line N' (CSV, 1-based, header = line 1) or 'file, row N' (Parquet, 1-based)."""
-    from ..data.files import physical_line
+    from .files import physical_line
 
     if _is_parquet(path):
         return f"{path}, row {row + 1}"
@@ -210,7 +53,7 @@ def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[
     file (CSV: and the line and column, found by ``olsnet.data.files.locate_csv_problem``)."""
     import pyarrow as pa
 
-    from ..data.files import locate_csv_problem, parquet_batch_rows, read_header
+    from .files import locate_csv_problem, parquet_batch_rows, read_header
 
     if _is_parquet(path):
         import pyarrow.parquet as pq
@@ -260,6 +103,8 @@ def _float_column(batch: Any, name: str, path: Path) -> np.ndarray:
     if col.type != pa.float64():  # pyarrow.compute loads only for the cast (it takes 0.3 s)
         import pyarrow.compute as pc
 
+        from .files import is_numeric_arrow
+
         if not is_numeric_arrow(col.type):
             raise DataFileError(
                 f"{path}: column {name!r} has type {col.type}, which is not numeric; read the "
@@ -283,7 +128,7 @@ def _fold_batches(
     total = QRState.empty(p, len(names) - p, fit_intercept)
     for batch in batches:
         state = _fold_batch(batch, path, offset, names, p, weights, fit_intercept, kernel)
-        total = merge_states(total, state)
+        total = total.merge(state)
         offset += batch.num_rows
     return total
 
@@ -326,7 +171,6 @@ def _fold_batch(
         ) from None
 
 
-FILE_GRAM_MAX_COND = 100.0  # cond² · eps ≈ 2e-12
 IN_FLIGHT_BYTES = 192 << 20  # batches read ahead or being folded, all threads together
 
 
@@ -334,7 +178,7 @@ def _tasks_in_flight(batch_rows: int, n_columns: int) -> int:
     """How many fold tasks fit in ``IN_FLIGHT_BYTES``: a task holds up to twice ``batch_rows``
     rows (batches are grouped until they reach it), or one Parquet row group of at most
     ``PARQUET_BATCH_BYTES``. At least 2, so reading overlaps a fold."""
-    from ..data.files import PARQUET_BATCH_BYTES
+    from .files import PARQUET_BATCH_BYTES
 
     task = max(2 * batch_rows * n_columns * 8, PARQUET_BATCH_BYTES)
     return max(2, IN_FLIGHT_BYTES // task)
