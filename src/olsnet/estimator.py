@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, SOLVER_POLICIES, check_option
-from .data import ArraySource, as_design, as_matrix, check_finite
-from .errors import DataError, DimensionError, not_fitted
+from .data import ArraySource, Source, as_design, as_matrix
+from .errors import DataError, DimensionError, InputTypeError, not_fitted
 
 __all__ = ["LinearRegression"]
 
@@ -20,8 +21,28 @@ def _is_dask(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def _is_source(obj: Any) -> bool:
-    return hasattr(obj, "blocks") and hasattr(obj, "feature_names") and not hasattr(obj, "shape")
+def _as_source(X: Any, y: Any, sample_weight: Any, missing: str) -> Source:
+    """The one dispatch on the input's kind: a :class:`~olsnet.data.Source` as is, dask
+    collections as a ``DaskSource``, everything else checked into an in-memory ``ArraySource``.
+    (A new kind of input, a device array say, becomes a new ``Source`` here.)"""
+    if isinstance(X, Source):
+        if y is not None or sample_weight is not None:
+            raise InputTypeError(
+                f"X is a data source ({type(X).__name__}), which carries its own target and "
+                "weights; call fit(source) without y or sample_weight"
+            )
+        return X
+    if y is None:
+        raise ValueError(
+            "LinearRegression requires y to be passed, but the target y is None "
+            "(y may be omitted only when X is a data source from olsnet.read)"
+        )
+    if _is_dask(X) or _is_dask(y):
+        from .scale import as_source
+
+        return as_source(X, y, sample_weight)
+    # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
+    return ArraySource(as_design(X, y, sample_weight, missing=missing, check_finite_X=False))
 
 
 class LinearRegression:
@@ -123,71 +144,55 @@ class LinearRegression:
         )
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> LinearRegression:
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        *,
+        n_jobs: int | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> LinearRegression:
         """Fit by exact least squares.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, or a block
-            source (``olsnet.read(...)``), in which case ``y`` is None.
+        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, or a data
+            source (``olsnet.read(...)``, any :class:`olsnet.data.Source`), in which case ``y``
+            and ``sample_weight`` are None.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
             Analytic weights (see Notes of the class).
+        n_jobs : int or None, default=None
+            Threads for sources folded block by block (None: the CPUs this process may use, at
+            most 8; -1: all of them).
+        on_batch : callable, optional
+            ``on_batch(rows, bytes)`` after each batch a source reads (progress bars).
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        InputTypeError, DimensionError, DataError
+            Inputs that are not numeric, shapes that do not line up, NaN or inf (naming the
+            column and row), bad weights, a source that yields no rows.
         """
         from .inference import RegressionResult
-        from .solve import lstsq, solve_state
 
         fit_intercept = bool(self.fit_intercept)
         cov_type = check_option("cov_type", self.cov_type, COV_TYPES)
         missing = check_option("missing", self.missing, MISSING_POLICIES)
         policy = check_option("policy", self.policy, SOLVER_POLICIES)
-        design = None
-        if y is None and isinstance(X, ArraySource):  # rows in memory: the refined path below
-            design = X.design
-            check_finite(design.Y, "y", design.target_names)
-        elif y is None and _is_source(X):
-            source, from_frame = X, True
-            # a formula source knows whether its formula has an intercept ("y ~ x - 1")
-            if getattr(source, "fit_intercept", None) is not None:
-                fit_intercept = bool(source.fit_intercept)
-            if not hasattr(source, "fit_state"):
-                from .scale import parallel  # blocks folded on every core, then merged
-
-                source = parallel(source, n_jobs=None)
-            state = source.fit_state(fit_intercept)
-            if state.nobs == 0:
-                raise DataError("the data source yielded no rows; nothing to fit")
-            solution = solve_state(state, tuple(source.feature_names))
-            y_ndim = getattr(source, "y_ndim", 1 if source.n_outputs == 1 else 2)
-            n_dropped = int(getattr(source, "n_dropped", 0) or 0)  # known once the rows were read
-        elif y is None:
-            raise ValueError(
-                "LinearRegression requires y to be passed, but the target y is None "
-                "(y may be omitted only when X is a data source from olsnet.read)"
-            )
-        elif _is_dask(X) or _is_dask(y):
-            from .scale import as_source
-
-            return self.set_params().fit(as_source(X, y, sample_weight))
-        else:
-            # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
-            design = as_design(X, y, sample_weight, missing=missing, check_finite_X=False)
-        if design is not None:
-            solution = lstsq(
-                design.X,
-                design.Y,
-                design.weights,
-                fit_intercept,
-                design.feature_names,
-                policy=policy,
-                check_finite_X=True,
-            )
-            source = ArraySource(design)
-            n_dropped, from_frame, y_ndim = design.n_dropped, design.names_from_frame, design.y_ndim
+        source = _as_source(X, y, sample_weight, missing)
+        if source.fit_intercept is not None:  # a formula says ("y ~ x - 1")
+            fit_intercept = bool(source.fit_intercept)
+        solution = source.solve(fit_intercept, policy=policy, n_jobs=n_jobs, on_batch=on_batch)
+        if solution.nobs == 0:
+            raise DataError("the data source yielded no rows; nothing to fit")
+        y_ndim = source.y_ndim
+        n_dropped = int(source.n_dropped or 0)  # known once the rows were read
         result = RegressionResult.from_solution(
             solution,
             source,
@@ -199,7 +204,9 @@ class LinearRegression:
         )
         if cov_type != "nonrobust":
             result = result.with_cov(cov_type)
-        self._set_fitted(solution.params, fit_intercept, y_ndim, solution.rank, source, from_frame)
+        self._set_fitted(
+            solution.params, fit_intercept, y_ndim, solution.rank, source, source.names_from_frame
+        )
         self.result_ = result
         return self
 

@@ -47,13 +47,23 @@ def fit_model(
     model = LinearRegression(
         fit_intercept=intercept_for(source, no_intercept), cov_type=cov_type, missing=data.missing
     )
-    from ..scale import parallel, progress
+    from ..scale import RichProgress
 
     console = Console(stderr=True)
     if not console.is_terminal:  # no bar: every core (at most 8) folds the batches
-        return model.fit(parallel(source)), source
-    with progress(source, console) as shown:  # the bar's source folds on every core too
-        return model.fit(shown), source
+        return model.fit(source), source
+    with RichProgress(console, _disk_bytes(source)) as bar:  # every core folds here too
+        return model.fit(source, on_batch=bar), source
+
+
+def _disk_bytes(source: Any) -> int | None:
+    """Total size on disk of a file source's files (None when unknown)."""
+    import os
+
+    try:
+        return sum(os.path.getsize(p) for p in getattr(source, "paths", ()))
+    except OSError:
+        return None
 
 
 @app.command()

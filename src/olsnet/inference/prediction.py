@@ -103,7 +103,7 @@ class PredictionResult:
 
 def _new_rows(result: RegressionResult, X: Any) -> np.ndarray:
     """(m, p) float64 rows in the model's feature order, checked against its names."""
-    from ..data import as_matrix
+    from .._validate import as_matrix
 
     p = result.n_features
     cols = getattr(X, "columns", None)

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataFileError, OptionError
+from ...solve import QRState
+from ..source import OnBatch, Source
 from ._arrow import open_batches
 from ._csv_errors import locate_csv_problem
 from ._paths import file_kind
@@ -144,6 +146,12 @@ class FormulaFileSource(FileSource):
             rows = np.arange(offset, offset + batch.num_rows)
             offset += batch.num_rows
             yield df, rows
+
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of the formula's rows: its encoded ``blocks()``, folded on threads."""
+        return Source.fit_state(self, fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:

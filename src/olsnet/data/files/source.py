@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataFileError
+from ...solve import QRState
 from .._arrays import Design
+from ..source import OnBatch, Source
 from ._arrow import (
     check_columns,
     column_float64,
@@ -42,7 +44,7 @@ class _Batch:
     rows: np.ndarray  # (b,) int
 
 
-class FileSource:
+class FileSource(Source):
     """CSV / Parquet files as a re-iterable block source (see :func:`read`).
 
     Attributes
@@ -103,20 +105,27 @@ class FileSource:
 
     # -- protocol ---------------------------------------------------------------------------
     @property
-    def feature_names(self) -> tuple[str, ...]:
+    def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._x
 
     @property
-    def target_names(self) -> tuple[str, ...]:
+    def target_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._y
 
     @property
-    def n_features(self) -> int:
-        return len(self.feature_names)
+    def weighted(self) -> bool:  # type: ignore[override]
+        return self.weights is not None
 
-    @property
-    def n_outputs(self) -> int:
-        return len(self.target_names)
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of every row; with ``missing="raise"`` the Arrow columns go straight into
+        the fold (``olsnet.data._file_fold``), else the converted ``blocks()`` are folded."""
+        if self.missing != "raise":
+            return super().fit_state(fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
+        from .._file_fold import file_state
+
+        return file_state(self, fit_intercept, n_jobs, on_batch)
 
     def blocks(self) -> Iterator[Block]:
         """Yield ``(X (b, p), Y (b, q), w (b,) or None)`` over every file, in order."""
