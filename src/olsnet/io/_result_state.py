@@ -10,11 +10,12 @@ is version 1 of ``kind = "olsnet.RegressionResult"`` (unchanged since it was wri
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .._types import COV_TYPES, check_option
+from .._types import COV_TYPES, RESULT_COV_TYPES, check_option
 from ..errors import FormatError
 from ..inference import RegressionResult
 from ..inference.covariance import ResidualPass
@@ -58,6 +59,8 @@ def result_state(result: RegressionResult) -> tuple[dict[str, Any], dict[str, np
         "R_x": np.array(sol.R_x),
         "shift_x": np.array(sol.shift_x),
     }
+    if result.cov_middle is not None:
+        arrays["cov_middle"] = np.array(result.cov_middle)
     dp = result.known_residual_pass
     if dp is not None:
         arrays["hc_meats"] = np.array(dp.meats)
@@ -135,18 +138,36 @@ def result_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Re
             method=str(meta["method"]),
         )
         opt = meta.get("optimality")
-        return RegressionResult.from_solution(
+        base = RegressionResult.from_solution(
             solution,
             None,
             feature_names=tuple(meta["feature_names"]),
             target_names=tuple(meta["target_names"]),
             y_ndim=int(meta["y_ndim"]),
-            cov_type=check_option("cov_type", meta["cov_type"], COV_TYPES),
             n_dropped=int(meta["n_dropped"]),
             optimality=None if opt is None else optimality_from_dict(opt),
             data_pass=data_pass,
             sum_log_weights=meta.get("sum_log_weights"),
-            covariance=a["cov"],
+        )
+        cov_type = check_option("cov_type", meta["cov_type"], RESULT_COV_TYPES)
+        if cov_type in COV_TYPES and (cov_type == "nonrobust" or data_pass is not None):
+            return base.with_cov(cov_type)  # recomputed in the factored basis: the same numbers
+        middle = None
+        if "cov_middle" in arrays:
+            middle = np.asarray(arrays["cov_middle"], dtype=np.float64)
+            if middle.shape != (q, rank, rank):
+                raise FormatError(
+                    f"array 'cov_middle' has shape {middle.shape}, expected {(q, rank, rank)}"
+                )
+        df_inf = meta.get("df_inference")
+        return replace(
+            base,
+            cov_type=cov_type,
+            covariance=_readonly(a["cov"]),
+            cov_middle=None if middle is None else _readonly(middle),
+            cov_kwds=tuple((str(k), v) for k, v in meta.get("cov_kwds", [])),
+            df_inference=None if df_inf is None else float(df_inf),
+            cov_reason=meta.get("cov_reason"),
         )
     except KeyError as exc:
         raise FormatError(f"RegressionResult state is missing {exc.args[0]!r}") from None
@@ -154,6 +175,20 @@ def result_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Re
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"RegressionResult state is malformed: {exc}") from None
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, dtype=np.float64)
+    out.flags.writeable = False
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return v.item()
+    return v
 
 
 def _json_float(v: float) -> float | str:
