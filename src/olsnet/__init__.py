@@ -26,7 +26,7 @@ _LAZY = {
     "Summary": "olsnet.inference",
     "QRState": "olsnet.solve",
     "anova": "olsnet.inference",
-    "merge": "olsnet.estimator",
+    "merge": "olsnet._incremental",
     # networks (torch)
     "LinearNetwork": "olsnet.nn",
     "train": "olsnet.nn",

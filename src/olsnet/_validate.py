@@ -237,8 +237,12 @@ def as_design(
     *,
     missing: str = "raise",
     check_finite_X: bool = True,
+    min_features: int = 1,
 ) -> Design:
     """Check and convert a regression's inputs.
+
+    ``min_features=0`` admits X with no columns (the intercept-only model, R's ``y ~ 1``);
+    the scikit-learn estimator keeps scikit-learn's minimum of 1.
 
     ``check_finite_X=False`` leaves the NaN/inf scan of X to the caller, which must then call
     :func:`check_finite` itself (the solver's normal-equations pass does it for free: a NaN or
@@ -265,8 +269,12 @@ def as_design(
         raise DataError(
             f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required."
         )
-    if p == 0:
-        raise DataError(f"X has 0 feature(s) (shape={Xa.shape}) while a minimum of 1 is required.")
+    if p < min_features:
+        raise DataError(
+            f"X has {p} feature(s) (shape={Xa.shape}) while a minimum of {min_features} is "
+            "required. (For the intercept-only model use olsnet.ols('y ~ 1', data) or fit "
+            "LinearRegression on olsnet.data.ArraySource(as_design(X, y, min_features=0)).)"
+        )
     if Y.shape[1] == 0:
         raise DataError("y has 0 columns; at least one target is required")
     w = None if sample_weight is None else check_weights(sample_weight, n)

@@ -38,12 +38,12 @@ from .files._arrow import (
 
 __all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state"]
 
+
 def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[Any]:
     """Arrow batches of ``columns`` (numeric) after checking they are all in the file."""
     have = file_columns(path)
     check_columns(path, have, columns)
     return open_batches(path, columns, (), batch_rows)
-
 
 
 def _fold_batches(

@@ -342,7 +342,12 @@ def _fit(fd: _FormulaData, cov_type: str) -> Any:
             f"formula {spec.formula!r} has no terms and no intercept; nothing to fit"
         )
     model = LinearRegression(fit_intercept=spec.fit_intercept, cov_type=cov_type)
-    model.fit(X, y, sample_weight=fd.w)
+    if X.shape[1] == 0:  # y ~ 1: scikit-learn's array path refuses X without columns
+        from ._arrays import ArraySource, as_design
+
+        model.fit(ArraySource(as_design(X, y, fd.w, min_features=0)))
+    else:
+        model.fit(X, y, sample_weight=fd.w)
     result = model.result_
     if fd.n_dropped:
         result = _with_dropped(result, fd.n_dropped)

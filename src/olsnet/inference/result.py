@@ -308,6 +308,21 @@ class RegressionResult:
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
 
+    def with_residual_pass(self, data_pass: ResidualPass) -> RegressionResult:
+        """This result with a residual pass made elsewhere (chunk by chunk, ``partial_residuals``).
+
+        Raises
+        ------
+        DataError
+            The pass covers a different number of rows than the fit.
+        """
+        if data_pass.nobs != self.nobs or data_pass.meats.shape[-1] != self.rank:
+            raise DataError(
+                f"the residual pass covers {data_pass.nobs} rows of rank {data_pass.meats.shape[-1]}"
+                f"; this fit has {self.nobs} rows of rank {self.rank}"
+            )
+        return replace(self, _cache=_Cache(data_pass, data_pass.sum_log_weights))
+
     @property
     def known_residual_pass(self) -> ResidualPass | None:
         """The pass over the data if it has been made (or loaded), else None; never reads data."""
