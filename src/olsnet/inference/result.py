@@ -19,6 +19,7 @@ import numpy as np
 from .._types import RESULT_COV_TYPES, check_option
 from ..errors import DataError, DimensionError, NotAvailableWarning
 from . import _statistics as st
+from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
 from ._rows import factor_solve, to_centred
 from ._statistics import Stat
@@ -47,6 +48,7 @@ class _Cache:
 
     data_pass: ResidualPass | None = None
     sum_log_weights: float | None = None
+    residual_tests: ResidualTests | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +139,7 @@ class RegressionResult:
         optimality: Optimality | None = None,
         data_pass: ResidualPass | None = None,
         sum_log_weights: float | None = None,
+        residual_tests: ResidualTests | None = None,
     ) -> RegressionResult:
         """Result of a solved least-squares problem.
 
@@ -157,8 +160,9 @@ class RegressionResult:
             Rows dropped for missing values (reported in the summary).
         optimality : Optimality, optional
             For coefficients given rather than fitted (:func:`~olsnet.inference.result_at`).
-        data_pass, sum_log_weights : optional
-            The pass over the data and ``Σ log w`` when already known (a loaded result).
+        data_pass, sum_log_weights, residual_tests : optional
+            The pass over the data, ``Σ log w`` and the residual tests when already known (a
+            loaded result).
 
         Raises
         ------
@@ -202,7 +206,7 @@ class RegressionResult:
             n_dropped=int(n_dropped),
             optimality=optimality,
             source=source,
-            _cache=_Cache(data_pass, sum_log_weights),
+            _cache=_Cache(data_pass, sum_log_weights, residual_tests),
         )
         return res.with_cov(cov_type)
 
@@ -340,6 +344,19 @@ class RegressionResult:
                     total += float(np.log(w[w > 0]).sum())
             self._cache.sum_log_weights = total
         return self._cache.sum_log_weights
+
+    def residual_tests(self) -> ResidualTests:
+        """Omnibus, skew, kurtosis, Jarque-Bera, Durbin-Watson, residual quantiles (made once)."""
+        if self._cache.residual_tests is None or (
+            self._cache.residual_tests.reason and self.source is not None
+        ):
+            self._cache.residual_tests = residual_tests(self)
+        return self._cache.residual_tests
+
+    @property
+    def known_residual_tests(self) -> ResidualTests | None:
+        """The residual tests if made (or loaded), else None; never reads data."""
+        return self._cache.residual_tests
 
     @property
     def known_sum_log_weights(self) -> float | None:

@@ -18,6 +18,7 @@ import numpy as np
 from .._types import COV_TYPES, RESULT_COV_TYPES, check_option
 from ..errors import FormatError
 from ..inference import RegressionResult
+from ..inference._residual_tests import ResidualTests
 from ..inference.covariance import ResidualPass
 from ..inference.optimality import optimality_from_dict, optimality_to_dict
 from ..solve import LstsqSolution
@@ -61,6 +62,11 @@ def result_state(result: RegressionResult) -> tuple[dict[str, Any], dict[str, np
     }
     if result.cov_middle is not None:
         arrays["cov_middle"] = np.array(result.cov_middle)
+    tests = _residual_tests_if_known(result)
+    if tests is not None and tests.reason is None:
+        meta["residual_tests"] = {k: [_json_float(x) for x in v] for k, v in tests.values.items()}
+        if tests.quantiles is not None:
+            arrays["residual_quantiles"] = np.array(tests.quantiles)
     dp = result.known_residual_pass
     if dp is not None:
         arrays["hc_meats"] = np.array(dp.meats)
@@ -74,6 +80,13 @@ def _sum_log_weights_if_known(result: RegressionResult) -> float | None:
         return result.sum_log_weights
     except Exception:  # a source that can no longer be read: store what is known
         return result.known_sum_log_weights
+
+
+def _residual_tests_if_known(result: RegressionResult) -> Any:
+    try:  # with the data at hand, made now so that the loaded summary shows them
+        return result.residual_tests() if result.source is not None else None
+    except Exception:  # a source that can no longer be read: store what is known
+        return result.known_residual_tests
 
 
 def result_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RegressionResult:
@@ -138,6 +151,20 @@ def result_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Re
             method=str(meta["method"]),
         )
         opt = meta.get("optimality")
+        tests = None
+        if "residual_tests" in meta:
+            values = {
+                str(k): np.array([_float_or_nan(x) for x in v], dtype=np.float64)
+                for k, v in meta["residual_tests"].items()
+            }
+            if any(v.shape != (q,) for v in values.values()):
+                raise FormatError(f"'residual_tests' must hold {q} value(s) per statistic")
+            quant = arrays.get("residual_quantiles")
+            if quant is not None and np.shape(quant) != (q, 5):
+                raise FormatError(f"array 'residual_quantiles' must have shape {(q, 5)}")
+            tests = ResidualTests(
+                values, None if quant is None else np.asarray(quant, dtype=np.float64), None
+            )
         base = RegressionResult.from_solution(
             solution,
             None,
@@ -148,6 +175,7 @@ def result_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Re
             optimality=None if opt is None else optimality_from_dict(opt),
             data_pass=data_pass,
             sum_log_weights=meta.get("sum_log_weights"),
+            residual_tests=tests,
         )
         cov_type = check_option("cov_type", meta["cov_type"], RESULT_COV_TYPES)
         if cov_type in COV_TYPES and (cov_type == "nonrobust" or data_pass is not None):
@@ -197,4 +225,4 @@ def _json_float(v: float) -> float | str:
 
 
 def _float_or_nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)
+    return float("nan") if v is None else float(v)  # also reads "nan", "inf" strings
