@@ -109,6 +109,11 @@ class OLSInfluence:
         return _ro(a[..., 0] if self.result.y_ndim == 1 else a)
 
     @property
+    def weights(self) -> np.ndarray:
+        """(n,) the rows' weights (1 unweighted); rows of weight 0 are not observations."""
+        return self._w
+
+    @property
     def hat_matrix_diag(self) -> np.ndarray:
         """Leverage ``hᵢ`` (n,) (1 where within 10 ε of 1; 0 for zero-weight rows)."""
         h = np.where(self.hat_raw > LEVERAGE_ONE, 1.0, self.hat_raw)
