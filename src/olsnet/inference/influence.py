@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.linalg as sla
 
 from ..errors import NotAvailableWarning
 from ._distributions import f_sf
@@ -47,6 +48,23 @@ def _ro(a: np.ndarray) -> np.ndarray:
     a = np.array(a, dtype=np.float64)
     a.flags.writeable = False
     return a
+
+
+def reorthogonalized(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q L⁻ᵀ`` with ``L Lᵀ = QᵀQ``: columns orthonormal to rounding, same column space.
+
+    ``Q = Z̃ R⁻¹`` is orthonormal only as far as ``R`` is exact (``κ ε``); the hat matrix is
+    ``Z̃ (Z̃ᵀZ̃)⁻¹ Z̃ᵀ = Q (QᵀQ)⁻¹ Qᵀ`` for any invertible ``R``, so one Cholesky of the small,
+    well-conditioned ``QᵀQ`` removes that error (NIST Longley: leverages from 4e-12 to 1e-14).
+    """
+    eye = np.eye(Q.shape[1])
+    if Q.shape[1] == 0 or Q.shape[0] == 0:
+        return Q, eye
+    try:
+        L = np.linalg.cholesky(Q.T @ Q)
+    except np.linalg.LinAlgError:  # numerically singular: keep Q as it is
+        return Q, eye
+    return sla.solve_triangular(L, Q.T, lower=True, check_finite=False).T, L
 
 
 def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
@@ -81,7 +99,8 @@ class OLSInfluence:
     """
 
     result: RegressionResult = field(repr=False)
-    _Q: np.ndarray = field(repr=False)  # (n, r)
+    _Q: np.ndarray = field(repr=False)  # (n, r) orthonormal rows: Z̃ R⁻¹ L⁻ᵀ
+    _L: np.ndarray = field(repr=False)  # (r, r) Cholesky factor of (Z̃ R⁻¹)ᵀ(Z̃ R⁻¹)
     _wresid: np.ndarray = field(repr=False)  # (n, q)
     _w: np.ndarray = field(repr=False)  # (n,)
     hat_raw: np.ndarray = field(repr=False)  # (n,)
@@ -89,7 +108,7 @@ class OLSInfluence:
     @classmethod
     def of(cls, res: RegressionResult) -> OLSInfluence:
         rows = collect_rows(res, "get_influence()")
-        Q, w = rows["Q"], rows["w"]
+        (Q, L), w = reorthogonalized(rows["Q"]), rows["w"]
         wresid = (rows["y"] - rows["fitted"]) * np.sqrt(w)[:, None]
         hat = np.einsum("ij,ij->i", Q, Q)
         one = leverage_one_rows(hat)
@@ -102,7 +121,7 @@ class OLSInfluence:
                 NotAvailableWarning,
                 stacklevel=3,
             )
-        return cls(res, _ro(Q), _ro(wresid), _ro(w), _ro(hat))
+        return cls(res, _ro(Q), _ro(L), _ro(wresid), _ro(w), _ro(hat))
 
     def _shape(self, a: np.ndarray) -> np.ndarray:
         a = np.where((self._w > 0).reshape((-1,) + (1,) * (a.ndim - 1)), a, np.nan)
@@ -171,8 +190,9 @@ class OLSInfluence:
         res = self.result
         sol = res.solution
         kept = sol.kept
-        # B x̃ᵢ = T R⁻¹ Qᵢᵀ in user coordinates; F = T R⁻¹ (r, r) by a triangular solve
+        # B x̃ᵢ = T R⁻¹ L⁻ᵀ Qᵢᵀ in user coordinates; F = T R⁻¹ L⁻ᵀ (r, r) by triangular solves
         F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))
+        F = sla.solve_triangular(self._L, F.T, lower=True, check_finite=False).T
         bx = self._Q @ F.T  # (n, r)
         sd = np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
         t = self._external() / np.sqrt(self._one_minus_h())  # (n, q)
