@@ -83,9 +83,11 @@ def _hc(res: RegressionResult, kind: str) -> CovChoice:
         from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows
 
         if dp.max_leverage > LEVERAGE_ONE:
-            Q = collect_rows(res, f"cov_type={kind!r}")["Q"]
-            rows = leverage_one_rows(np.einsum("ij,ij->i", Q, Q))
-            shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+            shown = "some"
+            if res.source is not None:  # name them (a second pass, only in this rare case)
+                Q = collect_rows(res, f"cov_type={kind!r}")["Q"]
+                rows = leverage_one_rows(np.einsum("ij,ij->i", Q, Q))
+                shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
             why = (
                 f"row(s) {shown} have leverage 1 (within 10 eps, as R), where {kind} divides "
                 "0 by 0; use HC0 or HC1, or drop those rows"

@@ -62,6 +62,10 @@ def result_state(result: RegressionResult) -> tuple[dict[str, Any], dict[str, np
     }
     if result.cov_middle is not None:
         arrays["cov_middle"] = np.array(result.cov_middle)
+    if result.cov_type not in COV_TYPES:  # cluster / HAC: what describes the covariance
+        meta["cov_kwds"] = [[k, _jsonable(v)] for k, v in result.cov_kwds]
+        meta["df_inference"] = result.df_inference
+        meta["cov_reason"] = result.cov_reason
     tests = _residual_tests_if_known(result)
     if tests is not None and tests.reason is None:
         meta["residual_tests"] = {k: [_json_float(x) for x in v] for k, v in tests.values.items()}

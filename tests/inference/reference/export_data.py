@@ -1,6 +1,6 @@
 """Write the statsmodels datasets the R reference script reads (run before make_r_reference.R).
 
-    PYTHONPATH=src python tests/inference/reference/export_data.py
+PYTHONPATH=src python tests/inference/reference/export_data.py
 """
 
 from pathlib import Path
