@@ -137,12 +137,14 @@ def _linear(expr: str, names: Sequence[str], text: str) -> tuple[np.ndarray, flo
 class ContrastResults:
     """A test of ``L b = c``: t per restriction and the joint F (statsmodels' names).
 
-    ``effect``, ``sd``, ``tvalue``, ``pvalue`` are (m,) (per restriction, two-sided t with
+    ``effect`` is ``L b`` (m,) and ``q_matrix`` the ``c`` it is tested against; ``sd``,
+    ``tvalue = (L b - c) / sd``, ``pvalue`` are (m,) (per restriction, two-sided t with
     ``df_denom``); ``fvalue`` and ``f_pvalue`` the joint test with (``df_num``, ``df_denom``);
     ``statistic`` and ``pvalue_joint`` what was asked for (F, or χ² with ``use_f=False``).
     """
 
     effect: np.ndarray
+    q_matrix: np.ndarray
     sd: np.ndarray
     fvalue: float
     df_num: int
@@ -154,7 +156,7 @@ class ContrastResults:
     @property
     def tvalue(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.effect / self.sd
+            return (self.effect - self.q_matrix) / self.sd
 
     @property
     def pvalue(self) -> np.ndarray:
@@ -179,7 +181,7 @@ class ContrastResults:
         return float(sp.chdtrc(self.df_num, self.statistic))
 
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        """(m, 2) intervals of ``L b - c`` (t with ``df_denom``)."""
+        """(m, 2) intervals of ``L b`` (t with ``df_denom``)."""
         if not 0.0 < alpha < 1.0:
             raise OptionError(f"alpha must be in (0, 1); got {alpha}")
         half = t_isf(alpha / 2.0, self.df_denom) * self.sd
@@ -246,9 +248,9 @@ def wald(
     if middle is None:
         raise DataError("this result has no factored covariance (a file saved without it)")
     V = G @ middle[j] @ G.T  # (m, m)
-    effect = L[:, kept] @ sol.params[kept, j] - c
+    effect = L[:, kept] @ sol.params[kept, j]
     try:
-        F = float(effect @ np.linalg.solve(V, effect)) / L.shape[0]
+        F = float((effect - c) @ np.linalg.solve(V, effect - c)) / L.shape[0]
     except np.linalg.LinAlgError:
         raise DataError(
             "the restrictions are linearly dependent (L V Lᵀ is singular); drop the redundant ones"
@@ -262,6 +264,7 @@ def wald(
     )
     return ContrastResults(
         effect=effect,
+        q_matrix=c,
         sd=np.sqrt(np.diag(V)),
         fvalue=F,
         df_num=L.shape[0],
