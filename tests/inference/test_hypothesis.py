@@ -102,7 +102,7 @@ def test_robust_anova_is_the_wald_test_of_the_added_terms(grunfeld) -> None:
 def test_bad_restrictions_list_the_names(grunfeld) -> None:
     X, y, _ = grunfeld
     res = olsnet_fit(X, y)
-    with pytest.raises(OptionError, match="'valu'.*coefficients: Intercept, value, capital"):
+    with pytest.raises(OptionError, match=r"'valu'.*coefficients: Intercept, value, capital"):
         res.t_test("valu = capital")
     with pytest.raises(OptionError, match="exactly one '='"):
         res.t_test("value")
