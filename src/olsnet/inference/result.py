@@ -305,8 +305,9 @@ class RegressionResult:
                 raise DataError(
                     f"{what} needs the data this result was fitted on (it sums over rows of "
                     "residuals), but none are attached: the result was built without a source "
-                    "or loaded from a file saved before this was computed. Refit with the data, "
-                    "or build it with RegressionResult.from_solution(solution, source)"
+                    "or loaded from a file saved before this was computed, or made by partial_fit "
+                    "or merge. Attach the rows with result.with_data(X, y), pass them again with "
+                    "LinearRegression.partial_residuals, or refit with the data"
                 )
             self._cache.data_pass = _pass_over(self.source, self.solution.params, self.solution)
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
