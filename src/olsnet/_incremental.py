@@ -127,10 +127,8 @@ def merge(a: Any, b: Any) -> Any:
     DataError
         A model without its QR state or rows.
     """
-    from .estimator import LinearRegression
-
-    for m in (a, b):
-        if not isinstance(m, LinearRegression) or not hasattr(m, "result_"):
+    for m in (a, b):  # duck-typed: this module sits below the estimator
+        if not hasattr(m, "_adopt") or not hasattr(m, "result_"):
             raise InputTypeError(f"merge takes fitted LinearRegression models; got {m!r}")
     ra, rb = a.result_, b.result_
     if (ra.feature_names, ra.target_names, ra.fit_intercept, ra.y_ndim) != (
@@ -158,6 +156,6 @@ def merge(a: Any, b: Any) -> Any:
     result = replace(result, n_dropped=ra.n_dropped + rb.n_dropped)
     if a.cov_type != "nonrobust" and source is not None:
         result = result.with_cov(a.cov_type)
-    merged = LinearRegression(**a.get_params())
+    merged = type(a)(**a.get_params())
     merged._adopt(result, state)
     return merged
