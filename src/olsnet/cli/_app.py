@@ -10,12 +10,13 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import typer
 
 from .._types import OUTPUT_FORMATS, check_option
+from ._read_options import READ_NAMES, READ_PARAMETERS, read_kwargs
 
 app = typer.Typer(
     name="olsnet",
@@ -146,10 +147,21 @@ class DataOptions:
     formula: str | None
     weights: str | None
     missing: str
+    read_options: dict[str, Any] = field(default_factory=dict)  # --sep, --encoding, ...
 
     def source(self) -> Any:
-        """``olsnet.read`` with these options (a streaming file source)."""
-        from ..data.files import read
+        """``olsnet.read`` with these options (a streaming file source); what was sniffed
+        (a separator, a decimal comma) is said on stderr."""
+        source = self._read()
+        for text in getattr(source, "notes", ()):
+            note(f"olsnet: {text}")
+        return source
+
+    def _read(self) -> Any:
+        from ..data.files import read as read_files
+
+        def read(data: str, **kwargs: Any) -> Any:
+            return read_files(data, **kwargs, **self.read_options)
 
         if self.formula is not None:
             if self.y or self.x:
@@ -196,11 +208,12 @@ def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
-        options = DataOptions(**{n: kwargs.pop(n) for n in names})
+        reading = read_kwargs({n: kwargs.pop(n) for n in READ_NAMES})
+        options = DataOptions(**{n: kwargs.pop(n) for n in names}, read_options=reading)
         return func(options, **kwargs)
 
     del command.__wrapped__  # typer must read the signature below, not func's
-    params = [*_DATA_PARAMETERS, *own]
+    params = [*_DATA_PARAMETERS, *READ_PARAMETERS, *own]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     return command

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ..._types import MISSING_POLICIES, check_option
 from ...errors import InputTypeError
@@ -26,6 +27,7 @@ from ._arrow import (
     parquet_batch_rows,
 )
 from ._csv_errors import locate_csv_problem, physical_line, read_header
+from ._dialect import CsvDialect, csv_dialect
 from ._paths import expand_paths, file_kind
 from .formula_source import FormulaFileSource
 from .source import FileSource
@@ -33,6 +35,7 @@ from .source import FileSource
 __all__ = [
     "DEFAULT_BATCH_ROWS",
     "PARQUET_BATCH_BYTES",
+    "CsvDialect",
     "FileSource",
     "FormulaFileSource",
     "csv_block_bytes",
@@ -73,6 +76,13 @@ def read(
     weights: str | None = None,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    sep: str | None = None,
+    decimal: str | None = None,
+    encoding: str | None = None,
+    na_values: str | Sequence[str] | None = None,
+    quotechar: str = '"',
+    skip_rows: int = 0,
+    comment: str | None = None,
 ) -> FileSource:
     """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
 
@@ -97,6 +107,28 @@ def read(
         Empty fields / NA / NaN / inf: raise naming file, line and column, or drop the row.
     batch_rows : int, default 65536
         Rows per block; memory use is a few times ``batch_rows * n_columns * 8`` bytes.
+    sep : str, optional
+        The field separator of CSV files, one character (``"\\t"`` for a tab). Default:
+        a tab for ``.tsv`` / ``.tab`` files; otherwise a comma, unless the header holds no
+        comma but ``;``, tabs or ``|`` -- then the most frequent of those (sniffed, and said
+        in ``source.notes``).
+    decimal : {".", ","}, optional
+        The decimal mark. Default ``"."``, or ``","`` when the separator is ``";"`` and the
+        numbers of the first 20 rows are written with decimal commas (sniffed, and said).
+    encoding : str, default "utf-8"
+        The text encoding of CSV files (any Python codec name: ``"latin-1"``, ``"cp1252"``,
+        ``"utf-16"``). A UTF-8 byte-order mark is always skipped.
+    na_values : str or list of str, optional
+        Field texts read as missing values, in addition to pyarrow's defaults (empty, ``NA``,
+        ``NaN``, ``NULL``, ``#N/A``, ...), as pandas' ``na_values``: for example ``"."``
+        (SAS, Stata exports).
+    quotechar : str, default '"'
+        The quote character; a quoted field may hold separators and newlines.
+    skip_rows : int, default 0
+        Lines to skip at the start of each CSV file, before the header.
+    comment : str, optional
+        The rest of a line from this character (outside quotes) is ignored, as pandas does;
+        lines holding only a comment are skipped. Line numbers in errors still count them.
 
     Returns
     -------
@@ -106,9 +138,14 @@ def read(
     Raises
     ------
     DataFileError
-        No matching file, unknown file type, a missing column, an empty file, and (while
-        streaming) ragged rows, text in a numeric column, bad UTF-8, missing values; the message
-        names the file, the line (1-based, the header is line 1) and the column.
+        No matching file, unknown file type, a missing column, a repeated column name, an
+        empty file, a line longer than 1 MiB, and (while streaming) ragged rows, text in a
+        numeric column, bytes not in the encoding, missing values; the message names the file,
+        the line (1-based and physical: the header is line 1, blank lines, comment lines and
+        the lines of a quoted field holding a newline count) and the column.
+    OptionError
+        A ``sep``, ``decimal``, ``quotechar`` or ``comment`` that is not one character, an
+        unknown ``encoding``.
 
     Examples
     --------
@@ -118,6 +155,15 @@ def read(
     check_option("missing", missing, MISSING_POLICIES)
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    dialect = csv_dialect(
+        sep=sep,
+        decimal=decimal,
+        encoding=encoding,
+        na_values=na_values,
+        quotechar=quotechar,
+        skip_rows=skip_rows,
+        comment=comment,
+    )
     paths = expand_paths(path_or_glob)
     for p in paths:
         file_kind(p)
@@ -128,7 +174,12 @@ def read(
                 "the target on the left of '~'"
             )
         return FormulaFileSource(
-            paths, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+            paths,
+            formula=formula,
+            weights=weights,
+            missing=missing,
+            batch_rows=batch_rows,
+            dialect=dialect,
         )
     ys = _names_arg(y, "y")
     if ys is None:
@@ -142,6 +193,7 @@ def read(
         missing=missing,
         batch_rows=batch_rows,
         y_ndim=1 if isinstance(y, str) else 2,
+        dialect=dialect,
     )
 
 
@@ -151,9 +203,12 @@ def read_features(
     *,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    **csv_options: Any,
 ) -> FileSource:
     """Files as a source of feature rows only (for predictions): ``blocks()`` yields
-    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column."""
+    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column; ``csv_options`` are
+    :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``, ``quotechar``,
+    ``skip_rows`` and ``comment``."""
     check_option("missing", missing, MISSING_POLICIES)
     return FileSource(
         expand_paths(path_or_glob),
@@ -163,4 +218,5 @@ def read_features(
         missing=missing,
         batch_rows=batch_rows,
         y_ndim=2,
+        dialect=csv_dialect(**csv_options),
     )

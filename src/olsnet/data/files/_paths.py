@@ -11,7 +11,9 @@ from ...errors import DataFileError
 
 __all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "expand_paths", "file_kind"]
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt")
+CSV_SUFFIXES = tuple(
+    base + z for base in (".csv", ".tsv", ".tab", ".txt") for z in ("", ".gz", ".bz2")
+)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -23,8 +25,8 @@ def file_kind(path: Path) -> str:
     if name.endswith(CSV_SUFFIXES):
         return "csv"
     raise DataFileError(
-        f"{path}: unknown file type; olsnet reads CSV ({', '.join(CSV_SUFFIXES)}) and Parquet "
-        f"({', '.join(PARQUET_SUFFIXES)}) files"
+        f"{path}: unknown file type; olsnet reads CSV (.csv, .tsv, .tab, .txt, each also "
+        f"compressed as .gz or .bz2) and Parquet ({', '.join(PARQUET_SUFFIXES)}) files"
     )
 
 

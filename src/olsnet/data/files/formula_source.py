@@ -13,8 +13,8 @@ import numpy as np
 from ...errors import DataFileError, OptionError
 from ...solve import QRState
 from ..source import OnBatch, Source
-from ._arrow import open_batches
-from ._csv_errors import locate_csv_problem
+from ._arrow import csv_schema, open_batches
+from ._dialect import CsvDialect
 from ._paths import file_kind
 from .source import FileSource, _Batch
 
@@ -46,17 +46,17 @@ class FormulaFileSource(FileSource):
         weights: str | None,
         missing: str,
         batch_rows: int,
+        dialect: CsvDialect | None = None,
     ) -> None:
         from ..formula import parse_formula
 
         self.formula = formula
         parsed = parse_formula(formula)
-        self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
         self.y_ndim = 1
-        self.columns = self.file_columns(self.paths[0])
+        self._open(paths, dialect)
         unknown = parsed.unknown(self.columns)
         if unknown:
             self._check_present(self.paths[0], self.columns, unknown)
@@ -102,12 +102,7 @@ class FormulaFileSource(FileSource):
 
             schema = pq.read_schema(path)
         else:
-            import pyarrow.csv as pcsv
-
-            try:
-                schema = pcsv.open_csv(path).schema
-            except pa.ArrowInvalid as exc:
-                raise locate_csv_problem(path, (), str(exc)) from None
+            schema = csv_schema(path, self.dialect)
         out = []
         for name in variables:
             t = schema.field(name).type
@@ -125,7 +120,7 @@ class FormulaFileSource(FileSource):
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in open_batches(path, cols, self._text, self.batch_rows):
+            for batch in open_batches(path, cols, self._text, self.batch_rows, self.dialect):
                 for c in cols:
                     levels[c].update(
                         v
@@ -139,7 +134,9 @@ class FormulaFileSource(FileSource):
         import pandas as pd
 
         offset = 0
-        for batch in open_batches(path, self._raw_columns(), self._text, self.batch_rows):
+        for batch in open_batches(
+            path, self._raw_columns(), self._text, self.batch_rows, self.dialect
+        ):
             df = batch.to_pandas()
             for c, lv in self._levels.items():
                 df[c] = pd.Categorical(df[c], categories=lv)
