@@ -128,7 +128,10 @@ def note(text: str) -> None:
 
 # -- data options -----------------------------------------------------------------------------
 
-DATA_HELP = "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet')."
+DATA_HELP = (
+    "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet'); with --sql, a "
+    "DuckDB database or nothing."
+)
 Y_OPT = typer.Option(None, "-y", "--y", help="Target column (repeat for several targets).")
 X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: all others.")
 FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
@@ -141,7 +144,7 @@ FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 class DataOptions:
     """The options naming the data, shared by every command that reads a file."""
 
-    data: str
+    data: str | None
     y: list[str] | None
     x: list[str] | None
     formula: str | None
@@ -160,7 +163,11 @@ class DataOptions:
     def _read(self) -> Any:
         from ..data.files import read as read_files
 
-        def read(data: str, **kwargs: Any) -> Any:
+        def read(data: str | None, **kwargs: Any) -> Any:
+            if data is None and "sql" not in self.read_options:
+                raise typer.BadParameter(
+                    "name the data: a file, directory or glob, or a query with --sql"
+                )
             return read_files(data, **kwargs, **self.read_options)
 
         if self.formula is not None:
@@ -184,7 +191,12 @@ class DataOptions:
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _DATA_PARAMETERS = (
-    inspect.Parameter("data", _KW, default=typer.Argument(..., help=DATA_HELP), annotation=str),
+    inspect.Parameter(
+        "data",
+        _KW,
+        default=typer.Argument(None, help=DATA_HELP, show_default=False),
+        annotation=Optional[str],  # noqa: UP045
+    ),
     inspect.Parameter("y", _KW, default=Y_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("x", _KW, default=X_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045

@@ -1,4 +1,4 @@
-"""The options saying how a file is read (CSV dialect, Excel sheet, SQL query), one group shared
+"""The options saying how data are read (CSV dialect, Excel sheet, SQL query), one group shared
 by every command that reads data; their names are :func:`olsnet.read`'s, spelt as flags."""
 
 from __future__ import annotations
@@ -64,6 +64,17 @@ READ_PARAMETERS = (
         "comment",
         _KW,
         default=_opt(None, "--comment", "Comment character: the rest of a line is ignored."),
+        annotation=Optional[str],  # noqa: UP045
+    ),
+    inspect.Parameter(
+        "sql",
+        _KW,
+        default=_opt(
+            None,
+            "--sql",
+            "DuckDB query giving the data, e.g. \"SELECT y, x FROM 'data/*.parquet' WHERE "
+            'year >= 2020" (DATA: a .duckdb database, or left out).',
+        ),
         annotation=Optional[str],  # noqa: UP045
     ),
 )

@@ -31,6 +31,7 @@ from ._dialect import CsvDialect, csv_dialect
 from ._paths import expand_paths, file_kind
 from .formula_source import FormulaFileSource
 from .source import FileSource
+from .sql_source import FormulaQuerySource, Query, QuerySource, is_relation, query_of
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -38,6 +39,7 @@ __all__ = [
     "CsvDialect",
     "FileSource",
     "FormulaFileSource",
+    "QuerySource",
     "csv_block_bytes",
     "expand_paths",
     "is_numeric_arrow",
@@ -68,7 +70,7 @@ def _names_arg(value: str | Sequence[str] | None, what: str) -> tuple[str, ...] 
 
 
 def read(
-    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path_or_glob: Any = None,
     *,
     y: str | Sequence[str] | None = None,
     x: Sequence[str] | None = None,
@@ -83,14 +85,18 @@ def read(
     quotechar: str = '"',
     skip_rows: int = 0,
     comment: str | None = None,
+    sql: str | None = None,
 ) -> FileSource:
-    """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
+    """Open CSV / Parquet files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
 
     Parameters
     ----------
-    path_or_glob : str, path or list of them
+    path_or_glob : str, path, list of them, or a DuckDB relation
         A file, a directory (its ``*.csv`` / ``*.parquet`` files, recursively) or a glob
-        (``"data/part-*.parquet"``). Files are read in sorted order.
+        (``"data/part-*.parquet"``); files are read in sorted order. With ``sql=``: a DuckDB
+        database file (``.duckdb``, ``.ddb``, ``.db``, opened read-only) or None (an in-memory
+        database; the query names its files: ``FROM 'sales/*.parquet'``). Or a
+        ``duckdb.DuckDBPyRelation`` (``con.sql(...)``), run on its own connection.
     y : str or list of str
         Target column(s). A single string gives 1-D targets (``y_ndim == 1``).
     x : list of str, optional
@@ -129,6 +135,10 @@ def read(
     comment : str, optional
         The rest of a line from this character (outside quotes) is ignored, as pandas does;
         lines holding only a comment are skipped. Line numbers in errors still count them.
+    sql : str, optional
+        A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
+        The result streams as Arrow record batches into the same fold as files (bounded
+        memory); each pass over the data runs the query again.
 
     Returns
     -------
@@ -143,6 +153,8 @@ def read(
         numeric column, bytes not in the encoding, missing values; the message names the file,
         the line (1-based and physical: the header is line 1, blank lines, comment lines and
         the lines of a quoted field holding a newline count) and the column.
+        A SQL query that fails (DuckDB's message and the query), returns no rows, or gives a
+        column the fit needs as numbers in another type (each such column named).
     OptionError
         A ``sep``, ``decimal``, ``quotechar`` or ``comment`` that is not one character, an
         unknown ``encoding``.
@@ -155,6 +167,8 @@ def read(
     check_option("missing", missing, MISSING_POLICIES)
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    if sql is not None or is_relation(path_or_glob):
+        return _read_query(query_of(path_or_glob, sql), y, x, formula, weights, missing, batch_rows)
     dialect = csv_dialect(
         sep=sep,
         decimal=decimal,
@@ -164,6 +178,8 @@ def read(
         skip_rows=skip_rows,
         comment=comment,
     )
+    if path_or_glob is None:
+        raise InputTypeError("read() needs a file, directory or glob (or sql= with a query)")
     paths = expand_paths(path_or_glob)
     for p in paths:
         file_kind(p)
@@ -194,6 +210,35 @@ def read(
         batch_rows=batch_rows,
         y_ndim=1 if isinstance(y, str) else 2,
         dialect=dialect,
+    )
+
+
+def _read_query(
+    query: Query,
+    y: str | Sequence[str] | None,
+    x: Sequence[str] | None,
+    formula: str | None,
+    weights: str | None,
+    missing: str,
+    batch_rows: int,
+) -> FileSource:
+    if formula is not None:
+        if y is not None or x is not None:
+            raise InputTypeError("pass either formula= or y= / x=, not both")
+        return FormulaQuerySource(
+            query, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+        )
+    ys = _names_arg(y, "y")
+    if ys is None:
+        raise InputTypeError("read() needs y= (the target column) or formula=")
+    return QuerySource(
+        query,
+        y=ys,
+        x=_names_arg(x, "x"),
+        weights=weights,
+        missing=missing,
+        batch_rows=batch_rows,
+        y_ndim=1 if isinstance(y, str) else 2,
     )
 
 

@@ -13,9 +13,7 @@ import numpy as np
 from ...errors import DataFileError, OptionError
 from ...solve import QRState
 from ..source import OnBatch, Source
-from ._arrow import csv_schema, open_batches
 from ._dialect import CsvDialect
-from ._paths import file_kind
 from .source import FileSource, _Batch
 
 __all__ = ["FormulaFileSource"]
@@ -94,21 +92,21 @@ class FormulaFileSource(FileSource):
         return tuple(c for c in self._raw_columns() if c not in self._text)
 
     def _text_columns(self, path: Path, variables: Sequence[str]) -> tuple[str, ...]:
-        """Columns pyarrow infers as text (or Parquet stores as text / dictionary)."""
+        """Columns pyarrow infers as text (or Parquet / SQL give as text or dictionary)."""
         import pyarrow as pa
 
-        if file_kind(path) == "parquet":
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(path)
-        else:
-            schema = csv_schema(path, self.dialect)
+        schema = self.arrow_schema(path)
         out = []
         for name in variables:
             t = schema.field(name).type
             if pa.types.is_dictionary(t):
                 t = t.value_type
-            if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+            if (
+                pa.types.is_string(t)
+                or pa.types.is_large_string(t)
+                or pa.types.is_binary(t)
+                or (pa.types.is_string_view(t))
+            ):
                 out.append(name)
         return tuple(out)
 
@@ -120,7 +118,7 @@ class FormulaFileSource(FileSource):
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in open_batches(path, cols, self._text, self.batch_rows, self.dialect):
+            for batch in self.arrow_batches(path, cols, self._text):
                 for c in cols:
                     levels[c].update(
                         v
@@ -134,9 +132,7 @@ class FormulaFileSource(FileSource):
         import pandas as pd
 
         offset = 0
-        for batch in open_batches(
-            path, self._raw_columns(), self._text, self.batch_rows, self.dialect
-        ):
+        for batch in self.arrow_batches(path, self._raw_columns(), self._text):
             df = batch.to_pandas()
             for c, lv in self._levels.items():
                 df[c] = pd.Categorical(df[c], categories=lv)

@@ -21,6 +21,7 @@ from ..source import OnBatch, Source
 from ._arrow import (
     check_columns,
     column_float64,
+    csv_schema,
     file_columns,
     open_batches,
     stack_float64,
@@ -166,6 +167,14 @@ class FileSource(Source):
     def _check_present(self, path: Path, columns: Sequence[str], wanted: Sequence[str]) -> None:
         check_columns(path, columns, wanted, self.dialect)
 
+    def arrow_schema(self, path: Path) -> Any:
+        """The Arrow schema of one file (Parquet: as stored; CSV: as pyarrow infers it)."""
+        if file_kind(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_schema(path)
+        return csv_schema(path, self.dialect)
+
     def arrow_batches(
         self, path: Path, columns: Sequence[str], text_columns: Sequence[str] = ()
     ) -> Iterator[Any]:
@@ -180,10 +189,8 @@ class FileSource(Source):
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         """Converted batches of one file (before the missing-value policy)."""
-        if path != self.paths[0]:
-            self._check_present(path, self.file_columns(path), self._raw_columns())
         offset = 0
-        for batch in open_batches(path, self._raw_columns(), (), self.batch_rows, self.dialect):
+        for batch in self.arrow_batches(path, self._raw_columns()):
             b = batch.num_rows
             X = stack_float64(batch, self._x, path)  # (b, p)
             Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
