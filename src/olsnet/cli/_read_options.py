@@ -67,6 +67,12 @@ READ_PARAMETERS = (
         annotation=Optional[str],  # noqa: UP045
     ),
     inspect.Parameter(
+        "sheet",
+        _KW,
+        default=_opt(None, "--sheet", "Excel / OpenDocument sheet: name or 0-based position."),
+        annotation=Optional[str],  # noqa: UP045
+    ),
+    inspect.Parameter(
         "sql",
         _KW,
         default=_opt(

@@ -85,9 +85,10 @@ def read(
     quotechar: str = '"',
     skip_rows: int = 0,
     comment: str | None = None,
+    sheet: str | int | None = None,
     sql: str | None = None,
 ) -> FileSource:
-    """Open CSV / Parquet files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
+    """Open CSV / Parquet / Excel files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
 
     Parameters
     ----------
@@ -135,6 +136,10 @@ def read(
     comment : str, optional
         The rest of a line from this character (outside quotes) is ignored, as pandas does;
         lines holding only a comment are skipped. Line numbers in errors still count them.
+    sheet : str or int, optional
+        Excel / OpenDocument files (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``, ``.ods``,
+        read with fastexcel): the sheet, by name or 0-based position (default: the first).
+        The header is the sheet's first row after ``skip_rows``.
     sql : str, optional
         A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
         The result streams as Arrow record batches into the same fold as files (bounded
@@ -177,6 +182,7 @@ def read(
         quotechar=quotechar,
         skip_rows=skip_rows,
         comment=comment,
+        sheet=sheet,
     )
     if path_or_glob is None:
         raise InputTypeError("read() needs a file, directory or glob (or sql= with a query)")

@@ -18,6 +18,7 @@ from ...errors import DataFileError
 from ._csv_errors import check_names, locate_csv_problem, physical_line, read_header
 from ._csv_lines import CommentFilter, scan_encoding
 from ._dialect import CSV_BLOCK_BYTES, CsvDialect
+from ._excel import excel_batches, excel_columns, excel_table, excel_where
 from ._paths import file_kind
 
 _DEFAULT = CsvDialect(sep=",", decimal=".")
@@ -59,8 +60,11 @@ def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
 
 def file_columns(path: Path, dialect: CsvDialect = _DEFAULT) -> tuple[str, ...]:
     """All column names of one file (CSV header or Parquet schema), checked to be unique."""
-    if file_kind(path) == "csv":
+    kind = file_kind(path)
+    if kind == "csv":
         return read_header(path, dialect)
+    if kind == "excel":
+        return excel_columns(path, dialect)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -98,8 +102,11 @@ def check_columns(
 def where(path: Path, row: int, dialect: CsvDialect = _DEFAULT) -> str:
     """'file, line N' (CSV, 1-based physical line) or 'file, row N' (Parquet, 1-based) of
     0-based data row ``row``."""
-    if file_kind(path) == "csv":
+    kind = file_kind(path)
+    if kind == "csv":
         return f"{path}, line {physical_line(path, row, dialect)}"
+    if kind == "excel":
+        return excel_where(path, row, dialect)
     return f"{path}, row {row + 1}"
 
 
@@ -143,6 +150,9 @@ def open_batches(
     strings; Parquet: as stored), errors naming the file (CSV: and the line and column)."""
     import pyarrow as pa
 
+    if file_kind(path) == "excel":
+        yield from excel_batches(path, columns, text_columns, batch_rows, dialect)
+        return
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 
@@ -174,6 +184,8 @@ def whole_table(path: Path, numeric: Sequence[str], dialect: CsvDialect = _DEFAU
     """One file as a pyarrow Table, ``numeric`` columns as float64 (errors located)."""
     import pyarrow as pa
 
+    if file_kind(path) == "excel":
+        return excel_table(path, None, numeric, dialect)
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 

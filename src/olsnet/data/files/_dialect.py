@@ -77,6 +77,7 @@ class CsvDialect:
     quotechar: str = '"'
     skip_rows: int = 0
     comment: str | None = None
+    sheet: str | int | None = None  # Excel / OpenDocument: the sheet (name or 0-based index)
 
     @property
     def delimiter(self) -> str:
@@ -197,6 +198,7 @@ def csv_dialect(
     quotechar: str = '"',
     skip_rows: int = 0,
     comment: str | None = None,
+    sheet: str | int | None = None,
 ) -> CsvDialect:
     """A checked :class:`CsvDialect`; raises OptionError / InputTypeError naming the option."""
     sep_ = _one_char("sep", sep, allow_none=True)
@@ -232,4 +234,10 @@ def csv_dialect(
     for name, ch in (("quotechar", quote), ("comment", com)):
         if ch is not None and ch == (sep_ or ","):
             raise OptionError(f"{name} and sep are both {ch!r}; they must differ")
-    return CsvDialect(sep_, dec, enc, na, quote or '"', skip_rows, com)
+    if sheet is not None and (
+        isinstance(sheet, bool)
+        or not isinstance(sheet, (str, int))
+        or (isinstance(sheet, int) and sheet < 0)
+    ):
+        raise InputTypeError(f"sheet must be a sheet name or a 0-based position; got {sheet!r}")
+    return CsvDialect(sep_, dec, enc, na, quote or '"', skip_rows, com, sheet)

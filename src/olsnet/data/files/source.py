@@ -29,6 +29,7 @@ from ._arrow import (
     whole_table,
 )
 from ._dialect import CsvDialect
+from ._excel import excel_schema
 from ._paths import file_kind
 
 __all__ = ["Block", "FileSource"]
@@ -169,10 +170,13 @@ class FileSource(Source):
 
     def arrow_schema(self, path: Path) -> Any:
         """The Arrow schema of one file (Parquet: as stored; CSV: as pyarrow infers it)."""
-        if file_kind(path) == "parquet":
+        kind = file_kind(path)
+        if kind == "parquet":
             import pyarrow.parquet as pq
 
             return pq.read_schema(path)
+        if kind == "excel":
+            return excel_schema(path, self.dialect)
         return csv_schema(path, self.dialect)
 
     def arrow_batches(

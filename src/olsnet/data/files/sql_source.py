@@ -155,7 +155,7 @@ class _QueryReading:
         self.columns = self.file_columns(self.paths[0])
 
     def file_columns(self, path: Any) -> tuple[str, ...]:
-        return path.columns()  # type: ignore[no-any-return]
+        return path.columns()
 
     def arrow_schema(self, path: Any) -> Any:
         return path.schema()
@@ -172,7 +172,7 @@ class _QueryReading:
         self, path: Any, columns: Sequence[str], text_columns: Sequence[str] = ()
     ) -> Iterator[Any]:
         self._check_present(path, path.columns(), columns)
-        return path.batches(columns, self.batch_rows)  # type: ignore[no-any-return]
+        return path.batches(columns, self.batch_rows)
 
     def where(self, path: Any, row: int) -> str:
         return f"{path}, row {row + 1}"
@@ -203,7 +203,7 @@ class QuerySource(_QueryReading, FileSource):
     """The rows of a DuckDB query (or relation) as a block source; see :func:`olsnet.read`."""
 
     def __init__(self, query: Query, **kwargs: Any) -> None:
-        super().__init__((query,), **kwargs)
+        super().__init__((query,), **kwargs)  # type: ignore[arg-type]
         self._check_numeric(self._raw_columns())
 
     def __repr__(self) -> str:
@@ -214,7 +214,7 @@ class FormulaQuerySource(_QueryReading, FormulaFileSource):
     """A DuckDB query's rows through a formula (text columns become categories)."""
 
     def __init__(self, query: Query, **kwargs: Any) -> None:
-        super().__init__((query,), **kwargs)
+        super().__init__((query,), **kwargs)  # type: ignore[arg-type]
 
 
 def query_of(path_or_relation: Any, sql: str | None) -> Query:
