@@ -249,7 +249,7 @@ def _write_table(out: Path, names: list[str], blocks: Any) -> int:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 

@@ -71,7 +71,7 @@ def file_columns(path: Path, dialect: CsvDialect = _DEFAULT) -> tuple[str, ...]:
     try:
         names = tuple(pq.read_schema(path).names)
     except (pa.ArrowException, OSError) as exc:
-        raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise _parquet_error(path, exc) from None
     check_names(f"{path}", names)
     return names
 
@@ -97,6 +97,15 @@ def check_columns(
         f"{path}{', line 1' if csv_file else ''}: column {missing[0]!r} is not in the file; "
         f"its columns are {', '.join(have)}. {hint}"
     )
+
+
+def _parquet_error(path: Path, exc: Exception) -> DataFileError:
+    if "checksum" in str(exc).lower():
+        return DataFileError(
+            f"{path}: the file is damaged: a data page does not match the checksum stored with "
+            f"it ({exc}); nothing was fitted from it"
+        )
+    return DataFileError(f"{path}: not a readable Parquet file ({exc})")
 
 
 def where(path: Path, row: int, dialect: CsvDialect = _DEFAULT) -> str:
@@ -157,11 +166,12 @@ def open_batches(
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering doubled peak memory
+            # pre-buffering doubled peak memory; page CRCs are checked where the writer stored them
+            pf = pq.ParquetFile(path, pre_buffer=False, page_checksum_verification=True)
             size = parquet_batch_rows(pf, batch_rows, len(columns))
             yield from pf.iter_batches(batch_size=size, columns=list(columns))
         except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+            raise _parquet_error(path, exc) from None
         return
     import pyarrow.csv as pcsv
 
@@ -190,9 +200,9 @@ def whole_table(path: Path, numeric: Sequence[str], dialect: CsvDialect = _DEFAU
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(path)
+            return pq.read_table(path, page_checksum_verification=True)
         except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+            raise _parquet_error(path, exc) from None
     import pyarrow.csv as pcsv
 
     types = dict.fromkeys(numeric, pa.float64())
