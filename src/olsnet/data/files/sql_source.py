@@ -30,7 +30,10 @@ DATABASE_SUFFIXES = (".duckdb", ".ddb", ".db")
 # capped. Measured on 10,000,000 x 20 Parquet rows (benchmarks/bench_read.py, 2 loaded cores):
 # peak RSS of the whole `olsnet fit --sql` process 588 MB with DuckDB's defaults, 384-409 MB
 # with a 200 MB limit, 359-362 MB with 128 MB (and no slower).
-DUCKDB_CONFIG = {"preserve_insertion_order": False, "memory_limit": "128MB"}
+DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "preserve_insertion_order": False,
+    "memory_limit": "128MB",
+}
 
 
 def is_relation(obj: Any) -> bool:
