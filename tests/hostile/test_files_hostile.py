@@ -1,16 +1,14 @@
 """Hostile data files (issue 13, item 12): a .csv.gz of a few MB holding one 3 GB line, in the
 header or in a row, ends in a DataFileError naming the line, within the time and memory caps.
 
-Each case runs in a fresh interpreter under RLIMIT_AS and a timeout; the file is built inside
-the test (concatenated gzip members, so it costs milliseconds to write).
+Each case runs in a fresh interpreter under a memory cap and a timeout (``run_capped`` of
+``tests/hostile/conftest.py``); the file is built inside the test (concatenated gzip members,
+so it costs milliseconds to write).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
-import resource
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -20,24 +18,6 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS caps on Linux")
 
 GiB = 1 << 30
-
-
-def _run_capped(code: str, *, mem_mb: int, timeout_s: float) -> subprocess.CompletedProcess:
-    """``code`` in ``python -c`` with its address space capped at ``mem_mb`` MB."""
-    limit = mem_mb << 20
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # each BLAS thread reserves a stack
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        preexec_fn=cap,
-        env=env,
-    )
 
 
 def _gzip_with_long_line(path: Path, before: bytes, after: bytes, line_bytes: int) -> None:
@@ -58,7 +38,9 @@ def _gzip_with_long_line(path: Path, before: bytes, after: bytes, line_bytes: in
     [(b"", b"1,2\n", 1), (b"x,y\n1,2\n3,4\n5,", b"", 4)],
     ids=["header", "row"],
 )
-def test_three_gigabyte_line_in_a_small_gzip(tmp_path: Path, before, after, line) -> None:
+def test_three_gigabyte_line_in_a_small_gzip(
+    tmp_path: Path, run_capped, before, after, line
+) -> None:
     path = tmp_path / "bomb.csv.gz"
     _gzip_with_long_line(path, before, after, 3 * GiB)
     code = f"""
@@ -71,6 +53,7 @@ def test_three_gigabyte_line_in_a_small_gzip(tmp_path: Path, before, after, line
         else:
             print("no error")
     """
-    run = _run_capped(code, mem_mb=500, timeout_s=5)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_capped(textwrap.dedent(code), mem_mb=500, timeout_s=5)
+    run.assert_bounded()
+    assert run.returncode == 0, run.describe()
     assert f"line {line}: the line is longer than 1,048,576 bytes" in run.stdout, run.stdout
