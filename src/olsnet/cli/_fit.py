@@ -62,7 +62,7 @@ def _disk_bytes(source: Any) -> int | None:
 
     try:
         return sum(os.path.getsize(p) for p in getattr(source, "paths", ()))
-    except OSError:
+    except (OSError, TypeError):  # a SQL source's "path" is its query
         return None
 
 

@@ -26,6 +26,7 @@ import typer
 
 from ..errors import FormatError
 from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
+from ._read_options import with_read_options
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -248,7 +249,7 @@ def _write_table(out: Path, names: list[str], blocks: Any) -> int:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 
@@ -265,6 +266,7 @@ def _write_table(out: Path, names: list[str], blocks: Any) -> int:
 
 
 @app.command()
+@with_read_options
 def predict(
     model: Path = PREDICT_MODEL_ARG,
     data: str = PREDICT_DATA_ARG,
@@ -272,6 +274,7 @@ def predict(
     x: list[str] | None = PREDICT_X_OPT,
     missing: str = MISSING_OPT,
     fmt: str = FORMAT_OPT,
+    read_options: dict[str, Any] | None = None,
 ) -> None:
     """Predict from a saved model for every row of DATA (streamed)."""
     from ..data.files import read_features
@@ -296,7 +299,7 @@ def predict(
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
     columns = [f"predicted_{t}" for t in targets]
-    source = read_features(data, names, missing=missing)
+    source = read_features(data, names, missing=missing, **(read_options or {}))
     blocks = (X @ W.T + b for X, _, _ in source.blocks())  # (b, q) each
     if out is not None:
         rows = _write_table(out, columns, blocks)

@@ -13,9 +13,7 @@ import numpy as np
 from ...errors import DataFileError, OptionError
 from ...solve import QRState
 from ..source import OnBatch, Source
-from ._arrow import open_batches
-from ._csv_errors import locate_csv_problem
-from ._paths import file_kind
+from ._dialect import CsvDialect
 from .source import FileSource, _Batch
 
 __all__ = ["FormulaFileSource"]
@@ -46,17 +44,17 @@ class FormulaFileSource(FileSource):
         weights: str | None,
         missing: str,
         batch_rows: int,
+        dialect: CsvDialect | None = None,
     ) -> None:
         from ..formula import parse_formula
 
         self.formula = formula
         parsed = parse_formula(formula)
-        self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
         self.y_ndim = 1
-        self.columns = self.file_columns(self.paths[0])
+        self._open(paths, dialect)
         unknown = parsed.unknown(self.columns)
         if unknown:
             self._check_present(self.paths[0], self.columns, unknown)
@@ -94,26 +92,21 @@ class FormulaFileSource(FileSource):
         return tuple(c for c in self._raw_columns() if c not in self._text)
 
     def _text_columns(self, path: Path, variables: Sequence[str]) -> tuple[str, ...]:
-        """Columns pyarrow infers as text (or Parquet stores as text / dictionary)."""
+        """Columns pyarrow infers as text (or Parquet / SQL give as text or dictionary)."""
         import pyarrow as pa
 
-        if file_kind(path) == "parquet":
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(path)
-        else:
-            import pyarrow.csv as pcsv
-
-            try:
-                schema = pcsv.open_csv(path).schema
-            except pa.ArrowInvalid as exc:
-                raise locate_csv_problem(path, (), str(exc)) from None
+        schema = self.arrow_schema(path)
         out = []
         for name in variables:
             t = schema.field(name).type
             if pa.types.is_dictionary(t):
                 t = t.value_type
-            if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+            if (
+                pa.types.is_string(t)
+                or pa.types.is_large_string(t)
+                or pa.types.is_binary(t)
+                or (pa.types.is_string_view(t))
+            ):
                 out.append(name)
         return tuple(out)
 
@@ -125,7 +118,7 @@ class FormulaFileSource(FileSource):
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in open_batches(path, cols, self._text, self.batch_rows):
+            for batch in self.arrow_batches(path, cols, self._text):
                 for c in cols:
                     levels[c].update(
                         v
@@ -139,7 +132,7 @@ class FormulaFileSource(FileSource):
         import pandas as pd
 
         offset = 0
-        for batch in open_batches(path, self._raw_columns(), self._text, self.batch_rows):
+        for batch in self.arrow_batches(path, self._raw_columns(), self._text):
             df = batch.to_pandas()
             for c, lv in self._levels.items():
                 df[c] = pd.Categorical(df[c], categories=lv)
