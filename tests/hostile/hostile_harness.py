@@ -229,6 +229,9 @@ def _run(
     out_path, err_path, log_path = (harness_dir / f"run-{n}.{s}" for s in ("out", "err", "log"))
     child_env = dict(os.environ)
     child_env.update(env or {})
+    if child_env.get("PYTHONPATH"):  # the child runs elsewhere: PYTHONPATH=src must still hold
+        parts = child_env["PYTHONPATH"].split(os.pathsep)
+        child_env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in parts if p)
     child_env["TMPDIR"] = str(tmpdir)
     child_env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     child_env.setdefault("PYTHONUNBUFFERED", "1")
