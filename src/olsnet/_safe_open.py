@@ -40,12 +40,12 @@ def _kind(mode: int) -> str:
 def _check(st: os.stat_result, where: str, what: str, max_bytes: int, error: type) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise error(
-            f"{where}: is {_kind(st.st_mode)}; olsnet reads a {what} only from a regular file"
+            f"{where}: is {_kind(st.st_mode)}; olsnet reads {what} only from a regular file"
         )
     if st.st_size > max_bytes:
         raise error(
-            f"{where}: the file has {st.st_size} bytes, more than the {max_bytes} a {what} "
-            f"may have here (max_bytes)"
+            f"{where}: the file has {st.st_size} bytes, more than the {max_bytes} allowed for "
+            f"{what} (max_bytes)"
         )
 
 
@@ -80,8 +80,8 @@ class _BoundedRaw(io.RawIOBase):
         if room <= 0:
             if self._file.read(1):  # more bytes than the bound: refuse, whatever stat said
                 raise self._error(
-                    f"{self.name}: more than {self._max} bytes read; a {self._what} may have "
-                    "at most that many here (max_bytes)"
+                    f"{self.name}: more than {self._max} bytes read; at most that many are "
+                    f"allowed for {self._what} (max_bytes)"
                 )
             return 0
         return self._file.readinto(view[: min(len(view), room)]) or 0
@@ -95,7 +95,7 @@ def open_regular(
     path: str | os.PathLike[str],
     max_bytes: int,
     *,
-    what: str = "file",
+    what: str = "a file",
     error: type[OlsnetError] | None = None,
 ) -> BinaryIO:
     """Open ``path`` for reading in binary mode if it is a regular file of at most
@@ -107,8 +107,8 @@ def open_regular(
         Symbolic links are followed; what they point to must be a regular file.
     max_bytes : int
         Largest size accepted, in bytes; reading past it raises too.
-    what : str, default "file"
-        What the file should hold, for messages ("model archive", "ONNX model").
+    what : str, default "a file"
+        What the file should hold, for messages ("a model archive", "an ONNX model").
     error : OlsnetError subclass, default FormatError
         The class raised for a path that is not a regular file or is too large.
 
@@ -134,7 +134,7 @@ def open_regular(
     except OSError as err:
         if err.errno == errno.ENXIO:  # a FIFO or socket swapped in after the check
             raise cls(
-                f"{where}: is not a regular file; olsnet reads a {what} only from one"
+                f"{where}: is not a regular file; olsnet reads {what} only from one"
             ) from None
         raise
     try:
@@ -152,7 +152,7 @@ def read_regular(
     path: str | os.PathLike[str],
     max_bytes: int,
     *,
-    what: str = "file",
+    what: str = "a file",
     error: type[OlsnetError] | None = None,
 ) -> bytes:
     """All bytes of the regular file ``path`` (at most ``max_bytes``); see :func:`open_regular`."""
@@ -164,7 +164,7 @@ def check_regular(
     path: str | os.PathLike[str],
     max_bytes: int,
     *,
-    what: str = "file",
+    what: str = "a file",
     error: type[OlsnetError] | None = None,
 ) -> None:
     """Raise unless ``path`` is a regular file of at most ``max_bytes`` (``os.stat`` only).

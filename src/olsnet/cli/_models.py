@@ -92,7 +92,7 @@ def load_model(path: Path) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
-    check_regular(path, MAX_MODEL_FILE_BYTES, what="model file")  # not /dev/zero, not a FIFO
+    check_regular(path, MAX_MODEL_FILE_BYTES, what="a model file")  # not /dev/zero, not a FIFO
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from ..io.onnx import from_onnx

@@ -396,7 +396,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> A
     """
     where = os.fspath(path)
     limit = max_bytes + MAX_METADATA_BYTES + _FILE_OVERHEAD_BYTES
-    with open_regular(where, limit, what="model archive") as fh:
+    with open_regular(where, limit, what="a model archive") as fh:
         check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
             zf = zipfile.ZipFile(fh, "r")
