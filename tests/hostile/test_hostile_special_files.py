@@ -77,6 +77,27 @@ def test_cli_collapse_refuses_a_fifo_of_any_model_kind(run_capped, tmp_path, nam
     assert run.returncode == 2 and "FIFO" in run.stderr, run.describe()
 
 
+@pytest.mark.parametrize("command", ["fit", "predict"])
+def test_cli_refuses_a_data_file_that_is_a_fifo(run_capped, tmp_path, command):
+    data = tmp_path / "data.csv"
+    os.mkfifo(data)
+    if command == "fit":
+        args = ("fit", str(data), "-y", "y")
+    else:
+        affine = olsnet.Affine(np.ones((1, 2)), np.zeros(1), feature_names=["a", "b"])
+        olsnet.save(affine, tmp_path / "m.olsnet")
+        args = ("predict", str(tmp_path / "m.olsnet"), str(data))
+    run = run_capped(olsnet_cli(*args), timeout_s=10)
+    run.assert_bounded()
+    assert run.returncode == 2 and "FIFO" in run.stderr and str(data) in run.stderr, run.describe()
+
+
+def test_read_refuses_a_fifo_with_a_data_file_error(tmp_path):
+    os.mkfifo(tmp_path / "d.csv")
+    with pytest.raises(DataFileError, match="FIFO"):
+        olsnet.read(tmp_path / "d.csv", y="y")
+
+
 # ---- the helper itself (in process: nothing here can hang or allocate) ----------------------
 
 
