@@ -24,9 +24,12 @@ from typing import Any
 import numpy as np
 import typer
 
+from .._safe_open import check_regular
 from ..errors import FormatError
 from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
 from ._read_options import with_read_options
+
+MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -90,6 +93,7 @@ def load_model(path: Path) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
+    check_regular(path, MAX_MODEL_FILE_BYTES, what="a model file")  # not /dev/zero, not a FIFO
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from ..io.onnx import from_onnx

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..._safe_open import check_regular
 from ...errors import DataFileError
 
 __all__ = ["CSV_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "expand_paths", "file_kind"]
@@ -60,4 +61,6 @@ def expand_paths(
         return tuple(found)
     if not path.exists():
         raise DataFileError(f"{path}: no such file or directory")
+    # streamed, so no size bound; but never a FIFO, device or socket (reading one hangs)
+    check_regular(path, 2**62, what="a data file", error=DataFileError)
     return (path,)
