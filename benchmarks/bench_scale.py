@@ -103,12 +103,11 @@ def child(mode: str, target: str, count: int) -> dict[str, object]:
     import olsnet
     import olsnet.estimator
     import olsnet.inference
-    from olsnet.scale import parallel
 
     t0 = time.perf_counter()
     out: dict[str, object] = {}
     if mode == "stream":
-        model = olsnet.LinearRegression().fit(parallel(olsnet.read(files, y="y"), n_jobs=2))
+        model = olsnet.LinearRegression().fit(olsnet.read(files, y="y"), n_jobs=2)
         out = {
             "coef": model.result_.params.tolist(),
             "bse": model.result_.bse.tolist(),
@@ -290,7 +289,7 @@ def part_stream(parquet: Path, csv: Path, repeats: int) -> str:
         "meets 1.5x & 400 MB",
     ]
     return (
-        "### Streaming files (fresh process per run; `parallel(olsnet.read(...))`, 2 threads)"
+        "### Streaming files (fresh process per run; `fit(olsnet.read(...), n_jobs=2)`)"
         "\n\n" + _common.markdown_table(header, rows) + "\n\n"
         f"Parquet written with {ROW_GROUP:,}-row row groups, uncompressed (pyarrow's default "
         "encoding); both the source and the pyarrow baseline read one row group per batch "

@@ -25,6 +25,8 @@ _LAZY = {
     "RegressionResult": "olsnet.inference",
     "Summary": "olsnet.inference",
     "QRState": "olsnet.solve",
+    "anova": "olsnet.inference",
+    "merge": "olsnet._incremental",
     # networks (torch)
     "LinearNetwork": "olsnet.nn",
     "train": "olsnet.nn",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, check_option
+from .data import ArraySource, as_design
 from .data.formula import close_matches
 from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
 from .data.model_spec import ModelSpec, learn
@@ -137,7 +138,12 @@ def ols(
                 "no rows are left to fit after leaving out the rows with missing values"
             )
         w = None if rows.weights is None else rows.weights[enc.kept]
-        model.fit(_frame_of(enc.X, spec.feature_names), _target_of(enc.Y, spec), sample_weight=w)
+        if enc.X.shape[1] == 0:  # y ~ 1: scikit-learn's array path refuses X without columns
+            design = as_design(enc.X, _target_of(enc.Y, spec), w, min_features=0)
+            model.fit(ArraySource(design))
+        else:
+            X = _frame_of(enc.X, spec.feature_names)
+            model.fit(X, _target_of(enc.Y, spec), sample_weight=w)
         dropped = enc.n_dropped
     else:  # a wide design: encoded block by block and folded, never whole in memory
         source = FrameFormulaSource(spec, rows.frame, rows.weights, missing=missing)

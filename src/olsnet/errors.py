@@ -25,6 +25,7 @@ __all__ = [
     "OlsnetWarning",
     "OptionError",
     "RankError",
+    "TimeLimitError",
     "TrainingWarning",
     "UnseenLevelError",
 ]
@@ -64,6 +65,10 @@ class ConvergenceError(OlsnetError, ArithmeticError):
 
 class DataFileError(OlsnetError, ValueError):
     """A data file that cannot be read; the message names the file, line and column."""
+
+
+class TimeLimitError(OlsnetError, TimeoutError):
+    """A command ran past the time budget the user set (``--timeout``); names the stage."""
 
 
 class FormulaError(InputTypeError, ValueError):

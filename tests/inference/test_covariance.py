@@ -7,6 +7,7 @@ import pytest
 import scipy.linalg as sla
 
 from olsnet.inference import covariance as cov
+from olsnet.solve import _residuals as residuals
 
 
 def _problem(n=20_000, p=4, q=2, seed=0, weights=True):
@@ -63,20 +64,18 @@ def test_pass_matches_dense_hc_formulas(weighted) -> None:
     np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
 
 
-def test_threads_and_blocks_do_not_change_the_sums(monkeypatch) -> None:
+def test_threads_and_blocks_do_not_change_the_sums() -> None:
     X, Y, w = _problem(n=30_000, seed=3)
     n, p = X.shape
     Z = np.column_stack([np.ones(n), X]) * np.sqrt(w)[:, None]
     R = sla.qr(Z, mode="r")[0][: p + 1]
     params = np.linalg.lstsq(Z, Y * np.sqrt(w)[:, None], rcond=None)[0]
     args = (params, R, np.zeros(p), np.arange(p + 1), True)
-    monkeypatch.setattr(cov, "_workers", lambda: 1)
-    one = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
-    monkeypatch.setattr(cov, "_workers", lambda: 3)
-    many = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
+    one = cov.residual_pass(_blocks(X, Y, w, 30_000), *args, n_threads=1)
+    many = cov.residual_pass(_blocks(X, Y, w, 30_000), *args, n_threads=3)
     np.testing.assert_array_equal(one.meats, many.meats)  # summed in row order either way
-    explicit = cov.residual_pass(_blocks(X, Y, w, 30_000), *args, n_threads=1)
-    np.testing.assert_array_equal(explicit.meats, one.meats)
+    default = cov.residual_pass(_blocks(X, Y, w, 30_000), *args)
+    np.testing.assert_array_equal(default.meats, one.meats)
     split = cov.residual_pass(_blocks(X, Y, w, 999), *args)
     np.testing.assert_allclose(split.meats, one.meats, rtol=1e-12)
 
@@ -84,10 +83,10 @@ def test_threads_and_blocks_do_not_change_the_sums(monkeypatch) -> None:
 def test_chunk_rows_keep_products_small() -> None:
     for p in (1, 10, 50, 200):
         r, q = p + 1, 1
-        c = cov._chunk_rows(r, q, p)
+        c = residuals._chunk_rows(r, q, p)
         assert 256 <= c <= 8192 and c & (c - 1) == 0
         if p <= 10:
-            assert max((r + q) * p, r * r) * c <= cov._BLAS_SINGLE_THREAD_MNK
+            assert max((r + q) * p, r * r) * c <= residuals._BLAS_SINGLE_THREAD_MNK
 
 
 def test_hc_scale_and_options() -> None:

@@ -10,7 +10,7 @@ import torch
 
 import olsnet
 from olsnet.errors import TrainingWarning
-from olsnet.nn.train import loss_change
+from olsnet.nn.training import loss_change
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])

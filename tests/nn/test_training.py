@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -302,7 +303,7 @@ def test_moments_and_data_objectives_reach_the_same_optimum(diabetes, weighted, 
 def test_moments_gradient_equals_autograd_of_data_loss(hidden, q, weighted):
     """At random parameters, ½ tr(A M Aᵀ) and Σ w ||y - f(x)||² / (2 Σw) have the same
     gradient in every layer (the latter by autograd through the rows)."""
-    from olsnet.nn.train import moment_matrix, moments_loss
+    from olsnet.nn.training import moment_matrix, moments_loss
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(300, 6)) * rng.uniform(0.5, 4.0, size=6) + 2.0
@@ -347,3 +348,28 @@ def test_auto_objective_is_moments_for_full_batch_else_data(diabetes):
     with pytest.warns(TrainingWarning, match="max_epochs=1"):
         log = olsnet.train(olsnet.LinearNetwork(3, seed=0), Xc, yc, max_epochs=1)
     assert log.objective == "data"
+
+
+def test_divergence_is_reported_naming_the_epoch():
+    """SGD with a step far beyond 2/L on unscaled data: the loss grows geometrically; training
+    stops with ConvergenceError naming the epoch, instead of returning the weights."""
+    rng = np.random.default_rng(3)
+    X = 100.0 * rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + rng.standard_normal(200)
+    net = olsnet.LinearNetwork(3, seed=0)
+    with pytest.raises(olsnet.errors.ConvergenceError) as info:
+        olsnet.train(net, X, y, optimizer="sgd", lr=1e-2, standardize=False, max_epochs=200)
+    message = str(info.value)
+    assert re.search(r"diverged in epoch \d+: the loss rose from", message)
+    epoch = int(re.search(r"epoch (\d+)", message).group(1))
+    assert 0 < epoch < 20  # caught within a few epochs of geometric growth, not after 200
+    assert "smaller lr" in message and "standardize=True" in message
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_converging_sgd_is_not_called_divergent(diabetes):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0)
+    with pytest.warns(TrainingWarning, match="max_epochs=30"):
+        log = olsnet.train(net, X, y, optimizer="sgd", max_epochs=30)  # default lr 0.1 / L
+    assert log.epochs == 30 and np.isfinite(log.final_loss)

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from olsnet.errors import DataError
-from olsnet.scale import fit_state_threaded, fold_arrays, parallel
-from olsnet.scale._fold import fold_columns, merge_states
+from olsnet.scale import fit_state_threaded, fold_arrays
 from olsnet.solve import QRState, exact_lstsq, solve_state
+from olsnet.solve._fold import fold_columns, merge_states
 
 
 def _close(a, b, rtol=1e-12):
@@ -108,7 +108,9 @@ def test_threaded_block_source_equals_in_memory_estimator(data):
     from olsnet.data import ArraySource, as_design
 
     X, Y, _ = data
-    source = parallel(ArraySource(as_design(X, Y[:, 0]), block_rows=512), n_jobs=2)
+    source = ArraySource(as_design(X, Y[:, 0]), block_rows=512)
+    state = source.fit_state(True, n_jobs=2)  # the source's own threaded fold
+    _close(solve_state(state).params, solve_state(fit_state_threaded(source, True, 1)).params)
     streamed = LinearRegression(cov_type="HC2").fit(source)
     in_memory = LinearRegression(cov_type="HC2").fit(X, Y[:, 0])
     _close(streamed.coef_, in_memory.coef_)
@@ -171,7 +173,7 @@ def test_tasks_in_flight_are_bounded():
     import threading
     import time
 
-    from olsnet.scale.threads import fold_in_pool
+    from olsnet.solve._pool import fold_in_pool
 
     X, Y, _ = make_regression(1200, 3, seed=2)
     lock = threading.Lock()

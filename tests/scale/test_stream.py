@@ -12,7 +12,7 @@ from _scale_data import make_regression
 
 import olsnet
 from olsnet.errors import DataFileError
-from olsnet.scale import parallel, progress
+from olsnet.scale import RichProgress
 
 N, P = 6000, 4
 
@@ -45,7 +45,7 @@ def files(request, frame, tmp_path_factory):
 def test_streamed_fit_equals_in_memory(files, frame, cov_type, weighted):
     xs = [f"x{j}" for j in range(P)]
     source = olsnet.read(files, y="y", x=xs, weights="w" if weighted else None, batch_rows=1000)
-    streamed = olsnet.LinearRegression(cov_type=cov_type).fit(parallel(source, n_jobs=2))
+    streamed = olsnet.LinearRegression(cov_type=cov_type).fit(source, n_jobs=2)
     w = frame["w"] if weighted else None
     in_memory = olsnet.LinearRegression(cov_type=cov_type).fit(frame[xs], frame["y"], w)
     np.testing.assert_allclose(streamed.coef_, in_memory.coef_, rtol=1e-12, atol=0)
@@ -59,7 +59,7 @@ def test_streamed_fit_equals_in_memory(files, frame, cov_type, weighted):
 
 def test_thread_count_does_not_change_the_streamed_fit(files):
     source = olsnet.read(files, y="y", batch_rows=700)
-    fits = [olsnet.LinearRegression().fit(parallel(source, n_jobs=n)) for n in (1, 2, 4)]
+    fits = [olsnet.LinearRegression().fit(source, n_jobs=n) for n in (1, 2, 4)]
     for fit in fits[1:]:
         np.testing.assert_array_equal(fit.coef_, fits[0].coef_)
 
@@ -73,7 +73,7 @@ def test_file_going_bad_in_the_middle_names_file_and_line(frame, tmp_path):
     bad.write_text("\n".join(lines) + "\n")
     model = olsnet.LinearRegression()
     with pytest.raises(DataFileError, match=r"b\.csv, line 4501, column 'x1'"):
-        model.fit(parallel(olsnet.read([good, bad], y="y", batch_rows=500)))
+        model.fit(olsnet.read([good, bad], y="y", batch_rows=500))
     assert not hasattr(model, "coef_")  # nothing half-fitted
 
 
@@ -83,7 +83,7 @@ def test_truncated_parquet_file_is_named(frame, tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] + data[-2000:])  # row groups gone, footer kept
     with pytest.raises(DataFileError, match=r"cut\.parquet"):
-        olsnet.LinearRegression().fit(parallel(olsnet.read(path, y="y", batch_rows=500)))
+        olsnet.LinearRegression().fit(olsnet.read(path, y="y", batch_rows=500))
 
 
 def test_progress_reports_rows_of_each_pass(files, frame):
@@ -91,11 +91,12 @@ def test_progress_reports_rows_of_each_pass(files, frame):
 
     out = io.StringIO()
     console = Console(file=out, width=160, force_terminal=False)
-    with progress(olsnet.read(files, y="y", batch_rows=1000), console) as source:
-        model = olsnet.LinearRegression(cov_type="HC0").fit(source)
-    assert source.rows == N
+    source = olsnet.read(files, y="y", batch_rows=1000)
+    with RichProgress(console) as bar:
+        model = olsnet.LinearRegression(cov_type="HC0").fit(source, on_batch=bar)
+    assert bar.rows == N
     text = out.getvalue()
-    assert "fitting" in text and f"{N:,} rows" in text and "pass 2" in text
+    assert "fitting" in text and f"{N:,} rows" in text
     ref = olsnet.LinearRegression(cov_type="HC0").fit(frame.drop(columns="y"), frame["y"])
     np.testing.assert_allclose(model.result_.bse, ref.result_.bse, rtol=1e-12, atol=0)
 
@@ -106,7 +107,7 @@ def test_missing_value_in_parquet_names_file_row_and_column(frame, tmp_path):
     path = tmp_path / "holes.parquet"
     bad.to_parquet(path, index=False, row_group_size=1000)
     with pytest.raises(DataFileError, match=r"holes\.parquet, row 3211, column 'x2': a missing"):
-        olsnet.LinearRegression().fit(parallel(olsnet.read(path, y="y", batch_rows=800)))
+        olsnet.LinearRegression().fit(olsnet.read(path, y="y", batch_rows=800))
 
 
 def test_negative_weight_names_file_line_and_column(frame, tmp_path):
@@ -115,4 +116,4 @@ def test_negative_weight_names_file_line_and_column(frame, tmp_path):
     path = tmp_path / "w.csv"
     bad.to_csv(path, index=False)
     with pytest.raises(DataFileError, match=r"w\.csv, line 779, column 'w': weight -1\.0"):
-        olsnet.LinearRegression().fit(parallel(olsnet.read(path, y="y", weights="w")))
+        olsnet.LinearRegression().fit(olsnet.read(path, y="y", weights="w"))

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import olsnet
-from olsnet.scale.stream import FILE_GRAM_MAX_COND, file_state
+from olsnet.data._file_fold import file_state
 from olsnet.solve import lstsq, solve_state
 from olsnet.solve._gram import scaled_condition
+from olsnet.solve._thresholds import FILE_GRAM_MAX_COND
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")

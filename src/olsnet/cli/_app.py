@@ -10,12 +10,13 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import typer
 
 from .._types import OUTPUT_FORMATS, check_option
+from ._read_options import READ_NAMES, READ_PARAMETERS, read_kwargs
 
 app = typer.Typer(
     name="olsnet",
@@ -127,7 +128,10 @@ def note(text: str) -> None:
 
 # -- data options -----------------------------------------------------------------------------
 
-DATA_HELP = "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet')."
+DATA_HELP = (
+    "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet'); with --sql, a "
+    "DuckDB database or nothing."
+)
 Y_OPT = typer.Option(None, "-y", "--y", help="Target column (repeat for several targets).")
 X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: all others.")
 FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
@@ -146,17 +150,32 @@ FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 class DataOptions:
     """The options naming the data, shared by every command that reads a file."""
 
-    data: str
+    data: str | None
     y: list[str] | None
     x: list[str] | None
     formula: str | None
     weights: str | None
     missing: str
     allow_python: bool = False
+    read_options: dict[str, Any] = field(default_factory=dict)  # --sep, --encoding, ...
 
     def source(self) -> Any:
-        """``olsnet.read`` with these options (a streaming file source)."""
-        from ..data.files import read
+        """``olsnet.read`` with these options (a streaming file source); what was sniffed
+        (a separator, a decimal comma) is said on stderr."""
+        source = self._read()
+        for text in getattr(source, "notes", ()):
+            note(f"olsnet: {text}")
+        return source
+
+    def _read(self) -> Any:
+        from ..data.files import read as read_files
+
+        def read(data: str | None, **kwargs: Any) -> Any:
+            if data is None and "sql" not in self.read_options:
+                raise typer.BadParameter(
+                    "name the data: a file, directory or glob, or a query with --sql"
+                )
+            return read_files(data, **kwargs, **self.read_options)
 
         if self.formula is not None:
             if self.y or self.x:
@@ -185,7 +204,12 @@ class DataOptions:
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _DATA_PARAMETERS = (
-    inspect.Parameter("data", _KW, default=typer.Argument(..., help=DATA_HELP), annotation=str),
+    inspect.Parameter(
+        "data",
+        _KW,
+        default=typer.Argument(None, help=DATA_HELP, show_default=False),
+        annotation=Optional[str],  # noqa: UP045
+    ),
     inspect.Parameter("y", _KW, default=Y_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("x", _KW, default=X_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045
@@ -211,11 +235,12 @@ def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
-        options = DataOptions(**{n: kwargs.pop(n) for n in names})
+        reading = read_kwargs({n: kwargs.pop(n) for n in READ_NAMES})
+        options = DataOptions(**{n: kwargs.pop(n) for n in names}, read_options=reading)
         return func(options, **kwargs)
 
     del command.__wrapped__  # typer must read the signature below, not func's
-    params = [*_DATA_PARAMETERS, *own]
+    params = [*_DATA_PARAMETERS, *READ_PARAMETERS, *own]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     return command

@@ -19,10 +19,17 @@ from ._app import (
     note,
     render,
 )
+from ._deadline import time_budget
 
 NO_INTERCEPT_OPT = typer.Option(False, "--no-intercept", help="Fit without intercept.")
 COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
 SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
+TIMEOUT_OPT = typer.Option(
+    None,
+    "--timeout",
+    help="Stop with an error after this many seconds (reading, fit, summary and --save); "
+    "progress lines show the stage every tenth of it.",
+)
 
 
 def cov_option(value: str) -> str:
@@ -47,13 +54,23 @@ def fit_model(
     model = LinearRegression(
         fit_intercept=intercept_for(source, no_intercept), cov_type=cov_type, missing=data.missing
     )
-    from ..scale import parallel, progress
+    from ..scale import RichProgress
 
     console = Console(stderr=True)
     if not console.is_terminal:  # no bar: every core (at most 8) folds the batches
-        return model.fit(parallel(source)), source
-    with progress(source, console) as shown:  # the bar's source folds on every core too
-        return model.fit(shown), source
+        return model.fit(source), source
+    with RichProgress(console, _disk_bytes(source)) as bar:  # every core folds here too
+        return model.fit(source, on_batch=bar), source
+
+
+def _disk_bytes(source: Any) -> int | None:
+    """Total size on disk of a file source's files (None when unknown)."""
+    import os
+
+    try:
+        return sum(os.path.getsize(p) for p in getattr(source, "paths", ()))
+    except (OSError, TypeError):  # a SQL source's "path" is its query
+        return None
 
 
 @app.command()
@@ -64,12 +81,18 @@ def fit(
     cov: str = COV_OPT,
     fmt: str = FORMAT_OPT,
     save: Path | None = SAVE_OPT,
+    timeout: float | None = TIMEOUT_OPT,
 ) -> None:
     """Fit the exact least-squares regression and print its summary.
 
     Files are streamed batch by batch (memory stays bounded); torch is never loaded.
     """
     fmt = check_format(fmt)
+    with time_budget(timeout):
+        _fit(data, no_intercept, cov, fmt, save)
+
+
+def _fit(data: DataOptions, no_intercept: bool, cov: str, fmt: str, save: Path | None) -> None:
     model, source = fit_model(data, no_intercept, cov_option(cov))
     result = model.result_
     echo(render(result.summary(), fmt) if fmt != "json" else render(result, fmt))

@@ -24,8 +24,12 @@ from typing import Any
 import numpy as np
 import typer
 
+from .._safe_open import check_regular
 from ..errors import FormatError
 from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
+from ._read_options import with_read_options
+
+MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -89,6 +93,7 @@ def load_model(path: Path) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
+    check_regular(path, MAX_MODEL_FILE_BYTES, what="a model file")  # not /dev/zero, not a FIFO
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from ..io.onnx import from_onnx
@@ -245,7 +250,7 @@ def _write_table(out: Path, blocks: Any) -> int:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 
@@ -267,6 +272,7 @@ PREDICT_ID_OPT = typer.Option(
 
 
 @app.command()
+@with_read_options
 def predict(
     model: Path = PREDICT_MODEL_ARG,
     data: str = PREDICT_DATA_ARG,
@@ -275,6 +281,7 @@ def predict(
     missing: str = MISSING_OPT,
     id_column: str | None = PREDICT_ID_OPT,
     fmt: str = FORMAT_OPT,
+    read_options: dict[str, Any] | None = None,
 ) -> None:
     """Predict from a saved model for every row of DATA (streamed).
 
@@ -283,6 +290,7 @@ def predict(
     gets an empty prediction (R's na.exclude) and is counted.
     """
     from ..api import model_spec_of, predict_files
+    from ..data.files import read_features
 
     fmt = check_format(fmt)
     loaded = load_model(model)
@@ -307,9 +315,21 @@ def predict(
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
     columns = [*((id_column,) if id_column else ()), *(f"predicted_{t}" for t in targets)]
-    blocks = predict_files(
-        W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
-    )
+    if read_options:  # a CSV dialect (--sep, --encoding, ...): read through olsnet.read
+        if spec is not None or id_column:
+            raise typer.BadParameter(
+                "--sep/--decimal/--encoding/... are not yet supported with a formula model or "
+                "--id; convert the file to a plain CSV or Parquet first"
+            )
+        source = read_features(data, names, missing=missing, **read_options)
+        blocks: Any = (
+            _Block(X @ W.T + b)
+            for X, _, _ in source.blocks()  # (b, q) each
+        )
+    else:
+        blocks = predict_files(
+            W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
+        )
     counted = {"missing": 0}
 
     def tables() -> Any:
@@ -332,6 +352,15 @@ def predict(
             f"olsnet: {counted['missing']} row(s) with missing values could not be predicted; "
             "their predictions are empty (NaN), one output row per input row"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    """Predictions of a block read with a CSV dialect (rows with missing values dropped)."""
+
+    predictions: np.ndarray
+    ids: Any = None
+    n_missing: int = 0
 
 
 def _concat(tables: list[Any], columns: list[str]) -> Any:

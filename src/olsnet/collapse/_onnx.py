@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._safe_open import open_regular
 from ..affine import Affine, Certificate
 from ..errors import DimensionError, FormatError, InputTypeError, NotAffineError
 from . import _algebra as A
@@ -227,6 +228,7 @@ ONNX_RULES: dict[str, OnnxRule] = {
     "Concat": lambda inputs, attrs: [A.cat(inputs, int(attrs["axis"]))],
     "BatchNormalization": _batch_norm,
 }
+MAX_ONNX_FILE_BYTES = 2**31  # protobuf cannot parse a larger message
 _SHAPE_OPS = (
     "Transpose",
     "Reshape",
@@ -267,7 +269,11 @@ def load_model(model: Any) -> Any:
     if not os.path.exists(path):
         raise FileNotFoundError(f"ONNX file {path!r} does not exist")
     try:
-        return onnx.load(path)
+        # a regular file of at most 2 GiB (protobuf's limit): never a FIFO or /dev/zero
+        with open_regular(path, MAX_ONNX_FILE_BYTES, what="an ONNX model") as fh:
+            return onnx.load(fh)
+    except FormatError:
+        raise
     except Exception as err:
         raise FormatError(f"{path!r} is not a readable ONNX model: {err}") from err
 

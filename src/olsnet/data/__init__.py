@@ -12,10 +12,12 @@ from ._arrays import (
     check_weights,
     iter_row_blocks,
 )
+from .source import Source
 
 __all__ = [
     "ArraySource",
     "Design",
+    "Source",
     "as_design",
     "as_matrix",
     "check_finite",

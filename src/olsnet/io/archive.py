@@ -50,8 +50,8 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import os
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -59,21 +59,33 @@ from typing import IO, Any
 
 import numpy as np
 
+from .._safe_open import open_regular
 from ..affine import Affine, Certificate
 from ..data.model_spec import ModelSpec
 from ..errors import FormatError, InputTypeError, NotFittedError
 from ..inference import RegressionResult
 from ._result_state import result_from_state, result_state
+from ._validate_archive import (
+    ALLOWED_DTYPES,
+    array_nbytes,
+    check_manifest,
+    check_object,
+    check_values,
+    check_zip_directory,
+    parse_metadata,
+)
 
 __all__ = ["load", "save"]
 
 FORMAT_NAME = "olsnet-archive"
 FORMAT_VERSION = 1
 KINDS = ("Affine", "RegressionResult", "LinearRegression", "LinearNetwork")
-ALLOWED_DTYPES = ("<f8", "<f4", "<i8", "|u1", "|b1")
 MAX_METADATA_BYTES = 64 * 2**20
 MAX_NPY_HEADER_BYTES = 64 * 2**10
-_MEMBER_RE = re.compile(r"^arrays/[A-Za-z0-9_.\-]{1,200}\.npy$")
+MAX_ARRAY_BYTES = 2**33
+"""Default ``max_bytes`` of :func:`load`: 8 GiB of arrays (a 10,000-feature regression with
+its HC meats stores about 4.8 GB)."""
+_FILE_OVERHEAD_BYTES = 2**28  # ZIP headers, .npy headers and the directory, beyond the arrays
 
 
 @contextlib.contextmanager
@@ -231,18 +243,22 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
     dtype = getattr(torch, str(obj["dtype"]), None)
     if not isinstance(dtype, torch.dtype):
         raise FormatError(f"LinearNetwork dtype {obj['dtype']!r} is not a torch dtype")
+    # built on the meta device (no memory, no random init), then given the stored tensors
     net = LinearNetwork(
         int(obj["n_features"]),
         int(obj["n_outputs"]),
         tuple(obj["hidden"]),
         bias=bool(obj["bias"]),
         dtype=dtype,
+        device="meta",
         feature_names=obj["feature_names"],
         target_names=obj["target_names"],
     )
-    state = {k: torch.from_numpy(np.array(arrays[f"state.{k}"])) for k in obj["state_keys"]}
+    state = {
+        k: torch.from_numpy(np.array(arrays[f"state.{k}"])).to(dtype) for k in obj["state_keys"]
+    }
     try:
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise FormatError(f"LinearNetwork arrays do not fit its configuration: {err}") from None
     return net.eval()
@@ -314,8 +330,14 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: 
             f"{where}: member {info.filename!r} declares {info.file_size} bytes, "
             f"more than the {limit} its manifest allows"
         )
+    file_size = os.fstat(zf.fp.fileno()).st_size  # type: ignore[union-attr]
+    if info.header_offset + info.file_size > file_size:
+        raise FormatError(
+            f"{where}: member {info.filename!r} declares {info.file_size} bytes at offset "
+            f"{info.header_offset} of a {file_size}-byte file"
+        )
     with zf.open(info) as fh:
-        data = fh.read(limit + 1)
+        data = fh.read(info.file_size)
     if len(data) != info.file_size:
         raise FormatError(
             f"{where}: member {info.filename!r} is truncated ({len(data)} of "
@@ -347,58 +369,29 @@ def _parse_npy(data: bytes, entry: dict[str, Any], member: str, where: str) -> n
             f"{' (Fortran order)' if fortran else ''}; metadata.json says {entry['shape']} and "
             f"{entry['dtype']}"
         )
-    expected = buf.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
+    offset = buf.tell()
+    count = math.prod(shape)
+    if len(data) != offset + count * dtype.itemsize:
         raise FormatError(
-            f"{where}: member {member!r} has {len(data)} bytes, its header implies {expected}"
+            f"{where}: member {member!r} has {len(data)} bytes, its header implies "
+            f"{offset + count * dtype.itemsize}"
         )
-    buf.seek(0)
-    arr = np.load(buf, allow_pickle=False)
-    arr.setflags(write=False)
-    return arr
+    # a read-only view of the member's bytes: no second copy
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
-def _check_manifest(meta: Any, where: str) -> dict[str, dict[str, Any]]:
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise FormatError(f"{where}: metadata.json names format {found!r}, not {FORMAT_NAME!r}")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise FormatError(
-            f"{where}: format version {version!r} is not supported (this olsnet "
-            f"reads version {FORMAT_VERSION}); a newer olsnet may read it"
-        )
-    if meta.get("kind") not in KINDS:
-        raise FormatError(f"{where}: object kind {meta.get('kind')!r} is not one of {KINDS}")
-    manifest = meta.get("arrays")
-    if not isinstance(manifest, dict) or not isinstance(meta.get("object"), dict):
-        raise FormatError(f"{where}: metadata.json lacks the 'object' and 'arrays' tables")
-    for name, entry in manifest.items():
-        ok = (
-            isinstance(entry, dict)
-            and entry.get("member") == f"arrays/{name}.npy"
-            and _MEMBER_RE.match(entry["member"])
-            and entry.get("dtype") in ALLOWED_DTYPES
-            and isinstance(entry.get("shape"), list)
-            and all(isinstance(s, int) and 0 <= s < 2**40 for s in entry["shape"])
-        )
-        if not ok:
-            raise FormatError(
-                f"{where}: manifest entry for array {name!r} is malformed: "
-                f"{entry!r} (member arrays/<name>.npy, dtype one of "
-                f"{ALLOWED_DTYPES}, shape a list of sizes)"
-            )
-    return manifest
-
-
-def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
+def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> Any:
     """Read an olsnet archive written by :func:`save`, checking it completely first.
 
     Parameters
     ----------
     path : str or path-like
-    max_bytes : int, default 16 GiB
-        Largest total size of the arrays accepted.
+        A regular file (not a FIFO, device or directory).
+    max_bytes : int, default 8 GiB (``MAX_ARRAY_BYTES``)
+        The memory budget: the largest total size of the arrays accepted, checked from the
+        declared shapes (Python integers) before anything is read or allocated. A network or
+        regression declaring more is refused; raise it to load larger models. Loading needs
+        about twice this at most (the file's bytes and the built object).
 
     Returns
     -------
@@ -407,65 +400,27 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
 
     Raises
     ------
+    FileNotFoundError
+        ``path`` does not exist.
     FormatError
-        Naming the file and member: not a ZIP or truncated, unknown or missing members,
-        compressed or oversized members, Python objects, arrays that disagree with the
-        manifest, unknown format or version.
+        Naming the file, member and field: not a regular file, not a ZIP or truncated,
+        unknown or missing members, compressed or oversized members, Python objects, arrays
+        that disagree with the manifest, malformed or inconsistent fields (see
+        :mod:`olsnet.io._validate_archive`), arrays over ``max_bytes``, unknown format or
+        version.
     """
     where = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(where, "r")
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(
-            f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
-        ) from None
-    with zf:
-        infos = zf.infolist()
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            raise FormatError(f"{where}: duplicate member names in the archive")
-        by_name = {i.filename: i for i in infos}
-        if "metadata.json" not in by_name:
-            raise FormatError(f"{where}: member 'metadata.json' is missing")
+    limit = max_bytes + MAX_METADATA_BYTES + _FILE_OVERHEAD_BYTES
+    with open_regular(where, limit, what="a model archive") as fh:
+        check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
-            raw = _read_member(zf, by_name["metadata.json"], MAX_METADATA_BYTES, where)
-            meta = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(f"{where}: member 'metadata.json' is not UTF-8 JSON: {err}") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise FormatError(f"{where}: member 'metadata.json' cannot be read: {err}") from None
-        manifest = _check_manifest(meta, where)
-        expected = {"metadata.json"} | {e["member"] for e in manifest.values()}
-        unknown = sorted(set(names) - expected)
-        if unknown:
+            zf = zipfile.ZipFile(fh, "r")
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
             raise FormatError(
-                f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
-                "metadata.json and the arrays its manifest lists"
-            )
-        missing = sorted(expected - set(names))
-        if missing:
-            raise FormatError(f"{where}: member(s) {missing} listed in metadata.json are missing")
-        total = 0
-        arrays: dict[str, np.ndarray] = {}
-        for name, entry in manifest.items():
-            dtype = np.dtype(entry["dtype"])
-            nbytes = int(np.prod(entry["shape"], dtype=np.int64)) * dtype.itemsize
-            total += nbytes
-            if total > max_bytes:
-                raise FormatError(
-                    f"{where}: arrays exceed max_bytes={max_bytes} at member {entry['member']!r}"
-                )
-            try:
-                data = _read_member(
-                    zf, by_name[entry["member"]], nbytes + MAX_NPY_HEADER_BYTES, where
-                )
-            except (zipfile.BadZipFile, EOFError, OSError) as err:
-                raise FormatError(
-                    f"{where}: member {entry['member']!r} cannot be read: {err}"
-                ) from None
-            arrays[name] = _parse_npy(data, entry, entry["member"], where)
+                f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
+            ) from None
+        with zf:
+            meta, arrays = _read_checked(zf, where, max_bytes)
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
@@ -475,3 +430,53 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
             f"{where}: the {meta['kind']} stored in it is incomplete or "
             f"inconsistent: {type(err).__name__}: {err}"
         ) from None
+
+
+def _read_checked(
+    zf: zipfile.ZipFile, where: str, max_bytes: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """metadata.json and every array, each checked before the next step allocates."""
+    infos = zf.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise FormatError(f"{where}: duplicate member names in the archive")
+    by_name = {i.filename: i for i in infos}
+    if "metadata.json" not in by_name:
+        raise FormatError(f"{where}: member 'metadata.json' is missing")
+    try:
+        raw = _read_member(zf, by_name["metadata.json"], MAX_METADATA_BYTES, where)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise FormatError(f"{where}: member 'metadata.json' cannot be read: {err}") from None
+    meta = parse_metadata(raw, where)
+    manifest = check_manifest(
+        meta, where, format_name=FORMAT_NAME, version=FORMAT_VERSION, kinds=KINDS
+    )
+    expected = {"metadata.json"} | {e["member"] for e in manifest.values()}
+    unknown = sorted(set(names) - expected)
+    if unknown:
+        raise FormatError(
+            f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
+            "metadata.json and the arrays its manifest lists"
+        )
+    missing = sorted(expected - set(names))
+    if missing:
+        raise FormatError(f"{where}: member(s) {missing} listed in metadata.json are missing")
+    total = sum(array_nbytes(e) for e in manifest.values())
+    if total > max_bytes:
+        raise FormatError(
+            f"{where}: the arrays declared in metadata.json need {total} bytes, more than "
+            f"max_bytes={max_bytes}; pass a larger max_bytes to load a model this large"
+        )
+    check_object(meta["kind"], meta["object"], manifest, where)
+    arrays: dict[str, np.ndarray] = {}
+    for name, entry in manifest.items():
+        member = entry["member"]
+        try:
+            data = _read_member(
+                zf, by_name[member], array_nbytes(entry) + MAX_NPY_HEADER_BYTES, where
+            )
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise FormatError(f"{where}: member {member!r} cannot be read: {err}") from None
+        arrays[name] = _parse_npy(data, entry, member, where)
+    check_values(meta["kind"], meta["object"], arrays, where)
+    return meta, arrays

@@ -7,7 +7,7 @@ from ..collapse import collapse
 from .compare import compare, inference_at
 from .expand import expand
 from .network import LinearNetwork
-from .train import TrainingLog, train
+from .training import TrainingLog, train
 
 __all__ = [
     "LinearNetwork",

@@ -14,7 +14,7 @@ from ..errors import InputTypeError, NotAffineError, OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..affine import Affine
-    from .train import TrainingLog
+    from .training import TrainingLog
 
 __all__ = ["LinearNetwork", "check_widths", "linear_layers"]
 
@@ -201,7 +201,7 @@ class LinearNetwork(nn.Sequential):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **train_options: Any) -> LinearNetwork:
         """Train on (X, y) with :func:`olsnet.train` (keyword options passed on); returns self."""
-        from .train import train
+        from .training import train
 
         log = train(self, X, y, sample_weight, **train_options)
         self.training_log_: TrainingLog = log

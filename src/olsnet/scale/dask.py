@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.source import OnBatch, Source
 from ..errors import DataError, DimensionError, InputTypeError
 from ..solve import QRState
-from ._fold import fold_arrays, merge_states, nonfinite_at
+from ..solve._fold import fold_arrays, nonfinite_at
+from ..solve._residuals import ResidualPass, residual_pass
 
 __all__ = ["DaskSource", "as_source", "predict_lazy", "read_dask"]
 
@@ -275,7 +277,7 @@ def _merge_packed(
     """reduction combine/aggregate: (m, L) packed states -> (1, L), merged in row order."""
     total = QRState.empty(p, q, fit_intercept)
     for row in rows:
-        total = merge_states(total, _unpack_state(row, p, q, fit_intercept))
+        total = total.merge(_unpack_state(row, p, q, fit_intercept))
     return _pack_state(total)
 
 
@@ -290,9 +292,7 @@ def _pack_pass(rp: Any) -> np.ndarray:
     )[None, :]
 
 
-def _unpack_pass(row: np.ndarray, q: int, r: int) -> Any:
-    from ..inference.covariance import ResidualPass
-
+def _unpack_pass(row: np.ndarray, q: int, r: int) -> ResidualPass:
     m = q * 3 * r * r
     meats = row[:m].reshape(q, 3, r, r)
     ssr = row[m : m + q]
@@ -314,11 +314,11 @@ def _partition_pass(
     fit_intercept: bool,
     block_info: Any = None,
 ) -> np.ndarray:
-    from ..inference.covariance import residual_pass
-
     index = block_info[0]["chunk-location"][0] if block_info else "?"
     block = _check_block(Z, p, q, weighted, f"partition {index}", names)
-    return _pack_pass(residual_pass([block], params, R_x, shift_x, kept, fit_intercept))
+    return _pack_pass(
+        residual_pass([block], params, R_x, shift_x, kept, fit_intercept, n_threads=1)
+    )
 
 
 def _identity(x: np.ndarray, axis: Any = None, keepdims: bool = True) -> np.ndarray:
@@ -335,7 +335,7 @@ def _sum_passes(
     return total[None, :]
 
 
-class DaskSource:
+class DaskSource(Source):
     """Rows of a dask array ``Z = [X Y w]`` (one column chunk) as a block source.
 
     Attributes
@@ -404,8 +404,14 @@ class DaskSource:
         )
         return np.asarray(reduced.compute())[0]
 
-    def fit_state(self, fit_intercept: bool) -> QRState:
-        """QR state of every row: one state per partition, merged by dask tree reduction."""
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of every row: one state per partition, merged by dask tree reduction.
+
+        Dask's active scheduler decides the parallelism (``n_jobs`` and ``on_batch`` are not
+        used: the partitions are computed where dask puts them).
+        """
         from functools import partial
 
         p, q = self.n_features, self.n_outputs
@@ -432,7 +438,10 @@ class DaskSource:
         shift_x: np.ndarray,
         kept: np.ndarray,
         fit_intercept: bool,
-    ) -> Any:
+        *,
+        n_jobs: int | None = None,
+        on_batch: OnBatch | None = None,
+    ) -> ResidualPass:
         """``olsnet.inference.covariance.residual_pass`` run per partition and summed on dask.
 
         Same arguments and result (a ``ResidualPass``) as the in-memory function; the meats,
@@ -461,7 +470,12 @@ class DaskSource:
             Z = np.asarray(part.compute(), dtype=np.float64)
             if Z.shape[0]:
                 yield _check_block(
-                    Z, self.n_features, self.n_outputs, self.weighted, f"partition {i}", self._names
+                    Z,
+                    self.n_features,
+                    self.n_outputs,
+                    bool(self.weighted),
+                    f"partition {i}",
+                    self._names,
                 )
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._gram import scaled_condition
+from ._kernels import qr_r
 from ._solution import (
     ALIAS_TOL,
     LstsqSolution,
@@ -32,7 +33,8 @@ from ._solution import (
     name_aliased,
     unshift,
 )
-from ._state import augmented_block, qr_r
+from ._state import augmented_block
+from ._thresholds import COV_REFINE_COND
 
 __all__ = ["EXT", "exact_lstsq", "refine_augmented"]
 
@@ -41,10 +43,6 @@ _EPS = np.finfo(np.float64).eps
 # longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
 # Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
 USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
-# Below this condition number of the column-scaled R, (AᵀA)⁻¹ = R⁻¹R⁻ᵀ in double is accurate to
-# ~1e-14 relative and its refinement (O(n r²) long-double work a step: 9 s at 2,000 x 198) is
-# skipped; above it the covariance is refined like the coefficients.
-COV_REFINE_COND = 100.0
 
 
 def _augmented_correction(

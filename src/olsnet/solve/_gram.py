@@ -9,21 +9,19 @@ because the normal equations lose ``cond²·eps`` where QR loses ``cond·eps``.
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import numpy as np
-import scipy.linalg as sla
 
 from ._blas import (
     SMALL_GEMM,
     aligned_fortran,
     default_workers,
     gemm_tn,
-    one_blas_thread,
     small_gemm_rows,
 )
+from ._kernels import GramNotDefinite, gram_to_r
 from ._state import QRState
 
 __all__ = ["gram_state", "scaled_condition"]
@@ -138,18 +136,19 @@ def gram_state(
     k = int(fit_intercept) + p + q
     if block_rows is None:
         block_rows = block_rows_for(k)
+    # Products too large for OpenBLAS's small-matrix kernel are threaded by BLAS itself; our
+    # own threads would then nest in its (and limiting BLAS threads is process-global state,
+    # which library code must not change), so those run on one thread of ours.
+    packed = k * k * block_rows > SMALL_GEMM
     if n_jobs is None:
-        n_jobs = default_workers() if n * (p + q) >= PARALLEL_MIN_ELEMENTS else 1
+        n_jobs = default_workers() if n * (p + q) >= PARALLEL_MIN_ELEMENTS and not packed else 1
     n_jobs = max(1, min(n_jobs, n // block_rows))
     bounds = np.linspace(0, n, n_jobs + 1).astype(int)
     shares = [range(int(a), int(b)) for a, b in pairwise(bounds)]
     if n_jobs == 1:
         G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
     else:
-        # packed products may start BLAS threads of their own: one per worker instead
-        packed = k * k * block_rows > SMALL_GEMM
-        limit = one_blas_thread() if packed else contextlib.nullcontext()
-        with limit, ThreadPoolExecutor(n_jobs) as pool:
+        with ThreadPoolExecutor(n_jobs) as pool:
             parts = list(
                 pool.map(
                     lambda rows: _gram_rows(X, Y, w, shift, fit_intercept, rows, block_rows), shares
@@ -161,17 +160,10 @@ def gram_state(
         zsum = G[0, 1:].copy()
     else:
         zsum = np.concatenate([np.zeros(p), Y.sum(axis=0) if w is None else w @ Y])
-    # diagonal scaling by powers of two (exact) before the factorization
-    d = np.sqrt(np.diagonal(G).copy())
-    d[d == 0] = 1.0
-    s = np.exp2(-np.round(np.log2(d)))
-    try:
-        L = sla.cholesky(G * s[:, None] * s[None, :], lower=False, check_finite=False)
-    except np.linalg.LinAlgError:
+    try:  # diagonal scaling by powers of two (exact) before the factorization
+        R = gram_to_r(G, min_diag=0.0)  # the caller checks the condition number
+    except GramNotDefinite:
         return None
-    if not np.isfinite(L).all():
-        return None
-    R = L / s[None, :]
     nobs = n if w is None else int(np.count_nonzero(w))
     sw_total = float(n if w is None else w.sum())
     c = np.zeros(p + q) if shift is None else np.asarray(shift, dtype=np.float64)

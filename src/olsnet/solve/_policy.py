@@ -1,5 +1,7 @@
 """The accuracy policy: which path computes a fit, and when a second pass is worth its cost.
 
+The thresholds named here live in ``olsnet.solve._thresholds``, with the measurements behind them.
+
 * ``"exact"`` -- Householder QR plus extended-precision refinement (``_exact``): full double
   accuracy for any design with ``cond · eps < 1``. Chosen by ``"auto"`` for problems up to
   ``EXACT_MAX_ELEMENTS`` entries of ``[1 X Y]``, where its copies of the data are cheap.
@@ -21,19 +23,21 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._types import SOLVER_POLICIES, check_option
-from ..data._arrays import check_finite
+from .._validate import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._solution import ALIAS_TOL, LstsqSolution, solve_state
 from ._state import QRState
+from ._thresholds import (
+    EXACT_MAX_ELEMENTS,
+    GRAM_CLEAN_COND,
+    GRAM_MAX_COND,
+    REFINE_MAX_PASSES,
+    SSR_CANCELLATION,
+)
 
 __all__ = ["EXACT_MAX_ELEMENTS", "lstsq", "qr_state"]
 
-EXACT_MAX_ELEMENTS = 400_000
-GRAM_CLEAN_COND = 30.0  # κ² eps ≈ 2e-13
-GRAM_MAX_COND = 1e6  # κ² eps ≈ 1e-4: refinement still contracts
-REFINE_MAX_PASSES = 4
-SSR_CANCELLATION = 1e3  # refine when TSS / SSR exceeds this (R² > 0.999)
 QR_BLOCK_ROWS = 16384
 
 

@@ -13,6 +13,8 @@ the degrees of freedom, and a warning names it -- never a silent minimum-norm sp
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -20,7 +22,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..errors import AliasedColumnWarning
-from ._state import QRState, qr_r
+from ._kernels import qr_r
+from ._state import QRState
 
 __all__ = ["ALIAS_TOL", "LstsqSolution", "decide_rank", "solve_state"]
 
@@ -109,8 +112,22 @@ def decide_rank(
     return aliased, Rw
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../olsnet
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` called from the caller of this function that points
+    at the first frame outside olsnet (the user's line), however deep the library's path."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
 def name_aliased(aliased: np.ndarray, names: tuple[str, ...] | None, fit_intercept: bool) -> None:
-    """Warn, naming each aliased column."""
+    """Warn, naming each aliased column (the warning points at the user's line)."""
     for c in np.flatnonzero(aliased):
         if fit_intercept and c == 0:
             label = "Intercept"
@@ -121,7 +138,7 @@ def name_aliased(aliased: np.ndarray, names: tuple[str, ...] | None, fit_interce
             f"column {label!r} is a linear combination of the columns before it (aliased); its "
             "coefficient is NaN and it is not counted in the rank or degrees of freedom",
             AliasedColumnWarning,
-            stacklevel=4,
+            stacklevel=_user_stacklevel(),
         )
 
 

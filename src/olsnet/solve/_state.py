@@ -16,23 +16,11 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..errors import DimensionError
+from ._kernels import merge_r, qr_r
 
 __all__ = ["QRState", "augmented_block", "qr_r"]
-
-
-def qr_r(A: np.ndarray) -> np.ndarray:
-    """R factor (min(m, k), k) of A by Householder QR (LAPACK geqrf), rows signed so diag >= 0."""
-    m, k = A.shape
-    R = sla.qr(A, mode="r", overwrite_a=True, check_finite=False)[0][: min(m, k)]
-    R = np.triu(R)
-    signs = np.where(np.diagonal(R) < 0, -1.0, 1.0)
-    R *= signs[:, None]
-    if m < k:  # fewer rows than columns: pad to a square (k, k) state
-        R = np.vstack([R, np.zeros((k - m, k))])
-    return R
 
 
 def augmented_block(
@@ -183,7 +171,7 @@ class QRState:
         a, b = (self, other) if self.sum_weights >= other.sum_weights else (other, self)
         a_shift = cast(np.ndarray, a.shift)  # both states hold rows, so both have a shift
         b = b.with_shift(a_shift) if not np.array_equal(a_shift, cast(np.ndarray, b.shift)) else b
-        R = qr_r(np.vstack([a.R, b.R]))
+        R = merge_r(a.R, b.R)
         return QRState(
             R,
             a.shift,

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
+from ...solve import QRState
 from ..model_spec import ModelSpec, learn, sorted_levels
+from ..source import OnBatch, Source
 from ._arrow import open_batches, where
-from ._csv_errors import locate_csv_problem
+from ._dialect import CsvDialect
 from ._paths import file_kind
 from .source import FileSource, _Batch
 
@@ -46,18 +48,18 @@ class FormulaFileSource(FileSource):
         weights: str | None,
         missing: str,
         batch_rows: int,
+        dialect: CsvDialect | None = None,
         allow_python: bool = True,
         text_target: bool = False,
     ) -> None:
         from ..formula import parse_formula
 
         self.formula = formula
-        self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
-        self.columns = self.file_columns(self.paths[0])
-        schema = _schema(self.paths[0])
+        self._open(paths, dialect)
+        schema = self.arrow_schema(self.paths[0])
         self._dates = tuple(c for c in self.columns if _is_date_type(schema.field(c).type))
         parsed = parse_formula(
             formula,
@@ -129,7 +131,12 @@ class FormulaFileSource(FileSource):
             t = schema.field(name).type
             if pa.types.is_dictionary(t):
                 t = t.value_type
-            if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+            if (
+                pa.types.is_string(t)
+                or pa.types.is_large_string(t)
+                or pa.types.is_binary(t)
+                or pa.types.is_string_view(t)
+            ):
                 out.append(name)
             elif name in self._dates and file_kind(self.paths[0]) == "csv":
                 out.append(name)
@@ -143,7 +150,7 @@ class FormulaFileSource(FileSource):
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in open_batches(path, cols, self._text, self.batch_rows):
+            for batch in self.arrow_batches(path, cols, self._text):
                 for c in cols:
                     levels[c].update(
                         v
@@ -154,7 +161,15 @@ class FormulaFileSource(FileSource):
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
         """(pandas DataFrame of the raw columns, rows) per batch; dates as dates."""
-        return raw_frames(path, self._raw_columns(), self._text, self._dates, self.batch_rows)
+        text = (*self._text, *(c for c in self._dates if file_kind(path) == "csv"))
+        batches = self.arrow_batches(path, self._raw_columns(), text)
+        return frames_of(batches, path, self._dates)
+
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
+    ) -> QRState:
+        """QR state of the formula's rows: its encoded ``blocks()``, folded on threads."""
+        return Source.fit_state(self, fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
 
     def _row(self, path: Path, rows: np.ndarray, i: int) -> str:
         return self._where(path, int(rows[i]))
@@ -194,11 +209,19 @@ def raw_frames(
     numbers as float64, ``text_columns`` as text (CSV: ``NA`` and empty fields null), and
     ``date_columns`` held as CSV text parsed as dates (R's ``as.Date``; datetimes when a time
     of day is present). The rows for the encoder, for fits and for predictions alike."""
+    text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
+    return frames_of(open_batches(path, columns, text, batch_rows), path, date_columns)
+
+
+def frames_of(
+    batches: Iterator[Any], path: Path, date_columns: Sequence[str]
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(pandas DataFrame, 0-based data rows (b,))`` of Arrow record batches of one file;
+    CSV text of ``date_columns`` parsed as dates."""
     import pandas as pd
 
     offset = 0
-    text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
-    for batch in open_batches(path, columns, text, batch_rows):
+    for batch in batches:
         df = batch.to_pandas()
         for c in date_columns:
             if c in df.columns and pd.api.types.is_string_dtype(df[c].dtype):  # CSV text
@@ -214,22 +237,6 @@ def row_location(path: Path, row: int) -> str:
     """'file, line N' (CSV, the header is line 1) or 'file, row N' (Parquet) of data row
     ``row`` (0-based)."""
     return where(path, row)
-
-
-def _schema(path: Path) -> Any:
-    """The Arrow schema of a file (CSV: as pyarrow infers it from the first block)."""
-    import pyarrow as pa
-
-    if file_kind(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path)
-    import pyarrow.csv as pcsv
-
-    try:
-        return pcsv.open_csv(path).schema
-    except pa.ArrowInvalid as exc:
-        raise locate_csv_problem(path, (), str(exc)) from None
 
 
 def _is_date_type(t: Any) -> bool:

@@ -1,5 +1,7 @@
 """The fast fold of a block of rows into a QR state: LAPACK ``dtpqrt`` on cache-sized chunks.
 
+(Moved here from ``olsnet.scale._fold``: ``solve`` owns every kernel.)
+
 ``QRState.fold`` stacks ``[R; A]`` and calls ``geqrf`` on the whole block. For tall, narrow
 blocks (k ≈ 20 columns) ``geqrf`` runs unblocked (its block size exceeds k) and sweeps the whole
 block from memory once per column. Here each chunk of ``CHUNK_ROWS`` rows is written straight into
@@ -12,7 +14,8 @@ LAPACK routine for the QR of a triangle on top of a rectangle ``[R; B]`` (Elmrot
 The result is the same Householder QR (backward stable, no normal equations), so states folded
 here merge with any other ``QRState``. The streaming file fold may instead take the Gram kernel
 (``kernel="gram"``: ``BᵀB`` by ``dgemm`` on aligned chunks, then Cholesky), which the caller
-checks by the condition number of the result (``stream.file_state``). Both call LAPACK / BLAS
+checks by the condition number of the result (``olsnet.data`` file folds,
+``FILE_GRAM_MAX_COND``). Both call LAPACK / BLAS
 through ``olsnet.solve._blas`` with the GIL released, so folds on a thread pool run in parallel.
 """
 
@@ -22,11 +25,11 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import scipy.linalg
 
 from ..errors import DataError
-from ..solve import QRState
-from ..solve._blas import GramAccumulator, aligned_fortran, small_gemm_rows, tpqrt
+from ._blas import GramAccumulator, aligned_fortran, small_gemm_rows, tpqrt
+from ._kernels import PANEL, GramNotDefinite, gram_to_r, sign_rows
+from ._state import QRState
 
 __all__ = [
     "CHUNK_ROWS",
@@ -38,8 +41,10 @@ __all__ = [
     "nonfinite_at",
 ]
 
-CHUNK_ROWS = 4096  # (4096, 22) doubles = 0.7 MB: the chunk stays in L2 while dtpqrt sweeps it
-PANEL = 4  # dtpqrt's inner block size; 4 was fastest for k = 22 (2, 4, 6, 8, 11 measured)
+# (2048, 22) doubles = 0.35 MB: the chunk stays in L2 while dtpqrt sweeps it, and dtpqrt's
+# level-2 calls (2048 x PANEL entries) stay under OpenBLAS's threading threshold (9,216):
+# folds on a thread pool never start BLAS threads, with no process-global limit needed.
+CHUNK_ROWS = 2048
 
 SQUARES_OVERFLOW = (
     "the block's values are finite but their squares overflow float64; rescale the columns"
@@ -143,24 +148,6 @@ def fold_columns(
     )
 
 
-class GramNotDefinite(ArithmeticError):
-    """The Gram matrix of a block is not numerically positive definite: fold it with QR."""
-
-
-def _gram_to_r(G: np.ndarray) -> np.ndarray:
-    """Upper-triangular R with RᵀR = G, by Cholesky after an exact power-of-two scaling."""
-    d = np.sqrt(np.diagonal(G).copy())
-    d[d == 0] = 1.0
-    s = np.exp2(-np.round(np.log2(d)))
-    try:
-        L = scipy.linalg.cholesky(G * s[:, None] * s[None, :], lower=False, check_finite=False)
-    except np.linalg.LinAlgError:
-        raise GramNotDefinite from None
-    if not np.isfinite(L).all() or np.min(np.abs(np.diagonal(L))) < 1e-7:
-        raise GramNotDefinite  # (near-)singular: the Cholesky factor would be inaccurate
-    return L / s[None, :]
-
-
 class NonFiniteError(DataError):
     """A NaN or inf in a block; ``row`` (in the block) and ``column`` (0..p+q-1) locate it."""
 
@@ -193,7 +180,7 @@ def _fold(
     ``kernel="gram"`` accumulates ``BᵀB`` instead (a third of the work, see :func:`_fold_gram`)
     and ends with a Cholesky factor; it raises :class:`GramNotDefinite` when that factor would
     be inaccurate. The caller checks the condition number of the final state (see
-    ``stream.file_state``).
+    ``olsnet.data`` file folds).
     """
     if kernel == "gram":
         return _fold_gram(n, p, q, fill, w, fit_intercept)
@@ -248,7 +235,7 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     zsum = G[0, 1:].copy()
     if not fit_intercept:
         G = G[1:, 1:]
-    R = _gram_to_r(G) if n > 0 else np.zeros_like(G)
+    R = gram_to_r(G) if n > 0 else np.zeros_like(G)
     return _state_of(R, p, q, w, n, fit_intercept, zsum)
 
 
@@ -270,40 +257,15 @@ def _state_of(
     """QRState of a folded block: R signed with diag >= 0, shift zero."""
     if not np.isfinite(R).all():
         raise DataError(SQUARES_OVERFLOW)
-    R = np.triu(R)
-    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]  # diag >= 0, as qr_r signs it
+    R = sign_rows(R)  # diag >= 0, as qr_r signs it
     nobs = n if w is None else int(np.count_nonzero(w))
     sum_w = float(n if w is None else w.sum())
     return QRState(np.ascontiguousarray(R), np.zeros(p + q), p, q, fit_intercept, nobs, sum_w, zsum)
 
 
 def merge_states(a: QRState, b: QRState) -> QRState:
-    """``a.merge(b)``; for two states with the same shift, by ``dtpqrt`` on the two triangles.
-
-    ``QRState.merge`` stacks ``[R_a; R_b]`` for ``geqrf`` (about 1.6 ms a call through SciPy's
-    wrapper at k = 22); with the same shift the states stack as they are, and ``dtpqrt`` with
-    ``l = k`` (B upper triangular) does it in place in microseconds. The merge order is kept,
-    so results stay independent of the thread count.
-    """
-    if a.shift is None or b.shift is None or not np.array_equal(a.shift, b.shift):
-        return a.merge(b)
-    if (a.n_features, a.n_outputs, a.fit_intercept) != (b.n_features, b.n_outputs, b.fit_intercept):
-        return a.merge(b)  # raises the lead's DimensionError
-    k = a.k
-    R = tpqrt(np.array(a.R, order="F"), np.array(b.R, order="F"), k, min(PANEL, k))
-    R = np.triu(R)
-    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
-    zsum = a.zsum if b.zsum is None else (b.zsum if a.zsum is None else a.zsum + b.zsum)
-    return QRState(
-        np.ascontiguousarray(R),
-        a.shift,
-        a.n_features,
-        a.n_outputs,
-        a.fit_intercept,
-        a.nobs + b.nobs,
-        a.sum_weights + b.sum_weights,
-        zsum,
-    )
+    """``a.merge(b)`` (kept under this name for the folds that import it)."""
+    return a.merge(b)
 
 
 def _raise_nonfinite(B: np.ndarray, start: int, p: int) -> None:

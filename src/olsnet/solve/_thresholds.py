@@ -1,0 +1,38 @@
+"""Every threshold that decides accuracy or speed in olsnet, in one place, with its measurement.
+
+Paths that use them: ``_policy.lstsq`` (in-memory fits), ``_exact`` (the refined exact path),
+``_kernels`` (row folds), ``olsnet.data`` file folds. Benchmarks behind the numbers:
+``benchmarks/bench_core.py``, ``bench_scale.py``, ``bench_small.py`` (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COV_REFINE_COND",
+    "EXACT_MAX_ELEMENTS",
+    "FILE_GRAM_MAX_COND",
+    "GRAM_CLEAN_COND",
+    "GRAM_FOLD_MIN_DIAG",
+    "GRAM_MAX_COND",
+    "REFINE_MAX_PASSES",
+    "SSR_CANCELLATION",
+]
+
+# policy="auto": the exact path (QR + extended-precision refinement) up to this many entries of
+# [1 X Y]; above it the checked normal equations (its copies of the data stop being cheap).
+EXACT_MAX_ELEMENTS = 400_000
+# Condition number κ of the column-scaled R of [1 X] (in-memory normal equations):
+GRAM_CLEAN_COND = 30.0  # accepted as is: κ² eps ≈ 2e-13
+GRAM_MAX_COND = 1e6  # κ² eps ≈ 1e-4: corrected semi-normal refinement still contracts
+REFINE_MAX_PASSES = 4  # refinement passes over the data at most (each halves the error or stops)
+SSR_CANCELLATION = 1e3  # refine when TSS / SSR exceeds this (R² > 0.999): yᵀy - βᵀXᵀy cancels
+# Streamed files (no second pass over the data is cheap): the Gram fold is kept when κ of the
+# column-scaled [1 X] factor is at most this (cond² · eps ≈ 2e-12); else the files are re-read
+# and folded by Householder QR.
+FILE_GRAM_MAX_COND = 100.0
+# A block's Gram matrix whose scaled Cholesky factor has a diagonal entry below this is
+# (nearly) singular: that block is folded by QR instead.
+GRAM_FOLD_MIN_DIAG = 1e-7
+# Exact path: below this κ, (AᵀA)⁻¹ = R⁻¹R⁻ᵀ in double is accurate to ~1e-14 relative and its
+# refinement (O(n r²) long-double work a step: 9 s at 2,000 x 198) is skipped.
+COV_REFINE_COND = 100.0
