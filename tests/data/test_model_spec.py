@@ -481,3 +481,26 @@ def test_malformed_spec_json_is_a_format_error_naming_the_field(
         ModelSpec.from_json({**good, field: value})
     with pytest.raises(FormatError, match=r"missing|malformed"):
         ModelSpec.from_json({k: v for k, v in good.items() if k != "columns"})
+
+
+def test_a_wide_design_is_encoded_in_blocks_with_the_same_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import olsnet.api
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "g": rng.choice([f"l{i}" for i in range(40)], n),
+            "x": rng.normal(size=n),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    df["y"] = df.x + rng.normal(size=n)
+    monkeypatch.setattr(olsnet.api, "IN_MEMORY_DESIGN_BYTES", 1000)  # force the block path
+    res = olsnet.ols("y ~ x + C(g)", df, weights="w", cov_type="HC3")
+    ref = smf.wls("y ~ x + C(g)", df, weights=df.w).fit(cov_type="HC3")
+    names = list(res.param_names)
+    np.testing.assert_allclose(res.params, ref.params[names], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(res.bse, ref.bse[names], rtol=1e-10)

@@ -15,6 +15,7 @@ from ..errors import DataError, DimensionError, FormulaError
 from ._columns import as_frame, row_label
 from .formula import close_matches, parse_formula
 from .model_spec import ModelSpec, learn
+from .source import Source
 
 __all__ = [
     "CompleteRows",
@@ -116,7 +117,7 @@ def formula_design(
     return FormulaDesign(enc.X, enc.Y, w, spec, rows.n_dropped + enc.n_dropped)
 
 
-class FrameFormulaSource:
+class FrameFormulaSource(Source):
     """A block source over a frame's complete rows: each block of ``block_rows`` raw rows
     (default: ``spec.block_rows()``, a bounded number of bytes) is encoded by the spec when
     read, so a wide design never exists whole in memory."""
@@ -137,8 +138,6 @@ class FrameFormulaSource:
         self.block_rows = block_rows or spec.block_rows()
         self.feature_names = spec.feature_names
         self.target_names = spec.target_names
-        self.n_features = len(spec.feature_names)
-        self.n_outputs = len(spec.target_names)
         self.y_ndim = 1 if self.n_outputs == 1 else 2
         self.fit_intercept = spec.fit_intercept
         self.weighted = weights is not None
