@@ -45,7 +45,8 @@ def leverage_one_rows(hat: np.ndarray) -> np.ndarray:
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=np.float64)
+    """``a`` read-only, without a copy (every array passed here is freshly computed)."""
+    a = np.asarray(a, dtype=np.float64)
     a.flags.writeable = False
     return a
 
