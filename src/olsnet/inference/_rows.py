@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..solve._blas import small_gemm_rows
+
 if TYPE_CHECKING:
     from ..solve import LstsqSolution
 
@@ -102,9 +104,21 @@ def _centred_times(sol: LstsqSolution, X: np.ndarray, M: np.ndarray) -> np.ndarr
     Xk = X if feat.size == X.shape[1] else X[:, feat]
     shift = sol.shift_x[feat]
     Z = Xk - shift if shift.any() else Xk
-    if not icpt:
-        return Z @ M
-    return Z @ M[1:] + M[0]
+    # chunks within OpenBLAS's small-matrix kernel: one thread each, no BLAS threads spinning
+    # against each other on a busy machine (solve._blas.small_gemm_rows, as the HC pass does)
+    out = chunked_matmul(Z, M[1:] if icpt else M)
+    if icpt:
+        out += M[0]
+    return out
+
+
+def chunked_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` (n, k) @ (k, m) in row chunks within OpenBLAS's small-matrix kernel."""
+    out = np.empty((A.shape[0], B.shape[1]))
+    step = small_gemm_rows(max(A.shape[1], B.shape[1], 1), 2048, 8192)
+    for start in range(0, A.shape[0], step):
+        np.matmul(A[start : start + step], B, out=out[start : start + step])
+    return out
 
 
 def centred_coefficients(sol: LstsqSolution) -> np.ndarray:
