@@ -406,17 +406,24 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> A
         check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
             zf = zipfile.ZipFile(fh, "r")
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise FormatError(
                 f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
             ) from None
         with zf:
-            meta, arrays = _read_checked(zf, where, max_bytes)
+            try:
+                meta, arrays = _read_checked(zf, where, max_bytes)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as err:
+                # damaged headers, unsupported ZIP versions or methods, encrypted members
+                raise FormatError(
+                    f"{where} is not a readable olsnet archive: {type(err).__name__}: {err}"
+                ) from None
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
         raise
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as err:
+        # a field combination the checks did not foresee: still the file's fault, not a crash
         raise FormatError(
             f"{where}: the {meta['kind']} stored in it is incomplete or "
             f"inconsistent: {type(err).__name__}: {err}"
