@@ -36,12 +36,18 @@ Object fields by kind:
   ``state.<key>`` for every ``state_dict`` tensor (``0.weight``, ``0.bias``, ...). The
   training log is not stored.
 
-``load`` checks, before building anything: the file is a ZIP; every member name is either
+``load`` checks, before building anything (:mod:`olsnet.io._validate_archive`): the path
+is a regular file; the ZIP directory's member count and size; every member name is either
 ``metadata.json`` or listed in the manifest (unknown or missing members are refused); members
-are stored, and each one's size is exactly what its manifest entry implies (a cap guards
-``metadata.json``); each ``.npy`` header agrees with the manifest's shape and dtype and holds
-no Python objects; the format name and version are known. Any failure raises
-:class:`~olsnet.errors.FormatError` naming the file and member.
+are stored, lie inside the file, and each one's size is exactly what its manifest entry implies
+(a cap guards ``metadata.json``, whose nesting depth and integer lengths are bounded before it
+is parsed); array sizes, computed with Python integers, fit the ``max_bytes`` budget; every
+object field has its type and range and agrees with the shapes of the arrays (a network's
+layers with its weights, a result's names with its coefficients); each ``.npy`` header agrees
+with the manifest's shape and dtype and holds no Python objects; the format name and version
+are known; after reading, the stored values agree (``coef_`` and ``intercept_`` with the
+result's ``params``, ``rank_`` and the rank with the aliased flags). Any failure raises
+:class:`~olsnet.errors.FormatError` naming the file, member and field.
 """
 
 from __future__ import annotations
@@ -415,17 +421,24 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> A
         check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
             zf = zipfile.ZipFile(fh, "r")
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise FormatError(
                 f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
             ) from None
         with zf:
-            meta, arrays = _read_checked(zf, where, max_bytes)
+            try:
+                meta, arrays = _read_checked(zf, where, max_bytes)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as err:
+                # damaged headers, unsupported ZIP versions or methods, encrypted members
+                raise FormatError(
+                    f"{where} is not a readable olsnet archive: {type(err).__name__}: {err}"
+                ) from None
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
         raise
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as err:
+        # a field combination the checks did not foresee: still the file's fault, not a crash
         raise FormatError(
             f"{where}: the {meta['kind']} stored in it is incomplete or "
             f"inconsistent: {type(err).__name__}: {err}"
