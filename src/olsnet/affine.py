@@ -54,6 +54,11 @@ class Affine:
     feature_names, target_names : sequence of str, optional
     certificate : Certificate, optional
         Set by ``collapse``: how closely the map reproduces the model it was collapsed from.
+    input_shape : tuple of int, optional
+        The shape of one input (without the batch axis) of the model the map was collapsed
+        from, e.g. (channels, height, width) for a convolutional network; the map acts on
+        that input flattened in C order (``n_features = prod(input_shape)``). ``predict``
+        accepts inputs of shape (n_samples, *input_shape) too. None for plain feature vectors.
 
     Examples
     --------
@@ -68,6 +73,7 @@ class Affine:
     feature_names: tuple[str, ...] | None = None
     target_names: tuple[str, ...] | None = None
     certificate: Certificate | None = field(default=None, compare=False)
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight)
@@ -98,6 +104,13 @@ class Affine:
                 if len(names) != size:
                     raise DimensionError(f"Affine {attr} has {len(names)} names for {size} columns")
                 object.__setattr__(self, attr, names)
+        if self.input_shape is not None:
+            shape = tuple(int(d) for d in self.input_shape)
+            if int(np.prod(shape, dtype=np.int64)) != w.shape[1] or min(shape, default=0) < 1:
+                raise DimensionError(
+                    f"Affine input_shape {shape} does not hold its {w.shape[1]} features"
+                )
+            object.__setattr__(self, "input_shape", shape)
 
     @property
     def n_features(self) -> int:
@@ -114,6 +127,8 @@ class Affine:
     def predict(self, X: Any) -> np.ndarray:
         """Return ``X @ weight.T + bias``: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         Xa = np.asarray(X, dtype=self.weight.dtype)
+        if self.input_shape is not None and Xa.shape[1:] == self.input_shape:
+            Xa = Xa.reshape(len(Xa), -1)  # (n, *input_shape) -> (n, p), C order
         if Xa.ndim == 1:
             Xa = Xa[None, :] if self.n_features > 1 or Xa.size == 1 else Xa[:, None]
         if Xa.ndim != 2 or Xa.shape[1] != self.n_features:
@@ -135,6 +150,7 @@ class Affine:
             other.weight @ self.bias + other.bias,
             feature_names=self.feature_names,
             target_names=other.target_names,
+            input_shape=self.input_shape,
         )
 
     def allclose(self, other: Affine, *, rtol: float = 1e-12, atol: float = 0.0) -> bool:
@@ -165,6 +181,7 @@ class Affine:
             feature_names=tuple(feature_names) if feature_names is not None else self.feature_names,
             target_names=tuple(target_names) if target_names is not None else self.target_names,
             certificate=self.certificate,
+            input_shape=self.input_shape,
         )
 
     def __repr__(self) -> str:

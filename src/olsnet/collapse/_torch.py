@@ -47,9 +47,10 @@ def collapse_module(
         example = torch.as_tensor(
             np.asarray(example_input) if not torch.is_tensor(example_input) else example_input
         )
-        if example.ndim != 2:
+        if example.ndim < 2:
             raise DimensionError(
-                f"example_input must have shape (n_samples, n_features), got {tuple(example.shape)}"
+                f"example_input must have shape (n_samples, n_features) or (n_samples, channels, "
+                f"...) for convolutions, got {tuple(example.shape)}"
             )
     modes = {m: m.training for m in module.modules()}
     layers = plain_linear_layers(module)  # Linear layers: the same in both modes
@@ -131,6 +132,15 @@ def _param_dtype(module: Any) -> Any:
     return torch.float32
 
 
+def _no_shape(module: Any) -> DimensionError:
+    return DimensionError(
+        f"cannot tell the input shape of {type(module).__name__} (a convolution, pooling or "
+        "padding layer does not declare its spatial size, and no Linear layer comes first); "
+        "pass example_input with the full shape, e.g. a tensor of shape (1, channels, length) "
+        "for Conv1d or (1, channels, height, width) for Conv2d"
+    )
+
+
 def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affine:
     import torch
 
@@ -139,27 +149,23 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
             return example
         width = guess_n_features(module)
         if width is None:
-            raise DimensionError(
-                f"cannot tell how many features {type(module).__name__} takes; "
-                "pass example_input of shape (n_samples, n_features)"
-            )
+            raise _no_shape(module)
         device = next((t.device for t in module.parameters()), None)
         return torch.randn(7, width, dtype=_param_dtype(module), device=device)
 
     gm, tracer, used = trace(module, make_example)
+    shape: tuple[int, ...] | None = None
     if example is not None:
-        width: int | None = int(example.shape[1])
+        shape = tuple(int(d) for d in example.shape[1:])
     elif used is not None:
-        width = int(used.shape[1])
+        shape = tuple(int(d) for d in used.shape[1:])
     else:
         width = n_features_from_graph(gm) or guess_n_features(module)
-    if width is None:
-        raise DimensionError(
-            f"cannot tell how many features {type(module).__name__} takes; "
-            "pass example_input of shape (n_samples, n_features)"
-        )
+        shape = None if width is None else (width,)
+    if shape is None:
+        raise _no_shape(module)
     batch = int(used.shape[0]) if used is not None else None
-    out = evaluate(gm, width, tracer, batch_size=batch)
+    out = evaluate(gm, shape, tracer, batch_size=batch)
     if not isinstance(out, Lin):
         raise NotAffineError(
             f"cannot collapse {type(module).__name__}: its output "
@@ -170,7 +176,7 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
             f"cannot collapse {type(module).__name__}: it returns (n_outputs, "
             "n_samples); transpose its output to (n_samples, n_outputs)"
         )
-    affine = Affine(out.W, out.b)
+    affine = Affine(out.W, out.b, input_shape=shape if len(shape) > 1 else None)
     cert = _certify_module(module, affine, example, n_probes, seed, tracer)
     return _with_names(module, affine, cert)
 
@@ -180,7 +186,9 @@ def _with_names(module: Any, affine: Affine, cert: Certificate) -> Affine:
         _names(getattr(module, attr, None), size)
         for attr, size in (("feature_names", affine.n_features), ("target_names", affine.n_outputs))
     ]
-    return Affine(affine.weight, affine.bias, names[0], names[1], certificate=cert)
+    return Affine(
+        affine.weight, affine.bias, names[0], names[1], cert, input_shape=affine.input_shape
+    )
 
 
 def _names(names: Any, size: int) -> tuple[str, ...] | None:
@@ -196,9 +204,10 @@ def _certify_module(
     import torch
 
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_probes, affine.n_features))  # (n_probes, p)
+    shape = affine.input_shape or (affine.n_features,)
+    X = rng.standard_normal((n_probes, *shape))  # (n_probes, *input_shape)
     if example is not None:
-        X = np.vstack([X, example.detach().cpu().double().numpy()])
+        X = np.concatenate([X, example.detach().cpu().double().numpy()])
     with torch.no_grad():
         try:  # float64 copy: the tightest check of the propagation itself
             reference = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
@@ -216,4 +225,5 @@ def _certify_module(
         )
     y_model = y.detach().cpu().double().numpy()
     source = f"collapse of {type(module).__name__} ({how}, checked in {dtype_name})"
-    return certify(y_model, affine.predict(X), dtype_name=dtype_name, source=source)
+    y_map = affine.predict(X.reshape(len(X), -1))
+    return certify(y_model, y_map, dtype_name=dtype_name, source=source)

@@ -16,18 +16,27 @@ from ._algebra import Lin, _Refused
 from ._torch_rules import ATEN_RULES, TORCH_RULES, module_rule
 
 SUPPORTED = (
-    "Linear / F.linear, BatchNorm1d (eval), Dropout (eval), Identity, Flatten, + and - of "
-    "affine branches, * and / by constants, @ with constant matrices, torch.cat along the "
-    "feature axis, feature slices, transposes, view/reshape to (batch, features)"
+    "Linear / F.linear, Conv1d/2d/3d and ConvTranspose (any stride, padding mode, dilation, "
+    "groups), BatchNorm1d/2d/3d (eval), AvgPool / AdaptiveAvgPool, padding, Dropout (eval), "
+    "Identity, Flatten / Unflatten, + and - of affine branches, * and / by constants, @ with "
+    "constant matrices, torch.cat along a feature axis, feature slices, transposes, "
+    "view/reshape that keep the batch axis"
 )
 
 # modules of these packages, and tensor methods, are the only callables matched by name
 _TRUSTED_MODULES = ("torch", "_operator", "operator", "builtins")
 
 
+# layers whose input has channel / spatial axes: their input shape cannot be read off them
+_SHAPED: tuple[str, ...] = ("BatchNorm2d", "BatchNorm3d", "AvgPool", "AdaptiveAvgPool", "MaxPool")
+_SHAPED += ("Pad", "ConstantPad", "ZeroPad", "ReflectionPad", "ReplicationPad", "CircularPad")
+
+
 def guess_n_features(module: Any) -> int | None:
     """The input width read off the first layer that declares one (None if none does)."""
     for sub in module.modules():
+        if hasattr(sub, "in_channels") or type(sub).__name__.startswith(_SHAPED):
+            return None  # a convolution, pooling or padding: the full shape is needed
         for attr in ("in_features", "num_features", "n_features"):
             value = getattr(sub, attr, None)
             if isinstance(value, int) and value > 0:
@@ -226,8 +235,11 @@ def _apply(
     return rule(*args, **kwargs)
 
 
-def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = None) -> Lin:
-    """Evaluate the traced graph on affine values; the single input is ``x`` of width ``n_features``."""
+def evaluate(
+    gm: Any, input_shape: int | tuple[int, ...], tracer: str, batch_size: int | None = None
+) -> Lin:
+    """Evaluate the traced graph on affine values; the single input ``x`` has shape
+    (batch, *input_shape) (an int: (batch, input_shape))."""
     from torch.fx.node import map_arg
 
     aten = tracer == "torch.export"
@@ -236,7 +248,7 @@ def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = Non
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if n_inputs == 0:
-                env[node] = A.identity(n_features)
+                env[node] = A.identity(input_shape)
             elif node.args:  # an argument with a default value
                 env[node] = node.args[0]
             else:
