@@ -18,9 +18,10 @@ from typing import Any
 from ..affine import Affine
 from ..errors import InputTypeError
 from ._onnx import from_onnx
+from ._onnx import load_model as read_onnx
 from .certificate import TOLERANCES, certify
 
-__all__ = ["TOLERANCES", "certify", "collapse", "from_onnx"]
+__all__ = ["TOLERANCES", "certify", "collapse", "from_onnx", "read_onnx"]
 
 
 def collapse(model: Any, example_input: Any = None, *, n_probes: int = 64, seed: int = 0) -> Affine:

@@ -420,8 +420,11 @@ def _is_numeric(value: Any) -> bool:
     return value is None or (isinstance(value, np.ndarray) and value.dtype != object)
 
 
-def _constant_node(node: Any, args: list[Any], attrs: dict[str, Any], max_bytes: int) -> list[Any]:
-    """A node none of whose inputs depends on the model input, sized before it is computed."""
+def _constant_node(
+    node: Any, args: list[Any], attrs: dict[str, Any], max_bytes: int, held: int
+) -> list[Any]:
+    """A node none of whose inputs depends on the model input, sized before it is computed
+    (``held``: bytes the evaluation already holds; the budget is for all of them)."""
     op = node.op_type
     if op == "Constant":
         return _constant(args, attrs)
@@ -429,7 +432,8 @@ def _constant_node(node: Any, args: list[Any], attrs: dict[str, Any], max_bytes:
     elements = constant_output_elements(op, arrays, attrs)
     if elements is None:
         raise _Refused(f"{op} on constants is not an operation olsnet can size before running")
-    check_bytes(8 * elements, f"the output of node {node.name or op!r} ({op})", max_bytes)
+    check_bytes(held + 8 * elements, f"the output of node {node.name or op!r} ({op}) with the "
+                f"{held / 2**20:,.1f} MiB the graph already holds", max_bytes)  # fmt: skip
     if not all(_is_numeric(v) for v in arrays):  # shapes holding the symbolic batch size
         rule = rule_for(op, arrays)
         if rule is None:
@@ -439,6 +443,12 @@ def _constant_node(node: Any, args: list[Any], attrs: dict[str, Any], max_bytes:
 
     feeds = {name: v for name, v in zip(node.input, arrays, strict=True) if name}
     return list(ReferenceEvaluator(node).run(None, feeds))
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, Lin):
+        return int(value.W.nbytes + value.b.nbytes)
+    return int(getattr(value, "nbytes", 0))
 
 
 def _features_bound(op: str, args: list[Any], attrs: dict[str, Any]) -> int:
@@ -529,8 +539,10 @@ def from_onnx(
     proto = load_model(model, max_bytes)
     graph = proto.graph
     env: dict[str, Any] = {}
+    held = 0  # bytes of every value computed so far (they stay in env until the end)
     for init in graph.initializer:
-        check_bytes(8 * math.prod(init.dims), f"initializer {init.name!r}", max_bytes)
+        held += 8 * math.prod(init.dims)
+        check_bytes(held, f"initializer {init.name!r} with the ones before it", max_bytes)
         value = numpy_helper.to_array(init)
         env[init.name] = (
             value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value
@@ -565,13 +577,14 @@ def from_onnx(
         attrs = {**_attrs(node), _BATCH_SIZE: int(dims[0].dim_value) or None}
         try:
             if not any(isinstance(v, Lin) for v in args):
-                values = _constant_node(node, args, attrs, max_bytes)
+                values = _constant_node(node, args, attrs, max_bytes, held)
             else:
                 rule = ONNX_RULES.get(node.op_type)
                 if rule is None:
                     raise _Refused(f"{node.op_type} is not an affine operation olsnet can follow")
                 q = _features_bound(node.op_type, args, attrs)
-                check_bytes(8 * q * p, f"the affine value of node {label!r} ({q} x {p})", max_bytes)
+                what = f"the affine value of node {label!r} ({q} x {p}) with what the graph holds"
+                check_bytes(held + 8 * q * p, what, max_bytes)
                 values = rule(args, attrs)
         except (_Refused, ValueError, IndexError, KeyError, StopIteration, AttributeError) as err:
             raise NotAffineError(
@@ -579,6 +592,7 @@ def from_onnx(
                 f"{err}. from_onnx follows {SUPPORTED}."
             ) from err
         env.update(zip(node.output, values, strict=False))
+        held += sum(_nbytes(v) for v in values)
     if len(graph.output) != 1:
         raise DimensionError(
             f"from_onnx collapses graphs with one output; this one has {len(graph.output)}"
@@ -623,6 +637,10 @@ def _certify_onnx(
             f"input {graph_input.name!r} has ONNX element type {elem}; "
             "from_onnx checks float32 and float64 graphs"
         )
+    fixed = graph_input.type.tensor_type.shape.dim[0].dim_value  # 0 when symbolic
+    if fixed > n_probes:  # never as many probe rows as a declared batch: make the batch symbolic
+        proto = _with_symbolic_batch(proto, graph_input.name)
+        fixed = 0
     try:
         session = ort.InferenceSession(
             proto.SerializeToString(), providers=["CPUExecutionProvider"]
@@ -634,10 +652,6 @@ def _certify_onnx(
         session = ort.InferenceSession(
             _as_float32(proto).SerializeToString(), providers=["CPUExecutionProvider"]
         )
-    fixed = graph_input.type.tensor_type.shape.dim[0].dim_value  # 0 when symbolic
-    if fixed > n_probes:  # never as many probe rows as a declared batch: make the batch symbolic
-        proto = _with_symbolic_batch(proto, graph_input.name)
-        fixed = 0
     batch = int(fixed) if fixed else n_probes
     n = -(-n_probes // batch) * batch
     shape = affine.input_shape or (affine.n_features,)

@@ -149,7 +149,10 @@ def load_external_data(proto: Any, base: str | None, max_bytes: int) -> None:
                 "was not loaded; pass the path of the .onnx file so olsnet reads it from beside "
                 "the model"
             )
-        full = _inside(base, info.location)
+        try:
+            full = _inside(base, info.location)
+        except FormatError as err:
+            raise FormatError(f"tensor {name!r}: {err}") from None
         itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
         declared = _elements(tensor.dims) * itemsize
         check_bytes(declared, f"tensor {name!r} (external data)", max_bytes)
