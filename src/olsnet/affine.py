@@ -23,6 +23,10 @@ class Certificate:
     ``max_abs_diff`` and ``max_rel_diff`` are the largest absolute and relative differences
     between the model's outputs and the map's outputs; ``max_rel_diff`` divides by the largest
     absolute model output (so it is defined when single outputs are zero).
+
+    For a local map (``collapse(net, at=x)``), ``radius`` is the Euclidean radius around x
+    inside which the map is exact (0 when x lies on a region boundary, named in ``boundary``;
+    inf when the network is affine); the probes are drawn inside that ball.
     """
 
     max_abs_diff: float
@@ -30,6 +34,8 @@ class Certificate:
     n_probes: int
     tolerance: float
     source: str = ""
+    radius: float | None = None
+    boundary: str = ""
 
     @property
     def passed(self) -> bool:
@@ -37,9 +43,13 @@ class Certificate:
 
     def __str__(self) -> str:
         status = "passed" if self.passed else "FAILED"
+        local = "" if self.radius is None else f"; exact within radius {self.radius:.3g}"
+        if self.boundary:
+            local += f" (x lies on a region boundary: {self.boundary})"
         return (
             f"certificate {status}: max |diff| {self.max_abs_diff:.3g}, max rel diff "
             f"{self.max_rel_diff:.3g} on {self.n_probes} probes (tolerance {self.tolerance:.1g})"
+            f"{local}"
         )
 
 

@@ -13,6 +13,9 @@ from typing import Any
 from ..errors import NotAffineError
 from . import _algebra as A
 from ._algebra import Lin, _Refused
+from ._local import Region
+from ._local import function_rule as local_function_rule
+from ._local import module_rule as local_module_rule
 from ._torch_rules import ATEN_RULES, TORCH_RULES, module_rule
 
 SUPPORTED = (
@@ -211,9 +214,13 @@ def _apply(
     kwargs: dict[str, Any],
     aten: bool,
     batch_size: int | None,
+    region: Region | None = None,
 ) -> Any:
     if node.op == "call_module":
         sub = gm.get_submodule(node.target)
+        local_rule = None if region is None else local_module_rule(region, sub, str(node.target))
+        if local_rule is not None:
+            return local_rule(sub, *args, **kwargs)
         rule = module_rule(sub)
         if rule is None:
             raise _Refused(f"{type(sub).__name__} is not an affine layer olsnet can follow")
@@ -229,6 +236,10 @@ def _apply(
         return aten_rule(**named)
     module_name = getattr(node.target, "__module__", None) or ""
     trusted = node.op == "call_method" or module_name.split(".")[0] in _TRUSTED_MODULES
+    if region is not None and trusted:
+        local = local_function_rule(region, name, f"{name} (node {node.name!r})")
+        if local is not None:
+            return local(*args, **kwargs)
     rule = TORCH_RULES.get(name) if trusted else None
     if rule is None:
         raise _Refused(f"{name} is not an affine operation olsnet can follow")
@@ -236,10 +247,15 @@ def _apply(
 
 
 def evaluate(
-    gm: Any, input_shape: int | tuple[int, ...], tracer: str, batch_size: int | None = None
+    gm: Any,
+    input_shape: int | tuple[int, ...],
+    tracer: str,
+    batch_size: int | None = None,
+    region: Region | None = None,
 ) -> Lin:
     """Evaluate the traced graph on affine values; the single input ``x`` has shape
-    (batch, *input_shape) (an int: (batch, input_shape))."""
+    (batch, *input_shape) (an int: (batch, input_shape)). With ``region``, piecewise-linear
+    operations take the piece active at ``region.x`` (see ``_local``)."""
     from torch.fx.node import map_arg
 
     aten = tracer == "torch.export"
@@ -273,7 +289,7 @@ def evaluate(
         kwargs = map_arg(node.kwargs, env.__getitem__)
         try:
             if _contains_lin(args) or _contains_lin(kwargs):
-                env[node] = _apply(gm, node, args, kwargs, aten, batch_size)
+                env[node] = _apply(gm, node, args, kwargs, aten, batch_size, region)
             else:
                 env[node] = _run_constant(gm, node, args, kwargs)
         except (_Refused, TypeError, ValueError, RuntimeError, IndexError) as err:
