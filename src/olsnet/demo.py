@@ -140,6 +140,8 @@ def _relu_network_as_local_regression(
     x = X[row]  # (p,)
     local = olsnet.collapse(net, at=x)
     cert = local.certificate
+    if cert is None or cert.radius is None:  # collapse(at=x) always certifies with a radius
+        raise RuntimeError("the local map came without its certificate")
     coef = np.r_[local.bias[0], local.weight[0]]  # (1 + p,)
     _say(
         console,
