@@ -119,7 +119,8 @@ def _relu_network_as_local_regression(
     my, c = float(y.mean()), float(_pow2(np.array(y.std())))
     Z = torch.from_numpy((X - m) / d)  # (n, p)
     T = torch.from_numpy((y - my) / c)[:, None]  # (n, 1)
-    net = nn.Sequential(nn.Linear(len(names), 8), nn.ReLU(), nn.Linear(8, 1)).double()
+    first, last = nn.Linear(len(names), 8).double(), nn.Linear(8, 1).double()
+    net = nn.Sequential(first, nn.ReLU(), last)
     opt = torch.optim.LBFGS(net.parameters(), max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
@@ -130,7 +131,6 @@ def _relu_network_as_local_regression(
 
     opt.step(closure)
     with torch.no_grad():  # fold the scaling into the first and last layers: user units
-        first, last = net[0], net[2]
         first.bias -= first.weight @ torch.from_numpy(m / d)
         first.weight /= torch.from_numpy(d)
         last.weight *= c
