@@ -131,9 +131,9 @@ def _relu_network_as_local_regression(
 
     opt.step(closure)
     with torch.no_grad():  # fold the scaling into the first and last layers: user units
-        first.bias -= first.weight @ torch.from_numpy(m / d)
-        first.weight /= torch.from_numpy(d)
-        last.weight *= c
+        first.bias.sub_(first.weight @ torch.from_numpy(m / d))
+        first.weight.div_(torch.from_numpy(d))
+        last.weight.mul_(c)
         last.bias.mul_(c).add_(my)
     net.eval()
     row = len(X) // 2
