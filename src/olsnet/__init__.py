@@ -45,6 +45,7 @@ _LAZY = {
     "load": "olsnet.io.archive",
     "to_onnx": "olsnet.io.onnx",
     "from_onnx": "olsnet.collapse",
+    "fuse": "olsnet.collapse",
 }
 
 __all__ = [

@@ -17,11 +17,21 @@ from typing import Any
 
 from ..affine import Affine
 from ..errors import InputTypeError
+from ._fuse import FusedRun, FuseReport, fuse
 from ._onnx import from_onnx
 from ._onnx import load_model as read_onnx
 from .certificate import TOLERANCES, certify
 
-__all__ = ["TOLERANCES", "certify", "collapse", "from_onnx", "read_onnx"]
+__all__ = [
+    "TOLERANCES",
+    "FuseReport",
+    "FusedRun",
+    "certify",
+    "collapse",
+    "from_onnx",
+    "fuse",
+    "read_onnx",
+]
 
 
 def collapse(
