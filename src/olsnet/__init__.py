@@ -46,6 +46,7 @@ _LAZY = {
     "to_onnx": "olsnet.io.onnx",
     "from_onnx": "olsnet.collapse",
     "fuse": "olsnet.collapse",
+    "fuse_onnx": "olsnet.io.onnx",
 }
 
 __all__ = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -100,7 +99,7 @@ def test_conv_without_example_asks_for_the_shape():
 
 
 def test_the_original_module_is_untouched():
-    model, shape = zoo.lora_mlp(2, relu=True)
+    model, _shape = zoo.lora_mlp(2, relu=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     olsnet.fuse(model)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -219,7 +219,7 @@ def _conv_candidates(gm: Any, source: Any, members: list[Any]) -> list[dict[str,
     nd = len(convs[0][1].kernel_size)
     groups = {c.groups for _, c in convs}
     group_options = sorted({*(groups if len(groups) == 1 else ()), 1}, reverse=True)
-    first_input = [_conv_input(n, members, source) for n, _ in convs]
+    first_input = [_conv_input(gm, n, members, source) for n, _ in convs]
     found = []
     if all(src is source for src in first_input):  # parallel branches
         strides = {tuple(c.stride) for _, c in convs}
@@ -232,17 +232,22 @@ def _conv_candidates(gm: Any, source: Any, members: list[Any]) -> list[dict[str,
             pad = tuple(int(off[i] + (k[i] - 1) / 2) for i in range(nd))
             found.append({"kernel": k, "stride": next(iter(strides)), "padding": pad})
     else:  # one chain: conv_j reads conv_{j-1}'s run
-        k, s, p = [1] * nd, [1] * nd, [0] * nd
-        for _, c in convs:
-            for i in range(nd):
-                k[i] += (c.kernel_size[i] - 1) * s[i]
-                p[i] += c.padding[i] * s[i]
-                s[i] *= c.stride[i]
-        found.append({"kernel": tuple(k), "stride": tuple(s), "padding": tuple(p)})
+        found.append(_chain_spec([(c.kernel_size, c.stride, c.padding) for _, c in convs], nd))
     return [{**f, "groups": g, "nd": nd} for f in found for g in group_options]
 
 
-def _conv_input(node: Any, members: list[Any], source: Any) -> Any:
+def _chain_spec(convs: list[tuple[Any, Any, Any]], nd: int) -> dict[str, Any]:
+    """Kernel, stride and padding of convolutions (kernel, stride, padding) applied in turn."""
+    kernel, stride, pad = [1] * nd, [1] * nd, [0] * nd
+    for k, st, p in convs:
+        for i in range(nd):
+            kernel[i] += (int(k[i]) - 1) * stride[i]
+            pad[i] += int(p[i]) * stride[i]
+            stride[i] *= int(st[i])
+    return {"kernel": tuple(kernel), "stride": tuple(stride), "padding": tuple(pad)}
+
+
+def _conv_input(gm: Any, node: Any, members: list[Any], source: Any) -> Any:
     """The nearest conv (or the source) upstream of ``node``, through non-conv members."""
     from torch.fx.node import Node
 
@@ -250,8 +255,7 @@ def _conv_input(node: Any, members: list[Any], source: Any) -> Any:
     while isinstance(current, Node) and current is not source and current in members:
         if (
             current.op == "call_module"
-            and "conv"
-            in type(current.graph.owning_module.get_submodule(current.target)).__name__.lower()
+            and "conv" in type(gm.get_submodule(str(current.target))).__name__.lower()
         ):
             return current
         current = current.args[0] if current.args else None
@@ -299,7 +303,8 @@ def _make_conv(spec: dict[str, Any], weight: np.ndarray, bias: np.ndarray, dtype
                 dtype=dtype, device=device)  # fmt: skip
     with torch.no_grad():
         conv.weight.copy_(torch.as_tensor(weight))
-        conv.bias.copy_(torch.as_tensor(bias))
+        if conv.bias is not None:
+            conv.bias.copy_(torch.as_tensor(bias))
     return conv
 
 
@@ -466,7 +471,7 @@ def fuse(module: Any, example_input: Any = None, *, n_probes: int = 64, seed: in
     gm.recompile()
     gm.eval()
     cert = _certify_fused(original, gm, example, n_probes, seed)
-    gm.olsnet_report = FuseReport(
+    cast(Any, gm).olsnet_report = FuseReport(
         tuple(report), params_before, sum(p.numel() for p in gm.parameters()), flops_before,
         flops_after, cert,
     )  # fmt: skip

@@ -31,7 +31,7 @@ from ..errors import InputTypeError
 from ..inference import RegressionResult
 from .archive import atomic_write
 
-__all__ = ["from_onnx", "interface_of", "to_onnx", "to_onnx_like"]
+__all__ = ["from_onnx", "fuse_onnx", "interface_of", "to_onnx", "to_onnx_like"]
 
 # accepted option strings (kept here until olsnet._types lists them)
 
@@ -286,3 +286,39 @@ def to_onnx_like(
         with atomic_write(path) as fh:
             fh.write(proto.SerializeToString())
     return proto
+
+
+def fuse_onnx(
+    model: Any,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    n_probes: int = 64,
+    seed: int = 0,
+    return_report: bool = False,
+) -> Any:
+    """Fuse the affine runs of an ONNX graph (:func:`olsnet.collapse._fuse_onnx.fuse_onnx`),
+    and write the result to ``out`` atomically when given.
+
+    Parameters
+    ----------
+    model : str, path-like or onnx.ModelProto
+    out : str or path-like, optional
+        Where to write the fused model (a temporary file, then a rename).
+    n_probes, seed : int
+        Probes of the certificate (ONNX Runtime, original against fused).
+    return_report : bool, default False
+        Also return the :class:`~olsnet.collapse.FuseReport`.
+
+    Returns
+    -------
+    onnx.ModelProto, or (ModelProto, FuseReport)
+        Same input and output names, element types, shapes and opset as ``model``; passes
+        ``onnx.checker.check_model(full_check=True)``.
+    """
+    from ..collapse._fuse_onnx import fuse_onnx as fuse_graph
+
+    proto, report = fuse_graph(model, n_probes=n_probes, seed=seed, return_report=True)
+    if out is not None:
+        with atomic_write(out) as fh:
+            fh.write(proto.SerializeToString())
+    return (proto, report) if return_report else proto
