@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -103,3 +104,19 @@ def test_the_original_module_is_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     olsnet.fuse(model)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_modules_are_computed_in_float64_and_cast_back(dtype):
+    """The issue's bfloat16 crash: collapse and fuse work in float64 and return the map
+    (float64) and a module in the original dtype; no raw TypeError."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    net = net.to(dtype)
+    fused = olsnet.fuse(net)
+    assert {p.dtype for p in fused.parameters()} == {dtype}
+    X = torch.randn(32, 4).to(dtype)
+    with torch.no_grad():
+        assert rel(fused(X).double(), net(X).double()) <= 2e-2
+    affine = olsnet.collapse(nn.Sequential(net[0], net[1]).eval())
+    assert affine.weight.dtype == np.float64 and affine.certificate.passed
