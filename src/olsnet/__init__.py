@@ -46,6 +46,8 @@ _LAZY = {
     "load": "olsnet.io.archive",
     "to_onnx": "olsnet.io.onnx",
     "from_onnx": "olsnet.collapse",
+    "fuse": "olsnet.collapse",
+    "fuse_onnx": "olsnet.io.onnx",
 }
 
 __all__ = [

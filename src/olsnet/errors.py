@@ -86,6 +86,11 @@ class FormatError(OlsnetError, ValueError):
     """A model file that is not a valid olsnet archive; nothing from it is executed."""
 
 
+class ResourceLimitError(OlsnetError, MemoryError):
+    """An input that would need more memory than its documented, settable budget; refused
+    before anything is allocated (the message names the node or member and the budget)."""
+
+
 class NotFittedError(OlsnetError, ValueError, AttributeError):
     """An estimator used before ``fit``.
 

@@ -38,7 +38,7 @@ def _root(
 
 def run(args: Sequence[str], *, debug: bool = False) -> int:
     """Run the app; map every error to one line on stderr and exit status 2."""
-    from . import _fit, _models, _plot, _train  # noqa: F401  (registers the commands)
+    from . import _fit, _fuse, _models, _plot, _train  # noqa: F401  (registers the commands)
 
     if not debug:
         warnings.showwarning = _show_warning

@@ -3,12 +3,10 @@
 Accepted model files, none of which can execute code when read:
 
 * ``.onnx`` -- read with ``olsnet.from_onnx`` (affine graphs only);
-* ``.pt`` / ``.pth`` -- a *state dict* of ``nn.Linear`` layers in sequence (keys ``0.weight``,
-  ``0.bias``, ``1.weight``, ...), as ``torch.save(net.state_dict(), path)`` writes it, read with
-  ``torch.load(weights_only=True)``; or a TorchScript file (``torch.jit.save`` of a scripted
-  or traced ``nn.Sequential`` of ``nn.Linear`` layers), whose weights are read with
-  ``torch.jit.load`` and rebuilt as a LinearNetwork. A pickled whole module
-  (``torch.save(net)``) is refused: unpickling runs code from the file;
+* ``.pt`` / ``.pth`` -- a *state dict* of ``nn.Linear`` layers, read with
+  ``torch.load(weights_only=True)`` (:mod:`olsnet.io.torch_files`). TorchScript runs code from
+  the file when loaded and is refused unless ``olsnet collapse --allow-torchscript``;
+  a pickled whole module (``torch.save(net)``) is always refused;
 * anything else -- an olsnet archive (``olsnet.save``), read with ``olsnet.load``.
 """
 
@@ -17,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,71 +22,13 @@ import numpy as np
 import typer
 
 from .._safe_open import check_regular
-from ..errors import FormatError
 from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
 from ._read_options import with_read_options
 
 MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
 
 
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
-    except zipfile.BadZipFile:
-        return False
-
-
-def _network_from_state_dict(state: Any, path: Path) -> Any:
-    """The LinearNetwork whose layers are the ``{i}.weight`` / ``{i}.bias`` tensors."""
-    from ..nn import LinearNetwork
-
-    if not isinstance(state, dict) or not state:
-        raise FormatError(
-            f"{path}: expected a state dict of nn.Linear layers, got {type(state).__name__}"
-        )
-    keys = [k.rsplit(".", 2)[-2:] for k in state]
-    layers = sorted({int(k[0]) for k in keys if len(k) == 2 and k[0].isdigit()})
-    expected = {f"{i}.{kind}" for i in layers for kind in ("weight", "bias")}
-    suffixes = {".".join(k) for k in keys}
-    if (
-        not layers
-        or not suffixes <= expected
-        or layers != list(range(layers[0], layers[0] + len(layers)))
-    ):
-        raise FormatError(
-            f"{path}: the state dict has keys {sorted(state)[:6]}; olsnet reads state dicts of "
-            "nn.Linear layers in sequence ('0.weight', '0.bias', '1.weight', ...). Save other "
-            "modules with torch.jit.save or export them to ONNX"
-        )
-    prefix = next(iter(state))[: -len(".".join(keys[0]))]
-    weights = [state[f"{prefix}{i}.weight"] for i in layers]
-    has_bias = f"{prefix}{layers[0]}.bias" in state
-    widths = [int(weights[0].shape[1])] + [int(W.shape[0]) for W in weights]
-    net = LinearNetwork(
-        widths[0], widths[-1], tuple(widths[1:-1]), bias=has_bias, dtype=weights[0].dtype
-    )
-    try:
-        net.load_state_dict({k[len(prefix) :]: v for k, v in state.items()})
-    except RuntimeError as exc:
-        raise FormatError(f"{path}: the layers do not chain: {str(exc).splitlines()[0]}") from None
-    return net
-
-
-def _network_from_torchscript(module: Any, path: Path) -> Any:
-    """A TorchScript nn.Sequential of nn.Linear layers, as a LinearNetwork (its code is not
-    run; only its structure and weights are read)."""
-    children = [c.original_name for c in module.children()]
-    if module.original_name != "Sequential" or not children or set(children) != {"Linear"}:
-        raise FormatError(
-            f"{path}: a TorchScript {module.original_name} with parts {children}; olsnet reads "
-            "TorchScript files holding an nn.Sequential of nn.Linear layers. Export other "
-            "modules to ONNX (olsnet collapses affine ONNX graphs)"
-        )
-    return _network_from_state_dict(dict(module.state_dict()), path)
-
-
-def load_model(path: Path) -> Any:
+def load_model(path: Path, *, allow_torchscript: bool = False) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
@@ -100,19 +39,9 @@ def load_model(path: Path) -> Any:
 
         return from_onnx(path)
     if suffix in (".pt", ".pth"):
-        import torch
+        from ..io.torch_files import load_torch_file
 
-        if _is_torchscript(path):
-            return _network_from_torchscript(torch.jit.load(str(path), map_location="cpu"), path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            raise FormatError(
-                f"{path}: not a state dict of tensors (a pickled module?); olsnet does not "
-                "unpickle it, because unpickling runs code from the file. Save "
-                "net.state_dict(), or use torch.jit.save or ONNX"
-            ) from None
-        return _network_from_state_dict(state, path)
+        return load_torch_file(path, allow_torchscript=allow_torchscript)
     from ..io.archive import load
 
     return load(path)
@@ -202,31 +131,78 @@ PREDICT_X_OPT = typer.Option(
 )
 
 
+ALLOW_TORCHSCRIPT_OPT = typer.Option(
+    False,
+    "--allow-torchscript",
+    help="Load TorchScript .pt files. Loading TorchScript RUNS CODE from the file: only for "
+    "files you trust.",
+)
+EQUATIONS_OPT = typer.Option(
+    False, "--equations", help="Print every equation even with --out (default: one line)."
+)
+DTYPE_OPT = typer.Option(
+    "auto",
+    "--dtype",
+    help="Element type of the written ONNX map: auto (the model's own), float32 or float64.",
+)
+
+
 @app.command()
 def collapse(
     model: Path = COLLAPSE_MODEL_ARG,
     out: Path | None = COLLAPSE_OUT_OPT,
     fmt: str = FORMAT_OPT,
+    equations: bool = EQUATIONS_OPT,
+    dtype: str = DTYPE_OPT,
+    allow_torchscript: bool = ALLOW_TORCHSCRIPT_OPT,
 ) -> None:
-    """Collapse an affine network into one linear map y = W x + b and print it."""
+    """Collapse an affine network into one linear map y = W x + b and print it.
+
+    With --out, an .onnx map keeps the input and output names, element types, shapes and
+    opset of an .onnx model (a drop-in replacement); one summary line is printed unless
+    --equations.
+    """
     fmt = check_format(fmt)
-    affine = as_affine(load_model(model))
+    if dtype not in ("auto", "float32", "float64"):
+        raise typer.BadParameter(f"--dtype {dtype!r}: use auto, float32 or float64")
+    loaded = load_model(model, allow_torchscript=allow_torchscript)
+    affine = as_affine(loaded)
+    if out is not None:
+        _write_collapsed(affine, model, out, None if dtype == "auto" else dtype, loaded)
     if fmt == "json":
         echo(dumps(affine_dict(affine)))
+    elif out is not None and not equations:
+        cert = affine.certificate
+        checked = "" if cert is None else f"; certificate max rel diff {cert.max_rel_diff:.2g}"
+        echo(
+            f"y = W x + b with {affine.n_features} features, {affine.n_outputs} output(s){checked}"
+        )
     elif fmt == "html":
         echo("<pre>" + affine_text(affine) + "</pre>")
     else:
         echo(affine_text(affine, markdown=fmt == "markdown"))
     if out is not None:
-        if out.suffix.lower() == ".onnx":
-            from ..io.onnx import to_onnx
-
-            to_onnx(affine, out)
-        else:
-            from ..io.archive import save
-
-            save(affine, out)
         note(f"olsnet: collapsed map written to {out}")
+
+
+def _write_collapsed(affine: Any, model: Path, out: Path, dtype: str | None, loaded: Any) -> None:
+    """Write the map: ONNX like the source graph (or plain), else an olsnet archive."""
+    if out.suffix.lower() != ".onnx":
+        from ..io.archive import save
+
+        save(affine, out)
+        return
+    from ..io.onnx import to_onnx, to_onnx_like
+
+    if model.suffix.lower() == ".onnx":
+        from ..collapse import read_onnx
+
+        to_onnx_like(affine, read_onnx(model), out, dtype=dtype)
+        return
+    params = getattr(loaded, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    default = "float32" if first is not None and str(first.dtype) == "torch.float32" else "float64"
+    to_onnx(affine, out, dtype=dtype or default)
 
 
 def _feature_names(model: Any, affine: Any) -> list[str] | None:
