@@ -145,8 +145,9 @@ def _dd_residual(xp: Any, b: Any, r: Any | None, A: Any, x: Any, x0: Any | None 
     return xp.stack(out, axis=1)
 
 
-def _dd_colsum(xp: Any, blocks: Iterator[Any]) -> np.ndarray:
-    """Σ over rows of the (b, c) blocks, accurate as in double-double, as NumPy (c,)."""
+def _dd_colsum_pair(xp: Any, blocks: Iterator[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Σ over rows of the (b, c) blocks as an unevaluated pair (s, e) of NumPy (c,) arrays,
+    s + e accurate as in double-double."""
     S = E = None
     for V in blocks:
         s, e = _dd_sum0(xp, V)
@@ -155,27 +156,32 @@ def _dd_colsum(xp: Any, blocks: Iterator[Any]) -> np.ndarray:
         else:
             S, e2 = _two_sum(S, s)
             E = E + e + e2
-    assert S is not None and E is not None  # at least one block
-    return to_host(S + E)
+    if S is None or E is None:
+        raise ValueError("no rows to sum")
+    return to_host(S), to_host(E)
+
+
+def _dd_colsum(xp: Any, blocks: Iterator[Any]) -> np.ndarray:
+    """Σ over rows of the (b, c) blocks, accurate as in double-double, rounded: NumPy (c,)."""
+    s, e = _dd_colsum_pair(xp, blocks)
+    return s + e
 
 
 def _dd_atr(xp: Any, c: np.ndarray, A: Any, r: Any) -> np.ndarray:
     """``c - Aᵀ r`` (k, m) for A (n, k), r (n, m) in double-double; c and the result on the host."""
     out = np.empty_like(c)
-    n = A.shape[0]
+    n, k = A.shape
     for lcol in range(r.shape[1]):
 
         def products(lc: int = lcol) -> Iterator[Any]:
             for sl in _blocks(n):
-                P, E = _two_prod(A[sl, :], r[sl, lc][:, None])  # (b, k)
-                yield xp.concat([P, E], axis=1)  # Σ rows of both: (2k,)
+                P, E = _two_prod(A[sl, :], r[sl, lc][:, None])  # (b, k) each: A r = Σ (P + E)
+                yield xp.concat([P, E], axis=1)  # the row sums of both at once: (2k,)
 
-        total = _dd_colsum(xp, products())
-        k = A.shape[1]
-        # c - (Σ P + Σ E): TwoSum on the host for the last step
-        hi, lo = total[:k], total[k:]
-        s, e = _two_sum(c[:, lcol], -hi)
-        out[:, lcol] = s + (e - lo)
+        s, e = _dd_colsum_pair(xp, products())
+        # c - (ΣP + ΣE) with ΣP = s[:k] + e[:k] and ΣE = s[k:] + e[k:] (small: no rounding issue)
+        t, e1 = _two_sum(c[:, lcol], -s[:k])
+        out[:, lcol] = t + (e1 - e[:k] - s[k:] - e[k:])
     return out
 
 
