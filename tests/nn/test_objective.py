@@ -1,0 +1,74 @@
+"""The trainer's objective by device (olsnet.nn._objective): "auto" and where M is built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nn_helpers import max_rel, params_of  # noqa: E402
+
+import olsnet  # noqa: E402
+from olsnet.errors import OptionError  # noqa: E402
+from olsnet.nn._objective import choose_objective, device_moment_matrix  # noqa: E402
+from olsnet.nn.train import moment_matrix  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_device_moment_matrix_equals_the_numpy_one(weighted):
+    """The torch code path (run on the CPU here, on the GPU in the cuda test) against NumPy,
+    and both against the definition M = Cᵀ Ω C computed directly."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, 4)) * [1.0, 10.0, 0.1, 3.0] + 5.0
+    Y = rng.standard_normal((5000, 2))
+    w = rng.uniform(0.0, 3.0, 5000) if weighted else None
+    kw = dict(x_mean=X.mean(0), x_scale=np.array([1.0, 8.0, 0.125, 2.0]), y_mean=0.5, y_scale=2.0)
+    ref = moment_matrix(X, Y, w, **kw)
+    got = device_moment_matrix(X, Y, w, device=CPU, block_rows=1234, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    C = np.c_[np.ones(5000), (X - kw["x_mean"]) / kw["x_scale"], (Y - 0.5) / 2.0]
+    om = np.full(5000, 1 / 5000) if w is None else w / w.sum()
+    np.testing.assert_allclose(got, C.T @ (C * om[:, None]), rtol=1e-12, atol=1e-14)
+    assert np.array_equal(got, got.T)
+
+
+def test_choose_objective_rules():
+    opts = dict(max_condition=1e8)
+    assert (
+        choose_objective("auto", CPU, full_batch=True, hessian_condition=10.0, **opts) == "moments"
+    )
+    assert choose_objective("auto", CPU, full_batch=True, hessian_condition=1e9, **opts) == "data"
+    assert choose_objective("auto", CPU, full_batch=False, hessian_condition=1.0, **opts) == "data"
+    assert choose_objective("data", CPU, full_batch=True, hessian_condition=1.0, **opts) == "data"
+    assert choose_objective("moments", CPU, full_batch=True, hessian_condition=1e9, **opts) == (
+        "moments"
+    )
+
+
+def test_auto_picks_data_on_a_device_without_float64(monkeypatch):
+    from olsnet.nn import _objective
+
+    monkeypatch.setattr(_objective, "_has_float64", lambda device: False)
+    mps = torch.device("cpu")  # stands in for Apple's MPS, which CI does not have
+    got = choose_objective("auto", mps, full_batch=True, hessian_condition=1.0, max_condition=1e8)
+    assert got == "data"
+    with pytest.raises(OptionError, match="float64"):
+        choose_objective("moments", mps, full_batch=True, hessian_condition=1.0, max_condition=1e8)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_auto_builds_moments_on_the_gpu(diabetes, diabetes_ols):
+    X, y = diabetes
+    net = olsnet.LinearNetwork(10, seed=0, device="cuda").fit(X, y)
+    assert net.training_log_.objective == "moments"
+    assert max_rel(params_of(net), diabetes_ols[0]) <= 1e-9
+    rng = np.random.default_rng(1)
+    Xr, Yr = rng.standard_normal((3000, 5)), rng.standard_normal((3000, 1))
+    kw = dict(x_mean=Xr.mean(0), x_scale=np.ones(5), y_mean=0.0, y_scale=1.0)
+    np.testing.assert_allclose(
+        device_moment_matrix(Xr, Yr, device="cuda", **kw), moment_matrix(Xr, Yr, **kw), rtol=1e-12
+    )
