@@ -466,17 +466,22 @@ def _checked_gram(
     p = X.shape[1]
     k_x = int(icpt) + p
     state = _gram_state(xp, X, Y, w, icpt)
-    if state is not None and icpt and scaled_condition(state.R[:k_x, :k_x]) > GRAM_CLEAN_COND:
-        # offsets may be what makes it ill-conditioned: shift by the weighted means
-        state = _gram_state(xp, X, Y, w, icpt, shift=np.asarray(state.zsum) / state.sum_weights)
     if state is None:
         return None
+    kappa = scaled_condition(state.R[:k_x, :k_x])
+    if icpt and kappa > GRAM_CLEAN_COND:
+        # offsets may be what makes it ill-conditioned: shift by the weighted means
+        state = _gram_state(xp, X, Y, w, icpt, shift=np.asarray(state.zsum) / state.sum_weights)
+        if state is None:
+            return None
+        kappa = scaled_condition(state.R[:k_x, :k_x])
     # decided on the whole [1 X] block before the rank decision, so that no warning is issued
     # for a solution that is then thrown away
-    if scaled_condition(state.R[:k_x, :k_x]) > GRAM_MAX_COND and policy != "fast":
+    if kappa > GRAM_MAX_COND and policy != "fast":
         return None
     sol = solve_state(state, names, tol, method="gram")
-    kappa = scaled_condition(sol.R_x)
+    if sol.rank < k_x:  # the kept columns' factor
+        kappa = scaled_condition(sol.R_x)
     ratio = np.max(sol.centered_tss / np.maximum(sol.ssr, np.finfo(float).tiny))
     if kappa > GRAM_CLEAN_COND or ratio > SSR_CANCELLATION:
         sol = _refine_passes(xp, sol, X, Y, w)
