@@ -93,25 +93,42 @@ def device_moment_matrix(
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     n, p = X.shape
     q = Y.shape[1]
-    k = 1 + p + q
     f64 = torch.float64
 
     def const(v: Any, m: int) -> torch.Tensor:
-        return torch.as_tensor(np.broadcast_to(np.asarray(v, dtype=np.float64), (m,)), device=dev)
+        return torch.tensor(np.broadcast_to(np.asarray(v, dtype=np.float64), (m,)), device=dev)
 
     xm, xs, ym, ys = const(x_mean, p), const(x_scale, p), const(y_mean, q), const(y_scale, q)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     total = float(n) if w is None else float(w.sum())
-    M = torch.zeros((k, k), dtype=f64, device=dev)
+    # the blocks of M = [1 Z T]ᵀ Ω [1 Z T], accumulated from contiguous uploads (as the "data"
+    # objective makes them) by matrix products; no (b, 1 + p + q) copy is assembled
+    s0 = torch.zeros((), dtype=f64, device=dev)
+    sz, st = torch.zeros(p, dtype=f64, device=dev), torch.zeros(q, dtype=f64, device=dev)
+    zz = torch.zeros((p, p), dtype=f64, device=dev)
+    zt = torch.zeros((p, q), dtype=f64, device=dev)
+    tt = torch.zeros((q, q), dtype=f64, device=dev)
     for i in range(0, n, block_rows):
         b = min(block_rows, n - i)
-        C = torch.empty((b, k), dtype=f64, device=dev)  # (b, 1 + p + q)
-        C[:, 0] = 1.0
-        C[:, 1 : 1 + p] = torch.from_numpy(X[i : i + b]).to(dev, non_blocking=False)
-        C[:, 1 + p :] = torch.from_numpy(Y[i : i + b]).to(dev, non_blocking=False)
-        C[:, 1 : 1 + p].sub_(xm).div_(xs)
-        C[:, 1 + p :].sub_(ym).div_(ys)
-        Cw = C if w is None else C * torch.from_numpy(w[i : i + b]).to(dev)[:, None]
-        M += C.T @ Cw
-    Mh = M.cpu().numpy() / total
-    return (Mh + Mh.T) / 2  # exactly symmetric
+        Z = torch.tensor(X[i : i + b], dtype=f64, device=dev).sub_(xm).div_(xs)  # (b, p)
+        T = torch.tensor(Y[i : i + b], dtype=f64, device=dev).sub_(ym).div_(ys)  # (b, q)
+        if w is None:
+            Zw, Tw = Z, T
+            s0 += b
+        else:
+            wb = torch.tensor(w[i : i + b], dtype=f64, device=dev)
+            Zw, Tw = Z * wb[:, None], T * wb[:, None]
+            s0 += wb.sum()
+        sz += Zw.sum(dim=0)
+        st += Tw.sum(dim=0)
+        zz += Z.T @ Zw
+        zt += Z.T @ Tw
+        tt += T.T @ Tw
+    M = np.empty((1 + p + q, 1 + p + q))
+    M[0, 0] = float(s0)
+    M[0, 1 : 1 + p], M[0, 1 + p :] = sz.cpu().numpy(), st.cpu().numpy()
+    M[1 : 1 + p, 1 : 1 + p], M[1 : 1 + p, 1 + p :] = zz.cpu().numpy(), zt.cpu().numpy()
+    M[1 + p :, 1 + p :] = tt.cpu().numpy()
+    M = np.triu(M) + np.triu(M, 1).T  # the lower triangle from the upper
+    M /= total
+    return (M + M.T) / 2  # exactly symmetric
