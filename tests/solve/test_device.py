@@ -228,6 +228,24 @@ def test_aliased_column_is_named_as_on_numpy(n):
     np.testing.assert_allclose(m.coef_[:4], ref.coef_[:4], rtol=1e-11)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e5])
+def test_device_source_fit_state_merges_with_numpy_states(offset):
+    """The source protocol: a device source's state merges with a NumPy state, and the merged
+    state solves to the fit of all rows (well conditioned: the Gram factor; offsets: QR)."""
+    from olsnet.data._device import DeviceSource, as_device_design
+
+    X, Y, w = _problem(n=40_000, p=6, offset=offset)
+    seen = []
+    src = DeviceSource(as_device_design(_t(X[:30_000]), _t(Y[:30_000, 0]), _t(w[:30_000])))
+    state = src.fit_state(True, on_batch=lambda rows, nbytes: seen.append(rows))
+    assert seen == [30_000]
+    rest = olsnet.QRState.empty(6, 1, True).fold(X[30_000:], Y[30_000:], w[30_000:])
+    sol = olsnet.solve.solve_state(state.merge(rest))
+    exact = olsnet.solve.exact_lstsq(X, Y, w, True)
+    np.testing.assert_allclose(sol.params, exact.params, rtol=1e-9)
+    assert sol.nobs == exact.nobs
+
+
 # -- the estimator: results, predict, statistics -------------------------------------------------
 
 

@@ -12,7 +12,7 @@ bfloat16 with a :class:`~olsnet.errors.PrecisionWarning`); a device without floa
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,8 @@ import numpy as np
 
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataError, DeviceError, DimensionError, InputTypeError, PrecisionWarning
-from ..solve._device import to_host
+from ..solve._device import device_state, to_host
+from ..solve._state import QRState
 from ._arrays import _as_targets, check_weights, nonfinite_error
 
 __all__ = [
@@ -250,6 +251,21 @@ class DeviceSource:
     @property
     def weighted(self) -> bool:
         return self.device_design.weights is not None
+
+    def fit_state(
+        self,
+        fit_intercept: bool,
+        *,
+        n_jobs: int | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> QRState:
+        """The QR state of the rows, computed on their device (``n_jobs`` is not used: the
+        device runs its own threads); ``on_batch(rows, bytes)`` is called once, at the end."""
+        d = self.device_design
+        state = device_state(d.X, d.Y, d.weights, fit_intercept)
+        if on_batch is not None:
+            on_batch(d.n_samples, 8 * d.n_samples * (d.n_features + d.n_outputs))
+        return state
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         d = self.device_design

@@ -55,7 +55,7 @@ from ._solution import (
 )
 from ._state import QRState, qr_r
 
-__all__ = ["DEVICE_BLOCK_ROWS", "device_lstsq", "to_host"]
+__all__ = ["DEVICE_BLOCK_ROWS", "device_lstsq", "device_state", "to_host"]
 
 # Rows per block wherever a pass needs a temporary the size of its rows (the weighted or shifted
 # [1 X Y], double-double products): 2**20 rows of 100 columns are 0.8 GB, a small share of a
@@ -486,6 +486,30 @@ def _checked_gram(
     if kappa > GRAM_CLEAN_COND or ratio > SSR_CANCELLATION:
         sol = _refine_passes(xp, sol, X, Y, w)
     return sol
+
+
+def device_state(X: Any, Y: Any, w: Any | None, fit_intercept: bool) -> QRState:
+    """The QR state (:class:`QRState`, NumPy) of device rows, for merging with other states.
+
+    The Cholesky factor of the Gram matrix where it is accurate as it stands (scaled condition
+    number at most ``GRAM_CLEAN_COND``, after shifting by the means when that helps): a state
+    is not refined afterwards. Otherwise the R of the blocked Householder QR on the device.
+    """
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(X)
+    k_x = int(fit_intercept) + X.shape[1]
+    data = 8.0 * X.shape[0] * (k_x + Y.shape[1])
+    block = 8.0 * min(X.shape[0], DEVICE_BLOCK_ROWS) * (k_x + Y.shape[1])
+    with _memory("the QR state (Gram matrix or blocked QR)", 6.0 * block, data):
+        state = _gram_state(xp, X, Y, w, fit_intercept)
+        if state is not None and fit_intercept:
+            if scaled_condition(state.R[:k_x, :k_x]) > GRAM_CLEAN_COND:
+                shift = np.asarray(state.zsum) / state.sum_weights
+                state = _gram_state(xp, X, Y, w, fit_intercept, shift=shift)
+        if state is not None and scaled_condition(state.R[:k_x, :k_x]) <= GRAM_CLEAN_COND:
+            return state
+        return _qr_state(xp, X, Y, w, fit_intercept)
 
 
 def device_lstsq(
