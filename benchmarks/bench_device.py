@@ -263,14 +263,7 @@ def cpu_part(X: np.ndarray, y: np.ndarray, repeats: int, tmp: Path) -> str:
         log(f"file fold skipped: {exc}")
 
     def file_fold(n: int) -> object:
-        if hasattr(source, "fit_state"):
-            try:
-                return source.fit_state(True, n_jobs=n)
-            except TypeError:
-                pass
-        from olsnet.scale.stream import file_state
-
-        return file_state(source, True, n)
+        return source.fit_state(True, n_jobs=n)  # the source protocol (olsnet.data.Source)
 
     for n in THREADS:
         row: list[object] = [n]
@@ -306,8 +299,8 @@ def trainer_part(X: np.ndarray, y: np.ndarray) -> str:
     import torch
 
     import olsnet
-    from olsnet.nn._objective import device_moment_matrix
-    from olsnet.nn.train import moment_matrix
+    from olsnet.nn.training.device import device_moment_matrix
+    from olsnet.nn.training.objective import moment_matrix
 
     sync = torch.cuda.synchronize
 

@@ -1,4 +1,5 @@
-"""The trainer's objective by device (olsnet.nn._objective): "auto" and where M is built."""
+"""The trainer's objective by device (olsnet.nn.training.device / .objective): what "auto"
+picks, and the moment matrix built where the network is."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from nn_helpers import max_rel, params_of  # noqa: E402
 
 import olsnet  # noqa: E402
 from olsnet.errors import OptionError  # noqa: E402
-from olsnet.nn._objective import choose_objective, device_moment_matrix  # noqa: E402
-from olsnet.nn.train import moment_matrix  # noqa: E402
+from olsnet.nn.training.device import device_moment_matrix  # noqa: E402
+from olsnet.nn.training.objective import choose_objective, moment_matrix  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -35,28 +36,38 @@ def test_device_moment_matrix_equals_the_numpy_one(weighted):
     assert np.array_equal(got, got.T)
 
 
+def _moments(smallest: float) -> np.ndarray:
+    """A moment matrix of [1, x1, x2, y] whose [1, x] block has condition number 1/smallest."""
+    return np.diag([1.0, 1.0, smallest, 1.0])
+
+
+HESS = slice(0, 3)
+
+
 def test_choose_objective_rules():
-    opts = dict(max_condition=1e8)
-    assert (
-        choose_objective("auto", CPU, full_batch=True, hessian_condition=10.0, **opts) == "moments"
-    )
-    assert choose_objective("auto", CPU, full_batch=True, hessian_condition=1e9, **opts) == "data"
-    assert choose_objective("auto", CPU, full_batch=False, hessian_condition=1.0, **opts) == "data"
-    assert choose_objective("data", CPU, full_batch=True, hessian_condition=1.0, **opts) == "data"
-    assert choose_objective("moments", CPU, full_batch=True, hessian_condition=1e9, **opts) == (
-        "moments"
-    )
+    def pick(requested, smallest=1.0, full_batch=True, device=CPU):
+        M = _moments(smallest)
+        return choose_objective(
+            requested, full_batch=full_batch, moments=M, hess=HESS, device=device
+        )
+
+    assert pick("auto") == "moments"
+    assert pick("auto", smallest=1e-9) == "data"  # condition 1e9 > 1e8
+    assert pick("auto", full_batch=False) == "data"
+    assert pick("data") == "data"
+    assert pick("moments", smallest=1e-9) == "moments"
 
 
 def test_auto_picks_data_on_a_device_without_float64(monkeypatch):
-    from olsnet.nn import _objective
+    from olsnet.nn.training import objective
 
-    monkeypatch.setattr(_objective, "_has_float64", lambda device: False)
+    monkeypatch.setattr(objective, "has_float64", lambda device: False)
     mps = torch.device("cpu")  # stands in for Apple's MPS, which CI does not have
-    got = choose_objective("auto", mps, full_batch=True, hessian_condition=1.0, max_condition=1e8)
+    M = _moments(1.0)
+    got = choose_objective("auto", full_batch=True, moments=M, hess=HESS, device=mps)
     assert got == "data"
     with pytest.raises(OptionError, match="float64"):
-        choose_objective("moments", mps, full_batch=True, hessian_condition=1.0, max_condition=1e8)
+        choose_objective("moments", full_batch=True, moments=M, hess=HESS, device=mps)
 
 
 @pytest.mark.cuda

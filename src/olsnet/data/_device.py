@@ -12,17 +12,19 @@ bfloat16 with a :class:`~olsnet.errors.PrecisionWarning`); a device without floa
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._types import MISSING_POLICIES, check_option
+from .._validate import _as_targets, check_weights, nonfinite_error
 from ..errors import DataError, DeviceError, DimensionError, InputTypeError, PrecisionWarning
-from ..solve._device import device_state, to_host
+from ..solve import ALIAS_TOL, LstsqSolution
+from ..solve._device import device_lstsq, device_state, to_host
 from ..solve._state import QRState
-from ._arrays import _as_targets, check_weights, nonfinite_error
+from .source import OnBatch, Source
 
 __all__ = [
     "DeviceDesign",
@@ -224,48 +226,66 @@ def as_device_design(
 
 
 @dataclass(frozen=True)
-class DeviceSource:
-    """The rows of a :class:`DeviceDesign` as a block source for the statistics that need a
-    second pass (HC covariances, influence): each block is copied to the host when it is read,
-    so memory stays bounded; the fit itself never uses it."""
+class DeviceSource(Source):
+    """The rows of a :class:`DeviceDesign` as a :class:`~olsnet.data.Source`: ``solve`` and
+    ``fit_state`` run on the rows' device (:mod:`olsnet.solve._device`); ``blocks()`` (and so
+    the residual pass of HC covariances and influence) copies one block at a time to the host,
+    so host memory stays bounded."""
 
     device_design: DeviceDesign
     block_rows: int = 65536
 
+    names_from_frame = False
+
     @property
-    def feature_names(self) -> tuple[str, ...]:
+    def y_ndim(self) -> int:  # type: ignore[override]
+        return self.device_design.y_ndim
+
+    @property
+    def weighted(self) -> bool:  # type: ignore[override]
+        return self.device_design.weights is not None
+
+    @property
+    def n_dropped(self) -> int:  # type: ignore[override]
+        return self.device_design.n_dropped
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self.device_design.feature_names
 
     @property
-    def target_names(self) -> tuple[str, ...]:
+    def target_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self.device_design.target_names
 
-    @property
-    def n_features(self) -> int:
-        return self.device_design.n_features
-
-    @property
-    def n_outputs(self) -> int:
-        return self.device_design.n_outputs
-
-    @property
-    def weighted(self) -> bool:
-        return self.device_design.weights is not None
-
-    def fit_state(
+    def solve(
         self,
         fit_intercept: bool,
         *,
+        policy: str = "auto",
+        tol: float = ALIAS_TOL,
         n_jobs: int | None = None,
-        on_batch: Callable[[int, int], None] | None = None,
+        on_batch: OnBatch | None = None,
+    ) -> LstsqSolution:
+        """The fit on the device, with the accuracy policy of the NumPy path (``n_jobs`` is not
+        used: the device runs its own threads); ``on_batch`` is called once, at the end."""
+        d = self.device_design
+        sol = device_lstsq(d.X, d.Y, d.weights, fit_intercept, d.feature_names, policy, tol)
+        self._report(on_batch)
+        return sol
+
+    def fit_state(
+        self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
     ) -> QRState:
-        """The QR state of the rows, computed on their device (``n_jobs`` is not used: the
-        device runs its own threads); ``on_batch(rows, bytes)`` is called once, at the end."""
+        """The QR state of the rows, computed on their device (see :meth:`solve`)."""
         d = self.device_design
         state = device_state(d.X, d.Y, d.weights, fit_intercept)
+        self._report(on_batch)
+        return state
+
+    def _report(self, on_batch: OnBatch | None) -> None:
+        d = self.device_design
         if on_batch is not None:
             on_batch(d.n_samples, 8 * d.n_samples * (d.n_features + d.n_outputs))
-        return state
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         d = self.device_design

@@ -34,15 +34,8 @@ import scipy.linalg as sla
 from .._types import SOLVER_POLICIES, check_option
 from ..errors import DeviceMemoryError
 from ._compensated import _two_prod, _two_sum
-from ._exact import COV_REFINE_COND
-from ._gram import scaled_condition, state_from_gram
-from ._policy import (
-    EXACT_MAX_ELEMENTS,
-    GRAM_CLEAN_COND,
-    GRAM_MAX_COND,
-    REFINE_MAX_PASSES,
-    SSR_CANCELLATION,
-)
+from ._gram import scaled_condition
+from ._kernels import GramNotDefinite, gram_to_r, qr_r
 from ._solution import (
     ALIAS_TOL,
     LstsqSolution,
@@ -53,7 +46,15 @@ from ._solution import (
     name_aliased,
     solve_state,
 )
-from ._state import QRState, qr_r
+from ._state import QRState
+from ._thresholds import (
+    COV_REFINE_COND,
+    EXACT_MAX_ELEMENTS,
+    GRAM_CLEAN_COND,
+    GRAM_MAX_COND,
+    REFINE_MAX_PASSES,
+    SSR_CANCELLATION,
+)
 
 __all__ = ["DEVICE_BLOCK_ROWS", "device_lstsq", "device_state", "to_host"]
 
@@ -239,12 +240,18 @@ def _gram_state(
     G = _gram(xp, X, Y, w, shift if icpt else None, icpt)
     if not np.isfinite(G).all():
         return None
-    ysum = None
-    if not icpt:
-        ysum = to_host(xp.sum(Y, axis=0) if w is None else w @ Y)
+    if icpt:
+        zsum = G[0, 1:].copy()  # Σ w z: the first row of G
+    else:
+        zsum = np.concatenate([np.zeros(p), to_host(xp.sum(Y, axis=0) if w is None else w @ Y)])
+    try:  # Cholesky after an exact power-of-two scaling; the caller checks the condition
+        R = gram_to_r(G, min_diag=0.0)
+    except GramNotDefinite:
+        return None
     nobs = n if w is None else int(to_host(xp.sum(xp.astype(w > 0, xp.int64))))
     sw = float(n) if w is None else float(to_host(xp.sum(w)))
-    return state_from_gram(G, p, q, icpt, nobs, sw, shift, ysum)
+    c = np.zeros(p + q) if shift is None or not icpt else np.asarray(shift, dtype=np.float64)
+    return QRState(R, c, p, q, icpt, nobs, sw, zsum)
 
 
 def _qr_r(xp: Any, A: Any) -> Any:

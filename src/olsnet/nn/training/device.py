@@ -1,5 +1,5 @@
-"""The trainer's objective by device: which one "auto" picks, and the moment matrix built where
-the network is.
+"""The trainer on a device: whether it has float64 (which the "moments" objective needs), and
+the moment matrix built where the network is.
 
 The "moments" objective needs ``M = Cᵀ Ω C`` once (one pass over the rows) and then costs
 O((1 + p + q)²) per evaluation, against a pass over every row for "data". Built with NumPy on
@@ -16,56 +16,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import OptionError
-
-__all__ = ["DEVICE_MOMENT_BLOCK_ROWS", "choose_objective", "device_moment_matrix"]
+__all__ = ["DEVICE_MOMENT_BLOCK_ROWS", "device_moment_matrix", "has_float64"]
 
 # rows uploaded per block (2**20 rows of 100 float64 columns: 0.8 GB on the device)
 DEVICE_MOMENT_BLOCK_ROWS = 1 << 20
 
 
-def _has_float64(device: torch.device) -> bool:
+def has_float64(device: torch.device) -> bool:
     """Apple's MPS, for one, has no float64 arithmetic."""
     try:
         torch.zeros(1, dtype=torch.float64, device=device)
     except (TypeError, RuntimeError):
         return False
     return True
-
-
-def choose_objective(
-    objective: str,
-    device: torch.device,
-    *,
-    full_batch: bool,
-    hessian_condition: float | None,
-    max_condition: float,
-) -> str:
-    """ "moments" or "data" for the requested ``objective`` ("auto", "moments" or "data").
-
-    "auto" picks "moments" for full-batch optimizers on devices with float64 arithmetic (its
-    moment matrix is float64 whatever the network's dtype), unless the moment matrix of
-    [1, x] has a condition number above ``max_condition`` (its gradient is then resolved
-    worse than the data's), and "data" otherwise.
-
-    Raises
-    ------
-    OptionError
-        "moments" asked for on a device without float64 arithmetic.
-    """
-    if objective == "data":
-        return "data"
-    has_float64 = _has_float64(device)
-    if objective == "moments":
-        if not has_float64:
-            raise OptionError(
-                f"objective='moments' needs float64 arithmetic, which device {device} lacks; "
-                "use objective='data' or 'auto'"
-            )
-        return "moments"
-    if not (full_batch and has_float64) or hessian_condition is None:
-        return "data"
-    return "moments" if hessian_condition <= max_condition else "data"
 
 
 def device_moment_matrix(
@@ -80,7 +43,7 @@ def device_moment_matrix(
     device: torch.device | str = "cuda",
     block_rows: int = DEVICE_MOMENT_BLOCK_ROWS,
 ) -> np.ndarray:
-    """:func:`olsnet.nn.train.moment_matrix` computed on ``device``, in float64.
+    """:func:`olsnet.nn.training.objective.moment_matrix` computed on ``device``, in float64.
 
     X : (n, p); Y : (n, q); weights : (n,) or None. Returns ``M = Cᵀ Ω C`` (1 + p + q,
     1 + p + q) as NumPy, with C = [1, (X - x_mean)/x_scale, (Y - y_mean)/y_scale] and
@@ -88,7 +51,7 @@ def device_moment_matrix(
     block of C.
     """
     dev = torch.device(device)
-    if not _has_float64(dev):  # "auto" then picks "data" (choose_objective)
+    if not has_float64(dev):  # "auto" then picks "data" (choose_objective)
         dev = torch.device("cpu")
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     n, p = X.shape
