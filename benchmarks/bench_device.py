@@ -299,7 +299,6 @@ def trainer_part(X: np.ndarray, y: np.ndarray) -> str:
     import torch
 
     import olsnet
-    from olsnet.nn.training.device import device_moment_matrix
     from olsnet.nn.training.objective import moment_matrix
 
     sync = torch.cuda.synchronize
@@ -328,8 +327,8 @@ def trainer_part(X: np.ndarray, y: np.ndarray) -> str:
             fmt_s(timed(lambda: torch.tensor(X, device="cuda"))),
         ],
         [
-            "moment matrix on the GPU (`device_moment_matrix`)",
-            fmt_s(timed(lambda: device_moment_matrix(X, Y, device="cuda", **kw))),
+            "moment matrix on the GPU (`moment_matrix(device='cuda')`)",
+            fmt_s(timed(lambda: moment_matrix(X, Y, device="cuda", **kw))),
         ],
         [
             "moment matrix on the CPU (`moment_matrix`, before this change)",

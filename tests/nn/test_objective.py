@@ -28,7 +28,8 @@ def test_device_moment_matrix_equals_the_numpy_one(weighted):
     w = rng.uniform(0.0, 3.0, 5000) if weighted else None
     kw = dict(x_mean=X.mean(0), x_scale=np.array([1.0, 8.0, 0.125, 2.0]), y_mean=0.5, y_scale=2.0)
     ref = moment_matrix(X, Y, w, **kw)
-    got = device_moment_matrix(X, Y, w, device=CPU, block_rows=1234, **kw)
+    scaling = (kw["x_mean"], kw["x_scale"], kw["y_mean"], kw["y_scale"])
+    got = device_moment_matrix(X, Y, w, scaling, CPU, block_rows=1234)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
     C = np.c_[np.ones(5000), (X - kw["x_mean"]) / kw["x_scale"], (Y - 0.5) / 2.0]
     om = np.full(5000, 1 / 5000) if w is None else w / w.sum()
@@ -81,7 +82,7 @@ def test_cuda_auto_builds_moments_on_the_gpu(diabetes, diabetes_ols):
     Xr, Yr = rng.standard_normal((3000, 5)), rng.standard_normal((3000, 1))
     kw = dict(x_mean=Xr.mean(0), x_scale=np.ones(5), y_mean=0.0, y_scale=1.0)
     np.testing.assert_allclose(
-        device_moment_matrix(Xr, Yr, device="cuda", **kw),
+        moment_matrix(Xr, Yr, device="cuda", **kw),
         moment_matrix(Xr, Yr, **kw),
         rtol=1e-12,
         atol=1e-14,  # the centred columns' means are rounding noise around 0

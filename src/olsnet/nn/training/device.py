@@ -34,22 +34,19 @@ def has_float64(device: torch.device) -> bool:
 def device_moment_matrix(
     X: np.ndarray,
     Y: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    x_mean: Any = 0.0,
-    x_scale: Any = 1.0,
-    y_mean: Any = 0.0,
-    y_scale: Any = 1.0,
-    device: torch.device | str = "cuda",
+    weights: np.ndarray | None,
+    scaling: tuple[Any, Any, Any, Any],
+    device: torch.device | str,
     block_rows: int = DEVICE_MOMENT_BLOCK_ROWS,
 ) -> np.ndarray:
     """:func:`olsnet.nn.training.objective.moment_matrix` computed on ``device``, in float64.
 
-    X : (n, p); Y : (n, q); weights : (n,) or None. Returns ``M = Cᵀ Ω C`` (1 + p + q,
-    1 + p + q) as NumPy, with C = [1, (X - x_mean)/x_scale, (Y - y_mean)/y_scale] and
-    Ω = diag(w) / Σw. Rows are uploaded ``block_rows`` at a time, so the device holds one
-    block of C.
+    X : (n, p); Y : (n, q); weights : (n,) or None; ``scaling`` is (x_mean, x_scale, y_mean,
+    y_scale). Returns ``M = Cᵀ Ω C`` (1 + p + q, 1 + p + q) as NumPy, with C = [1, (X -
+    x_mean)/x_scale, (Y - y_mean)/y_scale] and Ω = diag(w) / Σw. Rows are uploaded
+    ``block_rows`` at a time, so the device holds one block.
     """
+    x_mean, x_scale, y_mean, y_scale = scaling
     dev = torch.device(device)
     if not has_float64(dev):  # "auto" then picks "data" (choose_objective)
         dev = torch.device("cpu")

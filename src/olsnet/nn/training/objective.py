@@ -11,7 +11,6 @@ L-BFGS closure minimises near the optimum, see :func:`olsnet.train`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,12 +53,17 @@ def moment_matrix(
     y_mean: Any = 0.0,
     y_scale: Any = 1.0,
     block_rows: int = MOMENT_BLOCK_ROWS,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Weighted second moments ``M = Cᵀ Ω C`` of ``C = [1, (X - x_mean)/x_scale, (Y - y_mean)/
     y_scale]``, Ω = diag(w) / Σw; one pass over the rows in blocks, float64.
 
-    X : (n, p); Y : (n, q); weights : (n,) or None. Returns (1 + p + q, 1 + p + q).
+    X : (n, p); Y : (n, q); weights : (n,) or None. Returns (1 + p + q, 1 + p + q). With a
+    ``device`` other than the CPU, the products run there (``olsnet.nn.training.device``).
     """
+    if device is not None and torch.device(device).type != "cpu":
+        scaling = (x_mean, x_scale, y_mean, y_scale)
+        return device_moment_matrix(X, Y, weights, scaling, device)
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     n, p = X.shape
     q = Y.shape[1]
@@ -320,9 +324,7 @@ def build_objective(
     M = None
     dev, dt = layers[0].weight.device, layers[0].weight.dtype
     if requested != "data" and full_batch:
-        # built where the network is: on a GPU from the uploaded rows, by matrix products
-        build = moment_matrix if dev.type == "cpu" else partial(device_moment_matrix, device=dev)
-        M = build(
+        M = moment_matrix(  # built where the network is (on a GPU: from the uploaded rows)
             design.X,
             design.Y,
             design.weights,
@@ -330,6 +332,7 @@ def build_objective(
             x_scale=s.x_scale,
             y_mean=s.y_mean,
             y_scale=s.y_scale,
+            device=dev,
         )
     chosen = choose_objective(requested, full_batch=full_batch, moments=M, hess=hess, device=dev)
     if M is not None and chosen == "moments":
