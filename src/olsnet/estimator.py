@@ -634,7 +634,6 @@ def _nonnegative(result: Any) -> Any:
     """
     from scipy.optimize import nnls
 
-    from .solve import QRState
 
     # the full R (aliased columns included), folded on the source's own threads
     state = result.source.fit_state(result.fit_intercept)
