@@ -6,7 +6,9 @@ the data's device through the array API (``array-api-compat``, as scikit-learn d
 the statistics are those of the NumPy path (k = intercept + p + q):
 
 * ``"exact"`` (and ``"auto"`` up to ``EXACT_MAX_ELEMENTS`` entries): Householder QR of
-  ``[1 X Y]`` on the device (``linalg.qr``), then Björck's refinement of the augmented system
+  ``[1 X Y]`` (``linalg.qr`` on the device; designs of at most ``EXACT_MAX_ELEMENTS`` entries
+  are factored by the host's LAPACK, see :func:`_signed_qr`), then Björck's refinement of the
+  augmented system
   (see :mod:`olsnet.solve._exact`) with its residuals ``b - r - A x`` and ``c - Aᵀ r``
   accumulated in double-double on the device: every product split exactly by TwoProduct and
   every sum by TwoSum (Ogita, Rump & Oishi 2005; the same transformations as
