@@ -14,6 +14,8 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "DataFileError",
+    "DeviceError",
+    "DeviceMemoryError",
     "DimensionError",
     "FormatError",
     "FormulaError",
@@ -24,6 +26,7 @@ __all__ = [
     "OlsnetError",
     "OlsnetWarning",
     "OptionError",
+    "PrecisionWarning",
     "RankError",
     "TimeLimitError",
     "TrainingWarning",
@@ -61,6 +64,14 @@ class NotAffineError(OlsnetError, ValueError):
 
 class ConvergenceError(OlsnetError, ArithmeticError):
     """Training diverged (non-finite loss or weights); the message names the epoch."""
+
+
+class DeviceError(OlsnetError, RuntimeError):
+    """A device (GPU) that cannot run the computation, e.g. one without float64 arithmetic."""
+
+
+class DeviceMemoryError(DeviceError, MemoryError):
+    """The device ran out of memory; the message says how much the step needed and how to stream."""
 
 
 class DataFileError(OlsnetError, ValueError):
@@ -135,3 +146,8 @@ class NotAvailableWarning(OlsnetWarning):
 
 class TrainingWarning(OlsnetWarning):
     """Training stopped before its criterion was met, or ran in a mode the user did not ask for."""
+
+
+class PrecisionWarning(OlsnetWarning):
+    """Inputs narrower than float64 (float16, bfloat16) were converted: the fit runs in float64,
+    but the digits the inputs never had cannot be recovered."""
