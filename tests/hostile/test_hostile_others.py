@@ -56,7 +56,6 @@ def torchscript_with_setstate(path: Path) -> None:
     torch.jit.save(torch.jit.script(Sequential()), str(path))
 
 
-@xfail_until(1, "collapse")
 def test_a_torchscript_file_is_refused_without_the_opt_in_flag(run_capped, tmp_path):
     path = tmp_path / "evil.pt"
     torchscript_with_setstate(path)
@@ -163,7 +162,6 @@ def _onnx_case_huge_fixed_batch():
     return onnx_model([helper.make_node("Identity", ["x"], ["y"])], [x], [y])
 
 
-@xfail_until(5, "collapse")
 @pytest.mark.parametrize(
     "build",
     [
@@ -292,7 +290,6 @@ def test_save_into_a_missing_folder_fails_before_the_fit(run_capped, tmp_path):
 # ---- item 16: formulas are code -------------------------------------------------------------
 
 
-@xfail_until(16, "formula")
 def test_a_formula_calling_arbitrary_python_is_refused(run_capped, tmp_path, folder_watch):
     body = "".join(f"{a:.4f},{b:.4f}\n" for a, b in _rows(30))
     path = csv(tmp_path / "d.csv", "x,y\n" + body)
