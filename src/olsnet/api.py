@@ -148,7 +148,7 @@ def ols(
     else:  # a wide design: encoded block by block and folded, never whole in memory
         source = FrameFormulaSource(spec, rows.frame, rows.weights, missing=missing)
         model.fit(source)
-        dropped = source.n_dropped
+        dropped = source.n_dropped or 0
     return with_spec(model.result_, spec, rows.n_dropped + dropped)
 
 
@@ -189,7 +189,7 @@ def _ols_dask(
         allow_python=allow_python,
         text_target=text_target,
     )
-    model = LinearRegression(fit_intercept=source.fit_intercept, cov_type=cov_type)
+    model = LinearRegression(fit_intercept=source.model_spec.fit_intercept, cov_type=cov_type)
     return model.fit(source).result_
 
 
