@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -90,6 +91,7 @@ def fold_arrays(
     w: np.ndarray | None,
     fit_intercept: bool,
     chunk_rows: int = CHUNK_ROWS,
+    shift: np.ndarray | None = None,
 ) -> QRState:
     """QR state of the rows ``X`` (b, p), ``Y`` (b, q) with weights ``w`` (b,) or None.
 
@@ -100,12 +102,14 @@ def fold_arrays(
     w : ndarray of shape (n_samples,) or None
         Non-negative weights; rows of weight zero add nothing to R and are not counted in nobs.
     fit_intercept : bool
-    chunk_rows : int, default=4096
+    chunk_rows : int, default=2048
+    shift : ndarray of shape (n_features + n_outputs,), optional
+        Column offsets subtracted first (with an intercept only; see ``olsnet.solve.QRState``).
 
     Returns
     -------
     QRState
-        With ``shift`` zero (as ``QRState.fold`` uses), so it merges with states built anywhere.
+        With ``shift`` zero unless one is given (states merge whatever their shifts).
 
     Raises
     ------
@@ -118,12 +122,18 @@ def fold_arrays(
     triangular and ``diag(R) >= 0``.
     """
     p = X.shape[1]
+    c = shift if fit_intercept and shift is not None else None
 
     def fill(B: np.ndarray, start: int, stop: int) -> None:
-        B[:, :p] = X[start:stop]
-        B[:, p:] = Y[start:stop]
+        if c is None:
+            B[:, :p] = X[start:stop]
+            B[:, p:] = Y[start:stop]
+        else:
+            np.subtract(X[start:stop], c[:p], out=B[:, :p])
+            np.subtract(Y[start:stop], c[p:], out=B[:, p:])
 
-    return _fold(X.shape[0], p, Y.shape[1], fill, w, fit_intercept, chunk_rows)
+    state = _fold(X.shape[0], p, Y.shape[1], fill, w, fit_intercept, chunk_rows)
+    return state if c is None else replace(state, shift=np.asarray(c, dtype=np.float64))
 
 
 def fold_columns(

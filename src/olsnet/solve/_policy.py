@@ -20,12 +20,12 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
-import scipy.linalg as sla
 
 from .._types import SOLVER_POLICIES, check_option
 from .._validate import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
+from ._kernels import tri_solve
 from ._solution import ALIAS_TOL, LstsqSolution, solve_state
 from ._state import QRState
 from ._thresholds import (
@@ -91,9 +91,7 @@ def _refine_passes(
                 g[1:] += Xb.T @ wr - np.outer(c, s0)
             else:
                 g += Xb.T @ wr
-        d = sla.solve_triangular(
-            R, sla.solve_triangular(R, g, trans="T", check_finite=False), check_finite=False
-        )  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
+        d = tri_solve(R, tri_solve(R, g, trans=True))  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
         ssr = np.maximum(ssr_pass - (g * d).sum(axis=0), 0.0)  # ||r - A d||² = ||r||² - gᵀd
         if icpt:
             d[0] -= c @ d[1:]  # back to the user's intercept

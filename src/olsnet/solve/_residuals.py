@@ -17,8 +17,8 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
 
+from ._kernels import tri_inv
 from ._pool import n_workers
 
 __all__ = ["ResidualPass", "bread_inverse", "leverage", "residual_pass"]
@@ -26,8 +26,7 @@ __all__ = ["ResidualPass", "bread_inverse", "leverage", "residual_pass"]
 
 def bread_inverse(R_x: np.ndarray) -> np.ndarray:
     """``R⁻¹`` (r, r) of the upper-triangular factor; the bread is ``R⁻¹ R⁻ᵀ = (XᵀWX)⁻¹``."""
-    r = R_x.shape[0]
-    return sla.solve_triangular(R_x, np.eye(r), check_finite=False)
+    return tri_inv(R_x)
 
 
 def leverage(Q: np.ndarray) -> np.ndarray:

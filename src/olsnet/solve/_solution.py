@@ -19,10 +19,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..errors import AliasedColumnWarning
-from ._kernels import qr_r
+from ._kernels import qr_r, tri_inv, tri_solve
 from ._state import QRState
 
 __all__ = ["ALIAS_TOL", "LstsqSolution", "decide_rank", "solve_state"]
@@ -209,8 +208,8 @@ def solve_state(
     r = kept.size
     R_x, R_xy, R_yy = Rk[:r, :r], Rk[:r, r:], Rk[r:, r:]
     if r:
-        beta = sla.solve_triangular(R_x, R_xy, check_finite=False)  # (r, q)
-        Rinv = sla.solve_triangular(R_x, np.eye(r), check_finite=False)
+        beta = tri_solve(R_x, R_xy)  # (r, q)
+        Rinv = tri_inv(R_x)
         cov = Rinv @ Rinv.T
     else:
         beta, cov = np.zeros((0, q)), np.zeros((0, 0))
