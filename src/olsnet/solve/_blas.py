@@ -13,7 +13,6 @@ found the f2py wrappers are used instead (the same arithmetic, without the paral
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 from typing import Any
@@ -26,7 +25,6 @@ __all__ = [
     "aligned_fortran",
     "default_workers",
     "gemm_tn",
-    "one_blas_thread",
     "small_gemm_rows",
     "tpqrt",
     "usable_cpus",
@@ -59,22 +57,6 @@ def usable_cpus() -> int:
 def default_workers() -> int:
     """Threads for ``n_jobs=None``: the usable CPUs, at most ``MAX_DEFAULT_WORKERS``."""
     return min(usable_cpus(), MAX_DEFAULT_WORKERS)
-
-
-_controller: Any = None  # threadpoolctl's scan of the loaded libraries takes ~60 ms: do it once
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread (threadpoolctl) for the duration, so that folds running on a
-    thread pool never start more BLAS threads than cores; a no-op without threadpoolctl."""
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 _c_void_p = ctypes.c_void_p

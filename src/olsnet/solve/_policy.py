@@ -16,7 +16,6 @@ The thresholds named here live in ``olsnet.solve._thresholds``, with the measure
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -26,7 +25,7 @@ from .._validate import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._kernels import tri_solve
-from ._solution import ALIAS_TOL, LstsqSolution, solve_state
+from ._solution import ALIAS_TOL, LstsqSolution, name_aliased, solve_state
 from ._state import QRState
 from ._thresholds import (
     EXACT_MAX_ELEMENTS,
@@ -139,13 +138,12 @@ def lstsq(
             means = np.asarray(state.zsum) / state.sum_weights
             state = gram_state(X, Y, sample_weight, fit_intercept, shift=means)
     if state is not None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sol = solve_state(state, names, tol, method="gram")
+        # the aliased-column warning is given only once this path is kept (no catch_warnings:
+        # it changes process-global state and loses other threads' warnings)
+        sol = solve_state(state, names, tol, method="gram", warn=False)
         kappa = scaled_condition(sol.R_x)
         if kappa <= GRAM_MAX_COND or policy == "fast":
-            for c in caught:
-                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+            name_aliased(sol.aliased, names, fit_intercept)
             ratio = np.max(sol.centered_tss / np.maximum(sol.ssr, np.finfo(float).tiny))
             if kappa > GRAM_CLEAN_COND or ratio > SSR_CANCELLATION:
                 sol = _refine_passes(sol, X, Y, sample_weight)

@@ -196,8 +196,10 @@ def solve_state(
     names: tuple[str, ...] | None = None,
     tol: float = ALIAS_TOL,
     method: str = "qr-state",
+    warn: bool = True,
 ) -> LstsqSolution:
-    """Solve the least-squares problem whose sufficient statistic is ``state``."""
+    """Solve the least-squares problem whose sufficient statistic is ``state``; ``warn=False``
+    leaves the aliased-column warning to the caller (``name_aliased``)."""
     p, q, icpt = state.n_features, state.n_outputs, state.fit_intercept
     k_x = int(icpt) + p
     shift = state.shift if state.shift is not None else np.zeros(p + q)
@@ -227,7 +229,8 @@ def solve_state(
     params = _embed(beta, kept, k_x, 1)
     covf = _embed(cov, kept, k_x, 2)
     params, covf = unshift(params, covf, shift[:p], shift_y, icpt)
-    name_aliased(aliased, names, icpt)
+    if warn:
+        name_aliased(aliased, names, icpt)
     return LstsqSolution(
         params=params,
         cov_unscaled=covf,
