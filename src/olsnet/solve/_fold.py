@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DataError
-from ._blas import GramAccumulator, aligned_fortran, small_gemm_rows, tpqrt
+from ._blas import GramAccumulator, aligned_fortran, gram_chunk_rows, tpqrt
 from ._kernels import PANEL, GramNotDefinite, gram_to_r, sign_rows
 from ._state import QRState
 
@@ -227,7 +227,7 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     so that ``dgemm`` takes OpenBLAS's small-matrix kernel.
     """
     k = 1 + p + q
-    chunk_rows = small_gemm_rows(k, 256, CHUNK_ROWS)
+    chunk_rows = gram_chunk_rows(k, 256, CHUNK_ROWS)
     acc = _accumulator(chunk_rows, k)
     buf = acc.buf
     buf[:, 0] = 1.0

@@ -33,12 +33,12 @@ PARALLEL_MIN_ELEMENTS = 1_000_000
 
 
 def block_rows_for(k: int) -> int:
-    """Rows per block: within OpenBLAS's small-matrix kernel for narrow designs (k ≤ 22: up to
-    8,192 rows, e.g. 6,944 at k = 12 and 2,064 at k = 22), else ``BLOCK_ROWS`` (measured: the
-    packed kernel on 4,096 rows beat small blocks from k ≈ 30 on)."""
-    if SMALL_GEMM // max(k * k, 1) < 2048:
-        return BLOCK_ROWS
-    return small_gemm_rows(k, 2048, 8192)
+    """Rows per block: within OpenBLAS's small-matrix kernel (up to 8,192 rows, e.g. 6,944 at
+    k = 12, 2,064 at k = 22, 368 at k = 52), which runs on the calling thread. (On one quiet
+    core the packed kernel on 4,096 rows beat small blocks from k ≈ 30 on, but it wakes BLAS
+    threads: on the busy 2-core machine (100,000 x 50) took 1.2 s that way against 0.02 s.)
+    At least 64 rows (k > 125 then goes to the packed kernel)."""
+    return small_gemm_rows(k, 64, 8192)
 
 
 def _gram_rows(
@@ -136,9 +136,9 @@ def gram_state(
     k = int(fit_intercept) + p + q
     if block_rows is None:
         block_rows = block_rows_for(k)
-    # Products too large for OpenBLAS's small-matrix kernel are threaded by BLAS itself; our
-    # own threads would then nest in its (and limiting BLAS threads is process-global state,
-    # which library code must not change), so those run on one thread of ours.
+    # Products too large for OpenBLAS's small-matrix kernel (k > 125) are threaded by BLAS
+    # itself; our own threads would then nest in its (and limiting BLAS threads is
+    # process-global state, which library code must not change), so those run on one of ours.
     packed = k * k * block_rows > SMALL_GEMM
     if n_jobs is None:
         n_jobs = default_workers() if n * (p + q) >= PARALLEL_MIN_ELEMENTS and not packed else 1
