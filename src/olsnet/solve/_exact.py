@@ -25,7 +25,7 @@ from ._blas import tpqrt
 from ._fold import CHUNK_ROWS as FOLD_CHUNK_ROWS
 from ._fold import fold_arrays
 from ._gram import scaled_condition
-from ._kernels import PANEL, qr_r, tri_inv, tri_solve
+from ._kernels import PANEL, tri_inv, tri_solve
 from ._solution import (
     ALIAS_TOL,
     LstsqSolution,
@@ -38,6 +38,7 @@ from ._solution import (
 )
 from ._state import augmented_block
 from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
+from ._wide import WIDE_MIN_COLUMNS, aliased_in_order
 
 __all__ = ["EXT", "exact_lstsq", "refine_augmented"]
 
@@ -257,26 +258,30 @@ def exact_lstsq(
     shift = np.zeros(p + q)
     A_full = augmented_block(X, Y, w, shift, fit_intercept)  # (n, k)
     k = A_full.shape[1]
-    if n >= k:  # one QR with Q: its leading columns are the QR of [1 X] when none is dropped
+    if n < k or k_x >= WIDE_MIN_COLUMNS:  # wide: the rank rule on the data, O(n r) a column
+        Q_full = None
+        Ax = A_full[:, :k_x]
+        aliased = aliased_in_order(Ax, np.sqrt(np.einsum("ij,ij->j", Ax, Ax)), tol)
+    else:  # one QR with Q: its leading columns are the QR of [1 X] when none is dropped
         Q_full, R_full = np.linalg.qr(A_full)
         signs = np.where(np.diagonal(R_full) < 0, -1.0, 1.0)
         Q_full, R_full = Q_full * signs, R_full * signs[:, None]
-    else:
-        Q_full, R_full = None, qr_r(A_full.copy())
-    colnorms = _unshifted_colnorms(R_full, shift, fit_intercept)
-    aliased, _ = decide_rank(R_full, k_x, colnorms, tol)
+        colnorms = _unshifted_colnorms(R_full, shift, fit_intercept)
+        aliased, _ = decide_rank(R_full, k_x, colnorms, tol)
     kept = np.flatnonzero(~aliased)
     A = np.ascontiguousarray(A_full[:, kept])
     B = np.ascontiguousarray(A_full[:, k_x:])
     r = kept.size
-    if Q_full is not None and r == k_x:
+    if Q_full is not None and r == k_x:  # (Q_full is None on the wide path)
         Q, Rx = np.ascontiguousarray(Q_full[:, :k_x]), np.triu(R_full[:k_x, :k_x])
     else:  # columns dropped (or fewer rows than columns): factor the kept ones afresh
         Q, Rx = np.linalg.qr(A)
         signs = np.where(np.diagonal(Rx) < 0, -1.0, 1.0)
         Q, Rx = Q * signs, Rx * signs[:, None]
     beta, resid, _ = refine_augmented(A, Q, Rx, B, np.zeros((r, q)))
-    if scaled_condition(Rx) <= COV_REFINE_COND:  # R⁻¹R⁻ᵀ is already accurate to ~κ·eps
+    # R⁻¹R⁻ᵀ is already accurate to ~κ·eps when κ is small; with as many kept columns as rows
+    # there are no residual degrees of freedom (the standard errors are not available) either
+    if r >= n or scaled_condition(Rx) <= COV_REFINE_COND:
         Rinv = tri_inv(Rx)
         cov = Rinv @ Rinv.T
     else:  # O(n r²) extended-precision work per step: only where it buys digits

@@ -124,7 +124,8 @@ def lstsq(
     check_option("policy", policy, SOLVER_POLICIES)
     n, p = X.shape
     k = int(fit_intercept) + p + Y.shape[1]
-    if policy == "exact" or (policy == "auto" and n * k <= EXACT_MAX_ELEMENTS):
+    # fewer rows than columns (wide data): the exact path, whose rank rule runs on the data
+    if policy == "exact" or (policy == "auto" and (n * k <= EXACT_MAX_ELEMENTS or n < k)):
         if check_finite_X:
             check_finite(X, "X", names)
         return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)

@@ -153,7 +153,7 @@ def unshift(
     With intercept b0' for ``y - c_y = b0' + (X - c_x) β``: ``b0 = b0' + c_y - c_xᵀ β`` and
     ``cov = M cov' Mᵀ`` with ``M = [[1, -c_xᵀ], [0, I]]`` (aliased β treated as 0).
     """
-    if not fit_intercept:
+    if not fit_intercept or not np.any(shift_x):  # nothing to move (the exact path)
         return params, cov
     beta = np.where(np.isnan(params[1:]), 0.0, params[1:])
     out = params.copy()
