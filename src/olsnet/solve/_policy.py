@@ -25,7 +25,13 @@ from .._validate import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._kernels import tri_solve
-from ._solution import ALIAS_TOL, LstsqSolution, name_aliased, solve_state
+from ._solution import (
+    ALIAS_TOL,
+    LstsqSolution,
+    condition_number_of,
+    name_aliased,
+    solve_state,
+)
 from ._state import QRState
 from ._thresholds import (
     EXACT_MAX_ELEMENTS,
@@ -53,6 +59,76 @@ def qr_state(
         sl = slice(start, min(start + block_rows, X.shape[0]))
         state = state.fold(X[sl], Y[sl], None if w is None else w[sl])
     return state
+
+
+# Column maxima within [2^-SCALE_FREE_EXP, 2^SCALE_FREE_EXP] square (and sum over any n) well
+# inside float64's range; beyond, columns are scaled by powers of two (exact) first.
+SCALE_FREE_EXP = 200
+
+
+def pow2_column_scales(M: np.ndarray) -> np.ndarray | None:
+    """Binary exponents ``e`` (m,) such that ``M_j 2^-e_j`` has its largest magnitude in
+    [0.5, 1), or None when every column is already within ``2^±SCALE_FREE_EXP`` (nothing to
+    do). Reductions only (no BLAS); ``np.ldexp`` by ``-e`` is exact (denormals become normal)."""
+    if M.size == 0:
+        return None
+    amax = np.maximum(M.max(axis=0), -M.min(axis=0))
+    amax[~(amax > 0)] = 1.0
+    _, e = np.frexp(amax)
+    if np.all(np.abs(e) <= SCALE_FREE_EXP):
+        return None
+    return e
+
+
+def _scaled(M: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+    return M if e is None else np.ldexp(M, -e)
+
+
+def _extreme(state: QRState | None) -> bool:
+    """Whether a Gram state failed or its diagonal left the range where squares are safe."""
+    if state is None:
+        return True
+    d = np.abs(np.diagonal(state.R))
+    if not np.isfinite(d).all():
+        return True
+    d = d[d > 0]
+    lim = 2.0 ** (2 * SCALE_FREE_EXP)
+    return bool(d.size and (d.max() > lim or d.min() < 1.0 / lim))
+
+
+def unscale_solution(
+    sol: LstsqSolution, e_x: np.ndarray | None, e_y: np.ndarray | None
+) -> LstsqSolution:
+    """The solution for columns ``X_j 2^-e_j``, ``Y_l 2^-f_l`` back in the user's units, exactly
+    (``np.ldexp``): ``β_jl = β'_jl 2^(f_l - e_j)``, ``(XᵀWX)⁻¹_ij = (X'ᵀWX')⁻¹_ij 2^-(e_i + e_j)``,
+    sums of squares times ``2^(2 f_l)``, ``R_x 2^e``. Values beyond float64's range (the
+    variance of a coefficient of a column of 1e-300, say) become inf, as they must."""
+    icpt = int(sol.fit_intercept)
+    p, q = sol.n_features, sol.n_outputs
+    ex = np.zeros(icpt + p, dtype=int)
+    if e_x is not None:
+        ex[icpt:] = e_x
+    ey = np.zeros(q, dtype=int) if e_y is None else e_y
+    kept = sol.kept
+    with np.errstate(over="ignore"):
+        params = np.ldexp(sol.params, ey[None, :] - ex[:, None])
+        cov = np.ldexp(sol.cov_unscaled, -(ex[:, None] + ex[None, :]))
+        R_x = np.ldexp(sol.R_x, ex[kept][None, :])
+        shift_x = sol.shift_x if e_x is None else np.ldexp(sol.shift_x, e_x)
+        ssr, ctss, utss = (
+            np.ldexp(v, 2 * ey) for v in (sol.ssr, sol.centered_tss, sol.uncentered_tss)
+        )
+    return replace(
+        sol,
+        params=params,
+        cov_unscaled=cov,
+        ssr=ssr,
+        centered_tss=ctss,
+        uncentered_tss=utss,
+        shift_x=shift_x,
+        R_x=R_x,
+        condition_number=condition_number_of(R_x, shift_x, sol.fit_intercept, kept),
+    )
 
 
 def _refine_passes(
@@ -128,10 +204,24 @@ def lstsq(
     if policy == "exact" or (policy == "auto" and (n * k <= EXACT_MAX_ELEMENTS or n < k)):
         if check_finite_X:
             check_finite(X, "X", names)
-        return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+        s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)  # binary exponents
+        if s_x is None and s_y is None:
+            return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+        Xs, Ys = _scaled(X, s_x), _scaled(Y, s_y)
+        return unscale_solution(
+            exact_lstsq(Xs, Ys, sample_weight, fit_intercept, names, tol), s_x, s_y
+        )
     state = gram_state(X, Y, sample_weight, fit_intercept)
     if check_finite_X and (state is None or not np.isfinite(state.R).all()):
         check_finite(X, "X", names)
+    if _extreme(state):  # squares over- or underflow: the same fit on power-of-two scaled columns
+        s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)
+        if s_x is not None or s_y is not None:
+            sol = lstsq(
+                _scaled(X, s_x), _scaled(Y, s_y), sample_weight, fit_intercept, names, policy,
+                tol, check_finite_X=False,
+            )  # fmt: skip
+            return unscale_solution(sol, s_x, s_y)
     if state is not None and fit_intercept:
         R = state.R[:, : int(fit_intercept) + p]
         if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
