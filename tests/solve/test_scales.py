@@ -66,3 +66,25 @@ def test_denormal_column_keeps_twelve_digits():
         got = olsnet.LinearRegression(policy=policy).fit(X, y).result_.params
         for value, exact in zip(got, reference, strict=True):
             assert lre(float(value), float(exact)) >= 12, (policy, got, reference)
+
+
+@pytest.mark.parametrize(
+    "scale", [2.0**3 * 1e160, 2.0**3 * 1e300, 2.0**-5 * 1e-160, 2.0**-5 * 1e-300]
+)
+def test_column_scale_through_the_qr_state_files_and_dask(scale, tmp_path):
+    """The same digits from the QR state (streamed files, dask partitions, merged folds)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    da = pytest.importorskip("dask.array")
+    X, y = _problem(scale)
+    reference = _exact_lstsq(X, y)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y)
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path, index=False)
+    fits = {
+        "parquet": olsnet.LinearRegression().fit(olsnet.read(path, y="y", batch_rows=10)),
+        "dask": olsnet.LinearRegression().fit(da.from_array(X, chunks=(8, 3)), da.from_array(y, 8)),
+    }
+    for where, model in fits.items():
+        for value, exact in zip(model.result_.params, reference, strict=True):
+            assert lre(float(value), float(exact)) >= 12, (where, scale, model.result_.params)

@@ -250,7 +250,8 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
 
 
 def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> None:
-    """Raise for the first non-finite value of the block (the error path: a second sweep)."""
+    """Raise for the first non-finite value of the block (the error path: a second sweep), or
+    GramNotDefinite when every value is finite (squares overflowed)."""
     buf = np.empty((min(chunk_rows, n), p + q), order="F")
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
@@ -258,7 +259,7 @@ def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> No
         fill(B, start, stop)
         if not np.isfinite(B).all():
             _raise_nonfinite(B, start, p)
-    raise DataError(SQUARES_OVERFLOW)
+    raise GramNotDefinite  # finite values whose squares overflow: the QR fold takes them
 
 
 def _state_of(

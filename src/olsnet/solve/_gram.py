@@ -174,7 +174,10 @@ def scaled_condition(R_x: np.ndarray) -> float:
     """2-norm condition number of R_x after scaling its columns to unit norm."""
     if R_x.size == 0:
         return 1.0
-    norms = np.sqrt((R_x * R_x).sum(axis=0))
+    big = np.abs(R_x).max(axis=0)  # column norms without squaring huge or tiny entries
+    big[~(big > 0)] = 1.0
+    Rb = R_x / big
+    norms = np.sqrt((Rb * Rb).sum(axis=0))
     norms[norms == 0] = 1.0
-    s = np.linalg.svd(R_x / norms, compute_uv=False)
+    s = np.linalg.svd(Rb / norms, compute_uv=False)
     return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")

@@ -96,6 +96,11 @@ def merge_r(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(sign_rows(R))
 
 
+# A Gram diagonal entry (a sum of squares) below this went through the denormal range, where
+# squares keep fewer than 53 bits: such a Gram matrix is not used (the QR fold takes the rows).
+GRAM_MIN_SQUARE = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
+
+
 class GramNotDefinite(ArithmeticError):
     """The Gram matrix is not numerically positive definite: fold those rows with QR."""
 
@@ -115,9 +120,13 @@ def gram_to_r(G: np.ndarray, min_diag: float = GRAM_FOLD_MIN_DIAG) -> np.ndarray
     Raises
     ------
     GramNotDefinite
-        When Cholesky fails, gives non-finite values, or a diagonal entry of the scaled factor
-        is below ``min_diag`` (the factor would be inaccurate; pass 0 to accept any definite G).
+        When a diagonal entry of G is below ``GRAM_MIN_SQUARE`` (denormal squares), Cholesky
+        fails, gives non-finite values, or a diagonal entry of the scaled factor is below
+        ``min_diag`` (the factor would be inaccurate; pass 0 to accept any definite G).
     """
+    d = np.diagonal(G)
+    if ((d > 0) & (d < GRAM_MIN_SQUARE)).any():  # squares in denormal range lost their digits
+        raise GramNotDefinite
     s = pow2_scale(G)
     L, info = lapack.dpotrf(G * s[:, None] * s[None, :], lower=0, clean=1)
     if info != 0:

@@ -27,10 +27,12 @@ from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._kernels import tri_solve
 from ._solution import (
     ALIAS_TOL,
+    SCALE_FREE_EXP,
     LstsqSolution,
-    condition_number_of,
     name_aliased,
+    pow2_column_scales,
     solve_state,
+    unscale_solution,
 )
 from ._state import QRState
 from ._thresholds import (
@@ -61,25 +63,6 @@ def qr_state(
     return state
 
 
-# Column maxima within [2^-SCALE_FREE_EXP, 2^SCALE_FREE_EXP] square (and sum over any n) well
-# inside float64's range; beyond, columns are scaled by powers of two (exact) first.
-SCALE_FREE_EXP = 200
-
-
-def pow2_column_scales(M: np.ndarray) -> np.ndarray | None:
-    """Binary exponents ``e`` (m,) such that ``M_j 2^-e_j`` has its largest magnitude in
-    [0.5, 1), or None when every column is already within ``2^±SCALE_FREE_EXP`` (nothing to
-    do). Reductions only (no BLAS); ``np.ldexp`` by ``-e`` is exact (denormals become normal)."""
-    if M.size == 0:
-        return None
-    amax = np.maximum(M.max(axis=0), -M.min(axis=0))
-    amax[~(amax > 0)] = 1.0
-    _, e = np.frexp(amax)
-    if np.all(np.abs(e) <= SCALE_FREE_EXP):
-        return None
-    return e
-
-
 def _scaled(M: np.ndarray, e: np.ndarray | None) -> np.ndarray:
     return M if e is None else np.ldexp(M, -e)
 
@@ -94,41 +77,6 @@ def _extreme(state: QRState | None) -> bool:
     d = d[d > 0]
     lim = 2.0 ** (2 * SCALE_FREE_EXP)
     return bool(d.size and (d.max() > lim or d.min() < 1.0 / lim))
-
-
-def unscale_solution(
-    sol: LstsqSolution, e_x: np.ndarray | None, e_y: np.ndarray | None
-) -> LstsqSolution:
-    """The solution for columns ``X_j 2^-e_j``, ``Y_l 2^-f_l`` back in the user's units, exactly
-    (``np.ldexp``): ``β_jl = β'_jl 2^(f_l - e_j)``, ``(XᵀWX)⁻¹_ij = (X'ᵀWX')⁻¹_ij 2^-(e_i + e_j)``,
-    sums of squares times ``2^(2 f_l)``, ``R_x 2^e``. Values beyond float64's range (the
-    variance of a coefficient of a column of 1e-300, say) become inf, as they must."""
-    icpt = int(sol.fit_intercept)
-    p, q = sol.n_features, sol.n_outputs
-    ex = np.zeros(icpt + p, dtype=int)
-    if e_x is not None:
-        ex[icpt:] = e_x
-    ey = np.zeros(q, dtype=int) if e_y is None else e_y
-    kept = sol.kept
-    with np.errstate(over="ignore"):
-        params = np.ldexp(sol.params, ey[None, :] - ex[:, None])
-        cov = np.ldexp(sol.cov_unscaled, -(ex[:, None] + ex[None, :]))
-        R_x = np.ldexp(sol.R_x, ex[kept][None, :])
-        shift_x = sol.shift_x if e_x is None else np.ldexp(sol.shift_x, e_x)
-        ssr, ctss, utss = (
-            np.ldexp(v, 2 * ey) for v in (sol.ssr, sol.centered_tss, sol.uncentered_tss)
-        )
-    return replace(
-        sol,
-        params=params,
-        cov_unscaled=cov,
-        ssr=ssr,
-        centered_tss=ctss,
-        uncentered_tss=utss,
-        shift_x=shift_x,
-        R_x=R_x,
-        condition_number=condition_number_of(R_x, shift_x, sol.fit_intercept, kept),
-    )
 
 
 def _refine_passes(
