@@ -25,7 +25,7 @@ import numpy as np
 import _common  # first: unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in this process only
 
 SMALL = [(100, 3), (1_000, 10), (10_000, 20), (30_000, 10)]
-LOOP = 200  # fits per timed loop
+LOOP = 200  # fits per timed loop (--quick: 200 for the two smallest cases, 20 for the others)
 
 
 def _data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -35,15 +35,19 @@ def _data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _per_fit(fn, loops: int) -> float:
-    """Median over ``loops`` loops of LOOP fits of the time per fit (seconds)."""
+def _per_fit(fn, loops: int, size: int = LOOP) -> float:
+    """Median over ``loops`` loops of ``size`` fits of the time per fit (seconds)."""
     times = []
     for _ in range(loops):
         t0 = time.perf_counter()
-        for _ in range(LOOP):
+        for _ in range(size):
             fn()
-        times.append((time.perf_counter() - t0) / LOOP)
+        times.append((time.perf_counter() - t0) / size)
     return statistics.median(times)
+
+
+def _loop_size(n: int, quick: bool) -> int:
+    return LOOP if not quick or n <= 1_000 else 20
 
 
 def _small_fns(n: int, p: int):
@@ -61,7 +65,7 @@ def _small_fns(n: int, p: int):
     }
 
 
-def part_small(loops: int) -> tuple[str, dict[tuple[int, int], float]]:
+def part_small(loops: int, quick: bool) -> tuple[str, dict[tuple[int, int], float]]:
     rows, quiet = [], {}
     for n, p in SMALL:
         fns = _small_fns(n, p)
@@ -70,7 +74,7 @@ def part_small(loops: int) -> tuple[str, dict[tuple[int, int], float]]:
         times = {name: [] for name in fns}
         for _ in range(loops):  # interleaved: each loop of each library in turn
             for name, fn in fns.items():
-                times[name].append(_per_fit(fn, 1))
+                times[name].append(_per_fit(fn, 1, _loop_size(n, quick)))
         med = {name: statistics.median(t) for name, t in times.items()}
         quiet[(n, p)] = med["olsnet"]
         rows.append(
@@ -100,7 +104,7 @@ def part_small(loops: int) -> tuple[str, dict[tuple[int, int], float]]:
 _BUSY = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = (a @ a) / 400.0\n"
 
 
-def part_busy(quiet: dict[tuple[int, int], float], loops: int) -> str:
+def part_busy(quiet: dict[tuple[int, int], float], loops: int, quick: bool) -> str:
     """The same olsnet fits while two other processes keep the CPUs busy (BLAS products)."""
     procs = [subprocess.Popen([sys.executable, "-c", _BUSY]) for _ in range(2)]
     try:
@@ -109,7 +113,7 @@ def part_busy(quiet: dict[tuple[int, int], float], loops: int) -> str:
         for n, p in SMALL:
             fn = _small_fns(n, p)["olsnet"]
             fn()
-            busy = statistics.median(_per_fit(fn, 1) for _ in range(loops))
+            busy = statistics.median(_per_fit(fn, 1, _loop_size(n, quick)) for _ in range(loops))
             rows.append([f"({n:,} x {p})", quiet[(n, p)] * 1e3, busy * 1e3, busy / quiet[(n, p)]])
     finally:
         for proc in procs:
@@ -224,21 +228,30 @@ def main() -> None:
     quick = args.quick
     loops = 3 if quick else 7
     load = os.getloadavg()[0]
-    small, quiet = part_small(loops)
-    busy = part_busy(quiet, loops)
+    small, quiet = part_small(loops, quick)
+    print(small, flush=True)
+    busy = part_busy(quiet, loops, quick)
+    print(busy, flush=True)
     boot = part_bootstrap(1 if quick else 3)
-    hc_sizes = [(200_000, 10), (200_000, 50)] if quick else [(1_000_000, 10), (2_000_000, 50)]
+    print(boot, flush=True)
+    hc_sizes = [(1_000_000, 10), (400_000, 50)] if quick else [(1_000_000, 10), (2_000_000, 50)]
     hc = part_hc(hc_sizes, 1 if quick else 3)
+    print(hc, flush=True)
     wide = part_wide([1_000] if quick else [1_000, 10_000])
+    print(wide, flush=True)
     large = part_large(hc_sizes, 1 if quick else 3)
+    print(large, flush=True)
     text = "\n\n".join(
         [
             HEADING,
+            f"Command: `python benchmarks/bench_speed.py{' --quick' if quick else ''}`.",
             _common.environment_note()
             + f" Load average when the run started: {load:.1f} on {os.cpu_count()} CPUs"
             + (" (a shared, busy machine: compare ratios within a table)." if load > 1 else "."),
             "### Small problems: fit + nonrobust standard errors, default settings "
-            f"(median per fit over {loops} loops of {LOOP} fits, interleaved)",
+            f"(median per fit over {loops} loops of {LOOP} fits, interleaved"
+            + ("; --quick: loops of 20 fits from 10,000 rows" if quick else "")
+            + ")",
             small,
             "### The same olsnet fits with two busy competing processes (BLAS products)",
             busy,
@@ -254,7 +267,6 @@ def main() -> None:
     )
     _common.write_section("speed", text)
     _replace_section(Path(__file__).parent.parent / "BENCHMARKS.md", HEADING, text)
-    print(text)
 
 
 if __name__ == "__main__":
