@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import math
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import typer
 
+from .._deps import as_missing
 from .._types import OUTPUT_FORMATS, check_option
 
 app = typer.Typer(
@@ -53,9 +57,18 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
             raise
         print(f"olsnet: error: {_one_line(exc.format_message())}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional dependency: name the extra to install
+        if debug:
+            raise
+        missing = as_missing(exc)
+        print(f"olsnet: error: {_one_line(str(missing or exc))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("olsnet: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("olsnet: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -63,6 +76,33 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
         print(f"olsnet: error: {_one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
         return 2
     return int(result) if isinstance(result, int) else 0
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so ``finally`` blocks and ``atomic_write`` clean up."""
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` (exit status 128 + 15).
+
+    The default action of SIGTERM kills the process on the spot, leaving temporary files
+    behind; raised as an exception it unwinds like Ctrl-C. The previous handler is restored
+    afterwards (``main`` may run inside a test or another program). Only the main thread can
+    install a handler; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from .._fileutil import check_destination
 from .._types import COV_TYPES, check_option
 from ._app import (
     FORMAT_OPT,
@@ -80,6 +81,8 @@ def fit(
     Files are streamed batch by batch (memory stays bounded); torch is never loaded.
     """
     fmt = check_format(fmt)
+    if save is not None:
+        check_destination(save)  # a typo in the folder fails now, not after the fit
     model, source = fit_model(data, no_intercept, cov_option(cov))
     result = model.result_
     echo(render(result.summary(), fmt) if fmt != "json" else render(result, fmt))

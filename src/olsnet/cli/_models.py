@@ -15,8 +15,6 @@ Accepted model files, none of which can execute code when read:
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ from typing import Any
 import numpy as np
 import typer
 
+from .._deps import require
+from .._fileutil import atomic_write, check_destination
 from ..errors import FormatError
 from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
 
@@ -205,6 +205,8 @@ def collapse(
 ) -> None:
     """Collapse an affine network into one linear map y = W x + b and print it."""
     fmt = check_format(fmt)
+    if out is not None:
+        check_destination(out)
     affine = as_affine(load_model(model))
     if fmt == "json":
         echo(dumps(affine_dict(affine)))
@@ -232,35 +234,27 @@ def _feature_names(model: Any, affine: Any) -> list[str] | None:
 
 
 def _write_table(out: Path, names: list[str], blocks: Any) -> int:
-    """Write prediction blocks to CSV or Parquet via a temporary file renamed at the end
-    (nothing half-written). Returns the number of rows."""
-    import pyarrow as pa
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
+    """Write prediction blocks to CSV or Parquet all at once (``atomic_write``: nothing
+    half-written). Returns the number of rows."""
+    pa = require("pyarrow", "olsnet predict -o")
     rows = 0
     writer: Any = None
-    try:
+    with atomic_write(out) as fh:
         for P in blocks:
             table = pa.table({n: P[:, j] for j, n in enumerate(names)})
             if writer is None:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 
-                    writer = pcsv.CSVWriter(tmp, table.schema)
+                    writer = pcsv.CSVWriter(fh, table.schema)
             writer.write_table(table)
             rows += P.shape[0]
         if writer is not None:
             writer.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return rows
 
 
@@ -277,6 +271,8 @@ def predict(
     from ..data.files import read_features
 
     fmt = check_format(fmt)
+    if out is not None:
+        check_destination(out)
     loaded = load_model(model)
     affine = as_affine(loaded)
     names = list(x) if x else _feature_names(loaded, affine)

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from .._fileutil import check_destination
 from ._app import FORMAT_OPT, DataOptions, app, check_format, data_command, dumps, echo, note
 from ._fit import NO_INTERCEPT_OPT, fit_model
 from ._train import (
@@ -75,6 +76,7 @@ def plot_training(
     """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
     from .. import plots
 
+    check_destination(out)
     trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
     plots.plot_training(trained.log, out, reference=training_reference(trained))
     wrote(out, fmt)
@@ -91,6 +93,7 @@ def plot_diagnostics(
     """Fit the regression and draw R's four diagnostic plots (as plot.lm)."""
     from .. import plots
 
+    check_destination(out)
     model, _ = fit_model(data, no_intercept)
     plots.plot_diagnostics(model.result_, out)
     wrote(out, fmt)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import typer
 
+from .._fileutil import check_destination
 from .._types import OPTIMIZERS, check_option
 from ._app import (
     FORMAT_OPT,
@@ -194,6 +195,8 @@ def train(
     from ..nn import compare
 
     fmt = check_format(fmt)
+    if save is not None:
+        check_destination(save)  # before the training, not after it
     trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
     table = compare(trained.net, trained.X, trained.y, trained.weights)
     if fmt == "json":

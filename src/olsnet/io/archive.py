@@ -43,18 +43,16 @@ no Python objects; the format name and version are known. Any failure raises
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import re
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from .._fileutil import atomic_write
 from ..affine import Affine, Certificate
 from ..errors import FormatError, InputTypeError, NotFittedError
 from ..inference import RegressionResult
@@ -69,27 +67,6 @@ ALLOWED_DTYPES = ("<f8", "<f4", "<i8", "|u1", "|b1")
 MAX_METADATA_BYTES = 64 * 2**20
 MAX_NPY_HEADER_BYTES = 64 * 2**10
 _MEMBER_RE = re.compile(r"^arrays/[A-Za-z0-9_.\-]{1,200}\.npy$")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    Readers never see a half-written file: on any error the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    target = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".olsnet-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---- turning objects into (kind, object JSON, arrays) and back ------------------------------
