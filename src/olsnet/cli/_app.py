@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import math
+import re
 import signal
 import sys
 import threading
@@ -105,15 +106,36 @@ def terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# C0 controls but tab and newline, DEL, C1 controls (CSI, OSC, ...), and the bidirectional
+# overrides and isolates that reorder what a terminal shows (Unicode TR #9; "Trojan Source")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters shown as escapes (``ESC`` -> ``\\x1b``).
+
+    Every line the CLI prints passes through here (``echo``, ``note``, errors, warnings), so a
+    column name from a CSV header or a model file cannot clear the screen, retitle the window
+    or hide text. Tab and newline stay; everything else below U+0020, DEL, the C1 range and
+    the bidi controls become ``\\xNN`` / ``\\uNNNN``.
+    """
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def _show_warning(
     message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
 ) -> None:
     """Warnings as one line on stderr (the source line means nothing to a CLI user)."""
-    print(f"olsnet: warning: {_one_line(str(message))}", file=sys.stderr)
+    print(f"olsnet: warning: {_one_line(printable(str(message)))}", file=sys.stderr)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(printable(text).split())
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -156,13 +178,15 @@ def render(obj: Any, fmt: str) -> str:
 
 
 def echo(text: str) -> None:
+    """Print a command's output on stdout (control characters escaped, see ``printable``)."""
+    text = printable(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
 
 def note(text: str) -> None:
     """A remark for the user, on stderr (so stdout stays machine-readable)."""
-    print(text, file=sys.stderr)
+    print(printable(text), file=sys.stderr)
 
 
 # -- data options -----------------------------------------------------------------------------
