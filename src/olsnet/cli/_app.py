@@ -33,9 +33,14 @@ app = typer.Typer(
 FORMAT_HELP = f"Output format: {', '.join(OUTPUT_FORMATS)}."
 
 
+def flag(name: str, help: str) -> Any:
+    """An on/off option shown in help as a plain flag (typer would print ``<bool>``)."""
+    return typer.Option(False, name, help=help, metavar="")
+
+
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+    debug: bool = flag("--debug", "Show the full traceback on errors."),
 ) -> None:
     """Exact linear regression, and the same model as a PyTorch linear network."""
 

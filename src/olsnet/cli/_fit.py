@@ -16,12 +16,13 @@ from ._app import (
     check_format,
     data_command,
     echo,
+    flag,
     intercept_for,
     note,
     render,
 )
 
-NO_INTERCEPT_OPT = typer.Option(False, "--no-intercept", help="Fit without intercept.")
+NO_INTERCEPT_OPT = flag("--no-intercept", "Fit without intercept.")
 COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
 SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
 

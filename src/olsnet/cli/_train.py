@@ -19,6 +19,7 @@ from ._app import (
     data_command,
     dumps,
     echo,
+    flag,
     in_memory,
     intercept_for,
     note,
@@ -35,8 +36,8 @@ BATCH_SIZE_OPT = typer.Option(
     None, "--batch-size", help="Rows per minibatch (sgd: default 32; adam: full batch if unset)."
 )
 WEIGHT_DECAY_OPT = typer.Option(0.0, "--weight-decay", help="L2 penalty on the weights.")
-NO_STANDARDIZE_OPT = typer.Option(
-    False, "--no-standardize", help="Train on the raw columns (gradient descent then crawls)."
+NO_STANDARDIZE_OPT = flag(
+    "--no-standardize", "Train on the raw columns (gradient descent then crawls)."
 )
 DEVICE_OPT = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, mps, ...")
 PLOT_OPT = typer.Option(
