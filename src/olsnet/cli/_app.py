@@ -47,7 +47,7 @@ def _root(
 
 def run(args: Sequence[str], *, debug: bool = False) -> int:
     """Run the app; map every error to one line on stderr and exit status 2."""
-    from . import _fit, _models, _plot, _train  # noqa: F401  (registers the commands)
+    from . import _fit, _models, _plot, _report, _train  # noqa: F401  (registers the commands)
 
     if not debug:
         warnings.showwarning = _show_warning
@@ -175,9 +175,14 @@ def dumps(obj: Any) -> str:
 
 
 def render(obj: Any, fmt: str) -> str:
-    """A table / summary object in the chosen format (``as_text``, ``as_markdown``, ...)."""
+    """A table / summary object in the chosen format (``as_text``, ``as_markdown``, ...);
+    ``html`` is a standalone page (charset, style sheet) around ``as_html``."""
     if fmt == "json":
         return dumps(obj.to_dict())
+    if fmt == "html":
+        from ._html import page
+
+        return page(getattr(obj, "title", "") or "olsnet", obj.as_html())
     method = getattr(obj, f"as_{fmt}", None)
     return method() if method is not None else str(obj)
 

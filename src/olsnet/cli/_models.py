@@ -25,7 +25,7 @@ import typer
 from .._deps import require
 from .._fileutil import atomic_write, check_destination
 from ..errors import FormatError
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
+from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note, render
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -211,7 +211,9 @@ def collapse(
     if fmt == "json":
         echo(dumps(affine_dict(affine)))
     elif fmt == "html":
-        echo("<pre>" + affine_text(affine) + "</pre>")
+        from ._html import page, pre
+
+        echo(page("Collapsed map", pre(affine_text(affine)), heading=True))
     else:
         echo(affine_text(affine, markdown=fmt == "markdown"))
     if out is not None:
@@ -309,7 +311,7 @@ def predict(
             header=tuple(columns),
             rows=tuple(tuple(f"{v:.10g}" for v in row) for row in P),
         )
-        echo(table.as_markdown() if fmt == "markdown" else table.as_html())
+        echo(table.as_markdown() if fmt == "markdown" else render(table, fmt))
     else:
         echo(",".join(columns))
         echo("\n".join(",".join(repr(float(v)) for v in row) for row in P))
