@@ -9,6 +9,8 @@ needs one of these modules imports it through :func:`require`, so a missing modu
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from collections.abc import Iterable, Sequence
 from types import ModuleType
 
 from .errors import MissingDependencyError
@@ -31,17 +33,31 @@ EXTRAS: dict[str, tuple[str, str]] = {
 }
 
 
-def missing(module: str, feature: str | None = None) -> MissingDependencyError:
-    """The error for a missing optional ``module`` (dotted names allowed), naming its extra."""
-    top = module.split(".")[0]
-    dist, extra = EXTRAS.get(top, (top, "all"))
-    needs = f"{feature} needs {dist}" if feature else f"this feature needs {dist}"
-    err = MissingDependencyError(
-        f'{needs}, which is not installed; install it with: pip install "olsnet[{extra}]" '
-        f'(or every optional feature: pip install "olsnet[all]")'
+def missing(module: str | Sequence[str], feature: str | None = None) -> MissingDependencyError:
+    """The error for missing optional module(s) (dotted names allowed), naming the extras."""
+    tops = list(
+        dict.fromkeys(m.split(".")[0] for m in ([module] if isinstance(module, str) else module))
     )
-    err.name = top
+    dists = [EXTRAS.get(top, (top, "all"))[0] for top in tops]
+    extras = ",".join(dict.fromkeys(EXTRAS.get(top, (top, "all"))[1] for top in tops))
+    what = " and ".join(dists)
+    one = len(dists) == 1
+    needs = f"{feature} needs {what}" if feature else f"this feature needs {what}"
+    err = MissingDependencyError(
+        f"{needs}, which {'is' if one else 'are'} not installed; install "
+        f'{"it" if one else "them"} with: pip install "olsnet[{extras}]" '
+        '(or every optional feature: pip install "olsnet[all]")'
+    )
+    err.name = tops[0]
     return err
+
+
+def require_all(modules: Iterable[str], feature: str) -> None:
+    """Check up front that every module a command needs is installed (without importing
+    them), so one error names every extra to install, not the first one missing."""
+    absent = [m for m in modules if importlib.util.find_spec(m.split(".")[0]) is None]
+    if absent:
+        raise missing(absent, feature)
 
 
 def require(module: str, feature: str | None = None) -> ModuleType:

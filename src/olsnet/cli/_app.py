@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import typer
 
-from .._deps import as_missing
+from .._deps import as_missing, require_all
 from .._types import OUTPUT_FORMATS, check_option
 
 app = typer.Typer(
@@ -66,7 +66,7 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
     except ModuleNotFoundError as exc:  # an optional dependency: name the extra to install
         if debug:
             raise
-        missing = as_missing(exc)
+        missing = as_missing(exc, f"olsnet {args[0]}" if args else None)
         print(f"olsnet: error: {_one_line(str(missing or exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -199,6 +199,11 @@ def note(text: str) -> None:
     print(printable(text), file=sys.stderr)
 
 
+def needs(command: str, *modules: str) -> None:
+    """Fail at once, naming every extra to install, when ``olsnet COMMAND`` lacks a module."""
+    require_all(modules, f"olsnet {command}")
+
+
 # -- data options -----------------------------------------------------------------------------
 
 DATA_HELP = "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet')."
@@ -220,6 +225,10 @@ class DataOptions:
     formula: str | None
     weights: str | None
     missing: str
+
+    def modules(self) -> list[str]:
+        """The optional modules reading this data needs (checked before anything runs)."""
+        return ["pyarrow", "formulaic"] if self.formula else ["pyarrow"]
 
     def source(self) -> Any:
         """``olsnet.read`` with these options (a streaming file source)."""

@@ -18,6 +18,7 @@ from ._app import (
     echo,
     flag,
     intercept_for,
+    needs,
     note,
     render,
 )
@@ -82,6 +83,7 @@ def fit(
     Files are streamed batch by batch (memory stays bounded); torch is never loaded.
     """
     fmt = check_format(fmt)
+    needs("fit", *data.modules())
     if save is not None:
         check_destination(save)  # a typo in the folder fails now, not after the fit
     model, source = fit_model(data, no_intercept, cov_option(cov))

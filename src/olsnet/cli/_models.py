@@ -25,7 +25,7 @@ import typer
 from .._deps import require
 from .._fileutil import atomic_write, check_destination
 from ..errors import FormatError
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note, render
+from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, needs, note, render
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -83,6 +83,18 @@ def _network_from_torchscript(module: Any, path: Path) -> Any:
             "modules to ONNX (olsnet collapses affine ONNX graphs)"
         )
     return _network_from_state_dict(dict(module.state_dict()), path)
+
+
+def model_modules(*paths: Path | None) -> list[str]:
+    """The optional modules reading or writing these model files needs, by extension."""
+    out = []
+    for path in paths:
+        suffix = "" if path is None else path.suffix.lower()
+        if suffix == ".onnx":
+            out += ["onnx", "onnxruntime"]
+        elif suffix in (".pt", ".pth"):
+            out.append("torch")
+    return out
 
 
 def load_model(path: Path) -> Any:
@@ -205,6 +217,7 @@ def collapse(
 ) -> None:
     """Collapse an affine network into one linear map y = W x + b and print it."""
     fmt = check_format(fmt)
+    needs("collapse", *model_modules(model, out))
     if out is not None:
         check_destination(out)
     affine = as_affine(load_model(model))
@@ -273,6 +286,7 @@ def predict(
     from ..data.files import read_features
 
     fmt = check_format(fmt)
+    needs("predict", "pyarrow", *model_modules(model))
     if out is not None:
         check_destination(out)
     loaded = load_model(model)

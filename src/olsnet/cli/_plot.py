@@ -18,9 +18,11 @@ from ._app import (
     dumps,
     echo,
     flag,
+    needs,
     note,
 )
 from ._fit import NO_INTERCEPT_OPT, fit_model
+from ._models import model_modules
 from ._train import (
     EPOCHS_OPT,
     HIDDEN_OPT,
@@ -72,6 +74,7 @@ def plot_network(
     from .. import plots
     from ._models import load_model
 
+    needs("plot network", "matplotlib", *model_modules(model))
     plots.plot_network(load_model(model), out)
     wrote(out, fmt)
 
@@ -90,6 +93,7 @@ def plot_training(
     """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
     from .. import plots
 
+    needs("plot training", *data.modules(), "torch", "matplotlib")
     check_destination(out)
     trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
     plots.plot_training(trained.log, out, reference=training_reference(trained))
@@ -112,6 +116,7 @@ def plot_diagnostics(
     """
     from .. import plots
 
+    needs("plot diagnostics", *data.modules(), "matplotlib")
     check_destination(out)
     model, source = fit_model(data, no_intercept)
     labels = None if label is None else row_labels(source, label, model.result_)
@@ -174,6 +179,7 @@ def demo(
     from ..demo import run
 
     as_json = check_format(fmt) == "json"
+    needs("demo", "torch", "matplotlib")
     numbers = run(outdir=outdir, console=Console(stderr=as_json), quick=quick)
     if as_json:
         echo(dumps(numbers))

@@ -22,6 +22,7 @@ from ._app import (
     flag,
     in_memory,
     intercept_for,
+    needs,
     note,
     render,
 )
@@ -348,9 +349,10 @@ def train(
     coefficients and losses. Try --optimizer gd --no-standardize to watch gradient descent
     crawl on raw columns.
     """
+    fmt = check_format(fmt)
+    needs("train", *data.modules(), "torch", *(["matplotlib"] if plot is not None else []))
     from ..nn import compare
 
-    fmt = check_format(fmt)
     if save is not None:
         check_destination(save)  # before the training, not after it
     flags = TrainFlags(lr, momentum, batch_size, weight_decay, not no_standardize, device)
