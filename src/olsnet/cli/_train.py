@@ -204,14 +204,22 @@ class _PathRecorder:
     def __init__(
         self, net: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, flags: TrainFlags
     ) -> None:
-        from ..nn.collapse import multiply_out
-        from ..nn.network import linear_layers
+        import torch
 
-        self._multiply = lambda: multiply_out(linear_layers(net))
+        from ..nn.network import linear_layers
+        from ..nn.training import affine_of
+        from ..nn.training.scaling import scaling_of
+
+        def multiply() -> tuple[Any, Any]:
+            with torch.no_grad():
+                W, b = affine_of(linear_layers(net))
+            return W.detach(), b.detach()
+
+        self._multiply = multiply
         Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         ww = np.full(len(X), 1.0 / len(X)) if w is None else w / w.sum()
         self.bias = all(layer.bias is not None for layer in linear_layers(net))
-        self.s = _training_scaling()(
+        self.s = scaling_of(
             X, Y, ww, center=flags.standardize and self.bias,
             scale=flags.standardize and flags.weight_decay == 0.0,
         )  # fmt: skip
@@ -233,15 +241,6 @@ class _PathRecorder:
             note("olsnet: coefficient paths left out (they do not end at the trained network)")
             return None
         return np.array(rows) if self.bias else np.array(rows)[:, 1:]  # no intercept: no b
-
-
-def _training_scaling() -> Any:
-    """The standardisation ``olsnet.train`` uses (its module moves to nn/training/)."""
-    try:
-        from ..nn.training.scaling import scaling_of  # type: ignore[import-not-found]
-    except ImportError:
-        from ..nn.train import _scaling as scaling_of
-    return scaling_of
 
 
 class _LiveBar:

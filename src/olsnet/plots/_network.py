@@ -391,7 +391,8 @@ def _collapsed_text(net: _Layers) -> str:
     lines = []
     for k in range(min(a.n_outputs, MAX_EQUATIONS)):
         lhs = a.target_names[k] if a.target_names else "ŷ"
-        lines.append(_short_equation(f"{lhs}", a.bias[k], a.weight[k], a.feature_names, per_line=2))
+        names = a.feature_names or tuple(f"x{j + 1}" for j in range(a.n_features))
+        lines.append(_short_equation(f"{lhs}", a.bias[k], a.weight[k], names, per_line=2))
     if a.n_outputs > MAX_EQUATIONS:
         lines.append(f"... and {a.n_outputs - MAX_EQUATIONS} more outputs")
     head = "collapsed regression"

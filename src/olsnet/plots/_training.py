@@ -194,7 +194,7 @@ def plot_training(
         _loss_panel(ax, logs, ref)
         ax.set_xlabel("epoch")
         save(ax.figure, path)
-        return ax.figure  # type: ignore[no-any-return]
+        return ax.figure
 
     from matplotlib.ticker import MaxNLocator
 
