@@ -99,6 +99,8 @@ def test_library_names_the_extra_and_arrays_work(venv: Path, tmp_path: Path) -> 
         checks = [
             (lambda: olsnet.read("d.csv", y="y"), "olsnet.read needs pyarrow", "frames"),
             (lambda: olsnet.ols("y ~ x", {"x": [1.0], "y": [2.0]}), "formulaic", "frames"),
+            (lambda: m.summary().to_frame(), "to_frame (a pandas DataFrame) needs pandas",
+             "frames"),
             (lambda: olsnet.LinearNetwork, "needs torch", "torch"),
             (lambda: __import__("olsnet.nn"), "olsnet.nn needs torch", "torch"),
             (lambda: olsnet.to_onnx(m, "m.onnx"), "olsnet.to_onnx needs onnx", "onnx"),

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._deps import require
+
 __all__ = ["Cell", "NotAvailable", "Table", "format_cell"]
 
 
@@ -304,7 +306,7 @@ class Table:
 
         With ``index=True`` and a text first column, that column becomes the index.
         """
-        import pandas as pd
+        pd = require("pandas", "to_frame (a pandas DataFrame)")
 
         def plain(c: Cell) -> Any:
             return float("nan") if isinstance(c, NotAvailable) else c

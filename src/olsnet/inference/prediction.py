@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._deps import require
 from ..errors import DataError, DimensionError
 from ._distributions import t_isf
 
@@ -78,7 +79,7 @@ class PredictionResult:
 
     def summary_frame(self, alpha: float = 0.05) -> Any:
         """pandas DataFrame with statsmodels' columns (a column level per output when q > 1)."""
-        import pandas as pd
+        pd = require("pandas", "summary_frame (a pandas DataFrame)")
 
         ci = self._interval(alpha, False)
         oi = self._interval(alpha, True)

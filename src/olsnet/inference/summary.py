@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._deps import require
 from ._table import Cell, Formatted, NotAvailable, Table
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Summary:
 
     def to_frame(self) -> Any:
         """Coefficient table(s) as a pandas DataFrame (n/a -> NaN)."""
-        import pandas as pd
+        pd = require("pandas", "to_frame (a pandas DataFrame)")
 
         frames = [coef.to_frame() for _head, coef in self.blocks]
         if len(frames) == 1:
