@@ -8,8 +8,8 @@ needs one of these modules imports it through :func:`require`, so a missing modu
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import sys
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 
@@ -61,18 +61,19 @@ def require_all(modules: Iterable[str], feature: str) -> None:
 
 
 def require(module: str, feature: str | None = None) -> ModuleType:
-    """``importlib.import_module(module)``, or :class:`MissingDependencyError` naming the extra.
+    """The module ``module``, or :class:`MissingDependencyError` naming the extra.
 
     ``feature`` (e.g. ``"olsnet.read"``) is named in the message. Only a missing ``module``
     itself is translated; an import error from inside an installed package propagates.
     """
     try:
-        return importlib.import_module(module)
+        __import__(module)  # the import statement's path: ``python -X importtime`` sees it
     except ModuleNotFoundError as exc:
         error = as_missing(exc, feature)
         if error is None:
             raise
         raise error from None
+    return sys.modules[module]
 
 
 def as_missing(

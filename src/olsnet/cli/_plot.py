@@ -24,10 +24,18 @@ from ._app import (
 from ._fit import NO_INTERCEPT_OPT, fit_model
 from ._models import model_modules
 from ._train import (
+    BATCH_SIZE_OPT,
+    DEVICE_OPT,
     EPOCHS_OPT,
     HIDDEN_OPT,
+    LR_OPT,
+    MOMENTUM_OPT,
+    NO_STANDARDIZE_OPT,
     OPTIMIZER_OPT,
     SEED_OPT,
+    WEIGHT_DECAY_OPT,
+    TrainFlags,
+    coef_names,
     parse_hidden,
     train_from_file,
     training_reference,
@@ -86,17 +94,33 @@ def plot_training(
     hidden: list[str] = HIDDEN_OPT,
     optimizer: str = OPTIMIZER_OPT,
     epochs: int | None = EPOCHS_OPT,
+    lr: float | None = LR_OPT,
+    momentum: float = MOMENTUM_OPT,
+    batch_size: int | None = BATCH_SIZE_OPT,
+    weight_decay: float = WEIGHT_DECAY_OPT,
+    no_standardize: bool = NO_STANDARDIZE_OPT,
+    device: str = DEVICE_OPT,
     seed: int = SEED_OPT,
     out: Path = TRAINING_OUT,
     fmt: str = FORMAT_OPT,
 ) -> None:
-    """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
+    """Train the network on DATA, then draw the loss against epoch with the exact optimum
+    and each coefficient's path to its OLS value (the flags are those of olsnet train)."""
     from .. import plots
 
     needs("plot training", *data.modules(), "torch", "matplotlib")
     check_destination(out)
-    trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
-    plots.plot_training(trained.log, out, reference=training_reference(trained))
+    flags = TrainFlags(lr, momentum, batch_size, weight_decay, not no_standardize, device)
+    trained = train_from_file(
+        data, parse_hidden(hidden), optimizer, epochs, seed, flags=flags, record_paths=True
+    )
+    plots.plot_training(
+        trained.log,
+        out,
+        reference=training_reference(trained),
+        coef_paths=trained.coef_paths,
+        coef_names=coef_names(trained),
+    )
     wrote(out, fmt)
 
 

@@ -57,12 +57,11 @@ def report(
     ]
     if network or widths:
         from ..nn import compare
-        from ._train import train_from_file, training_reference
+        from ._train import coef_names, train_from_file, training_reference
 
         trained = train_from_file(
             data, widths, optimizer, epochs, seed, live=False, record_paths=True
         )
-        names = ("Intercept", *trained.net.feature_names) if result.k_constant else None
         sections += [
             "<h2>The same model as a network</h2>",
             f'<p class="olsnet-meta">{e(str(trained.log))}</p>',
@@ -73,7 +72,7 @@ def report(
                     trained.log,
                     reference=training_reference(trained),
                     coef_paths=trained.coef_paths,
-                    coef_names=None if trained.net.bottleneck else names,
+                    coef_names=coef_names(trained),
                 ),
                 "Loss against epoch, its gap to the exact optimum, and the coefficient paths",
             ),

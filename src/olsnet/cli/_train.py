@@ -314,12 +314,15 @@ def write_training_plots(trained: Trained, outdir: Path) -> list[Path]:
         paths[1],
         reference=training_reference(trained),
         coef_paths=trained.coef_paths,
-        coef_names=None if trained.net.bottleneck else _coef_names(trained),
+        coef_names=coef_names(trained),
     )
     return paths
 
 
-def _coef_names(trained: Trained) -> tuple[str, ...]:
+def coef_names(trained: Trained) -> tuple[str, ...] | None:
+    """Names of the coefficient paths (intercept first); None for a bottleneck (no OLS)."""
+    if trained.net.bottleneck:
+        return None
     names = tuple(str(n) for n in trained.net.feature_names)
     return ("Intercept", *names) if trained.reference.fit_intercept else names
 
