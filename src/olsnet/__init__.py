@@ -6,6 +6,7 @@ matplotlib, dask or onnx is imported the first time one of its names is used.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from . import errors
@@ -24,6 +25,8 @@ _LAZY = {
     "RegressionResult": "olsnet.inference",
     "Summary": "olsnet.inference",
     "QRState": "olsnet.solve",
+    "anova": "olsnet.inference",
+    "merge": "olsnet._incremental",
     # networks (torch)
     "LinearNetwork": "olsnet.nn",
     "train": "olsnet.nn",
@@ -36,12 +39,15 @@ _LAZY = {
     "RidgeRegression": "olsnet.reference",
     # files, formulas, frames
     "read": "olsnet.data.files",
-    "ols": "olsnet.data.formula",
+    "ols": "olsnet.api",
+    "from_formula": "olsnet.api",
     # model files and ONNX
     "save": "olsnet.io.archive",
     "load": "olsnet.io.archive",
     "to_onnx": "olsnet.io.onnx",
     "from_onnx": "olsnet.collapse",
+    "fuse": "olsnet.collapse",
+    "fuse_onnx": "olsnet.io.onnx",
 }
 
 # public name -> optional module it always needs (imported lazily inside the feature)
@@ -58,7 +64,13 @@ __all__ = [
 ]
 
 
+# subpackages reachable as attributes after ``import olsnet`` (imported on first use)
+_SUBPACKAGES = ("api", "data", "inference", "io", "nn", "plots", "scale", "solve")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"olsnet.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'olsnet' has no attribute {name!r}")
@@ -72,4 +84,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -9,6 +9,10 @@ from .errors import OptionError
 CovType = Literal["nonrobust", "HC0", "HC1", "HC2", "HC3"]
 COV_TYPES: tuple[str, ...] = get_args(CovType)
 
+# with_cov also takes these; they need options (groups=, maxlags=) the estimator does not have
+ResultCovType = Literal["nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC"]
+RESULT_COV_TYPES: tuple[str, ...] = get_args(ResultCovType)
+
 Missing = Literal["raise", "drop"]
 MISSING_POLICIES: tuple[str, ...] = get_args(Missing)
 

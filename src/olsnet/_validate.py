@@ -199,10 +199,17 @@ def check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> N
     j = int(cols[0])
     i = _first_bad(bad[:, j])
     nrows = int(bad.any(axis=1).sum())
-    kind = "NaN" if np.isnan(arr[i, j]) else "inf"
-    raise DataError(
-        f"{what} column {column_label(names, j)} has {kind} at row {i}; {nrows} row(s) of {what} "
-        f"hold NaN or inf. Pass missing='drop' to drop such rows, or clean the data"
+    raise nonfinite_error(what, names, i, j, nrows, bool(np.isnan(arr[i, j])))
+
+
+def nonfinite_error(
+    what: str, names: tuple[str, ...] | None, row: int, col: int, nrows: int, is_nan: bool
+) -> DataError:
+    """The error for NaN or inf at (row, col), the first such column's first such row."""
+    kind = "NaN" if is_nan else "inf"
+    return DataError(
+        f"{what} column {column_label(names, col)} has {kind} at row {row}; {nrows} row(s) of "
+        f"{what} hold NaN or inf. Pass missing='drop' to drop such rows, or clean the data"
     )
 
 
@@ -237,8 +244,12 @@ def as_design(
     *,
     missing: str = "raise",
     check_finite_X: bool = True,
+    min_features: int = 1,
 ) -> Design:
     """Check and convert a regression's inputs.
+
+    ``min_features=0`` admits X with no columns (the intercept-only model, R's ``y ~ 1``);
+    the scikit-learn estimator keeps scikit-learn's minimum of 1.
 
     ``check_finite_X=False`` leaves the NaN/inf scan of X to the caller, which must then call
     :func:`check_finite` itself (the solver's normal-equations pass does it for free: a NaN or
@@ -265,8 +276,12 @@ def as_design(
         raise DataError(
             f"X is empty: 0 sample(s) (shape={Xa.shape}) while a minimum of 1 is required."
         )
-    if p == 0:
-        raise DataError(f"X has 0 feature(s) (shape={Xa.shape}) while a minimum of 1 is required.")
+    if p < min_features:
+        raise DataError(
+            f"X has {p} feature(s) (shape={Xa.shape}) while a minimum of {min_features} is "
+            "required. (For the intercept-only model use olsnet.ols('y ~ 1', data) or fit "
+            "LinearRegression on olsnet.data.ArraySource(as_design(X, y, min_features=0)).)"
+        )
     if Y.shape[1] == 0:
         raise DataError("y has 0 columns; at least one target is required")
     w = None if sample_weight is None else check_weights(sample_weight, n)

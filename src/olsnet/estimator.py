@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,36 @@ import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, SOLVER_POLICIES, check_option
 from .data import ArraySource, Source, as_design, as_matrix
-from .errors import DataError, DimensionError, InputTypeError, not_fitted
+from .data._device import is_device_array
+from .data._sparse import check_sparse, is_sparse
+from .errors import DataError, DimensionError, InputTypeError, OptionError, not_fitted
 
 __all__ = ["LinearRegression"]
 
-_PARAMS = ("fit_intercept", "cov_type", "missing", "policy")
+_PARAMS = (
+    "fit_intercept",
+    "copy_X",
+    "tol",
+    "n_jobs",
+    "positive",
+    "cov_type",
+    "missing",
+    "policy",
+)
+_DEFAULTS: dict[str, Any] = {
+    "fit_intercept": True,
+    "copy_X": True,
+    "tol": 1e-6,
+    "n_jobs": None,
+    "positive": False,
+    "cov_type": "nonrobust",
+    "missing": "raise",
+    "policy": "auto",
+}
+_POSITIVE = (
+    "inference is not available for a constrained fit (positive=True): the non-negative "
+    "least-squares estimator is not linear in y, so the least-squares covariance does not apply"
+)
 
 
 def _is_dask(obj: Any) -> bool:
@@ -37,12 +63,32 @@ def _as_source(X: Any, y: Any, sample_weight: Any, missing: str) -> Source:
             "LinearRegression requires y to be passed, but the target y is None "
             "(y may be omitted only when X is a data source from olsnet.read)"
         )
+    if is_device_array(X):  # torch tensors, CuPy arrays: fitted on their device
+        from .data._device import DeviceSource, as_device_design
+
+        return DeviceSource(as_device_design(X, y, sample_weight, missing=missing))
     if _is_dask(X) or _is_dask(y):
         from .scale import as_source
 
         return as_source(X, y, sample_weight)
     # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
     return ArraySource(as_design(X, y, sample_weight, missing=missing, check_finite_X=False))
+
+
+_UNCHANGED = "$UNCHANGED$"  # scikit-learn's sentinel: leave the request as it is
+
+
+class _Requests(dict[str, Any]):
+    """Metadata requests by method; scikit-learn's ``clone`` copies them."""
+
+    def __sklearn_clone__(self) -> _Requests:
+        return _Requests(self)
+
+
+def _is_raw_frame(X: Any, feature_names: tuple[str, ...]) -> bool:
+    """A frame or dict of raw columns (not the design itself) for a formula model."""
+    cols = getattr(X, "columns", None) if not isinstance(X, dict) else list(X)
+    return cols is not None and [str(c) for c in cols] != list(feature_names)
 
 
 class LinearRegression:
@@ -57,6 +103,20 @@ class LinearRegression:
     ----------
     fit_intercept : bool, default=True
         Whether to fit an intercept (the bias b0 of the single neuron).
+    copy_X : bool, default=True
+        Accepted for scikit-learn compatibility; olsnet never modifies X (it is always copied
+        or read block by block).
+    tol : float, default=1e-6
+        Accepted for scikit-learn compatibility (its sparse ``lsqr`` tolerance); olsnet solves
+        every input, sparse included, exactly, so it is not used.
+    n_jobs : int or None, default=None
+        Threads for folding block sources and sparse X (None: the CPUs this process may use,
+        at most 8).
+    positive : bool, default=False
+        Non-negative slopes (the intercept is free), as scikit-learn: solved by
+        ``scipy.optimize.nnls`` on the R factor of the centred data (exact, no pass over the
+        rows). Standard errors, t, p and F are not available for a constrained fit (NaN, with
+        the reason in the summary); ``cov_type`` must be "nonrobust".
     cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}, default="nonrobust"
         Covariance of the coefficients used by ``result_`` and ``summary()``.
     missing : {"raise", "drop"}, default="raise"
@@ -73,9 +133,14 @@ class LinearRegression:
     intercept_ : float or ndarray of shape (n_targets,)
     rank_ : int
         Rank of the design ``[1 X]`` (intercept included when fitted).
+    singular_ : ndarray of shape (n_features,)
+        Singular values of the weighted, centred X (X without intercept), as scikit-learn;
+        0 for aliased columns.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X was a DataFrame with string column names.
     result_ : RegressionResult
+    model_spec_ : ModelSpec, only when fitted on a formula source (``olsnet.read(...,
+        formula=...)``); ``predict`` then takes raw rows.
 
     Notes
     -----
@@ -93,15 +158,28 @@ class LinearRegression:
     (1.0, array([2.]))
     """
 
+    coef_: np.ndarray
+    intercept_: Any
+    _partial: dict[str, Any] | None
+    _qr_state: Any
+
     def __init__(
         self,
         fit_intercept: bool = True,
         *,
+        copy_X: bool = True,
+        tol: float = 1e-6,
+        n_jobs: int | None = None,
+        positive: bool = False,
         cov_type: str = "nonrobust",
         missing: str = "raise",
         policy: str = "auto",
     ) -> None:
         self.fit_intercept = fit_intercept
+        self.copy_X = copy_X
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.positive = positive
         self.cov_type = cov_type
         self.missing = missing
         self.policy = policy
@@ -121,13 +199,7 @@ class LinearRegression:
         return self
 
     def __repr__(self) -> str:
-        defaults = {
-            "fit_intercept": True,
-            "cov_type": "nonrobust",
-            "missing": "raise",
-            "policy": "auto",
-        }
-        args = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k]]
+        args = [f"{k}={v!r}" for k, v in self.get_params().items() if v != _DEFAULTS[k]]
         return f"LinearRegression({', '.join(args)})"
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -140,8 +212,40 @@ class LinearRegression:
             estimator_type="regressor",
             target_tags=TargetTags(required=True, multi_output=True, single_output=True),
             regressor_tags=RegressorTags(),
-            input_tags=InputTags(allow_nan=self.missing == "drop"),
+            input_tags=InputTags(allow_nan=self.missing == "drop", sparse=True),
         )
+
+    # -- metadata routing (scikit-learn's set_fit_request / set_score_request) -----------------
+    def set_fit_request(self, *, sample_weight: bool | str | None = _UNCHANGED) -> LinearRegression:
+        """Request ``sample_weight`` for ``fit`` under scikit-learn's metadata routing.
+
+        ``True``: route it; ``False``: do not; ``None`` (default): error if given; a string:
+        route the metadata of that name. Returns self.
+        """
+        self._metadata_request = _Requests(getattr(self, "_metadata_request", {}))
+        if sample_weight != _UNCHANGED:
+            self._metadata_request["fit"] = sample_weight
+        return self
+
+    def set_score_request(
+        self, *, sample_weight: bool | str | None = _UNCHANGED
+    ) -> LinearRegression:
+        """Request ``sample_weight`` for ``score`` under scikit-learn's metadata routing."""
+        self._metadata_request = _Requests(getattr(self, "_metadata_request", {}))
+        if sample_weight != _UNCHANGED:
+            self._metadata_request["score"] = sample_weight
+        return self
+
+    def get_metadata_routing(self) -> Any:
+        """scikit-learn's ``MetadataRequest`` of this estimator (``sample_weight`` of fit and
+        score, as requested with :meth:`set_fit_request` / :meth:`set_score_request`)."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        requests = getattr(self, "_metadata_request", {})
+        router = MetadataRequest(owner=type(self).__name__)
+        router.fit.add_request(param="sample_weight", alias=requests.get("fit"))
+        router.score.add_request(param="sample_weight", alias=requests.get("score"))
+        return router
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(
@@ -157,10 +261,13 @@ class LinearRegression:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, or a data
-            source (``olsnet.read(...)``, any :class:`olsnet.data.Source`), in which case ``y``
-            and ``sample_weight`` are None.
+        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, device
+            array (torch tensor on any device, CuPy array), or a data source
+            (``olsnet.read(...)``, any :class:`olsnet.data.Source`), in which case ``y`` and
+            ``sample_weight`` are None.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            With a device X, y may live anywhere (NumPy, another device): it is moved to X's
+            device, as are the weights.
         sample_weight : array-like of shape (n_samples,), default=None
             Analytic weights (see Notes of the class).
         n_jobs : int or None, default=None
@@ -178,17 +285,37 @@ class LinearRegression:
         InputTypeError, DimensionError, DataError
             Inputs that are not numeric, shapes that do not line up, NaN or inf (naming the
             column and row), bad weights, a source that yields no rows.
+        DeviceError
+            A device array on a device without float64 arithmetic.
+        DeviceMemoryError
+            The device ran out of memory (the message gives the sizes and the streamed path).
+
+        Notes
+        -----
+        A device X is fitted on its device with the accuracy policy of the NumPy path (see
+        :mod:`olsnet.solve._device`): only (k, k) matrices come back to the host, and the
+        results are NumPy. float16 and bfloat16 inputs are computed in float64 with a
+        :class:`~olsnet.errors.PrecisionWarning`. Statistics that need a second pass over the
+        rows (``with_cov("HC3")``, influence) copy the rows to the host block by block.
         """
         from .inference import RegressionResult
 
         fit_intercept = bool(self.fit_intercept)
         cov_type = check_option("cov_type", self.cov_type, COV_TYPES)
+        if self.positive and cov_type != "nonrobust":
+            raise OptionError(
+                f"positive=True with cov_type={cov_type!r}: {_POSITIVE}; use cov_type='nonrobust'"
+            )
+        dtype = _float_dtype(X)
+        if is_sparse(X):  # exact fit, densified one block at a time
+            X, y, sample_weight = _sparse_source(X, y, sample_weight), None, None
         missing = check_option("missing", self.missing, MISSING_POLICIES)
         policy = check_option("policy", self.policy, SOLVER_POLICIES)
         source = _as_source(X, y, sample_weight, missing)
         if source.fit_intercept is not None:  # a formula says ("y ~ x - 1")
             fit_intercept = bool(source.fit_intercept)
-        solution = source.solve(fit_intercept, policy=policy, n_jobs=n_jobs, on_batch=on_batch)
+        jobs = n_jobs if n_jobs is not None else self.n_jobs
+        solution = source.solve(fit_intercept, policy=policy, n_jobs=jobs, on_batch=on_batch)
         if solution.nobs == 0:
             raise DataError("the data source yielded no rows; nothing to fit")
         y_ndim = source.y_ndim
@@ -204,10 +331,156 @@ class LinearRegression:
         )
         if cov_type != "nonrobust":
             result = result.with_cov(cov_type)
+        if self.positive:
+            result = _nonnegative(result)
+        spec = getattr(source, "model_spec", None)  # a formula source's ModelSpec
+        if spec is not None:
+            result = dataclasses.replace(result, model_spec=spec)
+            self.model_spec_ = spec
+        elif hasattr(self, "model_spec_"):
+            del self.model_spec_
         self._set_fitted(
-            solution.params, fit_intercept, y_ndim, solution.rank, source, source.names_from_frame
+            result.solution.params,
+            fit_intercept,
+            y_ndim,
+            solution.rank,
+            source,
+            source.names_from_frame,
         )
+        self._set_extras(result, dtype)
         self.result_ = result
+        self._qr_state = None
+        self._partial = None
+        return self
+
+    def _set_extras(self, result: Any, dtype: Any) -> None:
+        """``singular_`` and the input's float dtype (float32 in, float32 coef_ out)."""
+        sol = result.solution
+        p = result.n_features
+        icpt = int(result.k_constant)
+        R = sol.R_x[icpt:, icpt:] if sol.R_x.size else np.zeros((0, 0))
+        sv = np.linalg.svd(R, compute_uv=False) if R.size else np.zeros(0)
+        self.singular_ = np.concatenate([sv, np.zeros(p - sv.size)])
+        self._dtype = dtype
+        if dtype == np.float32:
+            self.coef_ = np.asarray(self.coef_, dtype=np.float32)
+            if isinstance(self.intercept_, np.ndarray):
+                self.intercept_ = self.intercept_.astype(np.float32)
+            else:
+                self.intercept_ = np.float32(self.intercept_)
+
+    def _adopt(self, result: Any, state: Any) -> None:
+        """Take ``result`` (of QR ``state``) as this model's fit (partial_fit, merge)."""
+        self._set_fitted(
+            result.solution.params,
+            result.fit_intercept,
+            result.y_ndim,
+            result.rank,
+            result,
+            hasattr(self, "feature_names_in_"),
+        )
+        self._set_extras(result, getattr(self, "_dtype", np.float64))
+        self.result_ = result
+        self._qr_state = state
+
+    # -- incremental fits ----------------------------------------------------------------------
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
+        """Fold a chunk of rows into the exact fit (R's ``biglm`` update).
+
+        After every call ``coef_``, ``intercept_`` and ``result_`` (with ``summary()``) are
+        those of one fit on all rows seen so far, up to rounding (1e-12). Statistics that need
+        the rows again (HC covariances, cluster, HAC, influence) are not available until the
+        rows are passed again with :meth:`partial_residuals` (HC0-HC3) or attached with
+        ``result_.with_data(...)``.
+
+        Raises
+        ------
+        DimensionError
+            A chunk with a different number of columns or outputs than the first.
+        DataError
+            NaN or inf (naming the column and row), bad weights.
+        """
+        from ._incremental import result_of_state
+        from .solve import QRState
+
+        check_option("cov_type", self.cov_type, COV_TYPES)
+        if self.positive:
+            raise OptionError("partial_fit does not support positive=True (a constrained fit)")
+        missing = check_option("missing", self.missing, MISSING_POLICIES)
+        design = as_design(X, y, sample_weight, missing=missing)
+        state = getattr(self, "_qr_state", None)
+        partial = getattr(self, "_partial", None)
+        first = state is None or partial is None or not hasattr(self, "result_")
+        if state is None or partial is None or first:
+            state = QRState.empty(design.n_features, design.n_outputs, bool(self.fit_intercept))
+            partial = {"slw": 0.0, "dropped": 0, "y_ndim": design.y_ndim, "pass": None}
+        elif design.n_features != state.n_features:
+            raise DimensionError(
+                f"X has {design.n_features} features, but LinearRegression is expecting "
+                f"{state.n_features} features as input."
+            )
+        elif design.n_outputs != state.n_outputs:
+            raise DimensionError(
+                f"y has {design.n_outputs} output(s), but this model was partially fitted on "
+                f"{state.n_outputs}"
+            )
+        state = state.fold(design.X, design.Y, design.weights)
+        w = design.weights
+        partial["slw"] += 0.0 if w is None else float(np.log(w[w > 0]).sum())
+        partial["dropped"] += design.n_dropped
+        partial["pass"] = None  # new coefficients: earlier residual passes are stale
+        result = result_of_state(
+            state,
+            None,
+            design if first else self.result_,
+            partial["y_ndim"],
+            sum_log_weights=partial["slw"],
+            n_dropped=partial["dropped"],
+            method="qr-state (partial_fit)",
+        )
+        self._adopt(result, state)
+        self._partial = partial
+        if first:
+            self._set_fitted(
+                result.solution.params,
+                result.fit_intercept,
+                result.y_ndim,
+                result.rank,
+                design,
+                design.names_from_frame,
+            )
+        return self
+
+    def partial_residuals(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
+        """Pass the rows again, chunk by chunk, after the last :meth:`partial_fit`.
+
+        Accumulates the residual pass (HC0-HC3 meats, leverages) at the final coefficients;
+        once every row has been passed (the counts match ``nobs``), ``result_`` has them and
+        ``result_.with_cov("HC3")`` works. Returns self.
+        """
+        from ._incremental import add_passes, chunk_pass
+
+        self._check_fitted()
+        partial = getattr(self, "_partial", None)
+        if partial is None:
+            raise DataError(
+                "partial_residuals follows partial_fit (this model was fitted whole: its "
+                "result_ already has the rows)"
+            )
+        design = as_design(X, y, sample_weight, missing=self.missing)
+        total = add_passes(
+            partial["pass"], chunk_pass(self.result_, design.X, design.Y, design.weights)
+        )
+        partial["pass"] = total
+        res = self.result_
+        if total.nobs > res.nobs:
+            partial["pass"] = None
+            raise DataError(
+                f"partial_residuals got {total.nobs} rows but the fit has {res.nobs}: pass each "
+                "row once, after the last partial_fit"
+            )
+        if total.nobs == res.nobs:
+            self.result_ = res.with_residual_pass(total).with_cov(self.cov_type)
         return self
 
     def _set_fitted(
@@ -223,7 +496,7 @@ class LinearRegression:
         intercept = params[0] if fit_intercept else np.zeros(params.shape[1])
         if y_ndim == 1:
             self.coef_ = coef[0].copy()
-            self.intercept_: float | np.ndarray = float(intercept[0])
+            self.intercept_ = float(intercept[0])
         else:
             self.coef_ = coef.copy()
             self.intercept_ = np.array(intercept, dtype=np.float64)
@@ -287,22 +560,48 @@ class LinearRegression:
         """Predicted values, shape (n_samples,) or (n_samples, n_targets).
 
         Aliased coefficients (NaN) count as 0, as R's ``predict.lm`` does for rank-deficient
-        fits. Dask inputs give a lazy dask array.
+        fits (``result_.get_prediction`` makes rows the fit cannot determine NaN instead).
+        Dask inputs give a lazy dask array; sparse X is supported; float32 in, float32 out; a
+        device array (torch tensor, CuPy array) gives a float64 array of its namespace on its
+        device.
         """
         self._check_fitted()
+        if hasattr(self, "model_spec_") and not _is_dask(X):
+            feature_names = tuple(getattr(self, "feature_names_in_", ()))
+            if _is_raw_frame(X, feature_names):
+                return self.result_.predict(X, missing=self.missing)
         coef = np.nan_to_num(np.asarray(self.coef_, dtype=np.float64))
         intercept = np.nan_to_num(np.asarray(self.intercept_, dtype=np.float64))
+        if is_device_array(X):
+            from .data._device import device_predict
+
+            return device_predict(X, coef, intercept, self.n_features_in_)
         if _is_dask(X):
             from .scale import predict_lazy
 
             return predict_lazy(coef, intercept, X)
-        Xa = self._prepare(X)
-        return Xa @ coef.T + intercept
+        dtype = _float_dtype(X)
+        if is_sparse(X):
+            Xs = check_sparse(X)
+            if Xs.shape[1] != self.n_features_in_:
+                raise DimensionError(
+                    f"X has {Xs.shape[1]} features, but LinearRegression is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            out = np.asarray(Xs @ coef.T) + intercept
+        else:
+            out = self._prepare(X) @ coef.T + intercept
+        return out.astype(np.float32) if dtype == np.float32 else out
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the predictions (as scikit-learn's ``r2_score``,
         averaged uniformly over targets)."""
-        pred = np.asarray(self.predict(X), dtype=np.float64)
+        pred = self.predict(X)
+        if is_device_array(pred):
+            from .solve._device import to_host
+
+            pred = to_host(pred)
+        pred = np.asarray(pred, dtype=np.float64)
         design = as_design(np.zeros((pred.shape[0], 1)), y, sample_weight)
         Y = design.Y
         P = pred.reshape(Y.shape)
@@ -318,3 +617,59 @@ class LinearRegression:
         """The regression summary of ``result_`` (text, markdown, HTML and frame renderings)."""
         self._check_fitted()
         return self.result_.summary(alpha=alpha)
+
+
+def _float_dtype(X: Any) -> Any:
+    """float32 when X holds float32 (scikit-learn keeps it), else float64."""
+    dt = getattr(X, "dtype", None)
+    if dt is None and hasattr(X, "dtypes"):  # a DataFrame: float32 only if every column is
+        kinds = set(getattr(X, "dtypes", []))
+        dt = kinds.pop() if len(kinds) == 1 else None
+    return np.float32 if dt == np.float32 else np.float64
+
+
+def _sparse_source(X: Any, y: Any, sample_weight: Any) -> Any:
+    """A sparse X with its y and weights as a block source (checked like dense inputs)."""
+    from .data._sparse import SparseSource
+
+    Xs = check_sparse(X)
+    n, p = Xs.shape
+    if y is None:
+        raise ValueError("LinearRegression requires y to be passed, but the target y is None")
+    if p == 0:
+        raise DataError(f"X has 0 feature(s) (shape={Xs.shape}) while a minimum of 1 is required.")
+    design = as_design(np.zeros((n, 1)), y, sample_weight)  # checks y and the weights
+    names = tuple(f"x{j + 1}" for j in range(p))
+    return SparseSource(Xs, design.Y, design.weights, names, design.target_names, design.y_ndim)
+
+
+def _nonnegative(result: Any) -> Any:
+    """``result`` at the non-negative least-squares slopes (intercept free), inference n/a.
+
+    Solved with ``scipy.optimize.nnls`` on the R factor of the centred, weighted ``[X Y]``
+    (``‖R_xx β - r_xy‖`` is the residual norm up to a constant once the intercept's row is
+    solved exactly), as scikit-learn centres and calls ``nnls`` on the data.
+    """
+    from scipy.optimize import nnls
+
+    # the full R (aliased columns included), folded on the source's own threads
+    state = result.source.fit_state(result.fit_intercept)
+    p, q, icpt = result.n_features, result.n_outputs, int(result.fit_intercept)
+    R = state.R
+    shift = state.shift if state.shift is not None else np.zeros(p + q)
+    params = np.zeros((icpt + p, q))
+    for j in range(q):
+        beta, _ = nnls(R[icpt : icpt + p, icpt : icpt + p], R[icpt : icpt + p, icpt + p + j])
+        params[icpt:, j] = beta
+        if icpt:
+            b0 = (R[0, 1 + p + j] - R[0, 1 : 1 + p] @ beta) / R[0, 0]
+            params[0, j] = b0 + shift[p + j] - shift[:p] @ beta
+    at = result.at(params)
+    nan = np.full_like(at.covariance, np.nan)
+    return dataclasses.replace(
+        at,
+        covariance=nan,
+        cov_middle=np.full_like(at.cov_middle, np.nan),
+        cov_reason=_POSITIVE,
+        solution=dataclasses.replace(at.solution, method="nnls (positive=True)"),
+    )

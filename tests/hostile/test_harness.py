@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hostile_harness import assert_no_files_outside, olsnet_cli
+from hostile_harness import WALL_SLACK, assert_no_files_outside, olsnet_cli
 
 
 def test_a_quiet_snippet_succeeds_and_reports_its_output(run_capped):
@@ -27,12 +27,31 @@ def test_the_address_space_cap_makes_big_allocations_fail_fast(run_capped):
     assert run.peak_mb < 100
 
 
-def test_a_hang_is_killed_at_the_timeout(run_capped):
+def test_a_hang_is_killed_at_the_wall_clock_limit(run_capped):
     run = run_capped("import time\nwhile True: time.sleep(0.1)", timeout_s=1)
     assert run.timed_out and run.returncode == -9
-    assert 1 <= run.wall_s < 3
+    assert WALL_SLACK <= run.wall_s < WALL_SLACK + 3
     with pytest.raises(AssertionError, match="did not finish in time"):
         run.assert_bounded()
+
+
+def test_a_busy_child_is_held_to_its_cpu_time(run_capped):
+    run = run_capped(
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass",
+        timeout_s=1,
+        wall_s=60,
+    )
+    assert 1.4 < run.cpu_s and run.returncode == 0
+    with pytest.raises(AssertionError, match="CPU"):
+        run.assert_bounded()
+
+
+def test_the_peak_is_the_childs_own_not_the_forking_process(run_capped):
+    ballast = bytearray(300 << 20)  # the pytest process grows by 300 MB before forking
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    run = run_capped("print(1)")
+    assert run.peak_mb < 100, run.describe()
+    del ballast
 
 
 def test_the_error_class_and_message_are_parsed(run_capped):

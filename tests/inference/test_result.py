@@ -299,15 +299,18 @@ def test_llf_needs_no_pass_when_the_source_says_unweighted(diabetes) -> None:
     quiet = _CountingSource(design, weighted_flag=False)
     res = RegressionResult.from_solution(solution, quiet, y_ndim=1)
     np.testing.assert_allclose(res.llf, ref.llf, rtol=1e-10)
-    res.summary()
     assert quiet.passes == 0
+    res.summary()  # the residual lines (Omnibus, Durbin-Watson, quantiles): one pass, cached
+    res.summary()
+    assert quiet.passes == 1
     unknown = _CountingSource(design)  # no flag: one light pass for Σ log w, then cached
     res = RegressionResult.from_solution(solution, unknown, y_ndim=1)
     np.testing.assert_allclose(res.llf, ref.llf, rtol=1e-10)
-    res.summary()
     assert unknown.passes == 1
-    res.with_cov("HC0").with_cov("HC3")  # one pass for every HC kind
+    res.summary()
     assert unknown.passes == 2
+    res.with_cov("HC0").with_cov("HC3")  # one pass for every HC kind
+    assert unknown.passes == 3
 
 
 def test_source_with_its_own_residual_pass_is_used(diabetes) -> None:

@@ -141,7 +141,8 @@ def test_truncated_file_is_refused(good, tmp_path):
 def test_arrays_disagreeing_with_metadata_are_refused(good, tmp_path):
     members = members_of(good)
     meta = json.loads(members["metadata.json"])
-    meta["arrays"]["weight"]["shape"] = [3, 2]
+    meta["arrays"]["weight"]["shape"] = [3, 2]  # a (3, 2) map: the bias must be (3,)
+    meta["arrays"]["bias"]["shape"] = [3]
     write_members(tmp_path / "shape.olsnet", {**members, "metadata.json": json.dumps(meta)})
     with pytest.raises(FormatError, match=r"'arrays/weight.npy' has shape \[2, 3\]"):
         load(tmp_path / "shape.olsnet")

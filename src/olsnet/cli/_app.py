@@ -14,13 +14,14 @@ import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import typer
 
 from .._deps import as_missing, require_all
 from .._types import OUTPUT_FORMATS, check_option
+from ._read_options import READ_NAMES, READ_PARAMETERS, read_kwargs
 
 app = typer.Typer(
     name="olsnet",
@@ -47,7 +48,7 @@ def _root(
 
 def run(args: Sequence[str], *, debug: bool = False) -> int:
     """Run the app; map every error to one line on stderr and exit status 2."""
-    from . import _fit, _models, _plot, _report, _train  # noqa: F401  (registers the commands)
+    from . import _fit, _fuse, _models, _plot, _report, _train  # noqa: F401  (registers the commands)
 
     if not debug:
         warnings.showwarning = _show_warning
@@ -206,12 +207,21 @@ def needs(command: str, *modules: str) -> None:
 
 # -- data options -----------------------------------------------------------------------------
 
-DATA_HELP = "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet')."
+DATA_HELP = (
+    "CSV or Parquet file, directory or glob (quote it: 'data/*.parquet'); with --sql, a "
+    "DuckDB database or nothing."
+)
 Y_OPT = typer.Option(None, "-y", "--y", help="Target column (repeat for several targets).")
 X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: all others.")
 FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
 WEIGHTS_OPT = typer.Option(None, "-w", "--weights", help="Column of sample weights.")
 MISSING_OPT = typer.Option("raise", "--missing", help="Missing values: raise or drop.")
+ALLOW_PYTHON_OPT = typer.Option(
+    False,
+    "--allow-python",
+    help="Let the formula call any Python (a formula is code); by default only the documented "
+    "transforms: NumPy elementwise math, center/scale/standardize/poly/bs, C/factor, I.",
+)
 FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 
 
@@ -219,20 +229,41 @@ FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 class DataOptions:
     """The options naming the data, shared by every command that reads a file."""
 
-    data: str
+    data: str | None
     y: list[str] | None
     x: list[str] | None
     formula: str | None
     weights: str | None
     missing: str
+    allow_python: bool = False
+    read_options: dict[str, Any] = field(default_factory=dict)  # --sep, --encoding, ...
 
     def modules(self) -> list[str]:
         """The optional modules reading this data needs (checked before anything runs)."""
-        return ["pyarrow", "formulaic"] if self.formula else ["pyarrow"]
+        sql = (
+            ["duckdb"]
+            if getattr(self, "read_options", None) and self.read_options.get("sql")
+            else []
+        )
+        return ["pyarrow", *(["formulaic"] if self.formula else []), *sql]
 
     def source(self) -> Any:
-        """``olsnet.read`` with these options (a streaming file source)."""
-        from ..data.files import read
+        """``olsnet.read`` with these options (a streaming file source); what was sniffed
+        (a separator, a decimal comma) is said on stderr."""
+        source = self._read()
+        for text in getattr(source, "notes", ()):
+            note(f"olsnet: {text}")
+        return source
+
+    def _read(self) -> Any:
+        from ..data.files import read as read_files
+
+        def read(data: str | None, **kwargs: Any) -> Any:
+            if data is None and "sql" not in self.read_options:
+                raise typer.BadParameter(
+                    "name the data: a file, directory or glob, or a query with --sql"
+                )
+            return read_files(data, **kwargs, **self.read_options)
 
         if self.formula is not None:
             if self.y or self.x:
@@ -240,7 +271,13 @@ class DataOptions:
                     "use either -f/--formula or -y/-x, not both "
                     "(the formula names the target before '~')"
                 )
-            return read(self.data, formula=self.formula, weights=self.weights, missing=self.missing)
+            return read(
+                self.data,
+                formula=self.formula,
+                weights=self.weights,
+                missing=self.missing,
+                allow_python=self.allow_python,
+            )
         if not self.y:
             raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
         y = self.y[0] if len(self.y) == 1 else list(self.y)
@@ -255,17 +292,24 @@ class DataOptions:
 
 _KW = inspect.Parameter.KEYWORD_ONLY
 _DATA_PARAMETERS = (
-    inspect.Parameter("data", _KW, default=typer.Argument(..., help=DATA_HELP), annotation=str),
+    inspect.Parameter(
+        "data",
+        _KW,
+        default=typer.Argument(None, help=DATA_HELP, show_default=False),
+        annotation=Optional[str],  # noqa: UP045
+    ),
     inspect.Parameter("y", _KW, default=Y_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("x", _KW, default=X_OPT, annotation=Optional[list[str]]),  # noqa: UP045
     inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("weights", _KW, default=WEIGHTS_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("missing", _KW, default=MISSING_OPT, annotation=str),
+    inspect.Parameter("allow_python", _KW, default=ALLOW_PYTHON_OPT, annotation=bool),
 )
 
 
 def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing).
+    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing,
+    --allow-python).
 
     ``func(data: DataOptions, **own_options)``; typer sees the data parameters first, then the
     command's own ones.
@@ -279,11 +323,12 @@ def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
-        options = DataOptions(**{n: kwargs.pop(n) for n in names})
+        reading = read_kwargs({n: kwargs.pop(n) for n in READ_NAMES})
+        options = DataOptions(**{n: kwargs.pop(n) for n in names}, read_options=reading)
         return func(options, **kwargs)
 
     del command.__wrapped__  # typer must read the signature below, not func's
-    params = [*_DATA_PARAMETERS, *own]
+    params = [*_DATA_PARAMETERS, *READ_PARAMETERS, *own]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     return command

@@ -22,10 +22,17 @@ from ._app import (
     note,
     render,
 )
+from ._deadline import time_budget
 
 NO_INTERCEPT_OPT = flag("--no-intercept", "Fit without intercept.")
 COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
 SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
+TIMEOUT_OPT = typer.Option(
+    None,
+    "--timeout",
+    help="Stop with an error after this many seconds (reading, fit, summary and --save); "
+    "progress lines show the stage every tenth of it.",
+)
 
 
 def cov_option(value: str) -> str:
@@ -65,7 +72,7 @@ def _disk_bytes(source: Any) -> int | None:
 
     try:
         return sum(os.path.getsize(p) for p in getattr(source, "paths", ()))
-    except OSError:
+    except (OSError, TypeError):  # a SQL source's "path" is its query
         return None
 
 
@@ -77,6 +84,7 @@ def fit(
     cov: str = COV_OPT,
     fmt: str = FORMAT_OPT,
     save: Path | None = SAVE_OPT,
+    timeout: float | None = TIMEOUT_OPT,
 ) -> None:
     """Fit the exact least-squares regression and print its summary.
 
@@ -86,6 +94,11 @@ def fit(
     needs("fit", *data.modules())
     if save is not None:
         check_destination(save)  # a typo in the folder fails now, not after the fit
+    with time_budget(timeout):
+        _fit(data, no_intercept, cov, fmt, save)
+
+
+def _fit(data: DataOptions, no_intercept: bool, cov: str, fmt: str, save: Path | None) -> None:
     model, source = fit_model(data, no_intercept, cov_option(cov))
     result = model.result_
     echo(render(result.summary(), fmt) if fmt != "json" else render(result, fmt))

@@ -77,10 +77,11 @@ def report(
                 "Loss against epoch, its gap to the exact optimum, and the coefficient paths",
             ),
         ]
-    heading = title or f"olsnet report: {Path(data.data).name}"
+    where = data.data if data.data is not None else "SQL query"
+    heading = title or f"olsnet report: {Path(where).name}"
     formula = data.formula or f"{', '.join(data.y or [])} on {', '.join(data.x or []) or 'all'}"
     meta = (
-        f'<p class="olsnet-meta">data {e(data.data)}; model {e(formula)}; '
+        f'<p class="olsnet-meta">data {e(where)}; model {e(formula)}; '
         f"{result.nobs} observations; covariance {e(result.cov_type)}</p>"
     )
     text = page(heading, meta + "\n".join(sections), heading=True)

@@ -26,29 +26,16 @@ from ..solve._gram import scaled_condition
 from ..solve._kernels import GramNotDefinite
 from ..solve._pool import fold_in_pool
 from ..solve._thresholds import FILE_GRAM_MAX_COND
-from .files._arrow import (
-    CSV_BLOCK_BYTES,
-    PARQUET_BATCH_BYTES,
-    check_columns,
-    column_float64,
-    file_columns,
-    open_batches,
-    where,
-)
+from .files._arrow import PARQUET_BATCH_BYTES, column_float64
+from .files._dialect import CSV_BLOCK_BYTES
 
 __all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state"]
-
-def _arrow_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[Any]:
-    """Arrow batches of ``columns`` (numeric) after checking they are all in the file."""
-    have = file_columns(path)
-    check_columns(path, have, columns)
-    return open_batches(path, columns, (), batch_rows)
-
 
 
 def _fold_batches(
     batches: list[Any],
     path: Path,
+    where: Callable[[Path, int], str],
     offset: int,
     names: list[str],
     p: int,
@@ -59,7 +46,7 @@ def _fold_batches(
     """Pool task: consecutive Arrow batches (rows offset.. of ``path``) -> their QR state."""
     total = QRState.empty(p, len(names) - p, fit_intercept)
     for batch in batches:
-        state = _fold_batch(batch, path, offset, names, p, weights, fit_intercept, kernel)
+        state = _fold_batch(batch, path, where, offset, names, p, weights, fit_intercept, kernel)
         total = total.merge(state)
         offset += batch.num_rows
     return total
@@ -68,6 +55,7 @@ def _fold_batches(
 def _fold_batch(
     batch: Any,
     path: Path,
+    where: Callable[[Path, int], str],
     offset: int,
     names: list[str],
     p: int,
@@ -155,19 +143,21 @@ def file_state(
     task_args = (names, p, weights, fit_intercept, kernel)
 
     def tasks() -> Iterator[Callable[[], QRState]]:
-        for path in map(Path, source.paths):
+        for path in source.paths:
             offset, start, group, rows = 0, 0, [], 0  # a task folds >= batch_rows rows
-            for batch in _arrow_batches(path, columns, batch_rows):
+            for batch in source.arrow_batches(path, columns):
                 if on_batch is not None:
                     on_batch(batch.num_rows, batch.nbytes)
                 group.append(batch)
                 rows += batch.num_rows
                 offset += batch.num_rows
                 if rows >= batch_rows:
-                    yield functools.partial(_fold_batches, group, path, start, *task_args)
+                    yield functools.partial(
+                        _fold_batches, group, path, source.where, start, *task_args
+                    )
                     start, group, rows = offset, [], 0
             if group:
-                yield functools.partial(_fold_batches, group, path, start, *task_args)
+                yield functools.partial(_fold_batches, group, path, source.where, start, *task_args)
             if offset == 0:
                 raise DataFileError(
                     f"{path}: the file has a header but no data rows; at least one row is required"

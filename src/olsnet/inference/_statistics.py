@@ -144,6 +144,8 @@ def _wald_f(res: RegressionResult) -> Stat:
     nan = np.full(q, np.nan)
     if res.df_model == 0:
         return Stat.of(nan, "the model has no regressors besides the intercept (df_model = 0)")
+    if res.cov_reason:
+        return Stat.of(nan, res.cov_reason)
     if no_df_reason(res):
         return Stat.of(nan, no_df_reason(res))
     tested = np.flatnonzero(~res.solution.aliased)[res.k_constant :]  # non-intercept kept

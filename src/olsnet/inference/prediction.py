@@ -9,14 +9,17 @@ columns ``mean, mean_se, mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_uppe
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._deps import require
-from ..errors import DataError, DimensionError
+from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
 from ._distributions import t_isf
+from ._rows import alias_relations, centred, factor_solve, fitted, non_estimable
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -157,8 +160,38 @@ def _fitted_rows(result: RegressionResult) -> tuple[np.ndarray, np.ndarray | Non
     return np.concatenate(xs), (np.concatenate(ws) if weighted else None)
 
 
-def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
+def _non_estimable(result: RegressionResult, Xa: np.ndarray, rankdeficient: str) -> np.ndarray:
+    """(m,) rows outside the row space of the kept design; warns as ``rankdeficient`` says."""
+    sol = result.solution
+    if result.source is None:
+        warnings.warn(
+            "the fit has aliased columns and no data attached, so whether the new rows lie in "
+            "the row space of the design cannot be checked: predictions there are not unique",
+            NotAvailableWarning,
+            stacklevel=4,
+        )
+        return np.zeros(Xa.shape[0], dtype=bool)
+    bad = non_estimable(sol, alias_relations(sol, result.source), Xa)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+        what = "are NaN" if rankdeficient == "NA" else "depend on which column was aliased"
+        warnings.warn(
+            f"prediction from a rank-deficient fit: row(s) {shown} break the collinearity of "
+            f"the aliased column(s) {', '.join(result.aliased)}, so their predictions {what} "
+            "(R's predict.lm rankdeficient=)",
+            NotAvailableWarning,
+            stacklevel=4,
+        )
+    return bad
+
+
+def predict(
+    result: RegressionResult, X: Any, weights: Any, rankdeficient: str = "NA"
+) -> PredictionResult:
     """Build the :class:`PredictionResult` of ``result`` at rows ``X`` (None: fitted rows)."""
+    if rankdeficient not in ("NA", "warnif"):
+        raise OptionError(f"rankdeficient={rankdeficient!r} is not accepted; use 'NA' or 'warnif'")
     if X is None:
         Xa, data_w = _fitted_rows(result)
         if weights is None:
@@ -171,17 +204,23 @@ def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
         raise DimensionError(f"weights must have shape ({m},) to match X; got {w.shape}")
     if (w < 0).any() or not np.isfinite(w).all():
         raise DataError("prediction weights must be finite and >= 0")
-    params = result.solution.params  # (k, q)
-    coef = np.where(np.isnan(params), 0.0, params)
-    Xf = np.hstack([np.ones((m, 1)), Xa]) if result.fit_intercept else Xa  # (m, k)
-    mean = Xf @ coef  # (m, q)
-    kept = result.solution.kept
-    Xk = Xf[:, kept]  # (m, r)
-    q = params.shape[1]
-    var_mean = np.empty((m, q))
-    for j in range(q):
-        V = result.covariance[j][np.ix_(kept, kept)]  # (r, r)
-        var_mean[:, j] = np.einsum("ij,ij->i", Xk @ V, Xk)
+    sol = result.solution
+    mean = fitted(sol, Xa)  # (m, q), centred: b₀ + cᵀβ + (x - c)ᵀβ
+    # x₀ᵀ V x₀ = g S gᵀ with g = [1, x₀ - c] R⁻¹: the solver's factored, centred basis
+    G = factor_solve(sol, centred(sol, Xa))  # (m, r)
+    middle = result.cov_middle  # (q, r, r)
+    if middle is None:  # a result loaded without its factored covariance
+        from ._rows import to_centred
+
+        F = factor_solve(sol, to_centred(sol, np.eye(sol.rank)))
+        Finv = np.linalg.inv(F)
+        kept = sol.kept
+        middle = Finv @ result.covariance[:, kept[:, None], kept[None, :]] @ Finv.T
+    var_mean = np.einsum("mi,jik,mk->mj", G, middle, G)
+    if sol.aliased.any():
+        bad = _non_estimable(result, Xa, rankdeficient)
+        mean = np.where(bad[:, None], np.nan, mean) if rankdeficient == "NA" else mean
+        var_mean = np.where(bad[:, None], np.nan, var_mean) if rankdeficient == "NA" else var_mean
     scale = result.statistic("scale").value  # (q,)
     with np.errstate(divide="ignore"):
         var_resid = scale[None, :] / w[:, None]
@@ -189,8 +228,27 @@ def predict(result: RegressionResult, X: Any, weights: Any) -> PredictionResult:
         _ro(mean),
         _ro(np.maximum(var_mean, 0.0)),
         _ro(var_resid),
-        result.df_resid,
+        result.df_resid_inference,
         result.y_ndim,
         result.target_names,
         result.cov_type,
+    )
+
+
+def scatter_rows(pred: PredictionResult, kept: np.ndarray) -> PredictionResult:
+    """``pred`` at the ``kept`` rows of ``n`` input rows, NaN at the others (R's
+    ``na.exclude``: one output row per input row)."""
+    if kept.all():
+        return pred
+
+    def full(a: np.ndarray) -> np.ndarray:
+        out = np.full((kept.size, a.shape[1]), np.nan)
+        out[kept] = a
+        return _ro(out)
+
+    return dataclasses.replace(
+        pred,
+        _mean=full(pred._mean),
+        _var_mean=full(pred._var_mean),
+        _var_resid=full(pred._var_resid),
     )

@@ -16,17 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._types import COV_TYPES, check_option
+from .._types import RESULT_COV_TYPES, check_option
 from ..errors import DataError, DimensionError, NotAvailableWarning
 from . import _statistics as st
+from ._residual_tests import ResidualTests, residual_tests
+from ._robust import choose_covariance
+from ._rows import factor_solve, to_centred
 from ._statistics import Stat
-from .covariance import (
-    ResidualPass,
-    hc_covariance,
-    nonrobust_covariance,
-    residual_pass,
-    unshift_matrix,
-)
+from .covariance import ResidualPass, residual_pass, sandwich
+from .hypothesis import ContrastResults, compare_f_test, wald
+from .influence import OLSInfluence, collect_rows
 
 if TYPE_CHECKING:
     from ..solve import LstsqSolution
@@ -49,6 +48,7 @@ class _Cache:
 
     data_pass: ResidualPass | None = None
     sum_log_weights: float | None = None
+    residual_tests: ResidualTests | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,8 +114,17 @@ class RegressionResult:
     optimality: Optimality | None = None
     cov_reason: str | None = None
     """Why the covariance (and every statistic from it) is not available, or None."""
+    cov_middle: np.ndarray | None = field(default=None, repr=False)
+    """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``."""
+    cov_kwds: tuple[tuple[str, Any], ...] = ()
+    """The covariance's options (groups, n_groups, maxlags, kernel...) as (name, value) pairs."""
+    df_inference: float | None = None
+    """Degrees of freedom of t and F when not ``df_resid`` (cluster: ``G - 1``)."""
     source: Any = field(default=None, repr=False)
     """The rows the result was fitted on (a block source), or None."""
+    model_spec: Any = field(default=None, repr=False)
+    """A formula fit's :class:`~olsnet.data.model_spec.ModelSpec` (encodes raw new rows for
+    :meth:`predict` / :meth:`get_prediction`), or None."""
     _cache: _Cache = field(default_factory=_Cache, repr=False)
 
     # -- construction ----------------------------------------------------------------------------
@@ -133,7 +142,7 @@ class RegressionResult:
         optimality: Optimality | None = None,
         data_pass: ResidualPass | None = None,
         sum_log_weights: float | None = None,
-        covariance: np.ndarray | None = None,
+        residual_tests: ResidualTests | None = None,
     ) -> RegressionResult:
         """Result of a solved least-squares problem.
 
@@ -149,15 +158,14 @@ class RegressionResult:
         y_ndim : {1, 2}
             1 when y came 1-D (statistics are then scalars and params (k,)).
         cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
+            (``"cluster"`` and ``"HAC"`` need options: use :meth:`with_cov`.)
         n_dropped : int
             Rows dropped for missing values (reported in the summary).
         optimality : Optimality, optional
             For coefficients given rather than fitted (:func:`~olsnet.inference.result_at`).
-        data_pass, sum_log_weights : optional
-            The pass over the data and ``Σ log w`` when already known (a loaded result).
-        covariance : (q, k, k) array, optional
-            The covariance under ``cov_type`` when already known (a loaded result); default:
-            computed.
+        data_pass, sum_log_weights, residual_tests : optional
+            The pass over the data, ``Σ log w`` and the residual tests when already known (a
+            loaded result).
 
         Raises
         ------
@@ -166,7 +174,7 @@ class RegressionResult:
         OptionError
             An unknown ``cov_type``.
         """
-        check_option("cov_type", cov_type, COV_TYPES)
+        check_option("cov_type", cov_type, RESULT_COV_TYPES)
         p, q = solution.n_features, solution.n_outputs
         fnames = _names(feature_names, getattr(source, "feature_names", None), p, "x", 1)
         default_t = ("y",) if q == 1 else None
@@ -201,48 +209,61 @@ class RegressionResult:
             n_dropped=int(n_dropped),
             optimality=optimality,
             source=source,
-            _cache=_Cache(data_pass, sum_log_weights),
+            _cache=_Cache(data_pass, sum_log_weights, residual_tests),
         )
-        if covariance is not None:
-            k = solution.params.shape[0]
-            cov = np.asarray(covariance, dtype=np.float64)
-            if cov.shape != (q, k, k):
-                raise DimensionError(f"covariance has shape {cov.shape}, expected {(q, k, k)}")
-            return replace(res, cov_type=cov_type, covariance=_readonly(cov))
         return res.with_cov(cov_type)
 
-    def with_cov(self, cov_type: str) -> RegressionResult:
-        """A new result with covariance ``cov_type`` ("nonrobust", "HC0", "HC1", "HC2", "HC3").
+    def with_cov(self, cov_type: str, **options: Any) -> RegressionResult:
+        """A new result with covariance ``cov_type``.
 
-        The HC covariances come from one pass over the data, made on first use and shared by
-        every result derived from this one.
+        Parameters
+        ----------
+        cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC"}
+        groups : array_like (n,) or (n, 2), a pair of (n,) arrays, or column name(s)
+            ``"cluster"`` only: cluster labels of every row of the data (two columns: two-way).
+        cluster_type : {"CR1", "CR2", "CR3"}, default "CR1"
+            ``"cluster"`` only (see :mod:`olsnet.inference._cluster`).
+        maxlags : int
+            ``"HAC"`` only: the Newey-West lag truncation ``L``, ``0 <= L < nobs``.
+        kernel : {"bartlett", "uniform"}, default "bartlett"
+            ``"HAC"`` only.
+        use_correction : bool
+            Small-sample factor: cluster default True (CR1's ``G/(G-1)·(n-1)/(n-r)``), HAC
+            default False (``n/(n-r)`` when True), as statsmodels.
+
+        Notes
+        -----
+        The HC meats come from one pass over the data, made on first use and shared by every
+        result derived from this one; cluster and HAC make a pass of their own. t and F use
+        ``df_resid_inference`` (``G - 1`` for cluster, as Stata and statsmodels).
 
         Raises
         ------
         DataError
-            A robust covariance and no data attached.
+            A robust covariance and no data attached; groups with a missing label or one
+            cluster.
+        DimensionError
+            ``groups`` not one label per row.
         OptionError
-            An unknown ``cov_type``.
+            An unknown ``cov_type`` or option, ``maxlags`` out of range.
         """
-        check_option("cov_type", cov_type, COV_TYPES)
+        check_option("cov_type", cov_type, RESULT_COV_TYPES)
+        choice = choose_covariance(self, cov_type, **options)
         sol = self.solution
         k, q = sol.params.shape
         kept = sol.kept
-        if cov_type == "nonrobust":
-            kept_cov = nonrobust_covariance(
-                sol.cov_unscaled[np.ix_(kept, kept)], st.scale_values(self)
-            )
-        else:
-            data_pass = self.residual_pass(f"cov_type={cov_type!r}")
-            icpt_kept = sol.fit_intercept and kept.size > 0 and kept[0] == 0
-            feat = kept[int(icpt_kept) :] - int(sol.fit_intercept)
-            T = unshift_matrix(sol.shift_x[feat], kept.size, icpt_kept)
-            kept_cov = hc_covariance(
-                cov_type, data_pass.meats, sol.R_x, T, self.nobs, self.df_resid
-            )
+        F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))  # T R⁻¹ (r, r)
         cov = np.full((q, k, k), np.nan)
-        cov[:, kept[:, None], kept[None, :]] = kept_cov
-        return replace(self, cov_type=cov_type, covariance=_readonly(cov), cov_reason=None)
+        cov[:, kept[:, None], kept[None, :]] = sandwich(F, choice.middle)
+        return replace(
+            self,
+            cov_type=cov_type,
+            covariance=_readonly(cov),
+            cov_middle=_readonly(choice.middle),
+            cov_reason=choice.reason,
+            cov_kwds=choice.kwds,
+            df_inference=choice.df_inference,
+        )
 
     def at(
         self,
@@ -287,12 +308,28 @@ class RegressionResult:
                 raise DataError(
                     f"{what} needs the data this result was fitted on (it sums over rows of "
                     "residuals), but none are attached: the result was built without a source "
-                    "or loaded from a file saved before this was computed. Refit with the data, "
-                    "or build it with RegressionResult.from_solution(solution, source)"
+                    "or loaded from a file saved before this was computed, or made by partial_fit "
+                    "or merge. Attach the rows with result.with_data(X, y), pass them again with "
+                    "LinearRegression.partial_residuals, or refit with the data"
                 )
             self._cache.data_pass = _pass_over(self.source, self.solution.params, self.solution)
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
+
+    def with_residual_pass(self, data_pass: ResidualPass) -> RegressionResult:
+        """This result with a residual pass made elsewhere (chunk by chunk, ``partial_residuals``).
+
+        Raises
+        ------
+        DataError
+            The pass covers a different number of rows than the fit.
+        """
+        if data_pass.nobs != self.nobs or data_pass.meats.shape[-1] != self.rank:
+            raise DataError(
+                f"the residual pass covers {data_pass.nobs} rows of rank {data_pass.meats.shape[-1]}"
+                f"; this fit has {self.nobs} rows of rank {self.rank}"
+            )
+        return replace(self, _cache=_Cache(data_pass, data_pass.sum_log_weights))
 
     @property
     def known_residual_pass(self) -> ResidualPass | None:
@@ -311,6 +348,19 @@ class RegressionResult:
                     total += float(np.log(w[w > 0]).sum())
             self._cache.sum_log_weights = total
         return self._cache.sum_log_weights
+
+    def residual_tests(self) -> ResidualTests:
+        """Omnibus, skew, kurtosis, Jarque-Bera, Durbin-Watson, residual quantiles (made once)."""
+        if self._cache.residual_tests is None or (
+            self._cache.residual_tests.reason and self.source is not None
+        ):
+            self._cache.residual_tests = residual_tests(self)
+        return self._cache.residual_tests
+
+    @property
+    def known_residual_tests(self) -> ResidualTests | None:
+        """The residual tests if made (or loaded), else None; never reads data."""
+        return self._cache.residual_tests
 
     @property
     def known_sum_log_weights(self) -> float | None:
@@ -450,7 +500,7 @@ class RegressionResult:
     @property
     def df_resid_inference(self) -> float:
         """Degrees of freedom of t and F: ``df_resid`` (cluster covariances: ``G - 1``)."""
-        return self.df_resid
+        return self.df_resid if self.df_inference is None else self.df_inference
 
     @property
     def df_model(self) -> float:
@@ -533,16 +583,146 @@ class RegressionResult:
         return self._fit("bic")
 
     # -- predictions and summaries ------------------------------------------------------------------
-    def get_prediction(self, X: Any = None, *, weights: Any = None) -> PredictionResult:
+    def get_prediction(
+        self,
+        X: Any = None,
+        *,
+        weights: Any = None,
+        rankdeficient: str = "NA",
+        missing: str = "drop",
+    ) -> PredictionResult:
         """Predictions at new rows ``X`` (m, p) with confidence and prediction intervals.
 
         ``X=None`` predicts the rows the model was fitted on (needs the data). ``weights``
         (m,) are the analytic weights of the new observations for prediction intervals
-        (default 1), as statsmodels' ``get_prediction(weights=...)``.
-        """
-        from .prediction import predict
+        (default 1), as statsmodels' ``get_prediction(weights=...)``. Standard errors are
+        evaluated in the solver's factored, centred basis (no explicit inverse).
 
-        return predict(self, X, weights)
+        ``rankdeficient`` (fits with aliased columns, as R >= 4.3's ``predict.lm``): rows
+        outside the row space of the training design have no unique prediction; ``"NA"``
+        makes them NaN, ``"warnif"`` keeps the value with aliased coefficients as 0. Both warn
+        naming the rows (:class:`~olsnet.errors.NotAvailableWarning`).
+
+        A formula fit (``model_spec`` set) takes *raw* new data (a frame or dict with the
+        formula's columns) and encodes it with the training levels and transform state; a row
+        with a missing value gives NaN (R's ``na.exclude``: one output row per input row)
+        unless ``missing="raise"``; an unseen level raises ``UnseenLevelError``.
+        """
+        from .prediction import predict, scatter_rows
+
+        if self.model_spec is None or not _is_raw(X, self.feature_names):
+            return predict(self, X, weights, rankdeficient)
+        rows = self.model_spec.encode(X, targets=False, missing=missing)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[rows.kept]
+        return scatter_rows(predict(self, rows.X, w, rankdeficient), rows.kept)
+
+    def predict(self, X: Any = None, *, missing: str = "drop") -> np.ndarray:
+        """Predicted values at new rows, (m,) or (m, q): ``get_prediction(X).predicted_mean``.
+
+        Raw data for a formula fit, as :meth:`get_prediction`; NaN where a row has a missing
+        value (R's ``predict(fit, newdata)``; statsmodels' ``results.predict(df)``). Aliased
+        coefficients count as 0 here (R's ``predict.lm`` before 4.3).
+        """
+        if self.model_spec is None or not _is_raw(X, self.feature_names):
+            return self.get_prediction(X).predicted_mean
+        rows = self.model_spec.encode(X, targets=False, missing=missing)
+        coef = np.nan_to_num(self.solution.params)  # (k, q): aliased terms count as 0
+        k0 = int(self.solution.fit_intercept)
+        mean = rows.X @ coef[k0:]  # (m, q)
+        if k0:
+            mean += coef[0]
+        out = np.full((rows.kept.size, coef.shape[1]), np.nan)
+        out[rows.kept] = mean
+        return out[:, 0] if self.y_ndim == 1 else out
+
+    # -- residuals and influence (a pass over the data) -------------------------------------------
+    def _rows(self, what: str) -> dict[str, np.ndarray]:
+        return collect_rows(self, what)
+
+    def _per_row(self, a: np.ndarray) -> np.ndarray:
+        return _readonly(a[:, 0] if self.y_ndim == 1 else a)
+
+    @property
+    def fittedvalues(self) -> np.ndarray:
+        """``[1 X] b`` at every row of the data: (n,) or (n, q); needs the data."""
+        return self._per_row(self._rows("fittedvalues")["fitted"])
+
+    @property
+    def resid(self) -> np.ndarray:
+        """Residuals ``y - ŷ`` (unweighted, as statsmodels' ``resid``): (n,) or (n, q)."""
+        rows = self._rows("resid")
+        return self._per_row(rows["y"] - rows["fitted"])
+
+    @property
+    def wresid(self) -> np.ndarray:
+        """Weighted residuals ``√w (y - ŷ)``: (n,) or (n, q)."""
+        rows = self._rows("wresid")
+        return self._per_row((rows["y"] - rows["fitted"]) * np.sqrt(rows["w"])[:, None])
+
+    @property
+    def resid_pearson(self) -> np.ndarray:
+        """``√w e / s``, residuals in units of the residual standard deviation (statsmodels)."""
+        rows = self._rows("resid_pearson")
+        s = np.sqrt(st.scale_values(self))[None, :]
+        return self._per_row((rows["y"] - rows["fitted"]) * np.sqrt(rows["w"])[:, None] / s)
+
+    def get_influence(self) -> OLSInfluence:
+        """Leverage, studentized residuals, Cook's distance, DFFITS, DFBETAS of every row.
+
+        Returns an :class:`~olsnet.inference.OLSInfluence` (statsmodels' names; R's
+        ``lm.influence`` for weighted fits). Needs the data (DataError without them).
+        """
+        return OLSInfluence.of(self)
+
+    def with_data(self, X: Any, y: Any = None, sample_weight: Any = None) -> RegressionResult:
+        """This result with the rows it was fitted on attached again (for second-pass statistics).
+
+        ``X`` is a block source (``blocks()`` yielding ``(X, Y, w)``), or arrays ``X`` (n, p),
+        ``y`` (n,) or (n, q) and ``sample_weight`` (n,). The rows are checked: they must
+        reproduce the fit's ``nobs`` and ``ssr`` (relative 1e-8).
+
+        Raises
+        ------
+        DataError
+            The rows are not those of the fit.
+        """
+        source = X if y is None and hasattr(X, "blocks") else _Rows(X, y, sample_weight)
+        probe = replace(self, source=source, _cache=_Cache())
+        rows = probe._rows("with_data")
+        nobs = int(np.count_nonzero(rows["w"] > 0))
+        ssr = ((rows["y"] - rows["fitted"]) ** 2 * rows["w"][:, None]).sum(axis=0)
+        scale = np.maximum(self.solution.uncentered_tss, np.finfo(float).tiny)
+        if nobs != self.nobs or np.any(np.abs(ssr - self.solution.ssr) > 1e-8 * scale):
+            raise DataError(
+                f"these rows are not the fit's: {nobs} rows of positive weight and ssr "
+                f"{ssr.tolist()} where the fit has {self.nobs} and {self.solution.ssr.tolist()}"
+            )
+        return probe.with_cov("nonrobust") if self.cov_type != "nonrobust" else probe
+
+    # -- tests -------------------------------------------------------------------------------------
+    def t_test(self, restrictions: Any, *, target: Any = None) -> ContrastResults:
+        """t tests of linear restrictions (``"x1 = x2"``, ``"x1 + x2 = 1"``, a matrix ``L`` or
+        a pair ``(L, c)``) with this result's covariance; see :mod:`olsnet.inference.hypothesis`.
+        """
+        return wald(self, restrictions, use_f=True, target=target)
+
+    def f_test(self, restrictions: Any, *, target: Any = None) -> ContrastResults:
+        """Joint F test of linear restrictions (``fvalue``, ``f_pvalue``, ``df_num``, ``df_denom``)."""
+        return wald(self, restrictions, use_f=True, target=target)
+
+    def wald_test(
+        self, restrictions: Any, *, use_f: bool = True, target: Any = None
+    ) -> ContrastResults:
+        """Wald test of linear restrictions: F (``use_f=True``, as statsmodels with ``use_t``) or
+        χ² (``statistic``, ``pvalue_joint``)."""
+        return wald(self, restrictions, use_f=use_f, target=target)
+
+    def compare_f_test(self, restricted: RegressionResult) -> tuple[float, float, float]:
+        """``(F, p, df_diff)`` of the nested ``restricted`` model against this one (statsmodels).
+
+        Under a robust covariance, the Wald F of the coefficients ``restricted`` lacks.
+        """
+        return compare_f_test(self, restricted)
 
     def summary(self, alpha: float = 0.05) -> Summary:
         """Summary tables (text, markdown, HTML, DataFrame): one block per output."""
@@ -563,11 +743,40 @@ class RegressionResult:
         return result_dict(self, alpha)
 
 
+class _Rows:
+    """Arrays ``X`` (n, p), ``y``, ``w`` as a block source (for :meth:`RegressionResult.with_data`)."""
+
+    def __init__(self, X: Any, y: Any, w: Any) -> None:
+        self.X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(y, dtype=np.float64)
+        self.Y = Y.reshape(Y.shape[0], -1)
+        self.w = None if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+        if self.X.ndim != 2 or self.Y.shape[0] != self.X.shape[0]:
+            raise DimensionError(
+                f"X must be (n, p) and y have n rows; got {self.X.shape} and {Y.shape}"
+            )
+
+    def blocks(self) -> Any:
+        yield self.X, self.Y, self.w
+
+
 def _pass_over(source: Any, params: np.ndarray, sol: LstsqSolution) -> ResidualPass:
     """One residual pass over ``source`` at ``params`` (the source's own when it has one)."""
     args = (params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept)
     own_pass = getattr(source, "residual_pass", None)  # e.g. dask: per partition
     return own_pass(*args) if callable(own_pass) else residual_pass(source.blocks(), *args)
+
+
+def _is_raw(X: Any, feature_names: tuple[str, ...]) -> bool:
+    """Whether ``X`` holds raw columns for a formula (a frame or dict that is not already the
+    design with the model's feature names)."""
+    if X is None or isinstance(X, np.ndarray):
+        return False
+    cols = getattr(X, "columns", None)
+    if cols is None and not isinstance(X, dict):
+        return False
+    names = [str(c) for c in (cols if cols is not None else X)]
+    return names != list(feature_names)
 
 
 def _source_weighted(source: Any) -> bool | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._deps import require
+from ._residual_tests import ResidualTests
 from ._table import Cell, Formatted, NotAvailable, Table
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ class Summary:
     and ``to_frame()`` (the coefficient tables; a (target, parameter) index with several outputs).
     """
 
-    blocks: tuple[tuple[Table, Table], ...]
+    blocks: tuple[tuple[Table, ...], ...]
+    """Per output: header, coefficients, residual diagnostics, residual quantiles."""
     notes: tuple[str, ...]
     target_names: tuple[str, ...]
 
@@ -101,7 +103,7 @@ class Summary:
         """Coefficient table(s) as a pandas DataFrame (n/a -> NaN)."""
         pd = require("pandas", "to_frame (a pandas DataFrame)")
 
-        frames = [coef.to_frame() for _head, coef in self.blocks]
+        frames = [block[1].to_frame() for block in self.blocks]
         if len(frames) == 1:
             return frames[0]
         return pd.concat(frames, keys=list(self.target_names), names=["target", "parameter"])
@@ -144,7 +146,7 @@ def _header_table(res: RegressionResult, j: int, title: str) -> Table:
     left: list[tuple[str, Cell]] = [
         ("Dep. Variable:", res.target_names[j]),
         ("Model:", model),
-        ("Method:", f"Least Squares ({res.method})" if res.method else "Least Squares"),
+        ("Method:", method_label(res.method)),
         ("No. Observations:", res.nobs),
         ("Df Residuals:", _whole(res.df_resid)),
         ("Df Model:", _whole(res.df_model)),
@@ -229,14 +231,77 @@ def _notes(res: RegressionResult) -> list[str]:
     return notes
 
 
+_METHODS = (  # solver's record -> what a statistician calls it (first prefix that matches)
+    ("nnls", "Non-negative Least Squares (NNLS)"),
+    ("given", "Given coefficients (not fitted)"),
+    ("exact", "Least Squares (QR, refined)"),
+    ("gram", "Least Squares (normal eq., checked)"),
+    ("qr-state (partial_fit)", "Least Squares (QR, updated)"),
+    ("qr-state (merged)", "Least Squares (QR, merged)"),
+    ("qr", "Least Squares (QR)"),
+)
+
+
+def method_label(method: str) -> str:
+    """The summary's Method line for the solver's ``method`` record."""
+    return next((label for key, label in _METHODS if method.startswith(key)), "Least Squares")
+
+
+def _diagnostics_table(tests: ResidualTests, res: RegressionResult, j: int) -> Table:
+    def cell(name: str) -> Cell:
+        return _cell(tests.values[name][j], tests.reason)
+
+    rows = (
+        ("Omnibus:", cell("omnibus"), "Durbin-Watson:", cell("durbin_watson")),
+        ("Prob(Omnibus):", cell("omnibus_p"), "Jarque-Bera (JB):", cell("jarque_bera")),
+        ("Skew:", cell("skew"), "Prob(JB):", cell("jarque_bera_p")),
+        ("Kurtosis:", cell("kurtosis"), "", None),
+    )
+    return Table("", (), rows, formats=("", ".3f", "", ".4g"), align="lrlr")
+
+
+def _quantile_table(tests: ResidualTests, j: int) -> Table:
+    if tests.quantiles is None:
+        why = NotAvailable(tests.reason or _NO_ROWS)
+        row: tuple[Cell, ...] = (why,) * 5
+    else:
+        row = tuple(float(v) for v in tests.quantiles[j])
+    return Table("Residuals", ("Min", "1Q", "Median", "3Q", "Max"), (row,))
+
+
+_NO_ROWS = "no residuals"
+
+
+def _rse_lines(res: RegressionResult) -> list[str]:
+    """R's "Residual standard error: s on df degrees of freedom", one per output."""
+    scale = res.statistic("scale")
+    lines = []
+    for j, target in enumerate(res.target_names):
+        who = f" ({target})" if res.n_outputs > 1 else ""
+        s = math.sqrt(scale.value[j]) if scale.reason[j] is None else float("nan")
+        lines.append(
+            f"Residual standard error{who}: {s:.4g} on {res.df_resid:g} degrees of freedom"
+        )
+    return lines
+
+
 def build_summary(res: RegressionResult, alpha: float = 0.05) -> Summary:
-    """The :class:`Summary` of a result: one header and coefficient block per output."""
+    """The :class:`Summary` of a result: per output a header, coefficient, residual
+    diagnostics (statsmodels) and residual quantile (R) block."""
     q = res.n_outputs
+    tests = res.residual_tests()
     blocks = []
     for j in range(q):
         title = "Regression Results" + (f": {res.target_names[j]}" if q > 1 else "")
-        blocks.append((_header_table(res, j, title), _coef_table(res, j, alpha)))
-    return Summary(tuple(blocks), tuple(_notes(res)), res.target_names)
+        blocks.append(
+            (
+                _header_table(res, j, title),
+                _coef_table(res, j, alpha),
+                _diagnostics_table(tests, res, j),
+                _quantile_table(tests, j),
+            )
+        )
+    return Summary(tuple(blocks), tuple(_rse_lines(res) + _notes(res)), res.target_names)
 
 
 def _json(v: Any) -> Any:
@@ -255,6 +320,7 @@ def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
     from .optimality import optimality_to_dict
 
     values, reasons = res.coef_table(alpha)  # (k, q, 6)
+    tests = res.residual_tests()
     sol = res.solution
     columns = ("coef", "std_err", "t", "p", "ci_lower", "ci_upper")
     outputs = []
@@ -271,6 +337,12 @@ def result_dict(res: RegressionResult, alpha: float = 0.05) -> dict[str, Any]:
             entry[name] = _json(stat.value[j])
             if stat.reason[j]:
                 not_available[name] = stat.reason[j]
+        for name, by_output in tests.values.items():
+            entry[name] = _json(by_output[j])
+            if tests.reason:
+                not_available[name] = tests.reason
+        if tests.quantiles is not None:
+            entry["residual_quantiles"] = [_json(v) for v in tests.quantiles[j]]
         entry["not_available"] = not_available
         coefficients = []
         for i, name in enumerate(res.param_names):

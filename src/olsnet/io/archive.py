@@ -23,50 +23,73 @@ Object fields by kind:
 
 * ``Affine``: object ``feature_names``, ``target_names`` (lists or null), ``certificate``
   (its five fields, or null); arrays ``weight`` (q, p), ``bias`` (q,).
-* ``RegressionResult``: object ``state`` (the result's JSON state); arrays ``result.*`` (its
+* ``RegressionResult``: object ``state`` (the result's JSON state) and, for a formula fit,
+  ``model_spec`` (the formula, its columns, levels, dates and stateful-transform state:
+  ``olsnet.data.model_spec.ModelSpec.to_json``; checked on load against the coefficients'
+  names, and its formula may call only the documented transforms); arrays ``result.*`` (its
   coefficient, covariance and R-factor arrays).
 * ``LinearRegression``: object ``params`` (``get_params()``), ``intercept_is_scalar``,
   ``rank_``, ``n_features_in_``, ``feature_names_in_`` (list or null), ``state``; arrays
-  ``coef_``, ``intercept_`` and ``result.*`` as above.
+  ``coef_``, ``intercept_`` and ``result.*`` as above (``model_spec`` too, as above).
 * ``LinearNetwork``: object ``n_features``, ``n_outputs``, ``hidden``, ``bias``, ``dtype``,
   ``feature_names``, ``target_names``, ``state_keys`` (the ``state_dict`` order); arrays
   ``state.<key>`` for every ``state_dict`` tensor (``0.weight``, ``0.bias``, ...). The
   training log is not stored.
 
-``load`` checks, before building anything: the file is a ZIP; every member name is either
+``load`` checks, before building anything (:mod:`olsnet.io._validate_archive`): the path
+is a regular file; the ZIP directory's member count and size; every member name is either
 ``metadata.json`` or listed in the manifest (unknown or missing members are refused); members
-are stored, and each one's size is exactly what its manifest entry implies (a cap guards
-``metadata.json``); each ``.npy`` header agrees with the manifest's shape and dtype and holds
-no Python objects; the format name and version are known. Any failure raises
-:class:`~olsnet.errors.FormatError` naming the file and member.
+are stored, lie inside the file, and each one's size is exactly what its manifest entry implies
+(a cap guards ``metadata.json``, whose nesting depth and integer lengths are bounded before it
+is parsed); array sizes, computed with Python integers, fit the ``max_bytes`` budget; every
+object field has its type and range and agrees with the shapes of the arrays (a network's
+layers with its weights, a result's names with its coefficients); each ``.npy`` header agrees
+with the manifest's shape and dtype and holds no Python objects; the format name and version
+are known; after reading, the stored values agree (``coef_`` and ``intercept_`` with the
+result's ``params``, ``rank_`` and the rank with the aliased flags). Any failure raises
+:class:`~olsnet.errors.FormatError` naming the file, member and field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import math
 import os
-import re
 import zipfile
 from typing import Any
 
 import numpy as np
 
 from .._fileutil import atomic_write
+from .._safe_open import open_regular
 from ..affine import Affine, Certificate
+from ..data.model_spec import ModelSpec
 from ..errors import FormatError, InputTypeError, NotFittedError
 from ..inference import RegressionResult
 from ._result_state import result_from_state, result_state
+from ._validate_archive import (
+    ALLOWED_DTYPES,
+    array_nbytes,
+    check_manifest,
+    check_object,
+    check_values,
+    check_zip_directory,
+    parse_metadata,
+)
 
 __all__ = ["load", "save"]
 
 FORMAT_NAME = "olsnet-archive"
 FORMAT_VERSION = 1
 KINDS = ("Affine", "RegressionResult", "LinearRegression", "LinearNetwork")
-ALLOWED_DTYPES = ("<f8", "<f4", "<i8", "|u1", "|b1")
 MAX_METADATA_BYTES = 64 * 2**20
 MAX_NPY_HEADER_BYTES = 64 * 2**10
-_MEMBER_RE = re.compile(r"^arrays/[A-Za-z0-9_.\-]{1,200}\.npy$")
+MAX_ARRAY_BYTES = 2**33
+"""Default ``max_bytes`` of :func:`load`: 8 GiB of arrays (a 10,000-feature regression with
+its HC meats stores about 4.8 GB)."""
+_FILE_OVERHEAD_BYTES = 2**28  # ZIP headers, .npy headers and the directory, beyond the arrays
 
 
 # ---- turning objects into (kind, object JSON, arrays) and back ------------------------------
@@ -78,12 +101,20 @@ def _names(value: Any) -> list[str] | None:
 
 def _result_parts(result: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     meta, arrays = result_state(result)
-    return {"state": meta}, {f"result.{k}": v for k, v in arrays.items()}
+    fields: dict[str, Any] = {"state": meta}
+    if getattr(result, "model_spec", None) is not None:
+        fields["model_spec"] = result.model_spec.to_json()  # the formula, as plain JSON
+    return fields, {f"result.{k}": v for k, v in arrays.items()}
 
 
 def _result_from(obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     state = {k[len("result.") :]: v for k, v in arrays.items() if k.startswith("result.")}
-    return result_from_state(obj["state"], state)
+    result = result_from_state(obj["state"], state)
+    if obj.get("model_spec") is None:
+        return result
+    spec = ModelSpec.from_json(obj["model_spec"])  # FormatError when malformed
+    spec.check_consistent(result.feature_names, result.target_names)
+    return dataclasses.replace(result, model_spec=spec)
 
 
 def _is_network(obj: Any) -> bool:
@@ -185,6 +216,8 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
         model.n_features_in_ = int(obj["n_features_in_"])
         if obj.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(obj["feature_names_in_"], dtype=object)
+        if model.result_.model_spec is not None:
+            model.model_spec_ = model.result_.model_spec
         return model
     import torch
 
@@ -193,18 +226,22 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
     dtype = getattr(torch, str(obj["dtype"]), None)
     if not isinstance(dtype, torch.dtype):
         raise FormatError(f"LinearNetwork dtype {obj['dtype']!r} is not a torch dtype")
+    # built on the meta device (no memory, no random init), then given the stored tensors
     net = LinearNetwork(
         int(obj["n_features"]),
         int(obj["n_outputs"]),
         tuple(obj["hidden"]),
         bias=bool(obj["bias"]),
         dtype=dtype,
+        device="meta",
         feature_names=obj["feature_names"],
         target_names=obj["target_names"],
     )
-    state = {k: torch.from_numpy(np.array(arrays[f"state.{k}"])) for k in obj["state_keys"]}
+    state = {
+        k: torch.from_numpy(np.array(arrays[f"state.{k}"])).to(dtype) for k in obj["state_keys"]
+    }
     try:
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise FormatError(f"LinearNetwork arrays do not fit its configuration: {err}") from None
     return net.eval()
@@ -276,8 +313,14 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: 
             f"{where}: member {info.filename!r} declares {info.file_size} bytes, "
             f"more than the {limit} its manifest allows"
         )
+    file_size = os.fstat(zf.fp.fileno()).st_size  # type: ignore[union-attr]
+    if info.header_offset + info.file_size > file_size:
+        raise FormatError(
+            f"{where}: member {info.filename!r} declares {info.file_size} bytes at offset "
+            f"{info.header_offset} of a {file_size}-byte file"
+        )
     with zf.open(info) as fh:
-        data = fh.read(limit + 1)
+        data = fh.read(info.file_size)
     if len(data) != info.file_size:
         raise FormatError(
             f"{where}: member {info.filename!r} is truncated ({len(data)} of "
@@ -309,58 +352,29 @@ def _parse_npy(data: bytes, entry: dict[str, Any], member: str, where: str) -> n
             f"{' (Fortran order)' if fortran else ''}; metadata.json says {entry['shape']} and "
             f"{entry['dtype']}"
         )
-    expected = buf.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
+    offset = buf.tell()
+    count = math.prod(shape)
+    if len(data) != offset + count * dtype.itemsize:
         raise FormatError(
-            f"{where}: member {member!r} has {len(data)} bytes, its header implies {expected}"
+            f"{where}: member {member!r} has {len(data)} bytes, its header implies "
+            f"{offset + count * dtype.itemsize}"
         )
-    buf.seek(0)
-    arr = np.load(buf, allow_pickle=False)
-    arr.setflags(write=False)
-    return arr
+    # a read-only view of the member's bytes: no second copy
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
-def _check_manifest(meta: Any, where: str) -> dict[str, dict[str, Any]]:
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise FormatError(f"{where}: metadata.json names format {found!r}, not {FORMAT_NAME!r}")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise FormatError(
-            f"{where}: format version {version!r} is not supported (this olsnet "
-            f"reads version {FORMAT_VERSION}); a newer olsnet may read it"
-        )
-    if meta.get("kind") not in KINDS:
-        raise FormatError(f"{where}: object kind {meta.get('kind')!r} is not one of {KINDS}")
-    manifest = meta.get("arrays")
-    if not isinstance(manifest, dict) or not isinstance(meta.get("object"), dict):
-        raise FormatError(f"{where}: metadata.json lacks the 'object' and 'arrays' tables")
-    for name, entry in manifest.items():
-        ok = (
-            isinstance(entry, dict)
-            and entry.get("member") == f"arrays/{name}.npy"
-            and _MEMBER_RE.match(entry["member"])
-            and entry.get("dtype") in ALLOWED_DTYPES
-            and isinstance(entry.get("shape"), list)
-            and all(isinstance(s, int) and 0 <= s < 2**40 for s in entry["shape"])
-        )
-        if not ok:
-            raise FormatError(
-                f"{where}: manifest entry for array {name!r} is malformed: "
-                f"{entry!r} (member arrays/<name>.npy, dtype one of "
-                f"{ALLOWED_DTYPES}, shape a list of sizes)"
-            )
-    return manifest
-
-
-def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
+def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> Any:
     """Read an olsnet archive written by :func:`save`, checking it completely first.
 
     Parameters
     ----------
     path : str or path-like
-    max_bytes : int, default 16 GiB
-        Largest total size of the arrays accepted.
+        A regular file (not a FIFO, device or directory).
+    max_bytes : int, default 8 GiB (``MAX_ARRAY_BYTES``)
+        The memory budget: the largest total size of the arrays accepted, checked from the
+        declared shapes (Python integers) before anything is read or allocated. A network or
+        regression declaring more is refused; raise it to load larger models. Loading needs
+        about twice this at most (the file's bytes and the built object).
 
     Returns
     -------
@@ -369,71 +383,90 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = 2**34) -> Any:
 
     Raises
     ------
+    FileNotFoundError
+        ``path`` does not exist.
     FormatError
-        Naming the file and member: not a ZIP or truncated, unknown or missing members,
-        compressed or oversized members, Python objects, arrays that disagree with the
-        manifest, unknown format or version.
+        Naming the file, member and field: not a regular file, not a ZIP or truncated,
+        unknown or missing members, compressed or oversized members, Python objects, arrays
+        that disagree with the manifest, malformed or inconsistent fields (see
+        :mod:`olsnet.io._validate_archive`), arrays over ``max_bytes``, unknown format or
+        version.
     """
     where = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(where, "r")
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise FormatError(
-            f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
-        ) from None
-    with zf:
-        infos = zf.infolist()
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            raise FormatError(f"{where}: duplicate member names in the archive")
-        by_name = {i.filename: i for i in infos}
-        if "metadata.json" not in by_name:
-            raise FormatError(f"{where}: member 'metadata.json' is missing")
+    limit = max_bytes + MAX_METADATA_BYTES + _FILE_OVERHEAD_BYTES
+    with open_regular(where, limit, what="a model archive") as fh:
+        check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
-            raw = _read_member(zf, by_name["metadata.json"], MAX_METADATA_BYTES, where)
-            meta = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(f"{where}: member 'metadata.json' is not UTF-8 JSON: {err}") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise FormatError(f"{where}: member 'metadata.json' cannot be read: {err}") from None
-        manifest = _check_manifest(meta, where)
-        expected = {"metadata.json"} | {e["member"] for e in manifest.values()}
-        unknown = sorted(set(names) - expected)
-        if unknown:
+            zf = zipfile.ZipFile(fh, "r")
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise FormatError(
-                f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
-                "metadata.json and the arrays its manifest lists"
-            )
-        missing = sorted(expected - set(names))
-        if missing:
-            raise FormatError(f"{where}: member(s) {missing} listed in metadata.json are missing")
-        total = 0
-        arrays: dict[str, np.ndarray] = {}
-        for name, entry in manifest.items():
-            dtype = np.dtype(entry["dtype"])
-            nbytes = int(np.prod(entry["shape"], dtype=np.int64)) * dtype.itemsize
-            total += nbytes
-            if total > max_bytes:
-                raise FormatError(
-                    f"{where}: arrays exceed max_bytes={max_bytes} at member {entry['member']!r}"
-                )
+                f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
+            ) from None
+        with zf:
             try:
-                data = _read_member(
-                    zf, by_name[entry["member"]], nbytes + MAX_NPY_HEADER_BYTES, where
-                )
-            except (zipfile.BadZipFile, EOFError, OSError) as err:
+                meta, arrays = _read_checked(zf, where, max_bytes)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as err:
+                # damaged headers, unsupported ZIP versions or methods, encrypted members
                 raise FormatError(
-                    f"{where}: member {entry['member']!r} cannot be read: {err}"
+                    f"{where} is not a readable olsnet archive: {type(err).__name__}: {err}"
                 ) from None
-            arrays[name] = _parse_npy(data, entry, entry["member"], where)
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
         raise
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as err:
+        # a field combination the checks did not foresee: still the file's fault, not a crash
         raise FormatError(
             f"{where}: the {meta['kind']} stored in it is incomplete or "
             f"inconsistent: {type(err).__name__}: {err}"
         ) from None
+
+
+def _read_checked(
+    zf: zipfile.ZipFile, where: str, max_bytes: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """metadata.json and every array, each checked before the next step allocates."""
+    infos = zf.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise FormatError(f"{where}: duplicate member names in the archive")
+    by_name = {i.filename: i for i in infos}
+    if "metadata.json" not in by_name:
+        raise FormatError(f"{where}: member 'metadata.json' is missing")
+    try:
+        raw = _read_member(zf, by_name["metadata.json"], MAX_METADATA_BYTES, where)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise FormatError(f"{where}: member 'metadata.json' cannot be read: {err}") from None
+    meta = parse_metadata(raw, where)
+    manifest = check_manifest(
+        meta, where, format_name=FORMAT_NAME, version=FORMAT_VERSION, kinds=KINDS
+    )
+    expected = {"metadata.json"} | {e["member"] for e in manifest.values()}
+    unknown = sorted(set(names) - expected)
+    if unknown:
+        raise FormatError(
+            f"{where}: unknown member(s) {unknown}; an olsnet archive holds only "
+            "metadata.json and the arrays its manifest lists"
+        )
+    missing = sorted(expected - set(names))
+    if missing:
+        raise FormatError(f"{where}: member(s) {missing} listed in metadata.json are missing")
+    total = sum(array_nbytes(e) for e in manifest.values())
+    if total > max_bytes:
+        raise FormatError(
+            f"{where}: the arrays declared in metadata.json need {total} bytes, more than "
+            f"max_bytes={max_bytes}; pass a larger max_bytes to load a model this large"
+        )
+    check_object(meta["kind"], meta["object"], manifest, where)
+    arrays: dict[str, np.ndarray] = {}
+    for name, entry in manifest.items():
+        member = entry["member"]
+        try:
+            data = _read_member(
+                zf, by_name[member], array_nbytes(entry) + MAX_NPY_HEADER_BYTES, where
+            )
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise FormatError(f"{where}: member {member!r} cannot be read: {err}") from None
+        arrays[name] = _parse_npy(data, entry, member, where)
+    check_values(meta["kind"], meta["object"], arrays, where)
+    return meta, arrays

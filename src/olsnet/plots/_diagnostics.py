@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataError, DimensionError, InputTypeError
 from ._figure import new_figure, save
-from ._influence import cooks_distance, leverage, lowess, normal_positions, standardized_residuals
+from ._influence import lowess, normal_positions
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -50,32 +50,6 @@ class Diagnostics:
     labels: tuple[str, ...]
     n_params: int
     title: str
-
-
-def _data_of(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """All rows of the result's attached block source: X (n, p), Y (n, q), w (n,) or None."""
-    source = getattr(result, "source", None)
-    if source is None:
-        raise DataError(
-            "plot_diagnostics needs the rows the model was fitted on, and this result has none "
-            "attached (e.g. it was loaded from a file); pass them as plot_diagnostics(result, "
-            "X=X, y=y)"
-        )
-    Xs, Ys, Ws = [], [], []
-    for Xb, Yb, wb in source.blocks():
-        Xs.append(np.asarray(Xb, dtype=np.float64))
-        Ys.append(np.asarray(Yb, dtype=np.float64).reshape(len(Xb), -1))
-        Ws.append(None if wb is None else np.asarray(wb, dtype=np.float64))
-    if not Xs:
-        raise DataError("plot_diagnostics: the result's data source yields no rows")
-    W = (
-        None
-        if all(w is None for w in Ws)
-        else np.concatenate(
-            [np.ones(len(x)) if w is None else w for x, w in zip(Xs, Ws, strict=True)]
-        )
-    )
-    return np.concatenate(Xs), np.concatenate(Ys), W
 
 
 def _result_of(model: Any) -> Any:
@@ -127,49 +101,43 @@ def diagnostics(
     if X is None:
         if y is not None or sample_weight is not None:
             raise DataError("pass X together with y (and sample_weight) to plot_diagnostics")
-        Xa, Ya, w = _data_of(result)
-        ya = Ya[:, t]
+        if getattr(result, "source", None) is None:
+            raise DataError(
+                "plot_diagnostics needs the rows the model was fitted on, and this result has "
+                "none attached (e.g. it was loaded from a file); pass them as "
+                "plot_diagnostics(result, X=X, y=y)"
+            )
     else:
         if y is None:
             raise DataError("plot_diagnostics: X was given without y; pass both")
-        from ..data import as_design
+        result = result.with_data(X, y, sample_weight)  # checked: the fit's own rows
+    # every number from the fit's own influence measures (its rank, its 10 eps leverage rule)
+    infl = result.get_influence()
+    w = infl.weights
 
-        design = as_design(X, y, sample_weight)
-        Xa, w = design.X, design.weights
-        ya = design.Y[:, t] if design.Y.shape[1] > 1 else design.Y[:, 0]
+    def column(a: np.ndarray) -> np.ndarray:
+        return a if a.ndim == 1 else a[:, t]
 
-    n, p = Xa.shape
-    if p != result.n_features:
-        raise DimensionError(f"X has {p} columns; the model was fitted on {result.n_features}")
-    coef = np.nan_to_num(params[:, t])  # aliased columns (NaN) contribute nothing
-    fitted = Xa @ coef[int(result.fit_intercept) :]  # (n,)
-    if result.fit_intercept:
-        fitted = fitted + coef[0]
-    resid = ya - fitted
+    fitted = column(np.asarray(result.fittedvalues))
+    resid = column(np.asarray(result.resid))
+    n = fitted.shape[0]
     row_labels = (
         tuple(str(v) for v in labels) if labels is not None else tuple(str(i) for i in range(n))
     )
     if len(row_labels) != n:
         raise DimensionError(f"labels has {len(row_labels)} entries for {n} rows")
-
-    hat = leverage(Xa, w, fit_intercept=result.fit_intercept)
-    keep = np.ones(n, bool) if w is None else w > 0
-    rank = int(result.rank)
-    wk = None if w is None else w[keep]
-    ssr = float(np.sum(resid[keep] ** 2 * (1.0 if wk is None else wk)))
-    df_resid = int(keep.sum()) - rank
-    scale = ssr / df_resid if df_resid > 0 else np.nan
-    std = standardized_residuals(resid[keep], hat[keep], scale, wk)
-    cooks = cooks_distance(std, hat[keep], rank)
+    keep = np.ones(n, bool) if w is None else np.asarray(w) > 0  # zero weight: not observed
+    std = column(infl.resid_studentized_internal)
+    cooks = column(infl.cooks_distance[0])
     formula = f"{tnames[t]} ~ " + " + ".join(result.feature_names) if result.feature_names else ""
     return Diagnostics(
         fitted=fitted[keep],
         resid=resid[keep],
-        hat=hat[keep],
-        std_resid=std,
-        cooks=cooks,
+        hat=infl.hat_matrix_diag[keep],
+        std_resid=std[keep],
+        cooks=cooks[keep],
         labels=tuple(np.asarray(row_labels, dtype=object)[keep]),
-        n_params=rank,
+        n_params=int(result.rank),
         title=formula,
     )
 

@@ -1,69 +1,22 @@
 """Numbers behind the diagnostic plots, as pure functions of arrays (no matplotlib here).
 
-Leverage, standardized residuals and Cook's distance follow R's ``lm.influence``,
-``rstandard`` and ``cooks.distance``; the smoother is Cleveland's (1979) LOWESS as in R's
+Leverage, studentized residuals and Cook's distance are the fit's own
+(:meth:`olsnet.RegressionResult.get_influence`, with its rank and leverage rule); the smoother is Cleveland's (1979) LOWESS as in R's
 ``lowess`` (``f = 2/3``, three robustness iterations); Q-Q positions are R's ``ppoints``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
-from scipy import stats
+from scipy.special import ndtri
 
-__all__ = ["cooks_distance", "leverage", "lowess", "normal_positions", "standardized_residuals"]
-
-
-def leverage(
-    X: np.ndarray, sample_weight: np.ndarray | None = None, *, fit_intercept: bool = True
-) -> np.ndarray:
-    """Diagonal of the hat matrix, ``h_i = w_i x_iᵀ (XᵀWX)⁻¹ x_i``, shape (n,).
-
-    Computed from an orthonormal basis of the weighted, column-scaled design (pivoted QR, rank
-    decided as R's ``lm`` would, relative tolerance 1e-7 of the largest diagonal of R), so
-    aliased columns and ill-conditioned designs such as Longley's do not spoil it:
-    ``h_i = ‖Q_i‖²``. Rows of zero weight get 0.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    A = np.column_stack([np.ones(X.shape[0]), X]) if fit_intercept else X  # (n, k)
-    if sample_weight is not None:
-        A = A * np.sqrt(np.asarray(sample_weight, dtype=np.float64))[:, None]
-    if A.shape[1] == 0:
-        return np.zeros(A.shape[0])
-    norms = np.linalg.norm(A, axis=0)
-    norms[norms == 0] = 1.0
-    Q, R, _ = sla.qr(A / norms, mode="economic", pivoting=True)  # Q (n, k), R (k, k)
-    diag = np.abs(np.diag(R))
-    rank = int(np.sum(diag > 1e-7 * diag[0])) if diag.size else 0
-    return np.einsum("ij,ij->i", Q[:, :rank], Q[:, :rank])  # (n,)
-
-
-def standardized_residuals(
-    resid: np.ndarray, hat: np.ndarray, scale: float, sample_weight: np.ndarray | None = None
-) -> np.ndarray:
-    """Internally studentized residuals ``√w_i e_i / (σ̂ √(1 − h_i))`` (R's ``rstandard``).
-
-    Rows with leverage 1 (fitted exactly whatever their value) get NaN, as in R.
-    """
-    e = np.asarray(resid, dtype=np.float64)
-    if sample_weight is not None:
-        e = e * np.sqrt(np.asarray(sample_weight, dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = e / (np.sqrt(scale) * np.sqrt(1.0 - hat))
-    r[hat >= 1.0 - 1e-10] = np.nan
-    return r
-
-
-def cooks_distance(std_resid: np.ndarray, hat: np.ndarray, n_params: int) -> np.ndarray:
-    """Cook's distance ``D_i = r_i² h_i / (k (1 − h_i))`` from standardized residuals."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return std_resid**2 * hat / (n_params * (1.0 - hat))
+__all__ = ["lowess", "normal_positions"]
 
 
 def normal_positions(n: int) -> np.ndarray:
     """Standard normal quantiles at R's ``ppoints(n)``: ``(i − a)/(n + 1 − 2a)``, a = 3/8 if n ≤ 10 else 1/2."""
     a = 0.375 if n <= 10 else 0.5
-    return stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
+    return ndtri((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
 
 
 def lowess(

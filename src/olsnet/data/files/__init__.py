@@ -15,36 +15,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ..._types import MISSING_POLICIES, check_option
 from ...errors import InputTypeError
 from ._arrow import (
     PARQUET_BATCH_BYTES,
     csv_block_bytes,
+    file_columns,
     is_numeric_arrow,
     open_batches,
     parquet_batch_rows,
 )
 from ._csv_errors import locate_csv_problem, physical_line, read_header
+from ._dialect import CsvDialect, csv_dialect
 from ._paths import expand_paths, file_kind
-from .formula_source import FormulaFileSource
+from .formula_source import FormulaFileSource, raw_frames, row_location
 from .source import FileSource
+from .sql_source import FormulaQuerySource, Query, QuerySource, is_relation, query_of
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
     "PARQUET_BATCH_BYTES",
+    "CsvDialect",
     "FileSource",
     "FormulaFileSource",
+    "QuerySource",
     "csv_block_bytes",
     "expand_paths",
+    "file_columns",
     "is_numeric_arrow",
     "locate_csv_problem",
     "parquet_batch_rows",
     "physical_line",
+    "raw_frames",
     "read",
     "read_features",
     "read_header",
     "record_batches",
+    "row_location",
 ]
 
 DEFAULT_BATCH_ROWS = 65536
@@ -65,7 +74,7 @@ def _names_arg(value: str | Sequence[str] | None, what: str) -> tuple[str, ...] 
 
 
 def read(
-    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path_or_glob: Any = None,
     *,
     y: str | Sequence[str] | None = None,
     x: Sequence[str] | None = None,
@@ -73,14 +82,28 @@ def read(
     weights: str | None = None,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    sep: str | None = None,
+    decimal: str | None = None,
+    encoding: str | None = None,
+    na_values: str | Sequence[str] | None = None,
+    quotechar: str = '"',
+    skip_rows: int = 0,
+    comment: str | None = None,
+    sheet: str | int | None = None,
+    sql: str | None = None,
+    allow_python: bool = True,
+    text_target: bool = False,
 ) -> FileSource:
-    """Open CSV / Parquet files as a streaming source for ``LinearRegression().fit``.
+    """Open CSV / Parquet / Excel files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
 
     Parameters
     ----------
-    path_or_glob : str, path or list of them
+    path_or_glob : str, path, list of them, or a DuckDB relation
         A file, a directory (its ``*.csv`` / ``*.parquet`` files, recursively) or a glob
-        (``"data/part-*.parquet"``). Files are read in sorted order.
+        (``"data/part-*.parquet"``); files are read in sorted order. With ``sql=``: a DuckDB
+        database file (``.duckdb``, ``.ddb``, ``.db``, opened read-only) or None (an in-memory
+        database; the query names its files: ``FROM 'sales/*.parquet'``). Or a
+        ``duckdb.DuckDBPyRelation`` (``con.sql(...)``), run on its own connection.
     y : str or list of str
         Target column(s). A single string gives 1-D targets (``y_ndim == 1``).
     x : list of str, optional
@@ -90,13 +113,50 @@ def read(
         Feature names are the formula's terms without ``Intercept``; whether the formula has
         one is ``source.fit_intercept`` (fit with
         ``LinearRegression(fit_intercept=source.fit_intercept)``). Categorical levels are
-        collected in a first pass over the text columns (see :class:`FormulaFileSource`).
+        collected in a first pass over the text columns (see :class:`FormulaFileSource`); a
+        column named in ``C()`` / ``factor()`` is read as text from the first row. The
+        source's ``model_spec`` encodes raw new rows for predictions.
     weights : str, optional
         Column of non-negative sample weights.
     missing : {"raise", "drop"}, default "raise"
         Empty fields / NA / NaN / inf: raise naming file, line and column, or drop the row.
     batch_rows : int, default 65536
         Rows per block; memory use is a few times ``batch_rows * n_columns * 8`` bytes.
+    sep : str, optional
+        The field separator of CSV files, one character (``"\\t"`` for a tab). Default:
+        a tab for ``.tsv`` / ``.tab`` files; otherwise a comma, unless the header holds no
+        comma but ``;``, tabs or ``|`` -- then the most frequent of those (sniffed, and said
+        in ``source.notes``).
+    decimal : {".", ","}, optional
+        The decimal mark. Default ``"."``, or ``","`` when the separator is ``";"`` and the
+        numbers of the first 20 rows are written with decimal commas (sniffed, and said).
+    encoding : str, default "utf-8"
+        The text encoding of CSV files (any Python codec name: ``"latin-1"``, ``"cp1252"``,
+        ``"utf-16"``). A UTF-8 byte-order mark is always skipped.
+    na_values : str or list of str, optional
+        Field texts read as missing values, in addition to pyarrow's defaults (empty, ``NA``,
+        ``NaN``, ``NULL``, ``#N/A``, ...), as pandas' ``na_values``: for example ``"."``
+        (SAS, Stata exports).
+    quotechar : str, default '"'
+        The quote character; a quoted field may hold separators and newlines.
+    skip_rows : int, default 0
+        Lines to skip at the start of each CSV file, before the header.
+    comment : str, optional
+        The rest of a line from this character (outside quotes) is ignored, as pandas does;
+        lines holding only a comment are skipped. Line numbers in errors still count them.
+    sheet : str or int, optional
+        Excel / OpenDocument files (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``, ``.ods``,
+        read with fastexcel): the sheet, by name or 0-based position (default: the first).
+        The header is the sheet's first row after ``skip_rows``.
+    sql : str, optional
+        A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
+        The result streams as Arrow record batches into the same fold as files (bounded
+        memory); each pass over the data runs the query again.
+    allow_python : bool, default True
+        A formula is Python code; False allows only the documented transforms (the CLI's
+        default; see ``olsnet.data.formula.check_transforms``).
+    text_target : bool, default False
+        Allow a text column as a formula's target (one indicator output per level).
 
     Returns
     -------
@@ -106,9 +166,16 @@ def read(
     Raises
     ------
     DataFileError
-        No matching file, unknown file type, a missing column, an empty file, and (while
-        streaming) ragged rows, text in a numeric column, bad UTF-8, missing values; the message
-        names the file, the line (1-based, the header is line 1) and the column.
+        No matching file, unknown file type, a missing column, a repeated column name, an
+        empty file, a line longer than 1 MiB, and (while streaming) ragged rows, text in a
+        numeric column, bytes not in the encoding, missing values; the message names the file,
+        the line (1-based and physical: the header is line 1, blank lines, comment lines and
+        the lines of a quoted field holding a newline count) and the column.
+        A SQL query that fails (DuckDB's message and the query), returns no rows, or gives a
+        column the fit needs as numbers in another type (each such column named).
+    OptionError
+        A ``sep``, ``decimal``, ``quotechar`` or ``comment`` that is not one character, an
+        unknown ``encoding``.
 
     Examples
     --------
@@ -118,6 +185,20 @@ def read(
     check_option("missing", missing, MISSING_POLICIES)
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    if sql is not None or is_relation(path_or_glob):
+        return _read_query(query_of(path_or_glob, sql), y, x, formula, weights, missing, batch_rows)
+    dialect = csv_dialect(
+        sep=sep,
+        decimal=decimal,
+        encoding=encoding,
+        na_values=na_values,
+        quotechar=quotechar,
+        skip_rows=skip_rows,
+        comment=comment,
+        sheet=sheet,
+    )
+    if path_or_glob is None:
+        raise InputTypeError("read() needs a file, directory or glob (or sql= with a query)")
     paths = expand_paths(path_or_glob)
     for p in paths:
         file_kind(p)
@@ -128,7 +209,14 @@ def read(
                 "the target on the left of '~'"
             )
         return FormulaFileSource(
-            paths, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+            paths,
+            formula=formula,
+            weights=weights,
+            missing=missing,
+            batch_rows=batch_rows,
+            dialect=dialect,
+            allow_python=allow_python,
+            text_target=text_target,
         )
     ys = _names_arg(y, "y")
     if ys is None:
@@ -142,6 +230,36 @@ def read(
         missing=missing,
         batch_rows=batch_rows,
         y_ndim=1 if isinstance(y, str) else 2,
+        dialect=dialect,
+    )
+
+
+def _read_query(
+    query: Query,
+    y: str | Sequence[str] | None,
+    x: Sequence[str] | None,
+    formula: str | None,
+    weights: str | None,
+    missing: str,
+    batch_rows: int,
+) -> FileSource:
+    if formula is not None:
+        if y is not None or x is not None:
+            raise InputTypeError("pass either formula= or y= / x=, not both")
+        return FormulaQuerySource(
+            query, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+        )
+    ys = _names_arg(y, "y")
+    if ys is None:
+        raise InputTypeError("read() needs y= (the target column) or formula=")
+    return QuerySource(
+        query,
+        y=ys,
+        x=_names_arg(x, "x"),
+        weights=weights,
+        missing=missing,
+        batch_rows=batch_rows,
+        y_ndim=1 if isinstance(y, str) else 2,
     )
 
 
@@ -151,9 +269,12 @@ def read_features(
     *,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    **csv_options: Any,
 ) -> FileSource:
     """Files as a source of feature rows only (for predictions): ``blocks()`` yields
-    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column."""
+    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column; ``csv_options`` are
+    :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``, ``quotechar``,
+    ``skip_rows`` and ``comment``."""
     check_option("missing", missing, MISSING_POLICIES)
     return FileSource(
         expand_paths(path_or_glob),
@@ -163,4 +284,5 @@ def read_features(
         missing=missing,
         batch_rows=batch_rows,
         y_ndim=2,
+        dialect=csv_dialect(**csv_options),
     )

@@ -15,8 +15,13 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataFileError
-from ._csv_errors import locate_csv_problem, physical_line, read_header
+from ._csv_errors import check_names, locate_csv_problem, physical_line, read_header
+from ._csv_lines import CommentFilter, scan_encoding
+from ._dialect import CSV_BLOCK_BYTES, CsvDialect
+from ._excel import excel_batches, excel_columns, excel_table, excel_where
 from ._paths import file_kind
+
+_DEFAULT = CsvDialect(sep=",", decimal=".")
 
 __all__ = [
     "CSV_BLOCK_BYTES",
@@ -24,6 +29,7 @@ __all__ = [
     "check_columns",
     "column_float64",
     "csv_block_bytes",
+    "csv_schema",
     "file_columns",
     "is_numeric_arrow",
     "open_batches",
@@ -31,21 +37,13 @@ __all__ = [
     "where",
 ]
 
-# pyarrow's streaming CSV reader keeps many blocks in flight: with 26 MB blocks (65,536 rows of
-# 20 doubles) it peaked at 880 MB and ran slower; 1 MB blocks peaked at 120 MB, fastest
-# measured (1, 2, 8, 26 MB; benchmarks/bench_scale.py).
-CSV_BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_BYTES = 32 << 20  # a whole row group per batch when it holds at most this much
 
 
 def csv_block_bytes(path: Path, batch_rows: int) -> int:
-    """pyarrow's CSV block size in bytes: about ``batch_rows`` rows (from the first 64 KiB of
-    the file), at least 64 KiB and at most ``CSV_BLOCK_BYTES`` -- the one block-size rule."""
-    with open(path, "rb") as fh:
-        sample = fh.read(1 << 16)
-    n_lines = max(sample.count(b"\n"), 1)
-    per_row = len(sample) / n_lines
-    return int(min(max(per_row * batch_rows * 1.05, 1 << 16), CSV_BLOCK_BYTES))
+    """pyarrow's CSV block size in bytes: ``CSV_BLOCK_BYTES`` whatever the file and
+    ``batch_rows`` (the one block-size rule; a line must fit in a block, see MAX_LINE_BYTES)."""
+    return CSV_BLOCK_BYTES
 
 
 def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
@@ -60,88 +58,167 @@ def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
     return int(batch_rows)
 
 
-def file_columns(path: Path) -> tuple[str, ...]:
-    """All column names of one file (CSV header or Parquet schema)."""
-    if file_kind(path) == "csv":
-        return read_header(path)
+def file_columns(path: Path, dialect: CsvDialect = _DEFAULT) -> tuple[str, ...]:
+    """All column names of one file (CSV header or Parquet schema), checked to be unique."""
+    kind = file_kind(path)
+    if kind == "csv":
+        return read_header(path, dialect)
+    if kind == "excel":
+        return excel_columns(path, dialect)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return tuple(pq.read_schema(path).names)
+        names = tuple(pq.read_schema(path).names)
     except (pa.ArrowException, OSError) as exc:
-        raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise _parquet_error(path, exc) from None
+    check_names(f"{path}", names)
+    return names
 
 
-def check_columns(path: Path, have: Sequence[str], wanted: Sequence[str]) -> None:
-    """Raise DataFileError naming the first of ``wanted`` not among ``have``."""
+def check_columns(
+    path: Path, have: Sequence[str], wanted: Sequence[str], dialect: CsvDialect = _DEFAULT
+) -> None:
+    """Raise DataFileError naming the first of ``wanted`` not among ``have`` (and, for a CSV
+    header read as one column, the separator that did not split it)."""
     missing = [c for c in wanted if c not in have]
-    if missing:
-        where_ = f"{path}, line 1" if file_kind(path) == "csv" else f"{path}"
-        raise DataFileError(
-            f"{where_}: column {missing[0]!r} is not in the file; its columns are "
-            f"{', '.join(have)}. Check the spelling (names are case-sensitive)"
+    if not missing:
+        return
+    csv_file = file_kind(path) == "csv"
+    hint = "Check the spelling (names are case-sensitive)"
+    if csv_file and len(have) == 1:
+        sep = "tab" if dialect.delimiter == "\t" else repr(dialect.delimiter)
+        hint = (
+            f"The header was read as one column: {sep} does not split it (tried {sep}"
+            + ("" if dialect.sep not in (None, ",") else ", ';', tab and '|'")
+            + "); pass the separator the file uses, as sep= (CLI: --sep)"
         )
+    raise DataFileError(
+        f"{path}{', line 1' if csv_file else ''}: column {missing[0]!r} is not in the file; "
+        f"its columns are {', '.join(have)}. {hint}"
+    )
 
 
-def where(path: Path, row: int) -> str:
-    """'file, line N' (CSV, 1-based, header = line 1) or 'file, row N' (Parquet, 1-based) of
+def _parquet_error(path: Path, exc: Exception) -> DataFileError:
+    if "checksum" in str(exc).lower():
+        return DataFileError(
+            f"{path}: the file is damaged: a data page does not match the checksum stored with "
+            f"it ({exc}); nothing was fitted from it"
+        )
+    return DataFileError(f"{path}: not a readable Parquet file ({exc})")
+
+
+def where(path: Path, row: int, dialect: CsvDialect = _DEFAULT) -> str:
+    """'file, line N' (CSV, 1-based physical line) or 'file, row N' (Parquet, 1-based) of
     0-based data row ``row``."""
-    if file_kind(path) == "csv":
-        return f"{path}, line {physical_line(path, row)}"
+    kind = file_kind(path)
+    if kind == "csv":
+        return f"{path}, line {physical_line(path, row, dialect)}"
+    if kind == "excel":
+        return excel_where(path, row, dialect)
     return f"{path}, row {row + 1}"
 
 
+def _csv_input(path: Path, dialect: CsvDialect) -> tuple[Any, CsvDialect]:
+    """What pyarrow reads (the path, or a comment-filtered stream) and the dialect it reads
+    it with."""
+    if dialect.comment is None:
+        return path, dialect
+    from dataclasses import replace
+
+    # the filter keeps every line (a comment line becomes blank) and gives scan_encoding's bytes
+    return CommentFilter(path, dialect), replace(dialect, encoding=scan_encoding(dialect))
+
+
+def csv_schema(path: Path, dialect: CsvDialect = _DEFAULT) -> Any:
+    """The Arrow schema pyarrow infers from the first block of a CSV file."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    source, d = _csv_input(path, dialect)
+    try:
+        reader = pcsv.open_csv(
+            source,
+            read_options=d.read_options(),
+            parse_options=d.parse_options(),
+            convert_options=d.convert_options(),
+        )
+        return reader.schema
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise locate_csv_problem(path, (), str(exc), dialect) from None
+
+
 def open_batches(
-    path: Path, columns: Sequence[str], text_columns: Sequence[str], batch_rows: int
+    path: Path,
+    columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+    dialect: CsvDialect = _DEFAULT,
 ) -> Iterator[Any]:
     """pyarrow RecordBatches of ``columns`` (CSV: numeric as float64, ``text_columns`` as
     strings; Parquet: as stored), errors naming the file (CSV: and the line and column)."""
     import pyarrow as pa
 
+    if file_kind(path) == "excel":
+        yield from excel_batches(path, columns, text_columns, batch_rows, dialect)
+        return
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering doubled peak memory
+            # pre-buffering doubled peak memory; page CRCs are checked where the writer stored them
+            pf = pq.ParquetFile(path, pre_buffer=False, page_checksum_verification=True)
             size = parquet_batch_rows(pf, batch_rows, len(columns))
             yield from pf.iter_batches(batch_size=size, columns=list(columns))
         except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+            raise _parquet_error(path, exc) from None
         return
     import pyarrow.csv as pcsv
 
     types = {c: (pa.string() if c in text_columns else pa.float64()) for c in columns}
     numeric = [c for c in columns if c not in text_columns]
+    source, d = _csv_input(path, dialect)
     try:
         reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=csv_block_bytes(path, batch_rows)),
-            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(columns)),
+            source,
+            read_options=d.read_options(),
+            parse_options=d.parse_options(),
+            # NA and empty fields are missing in text columns too (as in numeric ones)
+            convert_options=d.convert_options(
+                column_types=types, include_columns=list(columns), strings_can_be_null=True
+            ),
         )
         yield from reader
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise locate_csv_problem(path, numeric, str(exc)) from None
+        raise locate_csv_problem(path, numeric, str(exc), dialect) from None
 
 
-def whole_table(path: Path, numeric: Sequence[str]) -> Any:
+def whole_table(path: Path, numeric: Sequence[str], dialect: CsvDialect = _DEFAULT) -> Any:
     """One file as a pyarrow Table, ``numeric`` columns as float64 (errors located)."""
     import pyarrow as pa
 
+    if file_kind(path) == "excel":
+        return excel_table(path, None, numeric, dialect)
     if file_kind(path) == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(path)
+            return pq.read_table(path, page_checksum_verification=True)
         except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
+            raise _parquet_error(path, exc) from None
     import pyarrow.csv as pcsv
 
     types = dict.fromkeys(numeric, pa.float64())
+    source, d = _csv_input(path, dialect)
     try:
-        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+        return pcsv.read_csv(
+            source,
+            read_options=d.read_options(),
+            parse_options=d.parse_options(),
+            convert_options=d.convert_options(column_types=types, strings_can_be_null=True),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise locate_csv_problem(path, numeric, str(exc)) from None
+        raise locate_csv_problem(path, numeric, str(exc), dialect) from None
 
 
 def is_numeric_arrow(arrow_type: Any) -> bool:

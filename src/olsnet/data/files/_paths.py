@@ -7,12 +7,16 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..._safe_open import check_regular
 from ...errors import DataFileError
 
-__all__ = ["CSV_SUFFIXES", "PARQUET_SUFFIXES", "expand_paths", "file_kind"]
+__all__ = ["CSV_SUFFIXES", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "expand_paths", "file_kind"]
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt")
+CSV_SUFFIXES = tuple(
+    base + z for base in (".csv", ".tsv", ".tab", ".txt") for z in ("", ".gz", ".bz2")
+)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 
 
 def file_kind(path: Path) -> str:
@@ -22,9 +26,12 @@ def file_kind(path: Path) -> str:
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
+    if name.endswith(EXCEL_SUFFIXES):
+        return "excel"
     raise DataFileError(
-        f"{path}: unknown file type; olsnet reads CSV ({', '.join(CSV_SUFFIXES)}) and Parquet "
-        f"({', '.join(PARQUET_SUFFIXES)}) files"
+        f"{path}: unknown file type; olsnet reads CSV (.csv, .tsv, .tab, .txt, each also "
+        f"compressed as .gz or .bz2), Parquet ({', '.join(PARQUET_SUFFIXES)}) and Excel / "
+        f"OpenDocument ({', '.join(EXCEL_SUFFIXES)}) files"
     )
 
 
@@ -41,7 +48,8 @@ def expand_paths(
         found = sorted(
             p
             for p in path.rglob("*")
-            if p.is_file() and p.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
+            if p.is_file()
+            and p.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES + EXCEL_SUFFIXES)
         )
         if not found:
             raise DataFileError(f"{path}: the directory holds no CSV or Parquet files")
@@ -53,4 +61,6 @@ def expand_paths(
         return tuple(found)
     if not path.exists():
         raise DataFileError(f"{path}: no such file or directory")
+    # streamed, so no size bound; but never a FIFO, device or socket (reading one hangs)
+    check_regular(path, 2**62, what="a data file", error=DataFileError)
     return (path,)

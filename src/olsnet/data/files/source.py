@@ -21,12 +21,16 @@ from ..source import OnBatch, Source
 from ._arrow import (
     check_columns,
     column_float64,
+    csv_schema,
     file_columns,
     open_batches,
     stack_float64,
     where,
     whole_table,
 )
+from ._dialect import CsvDialect
+from ._excel import excel_schema
+from ._paths import file_kind
 
 __all__ = ["Block", "FileSource"]
 
@@ -61,6 +65,11 @@ class FileSource(Source):
         What a formula implies (``y ~ x - 1`` gives False); None without a formula.
     n_dropped : int or None
         Rows dropped under ``missing="drop"`` in the last complete pass (None before one).
+    dialect : CsvDialect
+        How the CSV files are read (separator, decimal mark, ...; sniffed where not given).
+    notes : tuple of str
+        What was sniffed (``"data.csv: the header holds no comma but 7 x ';' ..."``); the CLI
+        prints them, the library logs them at INFO on the ``olsnet`` logger.
 
     Notes
     -----
@@ -80,13 +89,13 @@ class FileSource(Source):
         missing: str,
         batch_rows: int,
         y_ndim: int,
+        dialect: CsvDialect | None = None,
     ) -> None:
-        self.paths = tuple(paths)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
         self.y_ndim = y_ndim
-        self.columns = self.file_columns(self.paths[0])
+        self._open(paths, dialect)
         self._y = y
         self._check_present(self.paths[0], self.columns, (*y, *((weights,) if weights else ())))
         if x is None:
@@ -140,12 +149,43 @@ class FileSource(Source):
         self.n_dropped = dropped + self._pre_dropped
 
     # -- reading ----------------------------------------------------------------------------
+    def _open(self, paths: Sequence[Path], dialect: CsvDialect | None) -> None:
+        """Set ``paths``, the CSV ``dialect`` (sniffed on the first CSV file), ``notes`` and
+        the first file's ``columns``."""
+        self.paths = tuple(paths)
+        dialect = CsvDialect() if dialect is None else dialect
+        first_csv = next((p for p in self.paths if file_kind(p) == "csv"), None)
+        self.notes: tuple[str, ...] = ()
+        if first_csv is not None:
+            dialect, self.notes = dialect.resolve(first_csv)
+        self.dialect = dialect
+        self.columns = self.file_columns(self.paths[0])
+
     def file_columns(self, path: Path) -> tuple[str, ...]:
         """All column names of one file (CSV header or Parquet schema)."""
-        return file_columns(path)
+        return file_columns(path, self.dialect)
 
     def _check_present(self, path: Path, columns: Sequence[str], wanted: Sequence[str]) -> None:
-        check_columns(path, columns, wanted)
+        check_columns(path, columns, wanted, self.dialect)
+
+    def arrow_schema(self, path: Path) -> Any:
+        """The Arrow schema of one file (Parquet: as stored; CSV: as pyarrow infers it)."""
+        kind = file_kind(path)
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_schema(path)
+        if kind == "excel":
+            return excel_schema(path, self.dialect)
+        return csv_schema(path, self.dialect)
+
+    def arrow_batches(
+        self, path: Path, columns: Sequence[str], text_columns: Sequence[str] = ()
+    ) -> Iterator[Any]:
+        """Arrow record batches of ``columns`` of one file, read with the source's dialect,
+        after checking that the file has them."""
+        self._check_present(path, self.file_columns(path), columns)
+        return open_batches(path, columns, text_columns, self.batch_rows, self.dialect)
 
     def _raw_columns(self) -> tuple[str, ...]:
         w = (self.weights,) if self.weights else ()
@@ -153,10 +193,8 @@ class FileSource(Source):
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         """Converted batches of one file (before the missing-value policy)."""
-        if path != self.paths[0]:
-            self._check_present(path, self.file_columns(path), self._raw_columns())
         offset = 0
-        for batch in open_batches(path, self._raw_columns(), (), self.batch_rows):
+        for batch in self.arrow_batches(path, self._raw_columns()):
             b = batch.num_rows
             X = stack_float64(batch, self._x, path)  # (b, p)
             Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
@@ -176,8 +214,11 @@ class FileSource(Source):
             )
 
     # -- missing values and weights ---------------------------------------------------------
-    def _where(self, path: Path, row: int) -> str:
-        return where(path, row)
+    def where(self, path: Path, row: int) -> str:
+        """'file, line N' (CSV, physical line) or 'file, row N' of 0-based data row ``row``."""
+        return where(path, row, self.dialect)
+
+    _where = where
 
     def _apply_missing(
         self, path: Path, batch: _Batch
@@ -246,7 +287,10 @@ class FileSource(Source):
         """
         import pandas as pd
 
-        frames = [whole_table(path, self._numeric_columns()).to_pandas() for path in self.paths]
+        frames = [
+            whole_table(path, self._numeric_columns(), self.dialect).to_pandas()
+            for path in self.paths
+        ]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _numeric_columns(self) -> tuple[str, ...]:

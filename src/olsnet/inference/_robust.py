@@ -1,0 +1,240 @@
+"""Choosing a covariance: the middle ``S`` of ``V = F S Fᵀ`` for every ``cov_type``.
+
+``F = T R⁻¹`` maps the solver's ``Q`` coordinates to the user's coefficients (see
+:mod:`._rows`); each covariance type only differs in its middle ``S`` (q, r, r):
+
+================  ==========================================================  ==============
+cov_type          S                                                           t, F df
+================  ==========================================================  ==============
+nonrobust         ``s² I``                                                    n - r
+HC0..HC3          the HC meats of :mod:`.covariance` (HC1 times n/(n - r))    n - r
+cluster           CR1 / CR2 / CR3 meats of :mod:`._cluster`; two-way sum      G - 1
+HAC               Newey-West meat of :mod:`._hac`                             n - r
+================  ==========================================================  ==============
+
+A covariance that cannot be computed honestly (HC2/HC3 with a row of leverage 1, CR2/CR3
+with a singular ``I - H_gg``) gives a NaN middle and a reason, never a finite arbitrary number.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
+from ._cluster import (
+    CLUSTER_TYPES,
+    ClusterAccumulator,
+    adjusted_cluster_scores,
+    cr1_factor,
+    group_codes,
+)
+from ._hac import HacAccumulator, kernel_weights
+from ._rows import row_blocks
+from ._statistics import scale_values
+from .covariance import hc_scale
+
+if TYPE_CHECKING:
+    from .result import RegressionResult
+
+__all__ = ["CovChoice", "choose_covariance"]
+
+_MEAT_SLOT = {"HC0": 0, "HC1": 0, "HC2": 1, "HC3": 2}
+
+
+@dataclass(frozen=True)
+class CovChoice:
+    """A covariance's middle (q, r, r), why it is not available, its df and its description."""
+
+    middle: np.ndarray
+    reason: str | None
+    df_inference: float | None
+    kwds: tuple[tuple[str, Any], ...]
+
+
+def choose_covariance(res: RegressionResult, cov_type: str, **options: Any) -> CovChoice:
+    """The middle of ``cov_type``'s covariance for ``res`` (options as in ``with_cov``)."""
+    allowed = {
+        "cluster": {"groups", "cluster_type", "use_correction"},
+        "HAC": {"maxlags", "kernel", "use_correction"},
+    }
+    unknown = set(options) - allowed.get(cov_type, set())
+    if unknown:
+        raise OptionError(
+            f"with_cov({cov_type!r}) takes no option(s) {sorted(unknown)}; "
+            f"{cov_type!r} takes {sorted(allowed.get(cov_type, set())) or 'none'}"
+        )
+    if cov_type == "nonrobust":
+        return CovChoice(scale_values(res)[:, None, None] * np.eye(res.rank), None, None, ())
+    if cov_type in _MEAT_SLOT:
+        return _hc(res, cov_type)
+    if cov_type == "cluster":
+        return _cluster(res, **options)
+    return _hac(res, **options)
+
+
+def _hc(res: RegressionResult, kind: str) -> CovChoice:
+    dp = res.residual_pass(f"cov_type={kind!r}")
+    middle = hc_scale(kind, res.nobs, res.df_resid) * dp.meats[:, _MEAT_SLOT[kind]]
+    if kind in ("HC2", "HC3"):
+        from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows
+
+        if dp.max_leverage > LEVERAGE_ONE:
+            shown = "some"
+            if res.source is not None:  # name them (a second pass, only in this rare case)
+                Q = collect_rows(res, f"cov_type={kind!r}")["Q"]
+                rows = leverage_one_rows(np.einsum("ij,ij->i", Q, Q))
+                shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+            why = (
+                f"row(s) {shown} have leverage 1 (within 10 eps, as R), where {kind} divides "
+                "0 by 0; use HC0 or HC1, or drop those rows"
+            )
+            warnings.warn(f"{kind} is not available: {why}", NotAvailableWarning, stacklevel=4)
+            return CovChoice(np.full_like(middle, np.nan), why, None, ())
+    return CovChoice(middle, None, None, ())
+
+
+def _scores(res: RegressionResult, what: str) -> Any:
+    """Per block of the attached data: (Q (b, r), Ẽ (b, q)) with Ẽ the weighted residuals."""
+    if res.source is None:
+        raise DataError(
+            f"{what} needs the rows the model was fitted on (a second pass), and none are "
+            "attached; attach them with result.with_data(X, y) or fit on the data"
+        )
+    for Q, fitted, Y, w in row_blocks(res.solution, res.source):
+        yield Q, (Y - fitted) * np.sqrt(w)[:, None]
+
+
+def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarray]:
+    """One or two label arrays (n,) from ``groups``: an array, (n, 2), a pair, or names."""
+    if groups is None:
+        raise OptionError("with_cov('cluster') needs groups=: one label per row (or two columns)")
+    if isinstance(groups, str) or (
+        isinstance(groups, (tuple, list)) and groups and all(isinstance(g, str) for g in groups)
+    ):
+        names = [groups] if isinstance(groups, str) else list(groups)
+        return [_named_column(res, name) for name in names]
+    if hasattr(groups, "columns") and not isinstance(groups, np.ndarray):  # a DataFrame
+        return [np.asarray(groups[c]) for c in groups.columns]
+    if (
+        isinstance(groups, (tuple, list))
+        and len(groups) == 2
+        and all(np.ndim(g) == 1 and np.shape(g)[0] == n for g in groups)
+        and n != 2
+    ):
+        return [np.asarray(groups[0]), np.asarray(groups[1])]  # two-way: a pair of columns
+    g = np.asarray(groups)
+    if g.ndim == 2:
+        return [g[:, j] for j in range(g.shape[1])]
+    return [g]
+
+
+def _named_column(res: RegressionResult, name: str) -> np.ndarray:
+    """A column of the attached data by name: the source's own, or a feature column."""
+    source = res.source
+    column = getattr(source, "column", None)
+    if callable(column):
+        return np.asarray(column(name))
+    if name in res.feature_names:
+        j = res.feature_names.index(name)
+        return np.concatenate([np.asarray(X)[:, j] for X, _Y, _w in source.blocks()])
+    raise DimensionError(
+        f"groups={name!r} is not a column of the data; columns: {', '.join(res.feature_names)}"
+        " (or pass the labels as an array)"
+    )
+
+
+def _n_rows(res: RegressionResult) -> int:
+    return sum(int(np.asarray(X).shape[0]) for X, _Y, _w in res.source.blocks())
+
+
+def _cluster(
+    res: RegressionResult,
+    groups: Any = None,
+    cluster_type: str = "CR1",
+    use_correction: bool = True,
+) -> CovChoice:
+    if cluster_type not in CLUSTER_TYPES:
+        raise OptionError(
+            f"cluster_type={cluster_type!r} is not accepted; use one of {CLUSTER_TYPES}"
+        )
+    if res.source is None:
+        list(_scores(res, "cov_type='cluster'"))  # raises the DataError
+    n = _n_rows(res)
+    columns = _group_columns(res, groups, n)
+    if len(columns) > 2:
+        raise DimensionError(f"groups has {len(columns)} columns; one- or two-way clustering only")
+    coded = [
+        group_codes(c, n, f"groups column {i}" if len(columns) > 1 else "groups")
+        for i, c in enumerate(columns)
+    ]
+    if len(coded) == 2:
+        if cluster_type != "CR1":
+            raise OptionError(
+                "two-way clustering is CR1 (Cameron, Gelbach & Miller); use cluster_type='CR1'"
+            )
+        (c1, g1), (c2, g2) = coded
+        both, g12 = group_codes(c1 * g2 + c2, n, "groups intersections")
+        m1, m2, m12 = (_cr1_meats(res, c, g) for c, g in ((c1, g1), (c2, g2), (both, g12)))
+        f = (lambda g: cr1_factor(g, res.nobs, res.rank)) if use_correction else (lambda g: 1.0)
+        middle = f(g1) * m1 + f(g2) * m2 - f(g12) * m12
+        kwds: tuple[tuple[str, Any], ...] = (
+            ("groups", "two-way"),
+            ("n_groups", (g1, g2)),
+            ("cluster_type", "CR1"),
+        )
+        return CovChoice(middle, None, float(min(g1, g2) - 1), kwds)
+    codes, G = coded[0]
+    kwds = (("groups", "one-way"), ("n_groups", G), ("cluster_type", cluster_type))
+    if cluster_type == "CR1":
+        factor = cr1_factor(G, res.nobs, res.rank) if use_correction else 1.0
+        return CovChoice(factor * _cr1_meats(res, codes, G), None, float(G - 1), kwds)
+    parts = list(_scores(res, f"cov_type='cluster' ({cluster_type})"))
+    Q = np.concatenate([p[0] for p in parts])
+    E = np.concatenate([p[1] for p in parts])
+    u = adjusted_cluster_scores(Q, E, codes, G, cluster_type)  # (G, r, q)
+    middle = np.einsum("gaj,gbj->jab", u, u)
+    reason = None
+    if not np.isfinite(middle).all():
+        middle = np.full_like(middle, np.nan)
+        reason = (
+            f"{cluster_type} is not defined: a cluster holds a direction of the design no other "
+            "cluster has (I - H_gg is singular); use CR1"
+        )
+    return CovChoice(middle, reason, float(G - 1), kwds)
+
+
+def _cr1_meats(res: RegressionResult, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    acc = ClusterAccumulator(n_groups, res.rank, res.n_outputs)
+    start = 0
+    for Q, E in _scores(res, "cov_type='cluster'"):
+        acc.fold(Q, E, codes[start : start + Q.shape[0]])
+        start += Q.shape[0]
+    return acc.meats()
+
+
+def _hac(
+    res: RegressionResult,
+    maxlags: Any = None,
+    kernel: str = "bartlett",
+    use_correction: bool = False,
+) -> CovChoice:
+    if maxlags is None or isinstance(maxlags, bool) or not isinstance(maxlags, (int, np.integer)):
+        raise OptionError(f"with_cov('HAC') needs maxlags= a whole number >= 0; got {maxlags!r}")
+    n = res.nobs
+    if not 0 <= int(maxlags) < n:
+        raise OptionError(
+            f"maxlags={maxlags} is out of range: lags run from 0 to nobs - 1 = {n - 1}"
+        )
+    kernel_weights(kernel, int(maxlags))  # checks the kernel's name
+    acc = HacAccumulator(int(maxlags), res.rank, res.n_outputs)
+    for Q, E in _scores(res, "cov_type='HAC'"):
+        acc.fold(Q, E)
+    middle = acc.meats(kernel)
+    if use_correction:
+        middle = middle * n / res.df_resid
+    kwds = (("maxlags", int(maxlags)), ("kernel", kernel), ("use_correction", bool(use_correction)))
+    return CovChoice(middle, None, None, kwds)
