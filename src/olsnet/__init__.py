@@ -50,6 +50,9 @@ _LAZY = {
     "fuse_onnx": "olsnet.io.onnx",
 }
 
+# public name -> optional module it always needs (imported lazily inside the feature)
+_NEEDS = {"read": "pyarrow", "ols": "formulaic", "to_onnx": "onnx", "from_onnx": "onnx"}
+
 __all__ = [
     "Affine",
     "Certificate",
@@ -71,7 +74,11 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'olsnet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    from ._deps import require
+
+    if name in _NEEDS:
+        require(_NEEDS[name], f"olsnet.{name}")
+    value = getattr(require(module, f"olsnet.{name}"), name)
     globals()[name] = value
     return value
 

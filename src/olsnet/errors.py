@@ -20,12 +20,14 @@ __all__ = [
     "FormatError",
     "FormulaError",
     "InputTypeError",
+    "MissingDependencyError",
     "NotAffineError",
     "NotAvailableWarning",
     "NotFittedError",
     "OlsnetError",
     "OlsnetWarning",
     "OptionError",
+    "OutputPathError",
     "PrecisionWarning",
     "RankError",
     "TimeLimitError",
@@ -95,6 +97,16 @@ class UnseenLevelError(DataError):
 
 class FormatError(OlsnetError, ValueError):
     """A model file that is not a valid olsnet archive; nothing from it is executed."""
+
+
+class MissingDependencyError(OlsnetError, ModuleNotFoundError):
+    """An optional dependency a feature needs is not installed; the message names the extra
+    to install (``pip install "olsnet[frames]"``). ``name`` is the missing module."""
+
+
+class OutputPathError(OlsnetError, OSError):
+    """An output file that cannot be written: its folder is missing or not a folder, or the
+    path is a folder; the message names the path as the user gave it."""
 
 
 class ResourceLimitError(OlsnetError, MemoryError):

@@ -93,7 +93,6 @@ def test_a_pickled_module_in_a_pt_file_never_unpickles(run_capped, tmp_path, mar
 # ---- item 4: control characters in names ----------------------------------------------------
 
 
-@xfail_until(4, "cli")
 def test_escape_sequences_in_column_names_never_reach_the_terminal(run_capped, tmp_path):
     rng = np.random.default_rng(4)
     rows = "\n".join(f"{a:.3f},{a + rng.normal():.3f}" for a in rng.normal(size=30))
@@ -276,7 +275,6 @@ def test_a_parquet_file_with_a_damaged_page_is_refused(run_capped, tmp_path):
 # ---- item 14: destinations and SIGTERM ------------------------------------------------------
 
 
-@xfail_until(14, "cli")
 def test_save_into_a_missing_folder_fails_before_the_fit(run_capped, tmp_path):
     body = "".join(f"{a:.4f},{b:.4f}\n" for a, b in _rows(30))
     path = csv(tmp_path / "d.csv", "x,y\n" + body)

@@ -13,19 +13,30 @@ Accepted model files, none of which can execute code when read:
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
+from .._fileutil import atomic_write, check_destination
 from .._safe_open import check_regular
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
+from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, needs, note, render
 from ._read_options import with_read_options
 
 MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
+
+
+def model_modules(*paths: Path | None) -> list[str]:
+    """The optional modules reading or writing these model files needs, by extension."""
+    out = []
+    for path in paths:
+        suffix = "" if path is None else path.suffix.lower()
+        if suffix == ".onnx":
+            out += ["onnx", "onnxruntime"]
+        elif suffix in (".pt", ".pth"):
+            out.append("torch")
+    return out
 
 
 def load_model(path: Path, *, allow_torchscript: bool = False) -> Any:
@@ -165,6 +176,9 @@ def collapse(
     fmt = check_format(fmt)
     if dtype not in ("auto", "float32", "float64"):
         raise typer.BadParameter(f"--dtype {dtype!r}: use auto, float32 or float64")
+    needs("collapse", *model_modules(model, out))
+    if out is not None:
+        check_destination(out)  # before the model is read and collapsed
     loaded = load_model(model, allow_torchscript=allow_torchscript)
     affine = as_affine(loaded)
     if out is not None:
@@ -178,7 +192,9 @@ def collapse(
             f"y = W x + b with {affine.n_features} features, {affine.n_outputs} output(s){checked}"
         )
     elif fmt == "html":
-        echo("<pre>" + affine_text(affine) + "</pre>")
+        from ._html import page, pre
+
+        echo(page("Collapsed map", pre(affine_text(affine)), heading=True))
     else:
         echo(affine_text(affine, markdown=fmt == "markdown"))
     if out is not None:
@@ -213,32 +229,25 @@ def _feature_names(model: Any, affine: Any) -> list[str] | None:
 
 
 def _write_table(out: Path, blocks: Any) -> int:
-    """Write prediction tables (pyarrow) to CSV or Parquet via a temporary file renamed at the
-    end (nothing half-written). Returns the number of rows."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
+    """Write prediction tables (pyarrow) to CSV or Parquet all at once (``atomic_write``:
+    nothing half-written, mode from the umask). Returns the number of rows."""
     rows = 0
     writer: Any = None
-    try:
+    with atomic_write(out) as fh:
         for table in blocks:
             if writer is None:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
+                    writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 
-                    writer = pcsv.CSVWriter(tmp, table.schema)
+                    writer = pcsv.CSVWriter(fh, table.schema)
             writer.write_table(table)
             rows += table.num_rows
         if writer is not None:
             writer.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return rows
 
 
@@ -269,6 +278,9 @@ def predict(
     from ..data.files import read_features
 
     fmt = check_format(fmt)
+    needs("predict", "pyarrow", *model_modules(model))
+    if out is not None:
+        check_destination(out)
     loaded = load_model(model)
     affine = as_affine(loaded)
     spec = model_spec_of(loaded)
@@ -360,7 +372,7 @@ def _echo_table(table: Any, columns: list[str], fmt: str) -> None:
             header=tuple(columns),
             rows=tuple(tuple(v if isinstance(v, str) else f"{v:.10g}" for v in r) for r in rows),
         )
-        echo(shown.as_markdown() if fmt == "markdown" else shown.as_html())
+        echo(shown.as_markdown() if fmt == "markdown" else render(shown, fmt))
     else:
         echo(",".join(columns))
         echo("\n".join(",".join(v if isinstance(v, str) else repr(v) for v in r) for r in rows))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._deps import require
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
 from ._distributions import t_isf
 from ._rows import alias_relations, centred, factor_solve, fitted, non_estimable
@@ -81,7 +82,7 @@ class PredictionResult:
 
     def summary_frame(self, alpha: float = 0.05) -> Any:
         """pandas DataFrame with statsmodels' columns (a column level per output when q > 1)."""
-        import pandas as pd
+        pd = require("pandas", "summary_frame (a pandas DataFrame)")
 
         ci = self._interval(alpha, False)
         oi = self._interval(alpha, True)

@@ -52,19 +52,17 @@ result's ``params``, ``rank_`` and the rank with the aliased flags). Any failure
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
 import math
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from .._fileutil import atomic_write
 from .._safe_open import open_regular
 from ..affine import Affine, Certificate
 from ..data.model_spec import ModelSpec
@@ -92,27 +90,6 @@ MAX_ARRAY_BYTES = 2**33
 """Default ``max_bytes`` of :func:`load`: 8 GiB of arrays (a 10,000-feature regression with
 its HC meats stores about 4.8 GB)."""
 _FILE_OVERHEAD_BYTES = 2**28  # ZIP headers, .npy headers and the directory, beyond the arrays
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    Readers never see a half-written file: on any error the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    target = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".olsnet-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---- turning objects into (kind, object JSON, arrays) and back ------------------------------

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .._fileutil import atomic_write
 from .._types import ONNX_DTYPES, ONNX_LAYERS, check_option
 from ..affine import Affine
 from ..collapse import from_onnx  # re-exported: collapse of ONNX graphs lives in olsnet.collapse
 from ..errors import InputTypeError
 from ..inference import RegressionResult
-from .archive import atomic_write
 
 __all__ = ["from_onnx", "fuse_onnx", "interface_of", "to_onnx", "to_onnx_like"]
 
