@@ -113,8 +113,8 @@ def test_leverage_from_r_equals_the_hat_matrix(weighted, n_jobs) -> None:
         w[:10] = 0.0
     with pytest.warns(Warning):
         sol = olsnet.LinearRegression().fit(X, y, sample_weight=w).result_
-    kept = np.flatnonzero(~sol._aliased)
-    h = cov.leverage(X, sol._R_x, sol._shift_x, kept, True, w, n_jobs=n_jobs)
+    kept = np.flatnonzero(~sol.solution.aliased)
+    h = cov.leverage(X, sol.solution.R_x, sol.solution.shift_x, kept, True, w, n_jobs=n_jobs)
     Z = np.column_stack([np.ones(n), X[:, :3]]) * np.sqrt(np.ones(n) if w is None else w)[:, None]
     H_diag = np.einsum("ij,ji->i", Z, np.linalg.pinv(Z))
     np.testing.assert_allclose(h, H_diag, rtol=1e-10, atol=1e-15)

@@ -150,7 +150,8 @@ def _wald_f(res: RegressionResult) -> Stat:
         return Stat.of(nan, no_df_reason(res))
     tested = np.flatnonzero(~res.solution.aliased)[res.k_constant :]  # non-intercept kept
     if res.cov_type == "nonrobust":
-        F = (tss(res) - res.solution.ssr) / res.df_model / scale_values(res)
+        with np.errstate(divide="ignore", invalid="ignore"):  # constant y: reason set below
+            F = (tss(res) - res.solution.ssr) / res.df_model / scale_values(res)
         stat = Stat.of(F)
     else:  # Wald F with the robust covariance, as statsmodels and lmtest::waldtest
         F = np.empty(q)

@@ -243,6 +243,11 @@ def wald(
     if res.cov_type == "nonrobust" and exact_fit(res)[j]:
         raise DataError("the fit is exact (ssr is 0 up to rounding): the test is not defined")
     kept = sol.kept
+    if np.linalg.matrix_rank(L[:, kept]) < L.shape[0]:  # decided on L, not on rounded L V Lᵀ
+        raise DataError(
+            "the restrictions are linearly dependent (L has rank below its number of rows); "
+            "drop the redundant ones"
+        )
     G = factor_solve(sol, to_centred(sol, L[:, kept]))  # (m, r)
     middle = res.cov_middle
     if middle is None:
