@@ -14,7 +14,7 @@ float64, where a row is), ``_csv_errors`` (the line and column of a CSV file pya
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._types import MISSING_POLICIES, check_option
@@ -87,6 +87,7 @@ def read(
     comment: str | None = None,
     sheet: str | int | None = None,
     sql: str | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> FileSource:
     """Open CSV / Parquet / Excel files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
 
@@ -140,6 +141,11 @@ def read(
         Excel / OpenDocument files (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``, ``.ods``,
         read with fastexcel): the sheet, by name or 0-based position (default: the first).
         The header is the sheet's first row after ``skip_rows``.
+    on_batch : callable, optional
+        ``on_batch(rows, bytes)`` after each batch of the first pass a formula source makes
+        here to collect its categorical levels (bytes on disk; for a progress bar such as
+        ``olsnet.scale.RichProgress``). The passes of a fit report through ``fit``'s own
+        ``on_batch``.
     sql : str, optional
         A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
         The result streams as Arrow record batches into the same fold as files (bounded
@@ -173,7 +179,8 @@ def read(
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
     if sql is not None or is_relation(path_or_glob):
-        return _read_query(query_of(path_or_glob, sql), y, x, formula, weights, missing, batch_rows)
+        query = query_of(path_or_glob, sql)
+        return _read_query(query, y, x, formula, weights, missing, batch_rows, on_batch)
     dialect = csv_dialect(
         sep=sep,
         decimal=decimal,
@@ -202,6 +209,7 @@ def read(
             missing=missing,
             batch_rows=batch_rows,
             dialect=dialect,
+            on_batch=on_batch,
         )
     ys = _names_arg(y, "y")
     if ys is None:
@@ -227,12 +235,18 @@ def _read_query(
     weights: str | None,
     missing: str,
     batch_rows: int,
+    on_batch: Callable[[int, int], None] | None,
 ) -> FileSource:
     if formula is not None:
         if y is not None or x is not None:
             raise InputTypeError("pass either formula= or y= / x=, not both")
         return FormulaQuerySource(
-            query, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+            query,
+            formula=formula,
+            weights=weights,
+            missing=missing,
+            batch_rows=batch_rows,
+            on_batch=on_batch,
         )
     ys = _names_arg(y, "y")
     if ys is None:

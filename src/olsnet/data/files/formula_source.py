@@ -12,7 +12,8 @@ import numpy as np
 
 from ...errors import DataFileError, OptionError
 from ...solve import QRState
-from ..source import OnBatch, Source
+from ...solve._pool import fold_blocks
+from ..source import OnBatch
 from ._dialect import CsvDialect
 from .source import FileSource, _Batch
 
@@ -45,6 +46,7 @@ class FormulaFileSource(FileSource):
         missing: str,
         batch_rows: int,
         dialect: CsvDialect | None = None,
+        on_batch: OnBatch | None = None,
     ) -> None:
         from ..formula import parse_formula
 
@@ -62,7 +64,7 @@ class FormulaFileSource(FileSource):
         self._variables = variables
         self._check_present(self.paths[0], self.columns, (weights,) if weights else ())
         self._text = self._text_columns(self.paths[0], variables)
-        self._levels = self._learn_levels(parsed.categorical | set(self._text))
+        self._levels = self._learn_levels(parsed.categorical | set(self._text), on_batch)
         frames = self._frames(self.paths[0])
         first = next(frames, None)
         if first is None:
@@ -110,15 +112,20 @@ class FormulaFileSource(FileSource):
                 out.append(name)
         return tuple(out)
 
-    def _learn_levels(self, categorical: Collection[str]) -> dict[str, list[Any]]:
-        """First pass over the categorical columns: their sorted levels across every file."""
+    def _learn_levels(
+        self, categorical: Collection[str], on_batch: OnBatch | None = None
+    ) -> dict[str, list[Any]]:
+        """First pass over the categorical columns: their sorted levels across every file
+        (``on_batch(rows, bytes on disk)`` after each batch)."""
         cols = [c for c in self._variables if c in categorical]
         if not cols:
             return {}
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in self.arrow_batches(path, cols, self._text):
+            for batch, disk in self.arrow_batches_at(path, cols, self._text):
+                if on_batch is not None:
+                    on_batch(batch.num_rows, disk)
                 for c in cols:
                     levels[c].update(
                         v
@@ -127,30 +134,31 @@ class FormulaFileSource(FileSource):
                     )
         return {c: _as_ints_if_integral(sorted(v)) for c, v in levels.items()}
 
-    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
-        """(pandas DataFrame, rows) per batch, with categorical levels fixed."""
+    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray, int]]:
+        """(pandas DataFrame, rows, bytes on disk) per batch, with categorical levels fixed."""
         import pandas as pd
 
         offset = 0
-        for batch in self.arrow_batches(path, self._raw_columns(), self._text):
+        for batch, disk in self.arrow_batches_at(path, self._raw_columns(), self._text):
             df = batch.to_pandas()
             for c, lv in self._levels.items():
                 df[c] = pd.Categorical(df[c], categories=lv)
             rows = np.arange(offset, offset + batch.num_rows)
             offset += batch.num_rows
-            yield df, rows
+            yield df, rows, disk
 
     def fit_state(
         self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
     ) -> QRState:
-        """QR state of the formula's rows: its encoded ``blocks()``, folded on threads."""
-        return Source.fit_state(self, fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
+        """QR state of the formula's rows: its encoded blocks, folded on threads."""
+        blocks = self._blocks_reporting(on_batch)
+        return fold_blocks(blocks, self.n_features, self.n_outputs, fit_intercept, n_jobs=n_jobs)
 
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
         seen = 0
-        for df, rows in self._frames(path):
+        for df, rows, disk in self._frames(path):
             seen += len(rows)
             present = df[list(self._variables)].notna().to_numpy().all(axis=1)
             if not present.all():
@@ -165,7 +173,7 @@ class FormulaFileSource(FileSource):
                 self._pre_dropped += int((~present).sum())
             X, Y = self.spec.transform(df)
             w = _column_as_float_pd(df, self.weights) if self.weights else None
-            yield _Batch(X, Y, w, rows)
+            yield _Batch(X, Y, w, rows, disk)
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
 

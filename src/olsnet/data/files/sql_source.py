@@ -183,6 +183,13 @@ class _QueryReading:
         self._check_present(path, path.columns(), columns)
         return path.batches(columns, self.batch_rows)
 
+    def arrow_batches_at(
+        self, path: Any, columns: Sequence[str], text_columns: Sequence[str] = ()
+    ) -> Iterator[tuple[Any, int]]:
+        """Batches and their bytes in memory (a query's size is not known beforehand)."""
+        for batch in self.arrow_batches(path, columns, text_columns):
+            yield batch, batch.nbytes
+
     def where(self, path: Any, row: int) -> str:
         return f"{path}, row {row + 1}"
 
