@@ -56,9 +56,9 @@ def test_three_gigabyte_line_in_a_small_gzip(
             print("no error")
         print("seconds:", time.perf_counter() - t0)
     """
-    # the whole child (interpreter start and imports included) within 15 s on a loaded machine;
+    # the whole child (interpreter start and imports included) within 60 s on a loaded machine;
     # the read itself within the issue's 5 s
-    run = run_capped(textwrap.dedent(code), mem_mb=500, timeout_s=15)
+    run = run_capped(textwrap.dedent(code), mem_mb=500, timeout_s=60)
     run.assert_bounded()
     assert run.returncode == 0, run.describe()
     assert f"line {line}: the line is longer than 1,048,576 bytes" in run.stdout, run.stdout
