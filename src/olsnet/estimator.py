@@ -603,8 +603,6 @@ def _nonnegative(result: Any) -> Any:
     """
     from scipy.optimize import nnls
 
-    from .solve import QRState
-
     # the full R (aliased columns included), folded on the source's own threads
     state = result.source.fit_state(result.fit_intercept)
     p, q, icpt = result.n_features, result.n_outputs, int(result.fit_intercept)
