@@ -13,7 +13,6 @@ float64, where a row is), ``_csv_errors`` (the line and column of a CSV file pya
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -263,18 +262,30 @@ def _read_query(
 
 
 def read_features(
-    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path_or_glob: Any,
     x: Sequence[str] | None = None,
     *,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    sql: str | None = None,
     **csv_options: Any,
 ) -> FileSource:
-    """Files as a source of feature rows only (for predictions): ``blocks()`` yields
-    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column; ``csv_options`` are
-    :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``, ``quotechar``,
-    ``skip_rows`` and ``comment``."""
+    """Files (or a DuckDB query, ``sql=``) as a source of feature rows only (for predictions):
+    ``blocks()`` yields ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column;
+    ``csv_options`` are :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``,
+    ``quotechar``, ``skip_rows``, ``comment`` and ``sheet``."""
     check_option("missing", missing, MISSING_POLICIES)
+    if sql is not None or is_relation(path_or_glob):
+        query = query_of(path_or_glob, sql)
+        return QuerySource(
+            query,
+            y=(),
+            x=_names_arg(x, "x"),
+            weights=None,
+            missing=missing,
+            batch_rows=batch_rows,
+            y_ndim=2,
+        )
     return FileSource(
         expand_paths(path_or_glob),
         y=(),

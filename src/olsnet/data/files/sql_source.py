@@ -252,7 +252,7 @@ def query_of(path_or_relation: Any, sql: str | None) -> Query:
         return Query(relation=path_or_relation)
     if not isinstance(sql, str) or not sql.strip():
         raise DataFileError(f"sql must be a non-empty SQL query string; got {sql!r}")
-    if path_or_relation is None:
+    if path_or_relation is None or path_or_relation == "":  # CLI: predict MODEL "" --sql ...
         return Query(sql=sql)
     path = Path(os.fspath(path_or_relation))
     if not path.name.lower().endswith(DATABASE_SUFFIXES):
