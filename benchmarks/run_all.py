@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["core", "networks", "onnx", "cli", "scale"]
+ORDER = ["core", "networks", "onnx", "cli", "cli_train", "scale"]
 
 
 def main() -> int:

@@ -99,3 +99,16 @@ def test_demo_gradient_descent_crawls_on_raw_columns(demo_run):
     assert result["gd"]["standardized"]["loss_gap"] < raw["loss_gap"]
     assert result["seconds"] < 60
     assert "gradient descent, raw columns" in text
+
+
+def test_demo_relu_network_is_a_local_regression(demo_run):
+    """Part (e): the local map equals torch autograd's Jacobian of the ReLU network at x."""
+    import torch
+
+    _, result, text, _ = demo_run
+    local = result["local"]
+    x = torch.from_numpy(local["x"])
+    J = torch.autograd.functional.jacobian(local["net"], x).numpy()  # (1, p)
+    np.testing.assert_allclose(local["weight"], J, rtol=1e-12, atol=0)
+    assert local["radius"] > 0
+    assert "(e) a ReLU network is, around each input, a linear regression" in text

@@ -39,13 +39,19 @@ _LAZY = {
     "RidgeRegression": "olsnet.reference",
     # files, formulas, frames
     "read": "olsnet.data.files",
-    "ols": "olsnet.data.formula",
+    "ols": "olsnet.api",
+    "from_formula": "olsnet.api",
     # model files and ONNX
     "save": "olsnet.io.archive",
     "load": "olsnet.io.archive",
     "to_onnx": "olsnet.io.onnx",
     "from_onnx": "olsnet.collapse",
+    "fuse": "olsnet.collapse",
+    "fuse_onnx": "olsnet.io.onnx",
 }
+
+# public name -> optional module it always needs (imported lazily inside the feature)
+_NEEDS = {"read": "pyarrow", "ols": "formulaic", "to_onnx": "onnx", "from_onnx": "onnx"}
 
 __all__ = [
     "Affine",
@@ -58,14 +64,24 @@ __all__ = [
 ]
 
 
+# subpackages reachable as attributes after ``import olsnet`` (imported on first use)
+_SUBPACKAGES = ("api", "data", "inference", "io", "nn", "plots", "scale", "solve")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"olsnet.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'olsnet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    from ._deps import require
+
+    if name in _NEEDS:
+        require(_NEEDS[name], f"olsnet.{name}")
+    value = getattr(require(module, f"olsnet.{name}"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -190,7 +190,7 @@ def check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> N
     if arr.ndim == 1 or arr.shape[1] == 1:
         if np.isfinite(np.sum(arr)):
             return
-    elif np.isfinite(np.ones(arr.shape[0]) @ arr).all():
+    elif np.isfinite(arr.sum(axis=0)).all():  # a reduction, not BLAS: no BLAS threads woken
         return
     bad = ~np.isfinite(arr)
     if not bad.any():
@@ -199,10 +199,17 @@ def check_finite(arr: np.ndarray, what: str, names: tuple[str, ...] | None) -> N
     j = int(cols[0])
     i = _first_bad(bad[:, j])
     nrows = int(bad.any(axis=1).sum())
-    kind = "NaN" if np.isnan(arr[i, j]) else "inf"
-    raise DataError(
-        f"{what} column {column_label(names, j)} has {kind} at row {i}; {nrows} row(s) of {what} "
-        f"hold NaN or inf. Pass missing='drop' to drop such rows, or clean the data"
+    raise nonfinite_error(what, names, i, j, nrows, bool(np.isnan(arr[i, j])))
+
+
+def nonfinite_error(
+    what: str, names: tuple[str, ...] | None, row: int, col: int, nrows: int, is_nan: bool
+) -> DataError:
+    """The error for NaN or inf at (row, col), the first such column's first such row."""
+    kind = "NaN" if is_nan else "inf"
+    return DataError(
+        f"{what} column {column_label(names, col)} has {kind} at row {row}; {nrows} row(s) of "
+        f"{what} hold NaN or inf. Pass missing='drop' to drop such rows, or clean the data"
     )
 
 

@@ -23,6 +23,10 @@ class Certificate:
     ``max_abs_diff`` and ``max_rel_diff`` are the largest absolute and relative differences
     between the model's outputs and the map's outputs; ``max_rel_diff`` divides by the largest
     absolute model output (so it is defined when single outputs are zero).
+
+    For a local map (``collapse(net, at=x)``), ``radius`` is the Euclidean radius around x
+    inside which the map is exact (0 when x lies on a region boundary, named in ``boundary``;
+    inf when the network is affine); the probes are drawn inside that ball.
     """
 
     max_abs_diff: float
@@ -30,6 +34,8 @@ class Certificate:
     n_probes: int
     tolerance: float
     source: str = ""
+    radius: float | None = None
+    boundary: str = ""
 
     @property
     def passed(self) -> bool:
@@ -37,9 +43,13 @@ class Certificate:
 
     def __str__(self) -> str:
         status = "passed" if self.passed else "FAILED"
+        local = "" if self.radius is None else f"; exact within radius {self.radius:.3g}"
+        if self.boundary:
+            local += f" (x lies on a region boundary: {self.boundary})"
         return (
             f"certificate {status}: max |diff| {self.max_abs_diff:.3g}, max rel diff "
             f"{self.max_rel_diff:.3g} on {self.n_probes} probes (tolerance {self.tolerance:.1g})"
+            f"{local}"
         )
 
 
@@ -54,6 +64,11 @@ class Affine:
     feature_names, target_names : sequence of str, optional
     certificate : Certificate, optional
         Set by ``collapse``: how closely the map reproduces the model it was collapsed from.
+    input_shape : tuple of int, optional
+        The shape of one input (without the batch axis) of the model the map was collapsed
+        from, e.g. (channels, height, width) for a convolutional network; the map acts on
+        that input flattened in C order (``n_features = prod(input_shape)``). ``predict``
+        accepts inputs of shape (n_samples, *input_shape) too. None for plain feature vectors.
 
     Examples
     --------
@@ -68,6 +83,7 @@ class Affine:
     feature_names: tuple[str, ...] | None = None
     target_names: tuple[str, ...] | None = None
     certificate: Certificate | None = field(default=None, compare=False)
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight)
@@ -98,6 +114,13 @@ class Affine:
                 if len(names) != size:
                     raise DimensionError(f"Affine {attr} has {len(names)} names for {size} columns")
                 object.__setattr__(self, attr, names)
+        if self.input_shape is not None:
+            shape = tuple(int(d) for d in self.input_shape)
+            if int(np.prod(shape, dtype=np.int64)) != w.shape[1] or min(shape, default=0) < 1:
+                raise DimensionError(
+                    f"Affine input_shape {shape} does not hold its {w.shape[1]} features"
+                )
+            object.__setattr__(self, "input_shape", shape)
 
     @property
     def n_features(self) -> int:
@@ -114,6 +137,8 @@ class Affine:
     def predict(self, X: Any) -> np.ndarray:
         """Return ``X @ weight.T + bias``: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         Xa = np.asarray(X, dtype=self.weight.dtype)
+        if self.input_shape is not None and Xa.shape[1:] == self.input_shape:
+            Xa = Xa.reshape(len(Xa), -1)  # (n, *input_shape) -> (n, p), C order
         if Xa.ndim == 1:
             Xa = Xa[None, :] if self.n_features > 1 or Xa.size == 1 else Xa[:, None]
         if Xa.ndim != 2 or Xa.shape[1] != self.n_features:
@@ -135,6 +160,7 @@ class Affine:
             other.weight @ self.bias + other.bias,
             feature_names=self.feature_names,
             target_names=other.target_names,
+            input_shape=self.input_shape,
         )
 
     def allclose(self, other: Affine, *, rtol: float = 1e-12, atol: float = 0.0) -> bool:
@@ -165,6 +191,7 @@ class Affine:
             feature_names=tuple(feature_names) if feature_names is not None else self.feature_names,
             target_names=tuple(target_names) if target_names is not None else self.target_names,
             certificate=self.certificate,
+            input_shape=self.input_shape,
         )
 
     def __repr__(self) -> str:

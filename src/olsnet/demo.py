@@ -103,6 +103,62 @@ def _align_paths(
     return rows
 
 
+def _relu_network_as_local_regression(
+    console: Any, X: np.ndarray, y: np.ndarray, names: list[str], beta: np.ndarray
+) -> dict[str, Any]:
+    """Part (e): train a small ReLU network, then collapse it at one year: the exact regression
+    the network computes in that year's linear region, and the radius where it holds."""
+    import torch
+    from torch import nn
+
+    import olsnet
+
+    _rule(console, "(e) a ReLU network is, around each input, a linear regression")
+    torch.manual_seed(0)
+    m, d = X.mean(axis=0), _pow2(X.std(axis=0))  # (p,), (p,) exact power-of-two scales
+    my, c = float(y.mean()), float(_pow2(np.array(y.std())))
+    Z = torch.from_numpy((X - m) / d)  # (n, p)
+    T = torch.from_numpy((y - my) / c)[:, None]  # (n, 1)
+    first, last = nn.Linear(len(names), 8).double(), nn.Linear(8, 1).double()
+    net = nn.Sequential(first, nn.ReLU(), last)
+    opt = torch.optim.LBFGS(net.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = ((net(Z) - T) ** 2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():  # fold the scaling into the first and last layers: user units
+        first.bias.sub_(first.weight @ torch.from_numpy(m / d))
+        first.weight.div_(torch.from_numpy(d))
+        last.weight.mul_(c)
+        last.bias.mul_(c).add_(my)
+    net.eval()
+    row = len(X) // 2
+    x = X[row]  # (p,)
+    local = olsnet.collapse(net, at=x)
+    cert = local.certificate
+    if cert is None or cert.radius is None:  # collapse(at=x) always certifies with a radius
+        raise RuntimeError("the local map came without its certificate")
+    coef = np.r_[local.bias[0], local.weight[0]]  # (1 + p,)
+    _say(
+        console,
+        f"A network with 8 ReLU units, trained on the same data, is not affine: it bends. But "
+        f"around each input it is exactly affine. At year {int(x[-1])} "
+        f"olsnet.collapse(net, at=x) returns the regression the network computes in that "
+        f"year's linear region, exact within a radius of {cert.radius:.3g} "
+        f"({cert.radius / np.linalg.norm(x):.1e} of ‖x‖):",
+    )
+    _say(
+        console,
+        _matrix(np.column_stack([coef, beta]), ["Intercept", *names], ["local map", "OLS"]),
+    )
+    _say(console, f"local map {cert}")
+    return {"net": net, "x": x, "weight": local.weight, "bias": local.bias, "radius": cert.radius}
+
+
 def run(
     outdir: str | Path = "olsnet-demo", *, console: Any = None, quick: bool = False
 ) -> dict[str, Any]:
@@ -125,8 +181,9 @@ def run(
         difference from NIST's certified values), ``neuron`` and ``hidden`` (the networks'
         collapsed coefficients), ``W``, ``c`` and ``cW``, ``neuron_rel_err``,
         ``hidden_rel_err``, ``gd`` (for the runs "raw", "standardized" and "momentum": epochs,
-        relative coefficient error, relative loss gap, seconds), ``figures`` (name -> path)
-        and ``seconds``.
+        relative coefficient error, relative loss gap, seconds), ``local`` (the ReLU network of
+        part (e), the point ``x``, its local map and radius), ``figures`` (name -> path) and
+        ``seconds``.
     """
     start = time.perf_counter()
     if console is None:
@@ -269,8 +326,11 @@ def run(
         "number: no epochs at all.",
     )
 
-    # (e) figures -------------------------------------------------------------------------------
-    _rule(console, "(e) figures")
+    # (e) a ReLU network is, around each input, a linear regression -------------------------
+    local = _relu_network_as_local_regression(console, X, y, names, beta)
+
+    # (f) figures -------------------------------------------------------------------------------
+    _rule(console, "(f) figures")
     figures = {
         "network": out / "network.png",
         "training": out / "training.png",
@@ -296,6 +356,7 @@ def run(
         "neuron_rel_err": _rel_err(b_neuron, beta),
         "hidden_rel_err": _rel_err(b_hidden, beta),
         "gd": gd,
+        "local": local,
         "figures": {k: str(v) for k, v in figures.items()},
         "seconds": seconds,
     }

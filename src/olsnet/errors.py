@@ -14,18 +14,25 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "DataFileError",
+    "DeviceError",
+    "DeviceMemoryError",
     "DimensionError",
     "FormatError",
+    "FormulaError",
     "InputTypeError",
+    "MissingDependencyError",
     "NotAffineError",
     "NotAvailableWarning",
     "NotFittedError",
     "OlsnetError",
     "OlsnetWarning",
     "OptionError",
+    "OutputPathError",
+    "PrecisionWarning",
     "RankError",
     "TimeLimitError",
     "TrainingWarning",
+    "UnseenLevelError",
 ]
 
 
@@ -61,6 +68,14 @@ class ConvergenceError(OlsnetError, ArithmeticError):
     """Training diverged (non-finite loss or weights); the message names the epoch."""
 
 
+class DeviceError(OlsnetError, RuntimeError):
+    """A device (GPU) that cannot run the computation, e.g. one without float64 arithmetic."""
+
+
+class DeviceMemoryError(DeviceError, MemoryError):
+    """The device ran out of memory; the message says how much the step needed and how to stream."""
+
+
 class DataFileError(OlsnetError, ValueError):
     """A data file that cannot be read; the message names the file, line and column."""
 
@@ -69,8 +84,34 @@ class TimeLimitError(OlsnetError, TimeoutError):
     """A command ran past the time budget the user set (``--timeout``); names the stage."""
 
 
+class FormulaError(InputTypeError, ValueError):
+    """A formula that cannot be used: bad syntax (position shown), an unknown column (close
+    matches named), a call outside the allowed transforms, a date where a number makes no
+    sense. Also a ``TypeError`` (as formula errors always were) and a ``ValueError``."""
+
+
+class UnseenLevelError(DataError):
+    """A level of a categorical column that the model never saw in training (R: ``factor g
+    has new level q``); the message names the column, the level and the first row."""
+
+
 class FormatError(OlsnetError, ValueError):
     """A model file that is not a valid olsnet archive; nothing from it is executed."""
+
+
+class MissingDependencyError(OlsnetError, ModuleNotFoundError):
+    """An optional dependency a feature needs is not installed; the message names the extra
+    to install (``pip install "olsnet[frames]"``). ``name`` is the missing module."""
+
+
+class OutputPathError(OlsnetError, OSError):
+    """An output file that cannot be written: its folder is missing or not a folder, or the
+    path is a folder; the message names the path as the user gave it."""
+
+
+class ResourceLimitError(OlsnetError, MemoryError):
+    """An input that would need more memory than its documented, settable budget; refused
+    before anything is allocated (the message names the node or member and the budget)."""
 
 
 class NotFittedError(OlsnetError, ValueError, AttributeError):
@@ -117,3 +158,8 @@ class NotAvailableWarning(OlsnetWarning):
 
 class TrainingWarning(OlsnetWarning):
     """Training stopped before its criterion was met, or ran in a mode the user did not ask for."""
+
+
+class PrecisionWarning(OlsnetWarning):
+    """Inputs narrower than float64 (float16, bfloat16) were converted: the fit runs in float64,
+    but the digits the inputs never had cannot be recovered."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, SOLVER_POLICIES, check_option
 from .data import ArraySource, Source, as_design, as_matrix
+from .data._device import is_device_array
 from .data._sparse import check_sparse, is_sparse
 from .errors import DataError, DimensionError, InputTypeError, OptionError, not_fitted
 
@@ -62,6 +63,10 @@ def _as_source(X: Any, y: Any, sample_weight: Any, missing: str) -> Source:
             "LinearRegression requires y to be passed, but the target y is None "
             "(y may be omitted only when X is a data source from olsnet.read)"
         )
+    if is_device_array(X):  # torch tensors, CuPy arrays: fitted on their device
+        from .data._device import DeviceSource, as_device_design
+
+        return DeviceSource(as_device_design(X, y, sample_weight, missing=missing))
     if _is_dask(X) or _is_dask(y):
         from .scale import as_source
 
@@ -78,6 +83,12 @@ class _Requests(dict[str, Any]):
 
     def __sklearn_clone__(self) -> _Requests:
         return _Requests(self)
+
+
+def _is_raw_frame(X: Any, feature_names: tuple[str, ...]) -> bool:
+    """A frame or dict of raw columns (not the design itself) for a formula model."""
+    cols = getattr(X, "columns", None) if not isinstance(X, dict) else list(X)
+    return cols is not None and [str(c) for c in cols] != list(feature_names)
 
 
 class LinearRegression:
@@ -128,6 +139,8 @@ class LinearRegression:
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X was a DataFrame with string column names.
     result_ : RegressionResult
+    model_spec_ : ModelSpec, only when fitted on a formula source (``olsnet.read(...,
+        formula=...)``); ``predict`` then takes raw rows.
 
     Notes
     -----
@@ -248,10 +261,13 @@ class LinearRegression:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, or a data
-            source (``olsnet.read(...)``, any :class:`olsnet.data.Source`), in which case ``y``
-            and ``sample_weight`` are None.
+        X : array-like of shape (n_samples, n_features), DataFrame, dask collection, device
+            array (torch tensor on any device, CuPy array), or a data source
+            (``olsnet.read(...)``, any :class:`olsnet.data.Source`), in which case ``y`` and
+            ``sample_weight`` are None.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            With a device X, y may live anywhere (NumPy, another device): it is moved to X's
+            device, as are the weights.
         sample_weight : array-like of shape (n_samples,), default=None
             Analytic weights (see Notes of the class).
         n_jobs : int or None, default=None
@@ -269,6 +285,18 @@ class LinearRegression:
         InputTypeError, DimensionError, DataError
             Inputs that are not numeric, shapes that do not line up, NaN or inf (naming the
             column and row), bad weights, a source that yields no rows.
+        DeviceError
+            A device array on a device without float64 arithmetic.
+        DeviceMemoryError
+            The device ran out of memory (the message gives the sizes and the streamed path).
+
+        Notes
+        -----
+        A device X is fitted on its device with the accuracy policy of the NumPy path (see
+        :mod:`olsnet.solve._device`): only (k, k) matrices come back to the host, and the
+        results are NumPy. float16 and bfloat16 inputs are computed in float64 with a
+        :class:`~olsnet.errors.PrecisionWarning`. Statistics that need a second pass over the
+        rows (``with_cov("HC3")``, influence) copy the rows to the host block by block.
         """
         from .inference import RegressionResult
 
@@ -305,6 +333,12 @@ class LinearRegression:
             result = result.with_cov(cov_type)
         if self.positive:
             result = _nonnegative(result)
+        spec = getattr(source, "model_spec", None)  # a formula source's ModelSpec
+        if spec is not None:
+            result = dataclasses.replace(result, model_spec=spec)
+            self.model_spec_ = spec
+        elif hasattr(self, "model_spec_"):
+            del self.model_spec_
         self._set_fitted(
             result.solution.params,
             fit_intercept,
@@ -527,11 +561,21 @@ class LinearRegression:
 
         Aliased coefficients (NaN) count as 0, as R's ``predict.lm`` does for rank-deficient
         fits (``result_.get_prediction`` makes rows the fit cannot determine NaN instead).
-        Dask inputs give a lazy dask array; sparse X is supported; float32 in, float32 out.
+        Dask inputs give a lazy dask array; sparse X is supported; float32 in, float32 out; a
+        device array (torch tensor, CuPy array) gives a float64 array of its namespace on its
+        device.
         """
         self._check_fitted()
+        if hasattr(self, "model_spec_") and not _is_dask(X):
+            feature_names = tuple(getattr(self, "feature_names_in_", ()))
+            if _is_raw_frame(X, feature_names):
+                return self.result_.predict(X, missing=self.missing)
         coef = np.nan_to_num(np.asarray(self.coef_, dtype=np.float64))
         intercept = np.nan_to_num(np.asarray(self.intercept_, dtype=np.float64))
+        if is_device_array(X):
+            from .data._device import device_predict
+
+            return device_predict(X, coef, intercept, self.n_features_in_)
         if _is_dask(X):
             from .scale import predict_lazy
 
@@ -552,7 +596,12 @@ class LinearRegression:
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the predictions (as scikit-learn's ``r2_score``,
         averaged uniformly over targets)."""
-        pred = np.asarray(self.predict(X), dtype=np.float64)
+        pred = self.predict(X)
+        if is_device_array(pred):
+            from .solve._device import to_host
+
+            pred = to_host(pred)
+        pred = np.asarray(pred, dtype=np.float64)
         design = as_design(np.zeros((pred.shape[0], 1)), y, sample_weight)
         Y = design.Y
         P = pred.reshape(Y.shape)

@@ -88,8 +88,17 @@ def test_collapse_state_dict_and_torchscript_then_predict(
     torch.save(seq.state_dict(), tmp_path / "sd.pt")
     torch.jit.trace(seq, torch.zeros(2, 3, dtype=torch.float64)).save(str(tmp_path / "ts.pt"))
     for model in ("sd.pt", "ts.pt"):
+        trust = ["--allow-torchscript"] if model == "ts.pt" else []
         status, out, err = _run(
-            ["collapse", tmp_path / model, "--format", "json", "--out", tmp_path / "map.onnx"],
+            [
+                "collapse",
+                tmp_path / model,
+                "--format",
+                "json",
+                "--out",
+                tmp_path / "map.onnx",
+                *trust,
+            ],
             capsys,
         )
         assert status == 0, err
@@ -104,6 +113,49 @@ def test_collapse_state_dict_and_torchscript_then_predict(
         got = pd.read_parquet(tmp_path / "pred.parquet")
         assert list(got.columns) == ["predicted_y"]
         np.testing.assert_allclose(got["predicted_y"].to_numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
+def test_torchscript_is_refused_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 1, dtype=torch.float64))
+    torch.jit.trace(seq, torch.zeros(2, 3, dtype=torch.float64)).save(str(tmp_path / "ts.pt"))
+    status, out, err = _run(["collapse", tmp_path / "ts.pt"], capsys)
+    assert status == 2 and out == ""
+    assert "runs code" in err and "--allow-torchscript" in err
+
+
+def test_collapse_out_onnx_is_a_drop_in_replacement_with_a_one_line_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: a float32 ONNX model with input 'x' collapsed to m.onnx keeps the
+    name and type, so the original feed runs; the terminal gets one line, not the equations."""
+    import onnx
+    import onnxruntime as ort
+
+    from olsnet.io.onnx import to_onnx
+
+    rng = np.random.default_rng(0)
+    proto = to_onnx(olsnet.Affine(rng.normal(size=(10, 64)), rng.normal(size=10)), None,
+                    dtype="float32")  # fmt: skip
+    proto.graph.input[0].name = "x"
+    proto.graph.node[0].input[0] = "x"
+    onnx.save(proto, tmp_path / "model.onnx")
+    status, out, err = _run(["collapse", tmp_path / "model.onnx", "--out", tmp_path / "m.onnx"],
+                            capsys)  # fmt: skip
+    assert status == 0, err
+    assert len(out.strip().splitlines()) == 1 and "64 features" in out
+    feed = {"x": rng.normal(size=(5, 64)).astype(np.float32)}
+    want = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, feed)[0]
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, feed)[0]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"), full_check=True)
+    status, out, _ = _run(["collapse", tmp_path / "model.onnx", "--out", tmp_path / "m.onnx",
+                           "--equations", "--dtype", "float64"], capsys)  # fmt: skip
+    assert status == 0 and len(out.strip().splitlines()) == 11  # 10 equations + certificate
+    assert onnx.load(tmp_path / "m.onnx").graph.input[0].type.tensor_type.elem_type == 11
 
 
 def test_pickled_module_is_refused_in_one_line(

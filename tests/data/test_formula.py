@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import olsnet
-from olsnet.data.formula import design_from_formula, from_formula
+from olsnet.api import from_formula
+from olsnet.data.formula_frame import design_from_formula
 from olsnet.errors import DataError, InputTypeError
 
 smf = pytest.importorskip("statsmodels.formula.api")

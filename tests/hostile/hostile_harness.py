@@ -152,6 +152,15 @@ class CappedRun:
         )
 
     @property
+    def error_qualname(self) -> str | None:
+        """``module.Class`` of the uncaught exception the child died of, if any."""
+        for line in reversed(self.stderr.rstrip().splitlines()):
+            m = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?:: |$)", line)
+            if m:
+                return m.group(1)
+        return None
+
+    @property
     def error(self) -> tuple[str, str] | None:
         """``(class name, message)`` of the uncaught exception the child died of, if any."""
         lines = self.stderr.rstrip().splitlines()
@@ -160,6 +169,14 @@ class CappedRun:
             if m:
                 return m.group(1).rsplit(".", 1)[-1], m.group(2) or ""
         return None
+
+    def assert_olsnet_error(self, *fragments: str) -> str:
+        """It ended (bounded) with an error of olsnet's own hierarchy (``olsnet.errors``)
+        whose message holds each fragment; returns the message."""
+        self.assert_bounded()
+        qualname = self.error_qualname or ""
+        assert qualname.startswith("olsnet."), f"expected an olsnet error\n{self.describe()}"
+        return self.assert_error(qualname.rsplit(".", 1)[-1], *fragments)
 
     def assert_error(self, name: str, *fragments: str) -> str:
         """The child ended (bounded) with exception class ``name`` whose message holds each

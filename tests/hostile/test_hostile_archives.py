@@ -395,3 +395,90 @@ def test_good_archives_still_load_in_a_capped_child(run_capped, good):
         run = load_in_child(run_capped, path)
         run.assert_ok()
         assert run.stdout.strip() == "loaded"
+
+
+# ---- the whole kind: every field, every hostile value ---------------------------------------
+
+FUZZ = r"""
+import io, json, random, sys, zipfile
+import numpy as np
+import olsnet
+from olsnet.errors import FormatError
+
+HOSTILE = [None, True, -1, 2**62, float("inf"), float("nan"), "x", [], {"a": 1}, [[[]]]]
+
+def leaves(obj, path=()):
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from leaves(v, path + (i,))
+
+def replaced(obj, path, value):
+    obj = json.loads(json.dumps(obj))
+    if not path:
+        return value
+    target = obj
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return obj
+
+rng = np.random.default_rng(5)
+X = rng.standard_normal((30, 3)); X[:, 2] = X[:, 0] + X[:, 1]
+y = X[:, 0] + rng.standard_normal(30)
+import warnings; warnings.simplefilter("ignore")
+objects = {
+    "lr": olsnet.LinearRegression().fit(X, y),
+    "lr2": olsnet.LinearRegression(fit_intercept=False).fit(X, np.c_[y, -y]),
+    "aff": olsnet.Affine(np.ones((2, 3)), np.zeros(2), feature_names=["a", "b", "c"]),
+}
+objects["res"] = objects["lr"].result_
+bad, n = [], 0
+for label, obj in objects.items():
+    buf = io.BytesIO()
+    path = f"{label}.olsnet"
+    olsnet.save(obj, path)
+    with zipfile.ZipFile(path) as zf:
+        members = {m: zf.read(m) for m in zf.namelist()}
+    meta = json.loads(members["metadata.json"])
+    for where in list(leaves(meta)):
+        for value in HOSTILE:
+            changed = replaced(meta, where, value)
+            with zipfile.ZipFile("m.olsnet", "w") as zf:
+                for m, data in members.items():
+                    zf.writestr(m, json.dumps(changed) if m == "metadata.json" else data)
+            n += 1
+            try:
+                olsnet.load("m.olsnet")
+            except FormatError:
+                pass
+            except Exception as e:
+                bad.append(f"{label} {where} = {value!r}: {type(e).__name__}: {e}"[:300])
+    raw = open(path, "rb").read()
+    for _ in range(60):  # random byte changes anywhere in the file
+        data = bytearray(raw)
+        for at in rng.integers(0, len(data), size=rng.integers(1, 4)):
+            data[at] = int(rng.integers(0, 256))
+        open("m.olsnet", "wb").write(bytes(data))
+        n += 1
+        try:
+            olsnet.load("m.olsnet")
+        except FormatError:
+            pass
+        except Exception as e:
+            bad.append(f"{label} bytes: {type(e).__name__}: {e}"[:300])
+print(n)
+print("\n".join(bad))
+"""
+
+
+@pytest.mark.slow
+def test_every_field_of_every_kind_with_hostile_values_gives_format_error_or_loads(run_capped):
+    run = run_capped(FUZZ, timeout_s=120)
+    run.assert_ok()
+    count, *bad = run.stdout.strip().splitlines()
+    assert int(count) > 1000
+    assert not bad, "\n".join(bad[:20])

@@ -167,3 +167,26 @@ def test_hac_bad_lags(macro) -> None:
         res.with_cov("HAC")
     with pytest.raises(OptionError, match="kernel"):
         res.with_cov("HAC", maxlags=2, kernel="parzen")
+
+
+def test_cluster_and_hac_stream_through_a_file_source(grunfeld, tmp_path) -> None:
+    """A file fit gets both from the second pass over its batches (X is never held)."""
+    import olsnet
+
+    X, y, d, _ = grunfeld
+    path = tmp_path / "g.csv"
+    d[["value", "capital", "invest"]].to_csv(path, index=False)
+    source = olsnet.read(path, y="invest", batch_rows=17)  # many batches
+    res = olsnet.LinearRegression().fit(source).result_
+    firm = d["firm"].to_numpy()
+    for kwds in ({"groups": firm}, {"groups": firm, "cluster_type": "CR2"}):
+        np.testing.assert_allclose(
+            res.with_cov("cluster", **kwds).cov_params(),
+            olsnet_fit(X, y).with_cov("cluster", **kwds).cov_params(),
+            rtol=1e-9,
+        )
+    np.testing.assert_allclose(
+        res.with_cov("HAC", maxlags=5).cov_params(),
+        olsnet_fit(X, y).with_cov("HAC", maxlags=5).cov_params(),
+        rtol=1e-9,
+    )

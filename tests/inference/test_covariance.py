@@ -84,7 +84,7 @@ def test_chunk_rows_keep_products_small() -> None:
     for p in (1, 10, 50, 200):
         r, q = p + 1, 1
         c = residuals._chunk_rows(r, q, p)
-        assert 256 <= c <= 8192 and c & (c - 1) == 0
+        assert 64 <= c <= 8192 and c & (c - 1) == 0
         if p <= 10:
             assert max((r + q) * p, r * r) * c <= residuals._BLAS_SINGLE_THREAD_MNK
 
@@ -94,3 +94,28 @@ def test_hc_scale_and_options() -> None:
     assert cov.hc_scale("HC3", 100, 90.0) == 1.0
     with pytest.raises(ValueError, match="'HC0'"):
         cov.hc_scale("HC4", 100, 90.0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_jobs", [1, 3])
+def test_leverage_from_r_equals_the_hat_matrix(weighted, n_jobs) -> None:
+    """leverage() from the fit's R equals diag(Z̃ (Z̃ᵀZ̃)⁻¹ Z̃ᵀ) formed explicitly (pinv), an
+    aliased column included; the blocked, threaded pass does not change it."""
+    import olsnet
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    X = rng.standard_normal((n, 3)) + np.array([5.0, -2.0, 100.0])
+    X = np.column_stack([X, X[:, 0] - X[:, 1]])  # aliased
+    y = X[:, :3] @ [1.0, 2.0, 3.0] + rng.standard_normal(n)
+    w = rng.uniform(0.0, 3.0, n) if weighted else None
+    if weighted:
+        w[:10] = 0.0
+    with pytest.warns(Warning):
+        sol = olsnet.LinearRegression().fit(X, y, sample_weight=w).result_
+    kept = np.flatnonzero(~sol._aliased)
+    h = cov.leverage(X, sol._R_x, sol._shift_x, kept, True, w, n_jobs=n_jobs)
+    Z = np.column_stack([np.ones(n), X[:, :3]]) * np.sqrt(np.ones(n) if w is None else w)[:, None]
+    H_diag = np.einsum("ij,ji->i", Z, np.linalg.pinv(Z))
+    np.testing.assert_allclose(h, H_diag, rtol=1e-10, atol=1e-15)
+    assert np.isclose(h.sum(), 4.0, rtol=1e-12)  # trace = rank

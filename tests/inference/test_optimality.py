@@ -52,11 +52,11 @@ def test_at_given_coefficients_closed_form(data) -> None:
     V = C @ (Aw.T @ (u[:, None] * Aw)) @ C
     np.testing.assert_allclose(at.cov_params(), V, rtol=1e-9, atol=1e-12 * np.abs(V).max())
     gap = at.optimality
-    loss = ssr / w.sum()
+    loss = ssr / (2 * w.sum())  # J, olsnet's one loss scale (TrainingLog.loss)
     np.testing.assert_allclose(gap.loss, loss, rtol=1e-12)
-    np.testing.assert_allclose(gap.loss_optimum, fit.ssr / w.sum(), rtol=1e-12)
+    np.testing.assert_allclose(gap.loss_optimum, fit.ssr / (2 * w.sum()), rtol=1e-12)
     assert gap.relative_gap > 0
-    grad = -2.0 * A.T @ (w * e) / w.sum()
+    grad = -A.T @ (w * e) / w.sum()
     np.testing.assert_allclose(gap.gradient_norm, np.linalg.norm(grad), rtol=1e-9)
     np.testing.assert_allclose(
         gap.max_rel_coef_diff, np.abs(b - fit.params).max() / np.abs(fit.params).max(), rtol=1e-9

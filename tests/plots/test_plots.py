@@ -15,7 +15,13 @@ import statsmodels.api as sm
 import olsnet
 from olsnet.data import ArraySource, Design
 from olsnet.datasets import load_longley
-from olsnet.errors import DataError, DimensionError, InputTypeError, OptionError
+from olsnet.errors import (
+    DataError,
+    DimensionError,
+    InputTypeError,
+    OptionError,
+    OutputPathError,
+)
 from olsnet.plots import plot_diagnostics, plot_network, plot_training
 from olsnet.plots._diagnostics import diagnostics
 from olsnet.plots._network import network_layers
@@ -228,7 +234,7 @@ def test_diagnostics_without_data_say_how_to_pass_them(fitted):
 def test_saving_refuses_unknown_extensions_and_missing_folders(fitted, tmp_path):
     with pytest.raises(OptionError, match=r"'\.jpg' is not one of \.png, \.svg, \.pdf"):
         plot_network(fitted, tmp_path / "net.jpg")
-    with pytest.raises(OptionError, match="does not exist"):
+    with pytest.raises(OutputPathError, match="does not exist"):
         plot_network(fitted, tmp_path / "missing" / "net.png")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
     plot_network(fitted, tmp_path / "net.png")

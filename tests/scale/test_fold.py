@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from olsnet.errors import DataError
 from olsnet.scale import fit_state_threaded, fold_arrays
-from olsnet.solve import QRState, exact_lstsq, solve_state
+from olsnet.solve import QRState, exact_lstsq, lstsq, solve_state
 from olsnet.solve._fold import fold_columns, merge_states
 
 
@@ -59,11 +59,15 @@ def test_nonfinite_value_located_by_either_kernel(kernel):
         fold_columns([*X.T, *Y.T], 4, None, True, kernel=kernel)
 
 
-def test_gram_kernel_reports_squares_that_overflow():
+def test_gram_kernel_hands_squares_that_overflow_to_qr():
+    from olsnet.solve._kernels import GramNotDefinite
+
     X, Y, _ = make_regression(100, 2, seed=6)
     X[50, 1] = 1e200  # finite, but its square is not
-    with pytest.raises(DataError, match="squares overflow"):
+    with pytest.raises(GramNotDefinite):
         fold_columns([*X.T, *Y.T], 2, None, True, kernel="gram")
+    state = fold_columns([*X.T, *Y.T], 2, None, True)  # Householder QR needs no squares
+    _close(solve_state(state).params, lstsq(X, Y, None, True, policy="exact").params, rtol=1e-9)
 
 
 def test_fold_arrays_equals_qrstate_fold(data):

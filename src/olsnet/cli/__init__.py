@@ -2,6 +2,8 @@
 
 ``main()`` is the console script and ``python -m olsnet``. Every error becomes one line on
 stderr and exit status 2 (``--debug`` anywhere on the line shows the traceback instead).
+SIGTERM ends a command as SIGINT does (exit status 143), so a file being written is removed,
+not left half-written.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
-    from ._app import run
+    from ._app import run, terminate_as_exit
 
-    status = run(args, debug=debug)
+    with terminate_as_exit():
+        status = run(args, debug=debug)
     if argv is None:
         sys.exit(status)
     return status

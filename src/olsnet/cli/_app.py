@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import math
+import re
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import typer
 
+from .._deps import as_missing, require_all
 from .._types import OUTPUT_FORMATS, check_option
 from ._read_options import READ_NAMES, READ_PARAMETERS, read_kwargs
 
@@ -29,16 +34,21 @@ app = typer.Typer(
 FORMAT_HELP = f"Output format: {', '.join(OUTPUT_FORMATS)}."
 
 
+def flag(name: str, help: str) -> Any:
+    """An on/off option shown in help as a plain flag (typer would print ``<bool>``)."""
+    return typer.Option(False, name, help=help, metavar="")
+
+
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+    debug: bool = flag("--debug", "Show the full traceback on errors."),
 ) -> None:
     """Exact linear regression, and the same model as a PyTorch linear network."""
 
 
 def run(args: Sequence[str], *, debug: bool = False) -> int:
     """Run the app; map every error to one line on stderr and exit status 2."""
-    from . import _fit, _models, _plot, _train  # noqa: F401  (registers the commands)
+    from . import _fit, _fuse, _models, _plot, _report, _train  # noqa: F401  (registers the commands)
 
     if not debug:
         warnings.showwarning = _show_warning
@@ -54,9 +64,18 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
             raise
         print(f"olsnet: error: {_one_line(exc.format_message())}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional dependency: name the extra to install
+        if debug:
+            raise
+        missing = as_missing(exc, f"olsnet {args[0]}" if args else None)
+        print(f"olsnet: error: {_one_line(str(missing or exc))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("olsnet: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("olsnet: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -66,15 +85,63 @@ def run(args: Sequence[str], *, debug: bool = False) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so ``finally`` blocks and ``atomic_write`` clean up."""
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` (exit status 128 + 15).
+
+    The default action of SIGTERM kills the process on the spot, leaving temporary files
+    behind; raised as an exception it unwinds like Ctrl-C. The previous handler is restored
+    afterwards (``main`` may run inside a test or another program). Only the main thread can
+    install a handler; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# C0 controls but tab and newline, DEL, C1 controls (CSI, OSC, ...), and the bidirectional
+# overrides and isolates that reorder what a terminal shows (Unicode TR #9; "Trojan Source")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters shown as escapes (``ESC`` -> ``\\x1b``).
+
+    Every line the CLI prints passes through here (``echo``, ``note``, errors, warnings), so a
+    column name from a CSV header or a model file cannot clear the screen, retitle the window
+    or hide text. Tab and newline stay; everything else below U+0020, DEL, the C1 range and
+    the bidi controls become ``\\xNN`` / ``\\uNNNN``.
+    """
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def _show_warning(
     message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
 ) -> None:
     """Warnings as one line on stderr (the source line means nothing to a CLI user)."""
-    print(f"olsnet: warning: {_one_line(str(message))}", file=sys.stderr)
+    print(f"olsnet: warning: {_one_line(printable(str(message)))}", file=sys.stderr)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(printable(text).split())
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -109,21 +176,33 @@ def dumps(obj: Any) -> str:
 
 
 def render(obj: Any, fmt: str) -> str:
-    """A table / summary object in the chosen format (``as_text``, ``as_markdown``, ...)."""
+    """A table / summary object in the chosen format (``as_text``, ``as_markdown``, ...);
+    ``html`` is a standalone page (charset, style sheet) around ``as_html``."""
     if fmt == "json":
         return dumps(obj.to_dict())
+    if fmt == "html":
+        from ._html import page
+
+        return page(getattr(obj, "title", "") or "olsnet", obj.as_html())
     method = getattr(obj, f"as_{fmt}", None)
     return method() if method is not None else str(obj)
 
 
 def echo(text: str) -> None:
+    """Print a command's output on stdout (control characters escaped, see ``printable``)."""
+    text = printable(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
 
 def note(text: str) -> None:
     """A remark for the user, on stderr (so stdout stays machine-readable)."""
-    print(text, file=sys.stderr)
+    print(printable(text), file=sys.stderr)
+
+
+def needs(command: str, *modules: str) -> None:
+    """Fail at once, naming every extra to install, when ``olsnet COMMAND`` lacks a module."""
+    require_all(modules, f"olsnet {command}")
 
 
 # -- data options -----------------------------------------------------------------------------
@@ -137,6 +216,12 @@ X_OPT = typer.Option(None, "-x", "--x", help="Feature column (repeat); default: 
 FORMULA_OPT = typer.Option(None, "-f", "--formula", help="Formula, e.g. 'y ~ x1 + C(group)'.")
 WEIGHTS_OPT = typer.Option(None, "-w", "--weights", help="Column of sample weights.")
 MISSING_OPT = typer.Option("raise", "--missing", help="Missing values: raise or drop.")
+ALLOW_PYTHON_OPT = typer.Option(
+    False,
+    "--allow-python",
+    help="Let the formula call any Python (a formula is code); by default only the documented "
+    "transforms: NumPy elementwise math, center/scale/standardize/poly/bs, C/factor, I.",
+)
 FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
 
 
@@ -150,7 +235,17 @@ class DataOptions:
     formula: str | None
     weights: str | None
     missing: str
+    allow_python: bool = False
     read_options: dict[str, Any] = field(default_factory=dict)  # --sep, --encoding, ...
+
+    def modules(self) -> list[str]:
+        """The optional modules reading this data needs (checked before anything runs)."""
+        sql = (
+            ["duckdb"]
+            if getattr(self, "read_options", None) and self.read_options.get("sql")
+            else []
+        )
+        return ["pyarrow", *(["formulaic"] if self.formula else []), *sql]
 
     def source(self, on_batch: Any = None) -> Any:
         """``olsnet.read`` with these options (a streaming file source); what was sniffed
@@ -179,7 +274,13 @@ class DataOptions:
                     "use either -f/--formula or -y/-x, not both "
                     "(the formula names the target before '~')"
                 )
-            return read(self.data, formula=self.formula, weights=self.weights, missing=self.missing)
+            return read(
+                self.data,
+                formula=self.formula,
+                weights=self.weights,
+                missing=self.missing,
+                allow_python=self.allow_python,
+            )
         if not self.y:
             raise typer.BadParameter("name the target column with -y COLUMN (or give -f FORMULA)")
         y = self.y[0] if len(self.y) == 1 else list(self.y)
@@ -205,11 +306,13 @@ _DATA_PARAMETERS = (
     inspect.Parameter("formula", _KW, default=FORMULA_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("weights", _KW, default=WEIGHTS_OPT, annotation=Optional[str]),  # noqa: UP045
     inspect.Parameter("missing", _KW, default=MISSING_OPT, annotation=str),
+    inspect.Parameter("allow_python", _KW, default=ALLOW_PYTHON_OPT, annotation=bool),
 )
 
 
 def data_command(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing).
+    """Give a command the shared data parameters (DATA, -y, -x, -f, -w, --missing,
+    --allow-python).
 
     ``func(data: DataOptions, **own_options)``; typer sees the data parameters first, then the
     command's own ones.

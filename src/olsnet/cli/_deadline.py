@@ -78,7 +78,11 @@ def check_seconds(option: str, seconds: float | None) -> float | None:
 
 @contextlib.contextmanager
 def time_budget(
-    seconds: float | None, *, option: str = "--timeout", progress_every: float | None = None
+    seconds: float | None,
+    *,
+    option: str = "--timeout",
+    progress_every: float | None = None,
+    exit_on_hang: bool = True,
 ) -> Iterator[None]:
     """Run the body within ``seconds`` of wall-clock time (``None``: no limit).
 
@@ -90,6 +94,10 @@ def time_budget(
         The option named in messages.
     progress_every : float or None
         Seconds between progress lines on stderr (default: a tenth of the budget, at least 1 s).
+    exit_on_hang : bool, default True
+        End the process (``os._exit(2)``) when the body is still running, or the process has
+        not ended after the error, ``HARD_STOP_GRACE_S`` past the deadline: right for a
+        command, never for code that goes on after the error (tests).
 
     Raises
     ------
@@ -114,6 +122,8 @@ def time_budget(
         hard_stop = start + seconds + HARD_STOP_GRACE_S
         while not done.wait(max(0.0, min(next_note, hard_stop) - time.monotonic())):
             now = time.monotonic()
+            if now >= hard_stop and not exit_on_hang:
+                return
             if now >= hard_stop:  # a C call holds the main thread, or threads keep it alive
                 if not reported.is_set():
                     text = _message(option, seconds, _stage(_main_frame()))
@@ -135,9 +145,12 @@ def time_budget(
     try:
         yield
     except TimeLimitError:
-        # keep the watchdog: worker threads still busy would hold the exit; it ends the
-        # process at the hard stop if nothing else does
         reported.set()
+        if not exit_on_hang:
+            done.set()
+            thread.join()
+        # else the watchdog stays: worker threads still busy would hold the exit; it ends
+        # the process at the hard stop if nothing else does
         raise
     else:
         done.set()

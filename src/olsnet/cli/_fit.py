@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from .._fileutil import check_destination
 from .._types import COV_TYPES, check_option
 from ._app import (
     FORMAT_OPT,
@@ -15,13 +16,15 @@ from ._app import (
     check_format,
     data_command,
     echo,
+    flag,
     intercept_for,
+    needs,
     note,
     render,
 )
 from ._deadline import time_budget
 
-NO_INTERCEPT_OPT = typer.Option(False, "--no-intercept", help="Fit without intercept.")
+NO_INTERCEPT_OPT = flag("--no-intercept", "Fit without intercept.")
 COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
 SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
 TIMEOUT_OPT = typer.Option(
@@ -99,6 +102,9 @@ def fit(
     Files are streamed batch by batch (memory stays bounded); torch is never loaded.
     """
     fmt = check_format(fmt)
+    needs("fit", *data.modules())
+    if save is not None:
+        check_destination(save)  # a typo in the folder fails now, not after the fit
     with time_budget(timeout):
         _fit(data, no_intercept, cov, fmt, save)
 

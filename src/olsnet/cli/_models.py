@@ -3,93 +3,43 @@
 Accepted model files, none of which can execute code when read:
 
 * ``.onnx`` -- read with ``olsnet.from_onnx`` (affine graphs only);
-* ``.pt`` / ``.pth`` -- a *state dict* of ``nn.Linear`` layers in sequence (keys ``0.weight``,
-  ``0.bias``, ``1.weight``, ...), as ``torch.save(net.state_dict(), path)`` writes it, read with
-  ``torch.load(weights_only=True)``; or a TorchScript file (``torch.jit.save`` of a scripted
-  or traced ``nn.Sequential`` of ``nn.Linear`` layers), whose weights are read with
-  ``torch.jit.load`` and rebuilt as a LinearNetwork. A pickled whole module
-  (``torch.save(net)``) is refused: unpickling runs code from the file;
+* ``.pt`` / ``.pth`` -- a *state dict* of ``nn.Linear`` layers, read with
+  ``torch.load(weights_only=True)`` (:mod:`olsnet.io.torch_files`). TorchScript runs code from
+  the file when loaded and is refused unless ``olsnet collapse --allow-torchscript``;
+  a pickled whole module (``torch.save(net)``) is always refused;
 * anything else -- an olsnet archive (``olsnet.save``), read with ``olsnet.load``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
+from .._fileutil import atomic_write, check_destination
 from .._safe_open import check_regular
-from ..errors import FormatError
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, note
+from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, needs, note, render
 from ._read_options import with_read_options
 
 MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
 
 
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any("/code/" in name or name.endswith("constants.pkl") for name in zf.namelist())
-    except zipfile.BadZipFile:
-        return False
+def model_modules(*paths: Path | None) -> list[str]:
+    """The optional modules reading or writing these model files needs, by extension."""
+    out = []
+    for path in paths:
+        suffix = "" if path is None else path.suffix.lower()
+        if suffix == ".onnx":
+            out += ["onnx", "onnxruntime"]
+        elif suffix in (".pt", ".pth"):
+            out.append("torch")
+    return out
 
 
-def _network_from_state_dict(state: Any, path: Path) -> Any:
-    """The LinearNetwork whose layers are the ``{i}.weight`` / ``{i}.bias`` tensors."""
-    from ..nn import LinearNetwork
-
-    if not isinstance(state, dict) or not state:
-        raise FormatError(
-            f"{path}: expected a state dict of nn.Linear layers, got {type(state).__name__}"
-        )
-    keys = [k.rsplit(".", 2)[-2:] for k in state]
-    layers = sorted({int(k[0]) for k in keys if len(k) == 2 and k[0].isdigit()})
-    expected = {f"{i}.{kind}" for i in layers for kind in ("weight", "bias")}
-    suffixes = {".".join(k) for k in keys}
-    if (
-        not layers
-        or not suffixes <= expected
-        or layers != list(range(layers[0], layers[0] + len(layers)))
-    ):
-        raise FormatError(
-            f"{path}: the state dict has keys {sorted(state)[:6]}; olsnet reads state dicts of "
-            "nn.Linear layers in sequence ('0.weight', '0.bias', '1.weight', ...). Save other "
-            "modules with torch.jit.save or export them to ONNX"
-        )
-    prefix = next(iter(state))[: -len(".".join(keys[0]))]
-    weights = [state[f"{prefix}{i}.weight"] for i in layers]
-    has_bias = f"{prefix}{layers[0]}.bias" in state
-    widths = [int(weights[0].shape[1])] + [int(W.shape[0]) for W in weights]
-    net = LinearNetwork(
-        widths[0], widths[-1], tuple(widths[1:-1]), bias=has_bias, dtype=weights[0].dtype
-    )
-    try:
-        net.load_state_dict({k[len(prefix) :]: v for k, v in state.items()})
-    except RuntimeError as exc:
-        raise FormatError(f"{path}: the layers do not chain: {str(exc).splitlines()[0]}") from None
-    return net
-
-
-def _network_from_torchscript(module: Any, path: Path) -> Any:
-    """A TorchScript nn.Sequential of nn.Linear layers, as a LinearNetwork (its code is not
-    run; only its structure and weights are read)."""
-    children = [c.original_name for c in module.children()]
-    if module.original_name != "Sequential" or not children or set(children) != {"Linear"}:
-        raise FormatError(
-            f"{path}: a TorchScript {module.original_name} with parts {children}; olsnet reads "
-            "TorchScript files holding an nn.Sequential of nn.Linear layers. Export other "
-            "modules to ONNX (olsnet collapses affine ONNX graphs)"
-        )
-    return _network_from_state_dict(dict(module.state_dict()), path)
-
-
-def load_model(path: Path) -> Any:
+def load_model(path: Path, *, allow_torchscript: bool = False) -> Any:
     """A model from a file, read without executing anything from it (see module doc)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
@@ -100,19 +50,9 @@ def load_model(path: Path) -> Any:
 
         return from_onnx(path)
     if suffix in (".pt", ".pth"):
-        import torch
+        from ..io.torch_files import load_torch_file
 
-        if _is_torchscript(path):
-            return _network_from_torchscript(torch.jit.load(str(path), map_location="cpu"), path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            raise FormatError(
-                f"{path}: not a state dict of tensors (a pickled module?); olsnet does not "
-                "unpickle it, because unpickling runs code from the file. Save "
-                "net.state_dict(), or use torch.jit.save or ONNX"
-            ) from None
-        return _network_from_state_dict(state, path)
+        return load_torch_file(path, allow_torchscript=allow_torchscript)
     from ..io.archive import load
 
     return load(path)
@@ -202,31 +142,83 @@ PREDICT_X_OPT = typer.Option(
 )
 
 
+ALLOW_TORCHSCRIPT_OPT = typer.Option(
+    False,
+    "--allow-torchscript",
+    help="Load TorchScript .pt files. Loading TorchScript RUNS CODE from the file: only for "
+    "files you trust.",
+)
+EQUATIONS_OPT = typer.Option(
+    False, "--equations", help="Print every equation even with --out (default: one line)."
+)
+DTYPE_OPT = typer.Option(
+    "auto",
+    "--dtype",
+    help="Element type of the written ONNX map: auto (the model's own), float32 or float64.",
+)
+
+
 @app.command()
 def collapse(
     model: Path = COLLAPSE_MODEL_ARG,
     out: Path | None = COLLAPSE_OUT_OPT,
     fmt: str = FORMAT_OPT,
+    equations: bool = EQUATIONS_OPT,
+    dtype: str = DTYPE_OPT,
+    allow_torchscript: bool = ALLOW_TORCHSCRIPT_OPT,
 ) -> None:
-    """Collapse an affine network into one linear map y = W x + b and print it."""
+    """Collapse an affine network into one linear map y = W x + b and print it.
+
+    With --out, an .onnx map keeps the input and output names, element types, shapes and
+    opset of an .onnx model (a drop-in replacement); one summary line is printed unless
+    --equations.
+    """
     fmt = check_format(fmt)
-    affine = as_affine(load_model(model))
+    if dtype not in ("auto", "float32", "float64"):
+        raise typer.BadParameter(f"--dtype {dtype!r}: use auto, float32 or float64")
+    needs("collapse", *model_modules(model, out))
+    if out is not None:
+        check_destination(out)  # before the model is read and collapsed
+    loaded = load_model(model, allow_torchscript=allow_torchscript)
+    affine = as_affine(loaded)
+    if out is not None:
+        _write_collapsed(affine, model, out, None if dtype == "auto" else dtype, loaded)
     if fmt == "json":
         echo(dumps(affine_dict(affine)))
+    elif out is not None and not equations:
+        cert = affine.certificate
+        checked = "" if cert is None else f"; certificate max rel diff {cert.max_rel_diff:.2g}"
+        echo(
+            f"y = W x + b with {affine.n_features} features, {affine.n_outputs} output(s){checked}"
+        )
     elif fmt == "html":
-        echo("<pre>" + affine_text(affine) + "</pre>")
+        from ._html import page, pre
+
+        echo(page("Collapsed map", pre(affine_text(affine)), heading=True))
     else:
         echo(affine_text(affine, markdown=fmt == "markdown"))
     if out is not None:
-        if out.suffix.lower() == ".onnx":
-            from ..io.onnx import to_onnx
-
-            to_onnx(affine, out)
-        else:
-            from ..io.archive import save
-
-            save(affine, out)
         note(f"olsnet: collapsed map written to {out}")
+
+
+def _write_collapsed(affine: Any, model: Path, out: Path, dtype: str | None, loaded: Any) -> None:
+    """Write the map: ONNX like the source graph (or plain), else an olsnet archive."""
+    if out.suffix.lower() != ".onnx":
+        from ..io.archive import save
+
+        save(affine, out)
+        return
+    from ..io.onnx import to_onnx, to_onnx_like
+
+    if model.suffix.lower() == ".onnx":
+        from ..collapse import read_onnx
+
+        to_onnx_like(affine, read_onnx(model), out, dtype=dtype)
+        return
+    params = getattr(loaded, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    default = "float32" if first is not None and str(first.dtype) == "torch.float32" else "float64"
+    to_onnx(affine, out, dtype=dtype or default)
 
 
 def _feature_names(model: Any, affine: Any) -> list[str] | None:
@@ -236,37 +228,32 @@ def _feature_names(model: Any, affine: Any) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
-def _write_table(out: Path, names: list[str], blocks: Any) -> int:
-    """Write prediction blocks to CSV or Parquet via a temporary file renamed at the end
-    (nothing half-written). Returns the number of rows."""
-    import pyarrow as pa
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
+def _write_table(out: Path, blocks: Any) -> int:
+    """Write prediction tables (pyarrow) to CSV or Parquet all at once (``atomic_write``:
+    nothing half-written, mode from the umask). Returns the number of rows."""
     rows = 0
     writer: Any = None
-    try:
-        for P in blocks:
-            table = pa.table({n: P[:, j] for j, n in enumerate(names)})
+    with atomic_write(out) as fh:
+        for table in blocks:
             if writer is None:
                 if out.suffix.lower() in (".parquet", ".pq"):
                     import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
+                    writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
                 else:
                     import pyarrow.csv as pcsv
 
-                    writer = pcsv.CSVWriter(tmp, table.schema)
+                    writer = pcsv.CSVWriter(fh, table.schema)
             writer.write_table(table)
-            rows += P.shape[0]
+            rows += table.num_rows
         if writer is not None:
             writer.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return rows
+
+
+PREDICT_ID_OPT = typer.Option(
+    None, "--id", help="A key column passed through beside the predictions."
+)
 
 
 @app.command()
@@ -277,16 +264,29 @@ def predict(
     out: Path | None = PREDICT_OUT_OPT,
     x: list[str] | None = PREDICT_X_OPT,
     missing: str = MISSING_OPT,
+    id_column: str | None = PREDICT_ID_OPT,
     fmt: str = FORMAT_OPT,
     read_options: dict[str, Any] | None = None,
 ) -> None:
-    """Predict from a saved model for every row of DATA (streamed)."""
+    """Predict from a saved model for every row of DATA (streamed).
+
+    A formula model reads the raw columns of its formula (levels, dates and transforms as in
+    training). One output row per input row: with --missing drop a row with a missing value
+    gets an empty prediction (R's na.exclude) and is counted.
+    """
+    from ..api import model_spec_of, predict_files
     from ..data.files import read_features
 
     fmt = check_format(fmt)
+    needs("predict", "pyarrow", *model_modules(model))
+    if out is not None:
+        check_destination(out)
     loaded = load_model(model)
     affine = as_affine(loaded)
+    spec = model_spec_of(loaded)
     names = list(x) if x else _feature_names(loaded, affine)
+    if spec is not None and x:
+        raise typer.BadParameter("a formula model reads its own columns; drop -x")
     if names is None:
         raise typer.BadParameter(
             "the model does not record its feature names; name the "
@@ -302,25 +302,84 @@ def predict(
         affine.target_names
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
-    columns = [f"predicted_{t}" for t in targets]
-    source = read_features(data, names, missing=missing, **(read_options or {}))
-    blocks = (X @ W.T + b for X, _, _ in source.blocks())  # (b, q) each
+    columns = [*((id_column,) if id_column else ()), *(f"predicted_{t}" for t in targets)]
+    if read_options:  # a CSV dialect (--sep, --encoding, ...): read through olsnet.read
+        if spec is not None or id_column:
+            raise typer.BadParameter(
+                "--sep/--decimal/--encoding/... are not yet supported with a formula model or "
+                "--id; convert the file to a plain CSV or Parquet first"
+            )
+        source = read_features(data, names, missing=missing, **read_options)
+        blocks: Any = (
+            _Block(X @ W.T + b)
+            for X, _, _ in source.blocks()  # (b, q) each
+        )
+    else:
+        blocks = predict_files(
+            W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
+        )
+    counted = {"missing": 0}
+
+    def tables() -> Any:
+        import pyarrow as pa
+
+        for block in blocks:
+            counted["missing"] += block.n_missing
+            cols = [] if block.ids is None else [pa.array(block.ids)]
+            cols += [pa.array(block.predictions[:, j], from_pandas=True) for j in range(W.shape[0])]
+            yield pa.table(cols, names=columns)
+
     if out is not None:
-        rows = _write_table(out, columns, blocks)
+        rows = _write_table(out, tables())
         note(f"olsnet: {rows} prediction(s) written to {out}")
-        return
-    P = np.concatenate(list(blocks))
+    else:
+        table = _concat(list(tables()), columns)
+        _echo_table(table, columns, fmt)
+    if counted["missing"]:
+        note(
+            f"olsnet: {counted['missing']} row(s) with missing values could not be predicted; "
+            "their predictions are empty (NaN), one output row per input row"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    """Predictions of a block read with a CSV dialect (rows with missing values dropped)."""
+
+    predictions: np.ndarray
+    ids: Any = None
+    n_missing: int = 0
+
+
+def _concat(tables: list[Any], columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    if not tables:
+        return pa.table({c: pa.array([], pa.float64()) for c in columns})
+    return pa.concat_tables(tables)
+
+
+def _echo_table(table: Any, columns: list[str], fmt: str) -> None:
+    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
     if fmt == "json":
-        echo(dumps({"columns": columns, "predictions": P.tolist()}))
+        echo(dumps({"columns": columns, "predictions": [[None if v == "NA" else v for v in r]
+                                                        for r in rows]}))  # fmt: skip
     elif fmt in ("markdown", "html"):
         from ..inference import Table
 
-        table = Table(
+        shown = Table(
             title="Predictions",
             header=tuple(columns),
-            rows=tuple(tuple(f"{v:.10g}" for v in row) for row in P),
+            rows=tuple(tuple(v if isinstance(v, str) else f"{v:.10g}" for v in r) for r in rows),
         )
-        echo(table.as_markdown() if fmt == "markdown" else table.as_html())
+        echo(shown.as_markdown() if fmt == "markdown" else render(shown, fmt))
     else:
         echo(",".join(columns))
-        echo("\n".join(",".join(repr(float(v)) for v in row) for row in P))
+        echo("\n".join(",".join(v if isinstance(v, str) else repr(v) for v in r) for r in rows))
+
+
+def _cell(v: Any) -> Any:
+    """A table cell for output: floats as floats, missing as "NA" (R's spelling), ids as text."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "NA"
+    return v if isinstance(v, float) else str(v)

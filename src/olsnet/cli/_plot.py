@@ -7,13 +7,35 @@ from typing import Any
 
 import typer
 
-from ._app import FORMAT_OPT, DataOptions, app, check_format, data_command, dumps, echo, note
+from .._deps import require
+from .._fileutil import check_destination
+from ._app import (
+    FORMAT_OPT,
+    DataOptions,
+    app,
+    check_format,
+    data_command,
+    dumps,
+    echo,
+    flag,
+    needs,
+    note,
+)
 from ._fit import NO_INTERCEPT_OPT, fit_model
+from ._models import model_modules
 from ._train import (
+    BATCH_SIZE_OPT,
+    DEVICE_OPT,
     EPOCHS_OPT,
     HIDDEN_OPT,
+    LR_OPT,
+    MOMENTUM_OPT,
+    NO_STANDARDIZE_OPT,
     OPTIMIZER_OPT,
     SEED_OPT,
+    WEIGHT_DECAY_OPT,
+    TrainFlags,
+    coef_names,
     parse_hidden,
     train_from_file,
     training_reference,
@@ -34,9 +56,12 @@ MODEL_ARG = typer.Argument(
     ..., help="A saved network or regression (olsnet archive), .onnx or .pt."
 )
 OUTDIR_OPT = typer.Option(Path("olsnet-demo"), "--outdir", help="Where the figures go.")
-QUICK_OPT = typer.Option(False, "--quick", help="Fewer gradient-descent epochs.")
+QUICK_OPT = flag("--quick", "Fewer gradient-descent epochs.")
 TRAINING_OUT = _out("training.png")
 DIAGNOSTICS_OUT = _out("diagnostics.png")
+LABEL_OPT = typer.Option(
+    None, "--label", help="Column whose values label the extreme points (default: row number)."
+)
 
 
 def wrote(path: Path, fmt: str) -> None:
@@ -57,6 +82,7 @@ def plot_network(
     from .. import plots
     from ._models import load_model
 
+    needs("plot network", "matplotlib", *model_modules(model))
     plots.plot_network(load_model(model), out)
     wrote(out, fmt)
 
@@ -68,15 +94,33 @@ def plot_training(
     hidden: list[str] = HIDDEN_OPT,
     optimizer: str = OPTIMIZER_OPT,
     epochs: int | None = EPOCHS_OPT,
+    lr: float | None = LR_OPT,
+    momentum: float = MOMENTUM_OPT,
+    batch_size: int | None = BATCH_SIZE_OPT,
+    weight_decay: float = WEIGHT_DECAY_OPT,
+    no_standardize: bool = NO_STANDARDIZE_OPT,
+    device: str = DEVICE_OPT,
     seed: int = SEED_OPT,
     out: Path = TRAINING_OUT,
     fmt: str = FORMAT_OPT,
 ) -> None:
-    """Train the network on DATA, then draw the loss against epoch with the exact optimum."""
+    """Train the network on DATA, then draw the loss against epoch with the exact optimum
+    and each coefficient's path to its OLS value (the flags are those of olsnet train)."""
     from .. import plots
 
-    trained = train_from_file(data, parse_hidden(hidden), optimizer, epochs, seed)
-    plots.plot_training(trained.log, out, reference=training_reference(trained))
+    needs("plot training", *data.modules(), "torch", "matplotlib")
+    check_destination(out)
+    flags = TrainFlags(lr, momentum, batch_size, weight_decay, not no_standardize, device)
+    trained = train_from_file(
+        data, parse_hidden(hidden), optimizer, epochs, seed, flags=flags, record_paths=True
+    )
+    plots.plot_training(
+        trained.log,
+        out,
+        reference=training_reference(trained),
+        coef_paths=trained.coef_paths,
+        coef_names=coef_names(trained),
+    )
     wrote(out, fmt)
 
 
@@ -85,15 +129,62 @@ def plot_training(
 def plot_diagnostics(
     data: DataOptions,
     no_intercept: bool = NO_INTERCEPT_OPT,
+    label: str | None = LABEL_OPT,
     out: Path = DIAGNOSTICS_OUT,
     fmt: str = FORMAT_OPT,
 ) -> None:
-    """Fit the regression and draw R's four diagnostic plots (as plot.lm)."""
+    """Fit the regression and draw R's four diagnostic plots (as plot.lm).
+
+    The most extreme points are labelled by 0-based row number, or by the values of --label
+    COLUMN (e.g. a name or id column, text allowed).
+    """
     from .. import plots
 
-    model, _ = fit_model(data, no_intercept)
-    plots.plot_diagnostics(model.result_, out)
+    needs("plot diagnostics", *data.modules(), "matplotlib")
+    check_destination(out)
+    model, source = fit_model(data, no_intercept)
+    labels = None if label is None else row_labels(source, label, model.result_)
+    plots.plot_diagnostics(model.result_, out, labels=labels)
     wrote(out, fmt)
+
+
+def row_labels(source: Any, column: str, result: Any) -> list[str]:
+    """The values of ``column`` for the fitted rows, read from the source's files as text."""
+    pa = require("pyarrow", "olsnet plot diagnostics --label")
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    dropped = max(result.n_dropped, getattr(source, "n_dropped", 0) or 0)
+    if dropped:
+        raise typer.BadParameter(
+            f"--label {column!r}: {dropped} row(s) with missing values were dropped from the fit, "
+            "so labels cannot be matched to rows; remove those rows from the file first"
+        )
+    values: list[str] = []
+    for path in getattr(source, "paths", ()):
+        if path.suffix.lower() in (".parquet", ".pq"):
+            names = pq.read_schema(path).names
+            table = pq.read_table(path, columns=[column]) if column in names else None
+        else:
+            names = pcsv.open_csv(path).schema.names
+            table = (
+                pcsv.read_csv(
+                    path,
+                    convert_options=pcsv.ConvertOptions(
+                        include_columns=[column], column_types={column: pa.string()}
+                    ),
+                )
+                if column in names
+                else None
+            )
+        if table is None:
+            raise typer.BadParameter(
+                f"--label {column!r} is not a column of {path}; its columns are {', '.join(names)}"
+            )
+        text = pc.fill_null(table.column(column).cast(pa.string()), "")
+        values.extend(text.to_pylist())
+    return values
 
 
 @app.command()
@@ -112,6 +203,7 @@ def demo(
     from ..demo import run
 
     as_json = check_format(fmt) == "json"
+    needs("demo", "torch", "matplotlib")
     numbers = run(outdir=outdir, console=Console(stderr=as_json), quick=quick)
     if as_json:
         echo(dumps(numbers))

@@ -17,13 +17,26 @@ from typing import Any
 
 from ..affine import Affine
 from ..errors import InputTypeError
+from ._fuse import FusedRun, FuseReport, fuse
 from ._onnx import from_onnx
+from ._onnx import load_model as read_onnx
 from .certificate import TOLERANCES, certify
 
-__all__ = ["TOLERANCES", "certify", "collapse", "from_onnx"]
+__all__ = [
+    "TOLERANCES",
+    "FuseReport",
+    "FusedRun",
+    "certify",
+    "collapse",
+    "from_onnx",
+    "fuse",
+    "read_onnx",
+]
 
 
-def collapse(model: Any, example_input: Any = None, *, n_probes: int = 64, seed: int = 0) -> Affine:
+def collapse(
+    model: Any, example_input: Any = None, *, at: Any = None, n_probes: int = 64, seed: int = 0
+) -> Affine:
     """The affine map ``y = W x + b`` computed by an affine torch module or ONNX graph.
 
     Parameters
@@ -36,6 +49,15 @@ def collapse(model: Any, example_input: Any = None, *, n_probes: int = 64, seed:
         graphs go to :func:`from_onnx`.
     example_input : tensor or array of shape (n_samples, n_features), optional
         Fixes the input width when the first layer does not declare it; joins the probes.
+        For convolutions, the full shape (n_samples, channels, ...).
+    at : tensor or array of shape (n_features,) or (1, *input_shape), optional
+        Local linearization of a piecewise-linear network (ReLU, LeakyReLU, PReLU, Hardtanh /
+        ReLU6 / clamp, abs, MaxPool and the affine layers): the exact affine map of the linear
+        region containing ``at``, equal to the network's Jacobian there. Its certificate gives
+        the ``radius`` around ``at`` inside which the map is exact (the smallest pre-activation
+        margin over the norm of its gradient row) and is checked on probes inside that ball;
+        a point on a region boundary gets radius 0, ``boundary`` naming the operation, and
+        the map autograd reports there. Torch modules only.
     n_probes : int, default 64
         Random standard-normal probe rows for the certificate.
     seed : int, default 0
@@ -63,6 +85,10 @@ def collapse(model: Any, example_input: Any = None, *, n_probes: int = 64, seed:
     Notes
     -----
     For layers ``(W_l, b_l)``: ``W = W_L ⋯ W_1``, ``b = W_L(⋯(W_2 b_1 + b_2)⋯) + b_L``.
+    A ReLU network is affine on each linear region (Montúfar et al. 2014, "On the number of
+    linear regions of deep neural networks"); ``at=x`` returns that region's map, so the
+    network is, around each input, a linear regression (``olsnet.inference_at`` gives its
+    statistics on data of the region).
 
     Examples
     --------
@@ -72,10 +98,12 @@ def collapse(model: Any, example_input: Any = None, *, n_probes: int = 64, seed:
     (2, 3)
     """
     if _is_onnx(model):
+        if at is not None:
+            raise InputTypeError("collapse(..., at=x) linearizes torch modules, not ONNX graphs")
         return from_onnx(model, n_probes=n_probes, seed=seed)
     from ._torch import collapse_module
 
-    return collapse_module(model, example_input, n_probes=n_probes, seed=seed)
+    return collapse_module(model, example_input, at=at, n_probes=n_probes, seed=seed)
 
 
 def _is_onnx(model: Any) -> bool:

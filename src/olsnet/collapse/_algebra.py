@@ -3,9 +3,14 @@
 A traced graph is evaluated on :class:`Lin` values instead of tensors. A ``Lin`` stands for
 the tensor ``x @ W.T + b`` computed from the model input ``x`` of shape (batch, p), laid out as
 
-* ``"nq"``: shape (batch, q), the usual (samples, features) layout;
+* ``"nq"``: shape (batch, *fshape), the usual (samples, features) layout; ``fshape`` is
+  (q,) for a vector of features and, e.g., (channels, height, width) for an image, stored in
+  C order (``q = prod(fshape)``; ``W`` row ``i`` is the flat feature ``i``);
 * ``"qn"``: shape (q, batch), its transpose (``W @ x.T`` forms);
 * ``"n"``:  shape (batch,), a single output whose feature axis was squeezed (q == 1).
+
+The model input may itself have a feature shape (an image): ``p`` is then the number of its
+entries, taken in C order, and the map acts on the flattened input.
 
 Everything else in the graph (parameters, buffers, Python numbers, shapes) is a constant.
 Each rule below is the operation's forward arithmetic applied to ``(W, b)``; all of it runs in
@@ -45,22 +50,67 @@ class Lin:
     W: np.ndarray  # (q, p)
     b: np.ndarray  # (q,)
     layout: Layout = "nq"
+    fshape_: tuple[int, ...] | None = None  # feature shape of an "nq" value; None: (q,)
 
     @property
     def q(self) -> int:
         return int(self.W.shape[0])
 
     @property
+    def fshape(self) -> tuple[int, ...]:
+        """The feature shape: (q,) unless an "nq" value carries channels / spatial axes."""
+        if self.layout == "n":
+            return ()
+        return self.fshape_ if self.fshape_ is not None and self.layout == "nq" else (self.q,)
+
+    @property
     def shape(self) -> tuple[Any, ...]:
-        return {"nq": (BATCH, self.q), "qn": (self.q, BATCH), "n": (BATCH,)}[self.layout]
+        return {"nq": (BATCH, *self.fshape), "qn": (self.q, BATCH), "n": (BATCH,)}[self.layout]
+
+    @property
+    def is_matrix(self) -> bool:
+        """Whether the value is (batch, q) / (q, batch) / (batch,): no extra feature axes."""
+        return len(self.fshape) <= 1
 
     def _with(self, W: np.ndarray, b: np.ndarray, layout: Layout | None = None) -> Lin:
-        return Lin(W, b, layout or self.layout)
+        return Lin(W, b, layout or self.layout, self.fshape_ if layout in (None, "nq") else None)
+
+    def with_fshape(self, W: np.ndarray, b: np.ndarray, fshape: tuple[int, ...]) -> Lin:
+        """An "nq" value of feature shape ``fshape`` (plain (batch, q) when it has one axis)."""
+        fshape = tuple(int(d) for d in fshape)
+        return Lin(W, b, "nq", fshape if len(fshape) != 1 else None)
 
 
-def identity(p: int) -> Lin:
-    """The model input itself: ``W = I``, ``b = 0``."""
-    return Lin(np.eye(p), np.zeros(p), "nq")
+def identity(p: int | tuple[int, ...]) -> Lin:
+    """The model input itself: ``W = I``, ``b = 0``; ``p`` its width or its feature shape."""
+    fshape = (p,) if isinstance(p, (int, np.integer)) else tuple(p)
+    n = int(np.prod(fshape, dtype=np.int64))
+    return Lin(np.eye(n), np.zeros(n), "nq", fshape if len(fshape) != 1 else None)
+
+
+def columnwise(x: Lin, linear: Any, full: Any) -> Lin:
+    """Apply an affine tensor operation ``f = linear + constant`` to ``x`` (shape (batch, *fshape)).
+
+    ``linear(T)`` maps an array (k, *fshape) to (k, *out) linearly; ``full(T)`` is the whole
+    operation (bias, constant fill). Then ``f(W x + b) = linear(W) x + full(b)``, evaluated with
+    the p columns of ``W`` as a batch of k = p inputs.
+    """
+    if x.layout != "nq":
+        raise _Refused(f"this operation takes (batch, channels, ...) values, not {x.shape}")
+    p = x.W.shape[1]
+    cols = np.ascontiguousarray(x.W.T).reshape(p, *x.fshape)  # (p, *fshape)
+    Wout = np.asarray(linear(cols), dtype=np.float64)  # (p, *out)
+    bout = np.asarray(full(x.b.reshape(1, *x.fshape)), dtype=np.float64)  # (1, *out)
+    out_shape = Wout.shape[1:]
+    return x.with_fshape(Wout.reshape(p, -1).T.copy(), bout.reshape(-1), out_shape)
+
+
+def channel_vector(x: Lin, c: np.ndarray) -> np.ndarray:
+    """A per-channel constant (C,) of a (batch, C, ...) value, spread over its flat features."""
+    fshape = x.fshape
+    if len(fshape) < 2:
+        return c
+    return np.broadcast_to(c.reshape(-1, *([1] * (len(fshape) - 1))), fshape).reshape(-1)
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -80,6 +130,20 @@ def _feature_vector(x: Lin, c: np.ndarray) -> np.ndarray:
     would then depend on the batch size.
     """
     shape = c.shape
+    if x.layout == "nq" and not x.is_matrix:
+        nd = len(x.fshape)
+        if c.ndim > nd + 1 or (c.ndim == nd + 1 and shape[0] != 1):
+            raise _Refused(
+                f"a constant of shape {shape} does not broadcast along the feature axes of a "
+                f"value of shape {x.shape} (only per-feature constants are affine maps)"
+            )
+        try:
+            tail = c.reshape(shape[1:]) if c.ndim == nd + 1 else c
+            return np.broadcast_to(tail, x.fshape).reshape(-1)
+        except ValueError as err:
+            raise _Refused(
+                f"a constant of shape {shape} does not broadcast with {x.shape}"
+            ) from err
     if x.layout == "nq" and c.ndim <= 2 and (c.ndim < 2 or shape[0] == 1):
         vec = c.reshape(-1) if c.ndim else c.reshape(1)
     elif x.layout == "qn" and (
@@ -99,7 +163,7 @@ def _feature_vector(x: Lin, c: np.ndarray) -> np.ndarray:
 
 
 def _broadcast_pair(a: Lin, b: Lin) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    if a.layout != b.layout:
+    if a.layout != b.layout or ((not a.is_matrix or not b.is_matrix) and a.fshape != b.fshape):
         raise _Refused(
             f"values of shapes {a.shape} and {b.shape} do not combine feature by feature"
         )
@@ -181,6 +245,8 @@ def linear(x: Lin, weight: Any, bias: Any = None) -> Lin:
     if isinstance(weight, Lin) or isinstance(bias, Lin):
         raise _Refused("a linear layer whose weight depends on the input is not affine")
     W = as_array(weight)
+    if not x.is_matrix and x.layout == "nq" and W.ndim == 2 and W.shape[1] == x.fshape[-1]:
+        return _last_axis_linear(x, W, None if bias is None else as_array(bias))
     if x.layout == "n" or W.ndim != 2 or W.shape[1] != x.q:
         raise _Refused(
             f"a linear layer with weight {W.shape} cannot take a value of shape {x.shape}"
@@ -189,21 +255,52 @@ def linear(x: Lin, weight: Any, bias: Any = None) -> Lin:
     return out if bias is None else add(out, bias)
 
 
+def _last_axis_linear(x: Lin, W: np.ndarray, bias: np.ndarray | None) -> Lin:
+    """``F.linear`` on the last axis of a (batch, ..., k) value."""
+    k, p = x.fshape[-1], x.W.shape[1]
+    Wx = x.W.reshape(-1, k, p)  # (m, k, p)
+    bx = x.b.reshape(-1, k)  # (m, k)
+    Wout = np.einsum("jk,mkp->mjp", W, Wx)  # (m, j, p)
+    bout = bx @ W.T + (0.0 if bias is None else bias)  # (m, j)
+    return x.with_fshape(Wout.reshape(-1, p), bout.reshape(-1), (*x.fshape[:-1], W.shape[0]))
+
+
 def batch_norm(x: Lin, mean: Any, var: Any, weight: Any, bias: Any, eps: float) -> Lin:
-    """Batch normalisation with fixed statistics: ``(x - mean) / sqrt(var + eps) * weight + bias``."""
+    """Batch normalisation with fixed statistics: ``(x - mean) / sqrt(var + eps) * weight + bias``,
+    per feature of a (batch, C) value or per channel of a (batch, C, ...) value."""
     if x.layout != "nq":
         raise _Refused(f"batch normalisation of a value of shape {x.shape} is not supported")
-    inv = 1.0 / np.sqrt(as_array(var) + eps)  # (q,)
-    g = inv * (as_array(weight) if weight is not None else 1.0)
-    out = scale(add(x, -as_array(mean)), g)
-    return out if bias is None else add(out, bias)
+    inv = 1.0 / np.sqrt(as_array(var) + eps)  # (C,)
+    g = inv * (as_array(weight) if weight is not None else 1.0)  # (C,)
+    shift = -as_array(mean) * g + (as_array(bias) if bias is not None else 0.0)  # (C,)
+    if x.fshape and g.size not in (1, x.fshape[0]):
+        raise _Refused(f"batch normalisation over {g.size} channels of a value of shape {x.shape}")
+    gv, sv = channel_vector(x, np.broadcast_to(g, x.fshape[:1])), None
+    sv = channel_vector(x, np.broadcast_to(shift, x.fshape[:1]))
+    return x._with(gv[:, None] * x.W, gv * x.b + sv)
 
 
 def cat(values: list[Any], dim: int) -> Lin:
-    """Concatenation of affine values along their feature axis."""
+    """Concatenation of affine values along a feature axis."""
     if not all(isinstance(v, Lin) for v in values):
         raise _Refused("concatenating a constant with input-dependent values varies with the batch")
     layout = values[0].layout
+    if layout == "nq" and not all(v.is_matrix for v in values):
+        nd = len(values[0].fshape)
+        axis = dim % (nd + 1) - 1 if dim >= -(nd + 1) else -1
+        if axis < 0 or any(len(v.fshape) != nd for v in values):
+            shapes = ", ".join(str(v.shape) for v in values)
+            raise _Refused(
+                f"concatenation along dim {dim} of shapes {shapes} is not a feature axis"
+            )
+        p = values[0].W.shape[1]
+        Ws = [v.W.reshape(*v.fshape, p) for v in values]
+        bs = [v.b.reshape(v.fshape) for v in values]
+        try:
+            W, b = np.concatenate(Ws, axis=axis), np.concatenate(bs, axis=axis)
+        except ValueError as err:
+            raise _Refused(f"concatenation along dim {dim}: {err}") from err
+        return values[0].with_fshape(W.reshape(-1, p), b.reshape(-1), b.shape)
     feature_axis = {"nq": (1, -1), "qn": (0, -2)}.get(layout, ())
     if any(v.layout != layout for v in values) or dim not in feature_axis:
         shapes = ", ".join(str(v.shape) for v in values)
@@ -232,12 +329,28 @@ def _is_full(s: Any) -> bool:
     return isinstance(s, slice) and s.start in (None, 0) and s.stop is None and s.step in (None, 1)
 
 
+def _select_features(x: Lin, index: tuple[Any, ...]) -> Lin:
+    """``x[:, *index]`` for a (batch, *fshape) value: the rows of W its entries pick."""
+    try:
+        flat = np.arange(x.q).reshape(x.fshape)[index]
+    except (IndexError, TypeError) as err:
+        raise _Refused(f"indexing a value of shape {x.shape} with {index!r}: {err}") from err
+    if flat.ndim == 0:
+        return Lin(x.W[[int(flat)]], x.b[[int(flat)]], "n")
+    rows = flat.reshape(-1)
+    return x.with_fshape(x.W[rows], x.b[rows], flat.shape)
+
+
 def getitem(x: Lin, index: Any) -> Lin:
     """``x[index]`` for indices that select features and keep the whole batch."""
     idx = index if isinstance(index, tuple) else (index,)
     full = slice(None)
     idx = tuple(full if _is_full(s) else s for s in idx)
-    if x.layout == "nq":
+    if x.layout == "nq" and not x.is_matrix:
+        if idx and (idx[0] == full or idx[0] is Ellipsis) and None not in idx:
+            rest = idx[1:] if idx[0] == full else (Ellipsis, *idx[1:])
+            return _select_features(x, rest) if rest else x
+    elif x.layout == "nq":
         if len(idx) == 2 and (idx[0] == full or idx[0] is Ellipsis):
             return _feature_index(x, idx[1])
         if len(idx) == 1 and idx[0] == full:
@@ -254,7 +367,7 @@ def getitem(x: Lin, index: Any) -> Lin:
 
 
 def reshape(x: Lin, shape: tuple[Any, ...], batch_size: int | None = None) -> Lin:
-    """Reshapes that restate (batch, features) or add / drop a unit feature axis.
+    """Reshapes that keep the batch axis first and whole: (batch, *features) in C order.
 
     ``batch_size`` is the concrete batch size a graph was exported with (torch.export and
     ONNX graphs write it into shapes); it is read as the batch axis.
@@ -262,17 +375,35 @@ def reshape(x: Lin, shape: tuple[Any, ...], batch_size: int | None = None) -> Li
     shape = tuple(shape)
     if shape and batch_size is not None and shape[0] == batch_size:
         shape = (BATCH, *shape[1:])
-    batch_like = (BATCH, -1)
-    if x.layout != "qn" and len(shape) == 2 and shape[0] in batch_like and shape[1] in (-1, x.q):
-        return x._with(x.W, x.b, "nq")
-    if x.layout != "qn" and len(shape) == 1 and shape[0] in batch_like and x.q == 1:
+    if x.layout == "qn" or not shape or shape[0] not in (BATCH, -1):
+        raise _Refused(f"reshaping a value of shape {x.shape} to {shape} mixes batch and features")
+    rest = [int(d) for d in shape[1:] if d is not BATCH]
+    if len(rest) != len(shape) - 1:
+        raise _Refused(f"reshaping a value of shape {x.shape} to {shape} mixes batch and features")
+    if rest.count(-1) > 1:
+        raise _Refused(f"reshape to {shape}: more than one -1")
+    known = int(np.prod([d for d in rest if d != -1], dtype=np.int64))
+    if -1 in rest:
+        if shape[0] == -1 or known == 0 or x.q % known:
+            raise _Refused(f"reshaping a value of shape {x.shape} to {shape}")
+        rest[rest.index(-1)] = x.q // known
+    elif shape[0] == -1 and known != x.q:
+        raise _Refused(f"reshaping a value of shape {x.shape} to {shape} mixes batch and features")
+    if int(np.prod(rest, dtype=np.int64)) != x.q:
+        raise _Refused(f"reshaping a value of shape {x.shape} to {shape} changes its size")
+    if not rest:
         return x._with(x.W, x.b, "n")
-    raise _Refused(f"reshaping a value of shape {x.shape} to {shape} mixes batch and features")
+    return x.with_fshape(x.W, x.b, tuple(rest))
 
 
-def flatten(x: Lin, start_dim: int = 0) -> Lin:
-    if x.layout == "nq" and start_dim in (1, -1):
-        return x
+def flatten(x: Lin, start_dim: int = 0, end_dim: int = -1) -> Lin:
+    """``torch.flatten`` of the axes start_dim..end_dim of a (batch, *fshape) value."""
+    ndim = len(x.shape)
+    start, end = start_dim % ndim if ndim else 0, end_dim % ndim if ndim else 0
+    if x.layout == "nq" and start >= 1:
+        f = x.fshape
+        merged = int(np.prod(f[start - 1 : end], dtype=np.int64))
+        return x.with_fshape(x.W, x.b, (*f[: start - 1], merged, *f[end:]))
     if start_dim == 0 and (x.layout == "n" or x.q == 1):
         return x._with(x.W, x.b, "n")
     raise _Refused(
@@ -281,6 +412,18 @@ def flatten(x: Lin, start_dim: int = 0) -> Lin:
 
 
 def squeeze(x: Lin, dim: Any = None) -> Lin:
+    if x.layout == "nq" and not x.is_matrix:
+        dims = (dim,) if isinstance(dim, int) else dim
+        f = x.fshape
+        drop = (
+            {i for i, d in enumerate(f) if d == 1}
+            if dims is None
+            else {d % (len(f) + 1) - 1 for d in dims}
+        )
+        if -1 in drop:
+            raise _Refused(f"squeezing the batch axis of a value of shape {x.shape}")
+        kept = tuple(d for i, d in enumerate(f) if i not in drop or d != 1)
+        return x.with_fshape(x.W, x.b, kept) if kept else x._with(x.W, x.b, "n")
     if x.q == 1 and x.layout == "nq" and dim in (None, 1, -1, (1,), (-1,)):
         return x._with(x.W, x.b, "n")
     if x.q == 1 and x.layout == "qn" and dim in (None, 0, -2, (0,), (-2,)):
@@ -295,4 +438,9 @@ def unsqueeze(x: Lin, dim: int) -> Lin:
         return x._with(x.W, x.b, "nq")
     if x.layout == "n" and dim in (0, -2):
         return x._with(x.W, x.b, "qn")
+    if x.layout == "nq" and dim not in (0, -len(x.shape) - 1):
+        f = list(x.fshape)
+        axis = dim - 1 if dim > 0 else len(f) + 1 + dim
+        f.insert(axis, 1)
+        return x.with_fshape(x.W, x.b, tuple(f))
     raise _Refused(f"adding an axis at dim {dim} to a value of shape {x.shape} is not supported")

@@ -10,6 +10,7 @@ inputs with :func:`~olsnet.collapse.certificate.certify` (one tolerance table fo
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 import warnings
@@ -21,6 +22,7 @@ import numpy as np
 from ..affine import Affine, Certificate
 from ..errors import DimensionError, InputTypeError, NotAffineError, TrainingWarning
 from ._algebra import Lin
+from ._local import Region
 from ._trace import evaluate, guess_n_features, n_features_from_graph, trace
 from .certificate import certify
 
@@ -28,7 +30,7 @@ __all__ = ["collapse_module", "multiply_out", "plain_linear_layers"]
 
 
 def collapse_module(
-    module: Any, example_input: Any = None, *, n_probes: int = 64, seed: int = 0
+    module: Any, example_input: Any = None, *, at: Any = None, n_probes: int = 64, seed: int = 0
 ) -> Affine:
     """:func:`olsnet.collapse` of a torch module (see there for parameters and errors).
 
@@ -47,14 +49,18 @@ def collapse_module(
         example = torch.as_tensor(
             np.asarray(example_input) if not torch.is_tensor(example_input) else example_input
         )
-        if example.ndim != 2:
+        if example.ndim < 2:
             raise DimensionError(
-                f"example_input must have shape (n_samples, n_features), got {tuple(example.shape)}"
+                f"example_input must have shape (n_samples, n_features) or (n_samples, channels, "
+                f"...) for convolutions, got {tuple(example.shape)}"
             )
+    region = None
+    if at is not None:
+        example, region = _point(at)
     modes = {m: m.training for m in module.modules()}
-    layers = plain_linear_layers(module)  # Linear layers: the same in both modes
-    if layers is None and any(modes.values()):
-        training = [name or "(top level)" for name, m in module.named_modules() if m.training]
+    layers = None if region is not None else plain_linear_layers(module)  # mode-independent
+    training = [name or "(top level)" for name, m in module.named_modules() if _reads_mode(m)]
+    if layers is None and training:
         warnings.warn(
             TrainingWarning(
                 f"{type(module).__name__} is in training mode (e.g. {training[0]!r}); it is collapsed as "
@@ -67,10 +73,22 @@ def collapse_module(
         module.eval()
         if layers is not None:
             return _collapse_chain(module, layers, example, n_probes, seed)
-        return _collapse_eval(module, example, n_probes, seed)
+        return _collapse_eval(module, example, n_probes, seed, region)
     finally:
         for m, mode in modes.items():
             m.training = mode
+
+
+def _reads_mode(module: Any) -> bool:
+    """A module in training mode that behaves differently there: Dropout, BatchNorm, or a
+    module of the user's own whose forward may read ``self.training``."""
+    from torch import nn
+
+    if not module.training:
+        return False
+    if isinstance(module, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)):
+        return True
+    return not type(module).__module__.startswith("torch.")
 
 
 def plain_linear_layers(module: Any) -> list[Any] | None:
@@ -131,7 +149,37 @@ def _param_dtype(module: Any) -> Any:
     return torch.float32
 
 
-def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affine:
+def _no_shape(module: Any) -> DimensionError:
+    return DimensionError(
+        f"cannot tell the input shape of {type(module).__name__} (a convolution, pooling or "
+        "padding layer does not declare its spatial size, and no Linear layer comes first); "
+        "pass example_input with the full shape, e.g. a tensor of shape (1, channels, length) "
+        "for Conv1d or (1, channels, height, width) for Conv2d"
+    )
+
+
+def _point(at: Any) -> tuple[Any, Region]:
+    """(example input (1, *input_shape) float64, Region) of the point ``at``."""
+    import torch
+
+    x = at.detach().cpu() if torch.is_tensor(at) else torch.as_tensor(np.asarray(at))
+    x = x.to(torch.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim < 2 or x.shape[0] != 1:
+        raise DimensionError(
+            f"at must be one input: shape (n_features,) or (1, *input_shape); got {tuple(x.shape)}"
+        )
+    if not torch.isfinite(x).all():
+        raise DimensionError(
+            "at holds NaN or inf; the linear region of a point needs a finite point"
+        )
+    return x, Region(x.numpy().reshape(-1))
+
+
+def _collapse_eval(
+    module: Any, example: Any, n_probes: int, seed: int, region: Region | None = None
+) -> Affine:
     import torch
 
     def make_example() -> Any:
@@ -139,27 +187,23 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
             return example
         width = guess_n_features(module)
         if width is None:
-            raise DimensionError(
-                f"cannot tell how many features {type(module).__name__} takes; "
-                "pass example_input of shape (n_samples, n_features)"
-            )
+            raise _no_shape(module)
         device = next((t.device for t in module.parameters()), None)
         return torch.randn(7, width, dtype=_param_dtype(module), device=device)
 
     gm, tracer, used = trace(module, make_example)
+    shape: tuple[int, ...] | None = None
     if example is not None:
-        width: int | None = int(example.shape[1])
+        shape = tuple(int(d) for d in example.shape[1:])
     elif used is not None:
-        width = int(used.shape[1])
+        shape = tuple(int(d) for d in used.shape[1:])
     else:
         width = n_features_from_graph(gm) or guess_n_features(module)
-    if width is None:
-        raise DimensionError(
-            f"cannot tell how many features {type(module).__name__} takes; "
-            "pass example_input of shape (n_samples, n_features)"
-        )
+        shape = None if width is None else (width,)
+    if shape is None:
+        raise _no_shape(module)
     batch = int(used.shape[0]) if used is not None else None
-    out = evaluate(gm, width, tracer, batch_size=batch)
+    out = evaluate(gm, shape, tracer, batch_size=batch, region=region)
     if not isinstance(out, Lin):
         raise NotAffineError(
             f"cannot collapse {type(module).__name__}: its output "
@@ -170,7 +214,9 @@ def _collapse_eval(module: Any, example: Any, n_probes: int, seed: int) -> Affin
             f"cannot collapse {type(module).__name__}: it returns (n_outputs, "
             "n_samples); transpose its output to (n_samples, n_outputs)"
         )
-    affine = Affine(out.W, out.b)
+    affine = Affine(out.W, out.b, input_shape=shape if len(shape) > 1 else None)
+    if region is not None:
+        return _with_names(module, affine, _certify_local(module, affine, region, n_probes, seed))
     cert = _certify_module(module, affine, example, n_probes, seed, tracer)
     return _with_names(module, affine, cert)
 
@@ -180,7 +226,9 @@ def _with_names(module: Any, affine: Affine, cert: Certificate) -> Affine:
         _names(getattr(module, attr, None), size)
         for attr, size in (("feature_names", affine.n_features), ("target_names", affine.n_outputs))
     ]
-    return Affine(affine.weight, affine.bias, names[0], names[1], certificate=cert)
+    return Affine(
+        affine.weight, affine.bias, names[0], names[1], cert, input_shape=affine.input_shape
+    )
 
 
 def _names(names: Any, size: int) -> tuple[str, ...] | None:
@@ -190,15 +238,45 @@ def _names(names: Any, size: int) -> tuple[str, ...] | None:
     return None
 
 
+def _certify_local(
+    module: Any, affine: Affine, region: Region, n_probes: int, seed: int
+) -> Certificate:
+    """Model against local map at x and at probes drawn uniformly in the ball of half the
+    radius (a radius of 0 leaves only x; an infinite one, standard-normal offsets)."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    x = region.x
+    offsets = np.zeros((1, x.size))
+    if region.radius > 0:
+        u = rng.standard_normal((n_probes, x.size))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        scale = 0.5 * region.radius if math.isfinite(region.radius) else 1.0
+        r = scale * rng.uniform(size=(n_probes, 1)) ** (1.0 / x.size)  # uniform in the ball
+        offsets = np.vstack([offsets, r * u])
+    X = (x + offsets).reshape(len(offsets), *(affine.input_shape or (affine.n_features,)))
+    where = "; ".join(region.boundary[:3])
+    cert = _certify_module(module, affine, None, 0, seed, "local map", X=X)
+    return dataclasses.replace(cert, radius=region.radius, boundary=where)
+
+
 def _certify_module(
-    module: Any, affine: Affine, example: Any, n_probes: int, seed: int, how: str
+    module: Any,
+    affine: Affine,
+    example: Any,
+    n_probes: int,
+    seed: int,
+    how: str,
+    X: np.ndarray | None = None,
 ) -> Certificate:
     import torch
 
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_probes, affine.n_features))  # (n_probes, p)
+    shape = affine.input_shape or (affine.n_features,)
+    if X is None:
+        X = rng.standard_normal((n_probes, *shape))  # (n_probes, *input_shape)
     if example is not None:
-        X = np.vstack([X, example.detach().cpu().double().numpy()])
+        X = np.concatenate([X, example.detach().cpu().double().numpy()])
     with torch.no_grad():
         try:  # float64 copy: the tightest check of the propagation itself
             reference = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
@@ -216,4 +294,5 @@ def _certify_module(
         )
     y_model = y.detach().cpu().double().numpy()
     source = f"collapse of {type(module).__name__} ({how}, checked in {dtype_name})"
-    return certify(y_model, affine.predict(X), dtype_name=dtype_name, source=source)
+    y_map = affine.predict(X.reshape(len(X), -1))
+    return certify(y_model, y_map, dtype_name=dtype_name, source=source)

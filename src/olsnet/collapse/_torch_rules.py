@@ -121,9 +121,78 @@ def _div(x: Any, y: Any, rounding_mode: str | None = None) -> Any:
 
 
 def _flatten(x: A.Lin, start_dim: int = 0, end_dim: int = -1) -> A.Lin:
-    if end_dim not in (-1, len(x.shape) - 1):
-        raise _Refused(f"flatten up to dim {end_dim} of a value of shape {x.shape}")
-    return A.flatten(x, start_dim)
+    return A.flatten(x, start_dim, end_dim)
+
+
+# ---- convolutions, pooling, padding: run torch's own operation (float64) on W's columns ----
+
+
+def _tensor(value: Any) -> Any:
+    """A constant as a float64 CPU tensor (None stays None)."""
+    import torch
+
+    if value is None:
+        return None
+    if torch.is_tensor(value):
+        return value.detach().to(device="cpu", dtype=torch.float64)
+    return torch.as_tensor(np.asarray(value, dtype=np.float64))
+
+
+def _through_torch(x: A.Lin, linear: Callable[[Any], Any], full: Callable[[Any], Any]) -> A.Lin:
+    """:func:`_algebra.columnwise` with ``linear`` / ``full`` written on float64 tensors."""
+    import torch
+
+    def run(fn: Callable[[Any], Any]) -> Callable[[np.ndarray], np.ndarray]:
+        def on_array(T: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return fn(torch.from_numpy(np.ascontiguousarray(T))).numpy()
+
+        return on_array
+
+    if x.layout != "nq":
+        raise _Refused(f"a convolution, pooling or padding of a value of shape {x.shape}")
+    return A.columnwise(x, run(linear), run(full))
+
+
+def _f_conv(nd: int, transposed: bool = False) -> Rule:
+    """``F.conv{nd}d`` / ``F.conv_transpose{nd}d`` with an affine input and constant weights."""
+
+    def rule(x: A.Lin, weight: Any, bias: Any = None, *args: Any, **kwargs: Any) -> A.Lin:
+        import torch.nn.functional as F
+
+        if isinstance(weight, A.Lin) or isinstance(bias, A.Lin):
+            raise _Refused("a convolution whose weight depends on the input is not affine")
+        name = f"conv_transpose{nd}d" if transposed else f"conv{nd}d"
+        fn, w, b = getattr(F, name), _tensor(weight), _tensor(bias)
+        return _through_torch(
+            x, lambda T: fn(T, w, None, *args, **kwargs), lambda T: fn(T, w, b, *args, **kwargs)
+        )
+
+    return rule
+
+
+def _linear_op(fn_name: str) -> Rule:
+    """A torch.nn.functional operation that is linear in its input (average pooling)."""
+
+    def rule(x: A.Lin, *args: Any, **kwargs: Any) -> A.Lin:
+        import torch.nn.functional as F
+
+        fn = getattr(F, fn_name)
+        return _through_torch(x, lambda T: fn(T, *args, **kwargs), lambda T: fn(T, *args, **kwargs))
+
+    return rule
+
+
+def _f_pad(x: A.Lin, pad: Any, mode: str = "constant", value: float | None = None) -> A.Lin:
+    """``F.pad``: constant padding adds ``value`` to the bias only; the other modes copy entries."""
+    import torch.nn.functional as F
+
+    fill = float(value or 0.0)
+    if mode != "constant":
+        return _through_torch(x, lambda T: F.pad(T, pad, mode), lambda T: F.pad(T, pad, mode))
+    return _through_torch(
+        x, lambda T: F.pad(T, pad, "constant", 0.0), lambda T: F.pad(T, pad, "constant", fill)
+    )
 
 
 def _f_batch_norm(
@@ -185,6 +254,11 @@ TORCH_RULES: dict[str, Rule] = {
     "feature_alpha_dropout": _dropout,
     "dropout1d": _dropout,
     "batch_norm": _f_batch_norm,
+    **{f"conv{nd}d": _f_conv(nd) for nd in (1, 2, 3)},
+    **{f"conv_transpose{nd}d": _f_conv(nd, transposed=True) for nd in (1, 2, 3)},
+    **{f"avg_pool{nd}d": _linear_op(f"avg_pool{nd}d") for nd in (1, 2, 3)},
+    **{f"adaptive_avg_pool{nd}d": _linear_op(f"adaptive_avg_pool{nd}d") for nd in (1, 2, 3)},
+    "pad": _f_pad,
     # dtype, device and memory-layout changes leave the map alone (it is computed in float64)
     "contiguous": _identity,
     "clone": _identity,
@@ -204,7 +278,7 @@ def _module_linear(m: Any, x: A.Lin) -> A.Lin:
 def _module_batch_norm(m: Any, x: A.Lin) -> A.Lin:
     if m.running_mean is None or m.running_var is None:
         raise _Refused(
-            "BatchNorm1d without running statistics (track_running_stats=False) "
+            f"{type(m).__name__} without running statistics (track_running_stats=False) "
             "normalises with the statistics of each batch"
         )
     return A.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, m.eps)
@@ -214,17 +288,68 @@ def _module_flatten(m: Any, x: A.Lin) -> A.Lin:
     return _flatten(x, m.start_dim, m.end_dim)
 
 
+def _module_unflatten(m: Any, x: A.Lin) -> A.Lin:
+    dim = m.dim % len(x.shape)
+    if dim == 0:
+        raise _Refused("unflattening the batch axis")
+    return A.reshape(x, (A.BATCH, *x.shape[1:dim], *m.unflattened_size, *x.shape[dim + 1 :]))
+
+
+def _module_conv(m: Any, x: A.Lin) -> A.Lin:
+    """Conv1d/2d/3d (every padding mode, stride, dilation, groups) through ``_conv_forward``."""
+    weight, bias = _tensor(m.weight), _tensor(m.bias)
+    return _through_torch(
+        x, lambda T: m._conv_forward(T, weight, None), lambda T: m._conv_forward(T, weight, bias)
+    )
+
+
+def _module_conv_transpose(m: Any, x: A.Lin) -> A.Lin:
+    import torch.nn.functional as F
+
+    nd = len(m.kernel_size)
+    fn = getattr(F, f"conv_transpose{nd}d")
+    weight, bias = _tensor(m.weight), _tensor(m.bias)
+    args = (m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+    return _through_torch(
+        x, lambda T: fn(T, weight, None, *args), lambda T: fn(T, weight, bias, *args)
+    )
+
+
+def _module_linear_op(m: Any, x: A.Lin) -> A.Lin:
+    """Pooling by averaging and non-constant padding: the module itself is linear."""
+    return _through_torch(x, m, m)
+
+
+def _module_constant_pad(m: Any, x: A.Lin) -> A.Lin:
+    return _f_pad(x, m.padding, "constant", m.value)
+
+
 def module_rule(module: Any) -> Rule | None:
     """The rule for a leaf module (``None`` when its type is not affine or not supported)."""
     from torch import nn
 
-    table: tuple[tuple[type, Rule], ...] = (
+    dropouts = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+    averaging: tuple[type, ...] = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+    averaging += (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+    copying: tuple[type, ...] = (nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d)
+    copying += (nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d)
+    copying += (nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+    table: tuple[tuple[type | tuple[type, ...], Rule], ...] = (
         (nn.Linear, _module_linear),
         (nn.Identity, lambda m, x: x),
-        ((nn.Dropout, nn.Dropout1d, nn.AlphaDropout, nn.FeatureAlphaDropout), lambda m, x: x),
-        (nn.BatchNorm1d, _module_batch_norm),
+        ((*dropouts, nn.FeatureAlphaDropout), lambda m, x: x),
+        ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), _module_batch_norm),
         (nn.Flatten, _module_flatten),
-    )  # type: ignore[assignment]
+        (nn.Unflatten, _module_unflatten),
+        ((nn.Conv1d, nn.Conv2d, nn.Conv3d), _module_conv),
+        ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), _module_conv_transpose),
+        ((*averaging, *copying), _module_linear_op),
+        (
+            (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d),
+            _module_constant_pad,
+        ),
+        ((nn.ZeroPad2d, nn.ZeroPad3d), _module_constant_pad),
+    )
     for types, rule in table:
         if isinstance(module, types):
             return rule
@@ -286,7 +411,46 @@ def _aten_select(self: A.Lin, dim: int, index: int) -> A.Lin:
     return A.getitem(self, tuple(idx))
 
 
+def _aten_affine(name: str, constant: str | None = None) -> Rule:
+    """An ATen operator affine in ``self`` (or ``input``): run it on the columns of W with its
+    constant argument (a bias, a fill value) set to None / 0, and whole on the bias."""
+
+    def rule(**named: Any) -> A.Lin:
+        import torch
+
+        op = getattr(torch.ops.aten, name)
+        key = "input" if "input" in named else "self"
+        x = named.pop(key)
+        if any(isinstance(v, A.Lin) for v in named.values()):
+            raise _Refused(f"aten.{name} with more than one input-dependent operand")
+        named = {k: _tensor(v) if hasattr(v, "detach") else v for k, v in named.items()}
+        linear = dict(named)
+        if constant is not None and constant in named:
+            linear[constant] = None if constant == "bias" else 0.0
+        return _through_torch(x, lambda T: op(T, **linear), lambda T: op(T, **named))
+
+    return rule
+
+
+_ATEN_AFFINE = {
+    **{f"conv{nd}d": "bias" for nd in (1, 2, 3)},
+    **{f"conv_transpose{nd}d": "bias" for nd in (1, 2, 3)},
+    "convolution": "bias",
+    **{f"avg_pool{nd}d": None for nd in (1, 2, 3)},
+    **{f"adaptive_avg_pool{nd}d": None for nd in (1, 2, 3)},
+    **{f"_adaptive_avg_pool{nd}d": None for nd in (1, 2, 3)},
+    "constant_pad_nd": "value",
+    "reflection_pad1d": None,
+    "reflection_pad2d": None,
+    "reflection_pad3d": None,
+    "replication_pad1d": None,
+    "replication_pad2d": None,
+    "replication_pad3d": None,
+}
+
 ATEN_RULES: dict[str, Rule] = {
+    **{name: _aten_affine(name, constant) for name, constant in _ATEN_AFFINE.items()},
+    "pad": lambda self, pad, mode="constant", value=None: _f_pad(self, pad, mode, value),
     "add": lambda self, other, alpha=1: A.add(self, other, alpha),
     "sub": lambda self, other, alpha=1: A.add(self, other, -alpha),
     "rsub": lambda self, other, alpha=1: A.add(other, self, -alpha),

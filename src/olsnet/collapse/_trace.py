@@ -13,21 +13,33 @@ from typing import Any
 from ..errors import NotAffineError
 from . import _algebra as A
 from ._algebra import Lin, _Refused
+from ._local import Region
+from ._local import function_rule as local_function_rule
+from ._local import module_rule as local_module_rule
 from ._torch_rules import ATEN_RULES, TORCH_RULES, module_rule
 
 SUPPORTED = (
-    "Linear / F.linear, BatchNorm1d (eval), Dropout (eval), Identity, Flatten, + and - of "
-    "affine branches, * and / by constants, @ with constant matrices, torch.cat along the "
-    "feature axis, feature slices, transposes, view/reshape to (batch, features)"
+    "Linear / F.linear, Conv1d/2d/3d and ConvTranspose (any stride, padding mode, dilation, "
+    "groups), BatchNorm1d/2d/3d (eval), AvgPool / AdaptiveAvgPool, padding, Dropout (eval), "
+    "Identity, Flatten / Unflatten, + and - of affine branches, * and / by constants, @ with "
+    "constant matrices, torch.cat along a feature axis, feature slices, transposes, "
+    "view/reshape that keep the batch axis"
 )
 
 # modules of these packages, and tensor methods, are the only callables matched by name
 _TRUSTED_MODULES = ("torch", "_operator", "operator", "builtins")
 
 
+# layers whose input has channel / spatial axes: their input shape cannot be read off them
+_SHAPED: tuple[str, ...] = ("BatchNorm2d", "BatchNorm3d", "AvgPool", "AdaptiveAvgPool", "MaxPool")
+_SHAPED += ("Pad", "ConstantPad", "ZeroPad", "ReflectionPad", "ReplicationPad", "CircularPad")
+
+
 def guess_n_features(module: Any) -> int | None:
     """The input width read off the first layer that declares one (None if none does)."""
     for sub in module.modules():
+        if hasattr(sub, "in_channels") or type(sub).__name__.startswith(_SHAPED):
+            return None  # a convolution, pooling or padding: the full shape is needed
         for attr in ("in_features", "num_features", "n_features"):
             value = getattr(sub, attr, None)
             if isinstance(value, int) and value > 0:
@@ -202,9 +214,13 @@ def _apply(
     kwargs: dict[str, Any],
     aten: bool,
     batch_size: int | None,
+    region: Region | None = None,
 ) -> Any:
     if node.op == "call_module":
         sub = gm.get_submodule(node.target)
+        local_rule = None if region is None else local_module_rule(region, sub, str(node.target))
+        if local_rule is not None:
+            return local_rule(sub, *args, **kwargs)
         rule = module_rule(sub)
         if rule is None:
             raise _Refused(f"{type(sub).__name__} is not an affine layer olsnet can follow")
@@ -220,14 +236,26 @@ def _apply(
         return aten_rule(**named)
     module_name = getattr(node.target, "__module__", None) or ""
     trusted = node.op == "call_method" or module_name.split(".")[0] in _TRUSTED_MODULES
+    if region is not None and trusted:
+        local = local_function_rule(region, name, f"{name} (node {node.name!r})")
+        if local is not None:
+            return local(*args, **kwargs)
     rule = TORCH_RULES.get(name) if trusted else None
     if rule is None:
         raise _Refused(f"{name} is not an affine operation olsnet can follow")
     return rule(*args, **kwargs)
 
 
-def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = None) -> Lin:
-    """Evaluate the traced graph on affine values; the single input is ``x`` of width ``n_features``."""
+def evaluate(
+    gm: Any,
+    input_shape: int | tuple[int, ...],
+    tracer: str,
+    batch_size: int | None = None,
+    region: Region | None = None,
+) -> Lin:
+    """Evaluate the traced graph on affine values; the single input ``x`` has shape
+    (batch, *input_shape) (an int: (batch, input_shape)). With ``region``, piecewise-linear
+    operations take the piece active at ``region.x`` (see ``_local``)."""
     from torch.fx.node import map_arg
 
     aten = tracer == "torch.export"
@@ -236,7 +264,7 @@ def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = Non
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             if n_inputs == 0:
-                env[node] = A.identity(n_features)
+                env[node] = A.identity(input_shape)
             elif node.args:  # an argument with a default value
                 env[node] = node.args[0]
             else:
@@ -261,7 +289,7 @@ def evaluate(gm: Any, n_features: int, tracer: str, batch_size: int | None = Non
         kwargs = map_arg(node.kwargs, env.__getitem__)
         try:
             if _contains_lin(args) or _contains_lin(kwargs):
-                env[node] = _apply(gm, node, args, kwargs, aten, batch_size)
+                env[node] = _apply(gm, node, args, kwargs, aten, batch_size, region)
             else:
                 env[node] = _run_constant(gm, node, args, kwargs)
         except (_Refused, TypeError, ValueError, RuntimeError, IndexError) as err:

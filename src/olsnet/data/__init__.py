@@ -1,5 +1,7 @@
-"""Inputs to designs: arrays and frames (here), files and formulas (``olsnet.data.files``,
-``olsnet.data.formula``, imported lazily because they need pyarrow / formulaic)."""
+"""Inputs to designs: arrays and frames (here), files (``olsnet.data.files``), formula text
+(``olsnet.data.formula``), the model spec that encodes raw rows (``olsnet.data.model_spec``)
+and a formula on a frame (``olsnet.data.formula_frame``); pyarrow and formulaic load only when
+those are used."""
 
 from ._arrays import (
     ArraySource,

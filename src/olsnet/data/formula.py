@@ -1,377 +1,393 @@
-"""Formulas (``"y ~ x1 + np.log(x2) + C(group)"``) through formulaic.
+"""Formula text: R's idioms, the transforms a formula may call, and the columns it reads.
 
-A formula turns a data frame into a model matrix whose columns are named as statsmodels'
-formula API names them (``Intercept``, ``x1``, ``np.log(x2)``, ``C(group)[T.b]``,
-``x1:x2``). olsnet fits the matrix without its ``Intercept`` column and with
-``fit_intercept=True`` (the estimator's own intercept, centred R², F-test), so the result
-reads exactly like ``statsmodels.formula.api.ols(formula, data).fit()``. Terms come in
-formulaic's order (by degree), which may differ from patsy's; names are the same.
+A formula is *code*: formulaic evaluates each Python factor (``np.log(x)``, ``I(x**2)``) with
+``eval``. This module reads the text before anything is evaluated:
+
+* :func:`expand_formula` gives R's meaning to R's idioms, as ``lm`` reads them: ``factor(x)``
+  is ``C(x)``; ``^`` inside a call (``I(x^2)``, ``log(x^2)``) is a power, never Python's XOR;
+  a column name with dots (``Sepal.Length``) works bare and backtick-quoted; ``.`` is every
+  column not otherwise in the formula (R's ``terms.formula``); a date column becomes numeric
+  time with its unit in the term name (see :mod:`olsnet.data.model_spec`).
+* :func:`check_transforms` allows only the documented transforms (the allow-list below) and
+  refuses anything else, naming the call. The CLI always applies it (``--allow-python`` lifts
+  it); the Python API applies it with ``allow_python=False``.
 
 formulaic is imported only when a formula is used.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._types import COV_TYPES, MISSING_POLICIES, check_option
-from ..errors import DataError, DimensionError, InputTypeError
+from ..errors import FormulaError
 
-__all__ = ["FormulaSpec", "design_from_formula", "from_formula", "ols", "parse_formula"]
+__all__ = [
+    "ALLOWED_TRANSFORMS",
+    "ParsedFormula",
+    "check_transforms",
+    "close_matches",
+    "expand_formula",
+    "parse_formula",
+]
 
 INTERCEPT = "Intercept"
-_CATEGORICAL = re.compile(r"\bC\(\s*`?([^,)`]+?)`?\s*[,)]")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: formulaic's stateful transforms and encoders, R's spellings, and contrasts inside ``C()``.
+_NAMED_TRANSFORMS = frozenset(
+    {
+        "C", "I", "Q", "center", "scale", "standardize", "poly", "bs", "cr", "cs", "cc",
+        "log", "log2", "log10", "exp", "exp2", "exp10", "sqrt", "abs",
+        "contr.treatment", "contr.sum", "contr.helmert", "contr.poly", "contr.diff",
+        "Treatment", "Sum", "Helmert", "Poly", "Diff",
+    }
+)  # fmt: skip
+
+
+def _numpy_ufuncs() -> frozenset[str]:
+    """``np.<name>`` for every NumPy ufunc (elementwise math: ``np.log``, ``np.sqrt``, ...)."""
+    names = {n for n in dir(np) if isinstance(getattr(np, n, None), np.ufunc)}
+    return frozenset(f"{mod}.{n}" for mod in ("np", "numpy") for n in names)
+
+
+#: Every call a formula may make unless the user allows Python (``--allow-python``).
+ALLOWED_TRANSFORMS: frozenset[str] = _NAMED_TRANSFORMS | _numpy_ufuncs()
+
+# a token of formula text: backtick name, string, name (dots allowed), number, other character
+_TOKEN = re.compile(
+    r"(?P<tick>`[^`]*`)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
+    r"|(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?)|(?P<space>\s+)|(?P<other>\*\*|.)",
+    re.DOTALL,
+)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
-class ParsedFormula:
-    """A formula before it has seen data: the columns it reads and those it treats as levels."""
-
-    formula: str
-    variables: frozenset[str]
-    categorical: frozenset[str]
-    tokens: frozenset[str]
-
-    def columns_used(self, columns: Sequence[Any]) -> list[str]:
-        """The data columns the formula reads, in the data's order.
-
-        formulaic's ``required_variables`` misses the arguments of some stateful transforms
-        (``scale(w)``), so every identifier of the formula text that names a column counts.
-        """
-        wanted = self.variables | self.tokens
-        return [str(c) for c in columns if str(c) in wanted]
-
-    def unknown(self, columns: Sequence[Any]) -> list[str]:
-        """Variables the formula needs that are not columns (nor names formulaic provides)."""
-        have = {str(c) for c in columns}
-        return sorted(v for v in self.variables if v not in have and not _in_namespace(v))
-
-    def learn(self, data: Any) -> FormulaSpec:
-        """The :class:`FormulaSpec` learnt on ``data`` (a pandas / polars frame or a dict)."""
-        from formulaic import model_matrix
-
-        try:
-            with np.errstate(all="ignore"):  # non-finite values are reported by row and term
-                mm = model_matrix(self.formula, data, na_action="ignore")
-        except Exception as exc:  # formulaic raises many types; re-raise as one, with the formula
-            raise _formula_error(self.formula, exc) from None
-        if not hasattr(mm, "lhs"):
-            raise InputTypeError(
-                f"formula {self.formula!r} has no left-hand side; write the "
-                "target before '~', as in 'y ~ x1 + x2'"
-            )
-        rhs_names = tuple(str(c) for c in mm.rhs.columns)
-        return FormulaSpec(
-            formula=self.formula,
-            model_spec=mm.model_spec,
-            target_names=tuple(str(c) for c in mm.lhs.columns),
-            feature_names=tuple(c for c in rhs_names if c != INTERCEPT),
-            fit_intercept=INTERCEPT in rhs_names,
-        )
+class _Token:
+    kind: str
+    text: str
+    pos: int
 
 
-def _formula_error(formula: str, exc: Exception) -> InputTypeError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return InputTypeError(f"formula {formula!r} cannot be applied: {text}")
+def _tokens(formula: str) -> list[_Token]:
+    return [_Token(m.lastgroup or "other", m.group(), m.start()) for m in _TOKEN.finditer(formula)]
 
 
-def parse_formula(formula: str) -> ParsedFormula:
-    """Parse ``formula`` (formulaic syntax) without data."""
-    from formulaic import Formula
-
-    if not isinstance(formula, str) or "~" not in formula:
-        raise InputTypeError(f"formula must be a string like 'y ~ x1 + x2'; got {formula!r}")
-    try:
-        parsed = Formula(formula)
-    except Exception as exc:
-        raise _formula_error(formula, exc) from None
-    variables = frozenset(str(v) for v in parsed.required_variables)
-    categorical = frozenset(m.strip() for m in _CATEGORICAL.findall(formula)) & variables
-    tokens = frozenset(_IDENTIFIER.findall(formula)) | frozenset(re.findall(r"`([^`]+)`", formula))
-    return ParsedFormula(formula, variables, categorical, tokens)
+def _quote(name: str) -> str:
+    return name if _PLAIN.fullmatch(name) else f"`{name}`"
 
 
-@dataclass(frozen=True)
-class FormulaSpec:
-    """A formula learnt on data: it encodes new data with the same columns and levels.
-
-    Attributes
-    ----------
-    formula : str
-    model_spec : formulaic.ModelSpecs
-    target_names : tuple of str
-        Left-hand-side columns.
-    feature_names : tuple of str
-        Right-hand-side columns without ``Intercept``.
-    fit_intercept : bool
-        Whether the formula has an intercept (``y ~ x - 1`` has none).
-    """
-
-    formula: str
-    model_spec: Any
-    target_names: tuple[str, ...]
-    feature_names: tuple[str, ...]
-    fit_intercept: bool
-
-    def _rhs(self, mm: Any) -> np.ndarray:
-        cols = [c for c in mm.columns if c != INTERCEPT]
-        return np.asarray(mm[cols].to_numpy(dtype=np.float64), dtype=np.float64)  # (n, p)
-
-    def transform(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(X (n, p), Y (n, q))`` float64 for ``data``; non-finite values are kept."""
-        try:
-            with np.errstate(all="ignore"):
-                mm = self.model_spec.get_model_matrix(data, na_action="ignore")
-        except Exception as exc:
-            raise _formula_error(self.formula, exc) from None
-        Y = np.asarray(mm.lhs.to_numpy(dtype=np.float64), dtype=np.float64)  # (n, q)
-        return self._rhs(mm.rhs), Y
-
-    def design_matrix(self, data: Any) -> np.ndarray:
-        """X (n, p) for new data (no target needed), for predictions."""
-        try:
-            with np.errstate(all="ignore"):
-                mm = self.model_spec.rhs.get_model_matrix(data, na_action="ignore")
-        except Exception as exc:
-            raise _formula_error(self.formula, exc) from None
-        return self._rhs(mm)
-
-
-def _as_frame(data: Any) -> Any:
-    """pandas DataFrame from a pandas or polars DataFrame or a dict of columns."""
-    import pandas as pd
-
-    if isinstance(data, pd.DataFrame):
-        return data
-    if type(data).__module__.split(".")[0] == "polars" and hasattr(data, "to_pandas"):
-        return data.to_pandas()
-    if isinstance(data, Mapping):
-        try:
-            return pd.DataFrame(
-                {
-                    str(k): np.asarray(v) if not hasattr(v, "to_numpy") else v.to_numpy()
-                    for k, v in data.items()
-                }
-            )
-        except ValueError as exc:
-            raise DimensionError(f"the columns of data have different lengths: {exc}") from None
-    raise InputTypeError(
-        f"data must be a pandas or polars DataFrame or a dict of columns; got {type(data).__name__}"
-    )
-
-
-def _weights(weights: Any, frame: Any) -> np.ndarray | None:
-    if weights is None:
-        return None
-    if isinstance(weights, str):
-        if weights not in frame.columns:
-            raise InputTypeError(
-                f"weights={weights!r} is not a column of data; its columns are "
-                f"{', '.join(map(str, frame.columns))}"
-            )
-        weights = frame[weights]
-    w = np.asarray(
-        weights.to_numpy() if hasattr(weights, "to_numpy") else weights, dtype=np.float64
-    )
-    if w.ndim != 1 or w.shape[0] != len(frame):
-        raise DimensionError(
-            f"weights must have shape ({len(frame)},) to match data; got {w.shape}"
-        )
-    return w
-
-
-@dataclass(frozen=True)
-class _FormulaData:
-    X: np.ndarray  # (n, p)
-    Y: np.ndarray  # (n, q)
-    w: np.ndarray | None  # (n,)
-    spec: FormulaSpec
-    n_dropped: int
-
-
-def _evaluate(formula: str, data: Any, weights: Any, missing: str) -> _FormulaData:
-    """Apply the formula, enforcing the missing-value policy with row and column names."""
-    check_option("missing", missing, MISSING_POLICIES)
-    parsed = parse_formula(formula)
-    frame = _as_frame(data)
-    w = _weights(weights, frame)
-    # columns the formula reads: a null there is a missing value (checked before evaluation)
-    unknown = parsed.unknown(frame.columns)
-    if unknown:
-        raise InputTypeError(
-            f"formula {formula!r} uses {unknown[0]!r}, which is not a column of "
-            f"data; its columns are {', '.join(map(str, frame.columns))}"
-        )
-    used = parsed.columns_used(frame.columns)
-    null = frame[used].isna().to_numpy() if used else np.zeros((len(frame), 0), dtype=bool)
-    bad_rows = null.any(axis=1)
-    if w is not None:
-        bad_rows |= ~np.isfinite(w)
-    n_dropped = 0
-    if bad_rows.any():
-        if missing == "raise":
-            i = int(np.flatnonzero(bad_rows)[0])
-            cols = [used[j] for j in np.flatnonzero(null[i])] or ["weights"]
-            raise DataError(
-                f"column {cols[0]!r} has a missing value at row {i} (label {frame.index[i]!r}); "
-                f"{int(bad_rows.sum())} row(s) have missing values. Pass missing='drop' to drop "
-                "them, or fill them in"
-            )
-        keep = ~bad_rows
-        n_dropped = int(bad_rows.sum())
-        frame = frame[keep]
-        w = None if w is None else w[keep]
-    spec = parsed.learn(frame)
-    X, Y = spec.transform(frame)
-    finite = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
-    if not finite.all():
-        if missing == "raise":
-            i = int(np.flatnonzero(~finite)[0])
-            names = (*spec.feature_names, *spec.target_names)
-            vals = np.concatenate([X[i], Y[i]])
-            j = int(np.flatnonzero(~np.isfinite(vals))[0])
-            raise DataError(
-                f"term {names[j]!r} is {vals[j]} at row {i} (label {frame.index[i]!r}); "
-                "a transform gave a value that is not finite (log of 0 or of a negative number?). "
-                "Pass missing='drop' to drop such rows, or change the formula"
-            )
-        n_dropped += int((~finite).sum())
-        X, Y = X[finite], Y[finite]
-        w = None if w is None else w[finite]
-    if X.shape[0] == 0:
-        raise DataError("no rows are left to fit after dropping the rows with missing values")
-    return _FormulaData(X, Y, w, spec, n_dropped)
-
-
-def _in_namespace(name: str) -> bool:
-    """Names formulaic resolves itself (``np``, ``C``, ...), which are not data columns."""
-    return name in {"np", "numpy", "C", "center", "scale", "bs", "poly", "lag", "I"}
-
-
-def design_from_formula(
-    formula: str, data: Any, *, weights: Any = None, missing: str = "raise"
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str | tuple[str, ...], FormulaSpec]:
-    """Apply a formula to data, for estimators and networks that take arrays.
-
-    Returns
-    -------
-    X : ndarray of shape (n, p)
-        Model matrix without the ``Intercept`` column (the estimator's intercept or the
-        network's bias plays its role; ``spec.fit_intercept`` says whether the formula has one).
-    y : ndarray of shape (n,) or (n, q)
-        1-D for one target.
-    feature_names : tuple of str
-    target_name : str, or tuple of str for several targets
-    spec : FormulaSpec
-        Encodes new data the same way (``spec.design_matrix(new_data)``).
-    """
-    fd = _evaluate(formula, data, weights, missing)
-    q = fd.Y.shape[1]
-    y = fd.Y[:, 0] if q == 1 else fd.Y
-    target = fd.spec.target_names[0] if q == 1 else fd.spec.target_names
-    return fd.X, y, fd.spec.feature_names, target, fd.spec
-
-
-def ols(
+def expand_formula(
     formula: str,
-    data: Any,
-    weights: Any = None,
+    columns: Sequence[str],
     *,
-    missing: str = "raise",
-    cov_type: str = "nonrobust",
-) -> Any:
-    """Fit a linear regression given as a formula, as ``statsmodels.formula.api.ols`` does.
+    exclude: Collection[str] = (),
+    dates: Mapping[str, str] | None = None,
+) -> str:
+    """The formulaic text that means what ``formula`` means in R.
 
     Parameters
     ----------
     formula : str
-        formulaic / Wilkinson syntax: ``"y ~ x1 + np.log(x2) + C(group) + x1:x3"``; ``- 1``
-        removes the intercept.
-    data : pandas.DataFrame, polars.DataFrame or dict of 1-D arrays
-    weights : str or array of shape (n,), optional
-        Column name or values of the sample weights (weighted least squares, as ``wls``).
-    missing : {"raise", "drop"}, default "raise"
-        Missing values in a column the formula uses (or a non-finite transform): raise naming
-        the column and row, or drop the row (counted in the result's ``n_dropped``).
-    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}, default "nonrobust"
+        R / formulaic syntax, e.g. ``"Sepal.Length ~ . + I(Petal.Width^2) + factor(k)"``.
+    columns : sequence of str
+        The data's columns (to expand ``.`` and recognise dotted names).
+    exclude : collection of str
+        Columns ``.`` never expands to (the weights column).
+    dates : mapping of str to str, optional
+        Date columns and their term names (``{"day": "day[days]"}``): outside ``C()`` /
+        ``factor()`` a date column is read as that numeric column.
 
-    Returns
-    -------
-    RegressionResult
-        ``param_names`` are the formula's column names, ``"Intercept"`` first.
-
-    Notes
-    -----
-    Coefficients, standard errors and every statistic equal those of
-    ``statsmodels.formula.api.ols`` (``wls`` with weights). One convention differs: a formula
-    without intercept (``y ~ 0 + C(g) + x``) gets the uncentred R² and F-test, as R's ``lm``
-    reports them, where statsmodels detects the constant implied by a full set of dummies.
-
-    Examples
-    --------
-    >>> res = olsnet.ols("y ~ x + C(g)", {"y": [1., 2, 4, 3, 5], "x": [1., 2, 3, 4, 6],
-    ...                                    "g": list("abab" "a")})      # doctest: +SKIP
-    >>> res.param_names                                                  # doctest: +SKIP
-    ('Intercept', 'x', 'C(g)[T.b]')
+    Raises
+    ------
+    FormulaError
+        ``.`` where no column is left for it.
     """
-    check_option("cov_type", cov_type, COV_TYPES)
-    fd = _evaluate(formula, data, weights, missing)
-    return _fit(fd, cov_type)
+    dates = dict(dates or {})
+    cols = set(columns)
+    toks = _tokens(formula)
+    significant = [t for t in toks if t.kind != "space"]
+    mentioned = {_name_of(t) for t in significant if t.kind in ("name", "tick")} & cols
+    out: list[str] = []
+    stack: list[tuple[bool, bool]] = []  # per open bracket: (python code?, inside C()?)
+    prev: _Token | None = None
+    for i, t in enumerate(toks):
+        text = t.text
+        python = any(code for code, _ in stack)
+        in_c = any(c for _, c in stack)
+        nxt = next((u for u in toks[i + 1 :] if u.kind != "space"), None)
+        if t.kind == "name" and text == "factor" and nxt is not None and nxt.text == "(":
+            text = "C"
+        elif t.kind == "name" and text == "." and not python:
+            others = [c for c in columns if c not in mentioned and c not in exclude]
+            if not others:
+                raise FormulaError(f"formula {formula!r}: '.' stands for no column (none left)")
+            text = "(" + " + ".join(_quote(dates.get(c, c)) for c in others) + ")"
+        elif t.kind in ("name", "tick"):
+            name = _name_of(t)
+            if name in dates and not in_c and not _is_call(nxt):
+                text = f"`{dates[name]}`"
+            elif t.kind == "name" and name in cols and not _PLAIN.fullmatch(name):
+                text = f"`{name}`"  # Sepal.Length: a column, not an attribute
+        elif text == "^" and python:
+            text = "**"  # R: x^2 is a power; Python's ^ would be XOR
+        elif text in ("(", "{"):
+            is_call = text == "{" or (prev is not None and prev.kind in ("name", "tick"))
+            callee = prev.text if prev is not None and is_call else ""
+            stack.append((is_call, callee in ("C", "factor")))
+        elif text in (")", "}") and stack:
+            stack.pop()
+        out.append(text)
+        if t.kind != "space":
+            prev = t
+    return "".join(out)
 
 
-def _fit(fd: _FormulaData, cov_type: str) -> Any:
-    import pandas as pd
+def _name_of(t: _Token) -> str:
+    return t.text[1:-1] if t.kind == "tick" else t.text
 
-    from ..estimator import LinearRegression
 
-    spec = fd.spec
-    X = pd.DataFrame(fd.X, columns=list(spec.feature_names))
-    y: Any = (
-        pd.Series(fd.Y[:, 0], name=spec.target_names[0])
-        if fd.Y.shape[1] == 1
-        else pd.DataFrame(fd.Y, columns=list(spec.target_names))
+def _is_call(t: _Token | None) -> bool:
+    return t is not None and t.text == "("
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula before it has seen data: its text, the columns it reads, those used as levels.
+
+    Attributes
+    ----------
+    formula : str
+        As the user wrote it.
+    expanded : str
+        The formulaic text evaluated (see :func:`expand_formula`).
+    variables : frozenset of str
+        Every name the formula reads (columns, and names formulaic provides).
+    categorical : frozenset of str
+        Columns named inside ``C()`` / ``factor()`` (read as text from files).
+    targets, features : tuple of str
+        Names read on the left of ``~`` and on the right (a name may be in both).
+    """
+
+    formula: str
+    expanded: str
+    variables: frozenset[str]
+    categorical: frozenset[str]
+    targets: tuple[str, ...]
+    features: tuple[str, ...]
+
+    def columns_used(self, columns: Sequence[Any]) -> list[str]:
+        """The data columns the formula reads, in the data's order."""
+        return [str(c) for c in columns if str(c) in self.variables]
+
+    def unknown(self, columns: Sequence[Any]) -> list[str]:
+        """Names the formula reads that are neither columns nor names formulaic provides."""
+        have = {str(c) for c in columns}
+        return sorted(v for v in self.variables if v not in have and not _in_namespace(v))
+
+    def check_columns(self, columns: Sequence[Any], where: str = "data") -> None:
+        """Raise :class:`FormulaError` naming the first unknown name and its close matches."""
+        unknown = self.unknown(columns)
+        if unknown:
+            raise FormulaError(
+                f"formula {self.formula!r} uses {unknown[0]!r}, which is not a column of "
+                f"{where}{close_matches(unknown[0], columns)}; its columns are "
+                f"{', '.join(map(str, columns))}"
+            )
+
+
+def close_matches(name: str, columns: Sequence[Any]) -> str:
+    """``" (did you mean 'x1'?)"`` for the closest column names, or ``""``."""
+    near = difflib.get_close_matches(name, [str(c) for c in columns], n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+
+
+def _in_namespace(name: str) -> bool:
+    """Names formulaic resolves itself (``np``, ``C``, ...), which are not data columns."""
+    from formulaic.transforms import TRANSFORMS
+
+    return (
+        name in TRANSFORMS
+        or name in ("numpy", "factor", "sqrt", "abs")
+        or hasattr(builtins, name)  # Python's own names: refused by check_transforms
     )
-    if X.shape[1] == 0 and not spec.fit_intercept:
-        raise InputTypeError(
-            f"formula {spec.formula!r} has no terms and no intercept; nothing to fit"
-        )
-    model = LinearRegression(fit_intercept=spec.fit_intercept, cov_type=cov_type)
-    if X.shape[1] == 0:  # y ~ 1: scikit-learn's array path refuses X without columns
-        from ._arrays import ArraySource, as_design
-
-        model.fit(ArraySource(as_design(X, y, fd.w, min_features=0)))
-    else:
-        model.fit(X, y, sample_weight=fd.w)
-    result = model.result_
-    if fd.n_dropped:
-        result = _with_dropped(result, fd.n_dropped)
-    return result
 
 
-def _with_dropped(result: Any, n_dropped: int) -> Any:
-    """The result, recording rows the formula layer dropped (results are immutable; the cached
-    residual pass is shared, as ``with_cov`` shares it)."""
-    import dataclasses
+def _syntax_error(formula: str, expanded: str, exc: Exception) -> FormulaError:
+    """A formula error quoting the formula and pointing at the position formulaic reports."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    marked = next((line for line in lines if "\u29db" in line), None)  # formulaic's ⧛ marker
+    if marked is None:
+        return FormulaError(f"formula {formula!r} cannot be read: {text}")
+    pos = marked.index("\u29db")
+    shown = expanded if expanded != formula else formula
+    what = "" if shown == formula else " (as read: R idioms resolved)"
+    return FormulaError(
+        f"formula {formula!r} cannot be read at position {pos + 1}{what}: {text}\n"
+        f"    {shown}\n    {' ' * pos}^"
+    )
 
-    return dataclasses.replace(result, n_dropped=result.n_dropped + n_dropped)
 
+def parse_formula(
+    formula: str,
+    columns: Sequence[Any] = (),
+    *,
+    exclude: Collection[str] = (),
+    dates: Mapping[str, str] | None = None,
+) -> ParsedFormula:
+    """Parse ``formula`` (R / formulaic syntax) against the data's column names.
 
-def from_formula(formula: str, data: Any, hidden: Sequence[int] = (), **network_kwargs: Any) -> Any:
-    """A :class:`olsnet.LinearNetwork` whose inputs are the formula's terms (not trained).
-
-    The network takes the ``p`` columns of ``design_from_formula(formula, data)[0]`` (no
-    ``Intercept`` column: the layers' biases play its role, and a formula without intercept
-    gives ``bias=False``) and carries their names. Train it with ``olsnet.train(net, X, y)``
-    on that X and y.
+    Raises
+    ------
+    FormulaError
+        Not a formula (no ``~``) or a syntax error (the message quotes the formula and points
+        at the position).
     """
-    from ..nn import LinearNetwork
+    from formulaic import Formula
 
-    _, _, names, _, spec = design_from_formula(formula, data)
-    network_kwargs.setdefault("bias", spec.fit_intercept)
-    return LinearNetwork.from_names(names, spec.target_names, tuple(hidden), **network_kwargs)
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"formula must be a string like 'y ~ x1 + x2'; got {formula!r}")
+    columns = [str(c) for c in columns]
+    expanded = expand_formula(formula, columns, exclude=exclude, dates=dates)
+    try:
+        parsed = Formula(expanded)
+        factors = list(_factors(parsed))
+    except Exception as exc:  # formulaic raises several types for bad syntax
+        raise _syntax_error(formula, expanded, exc) from None
+    inverse = {term: column for column, term in (dates or {}).items()}
+    sides: dict[str, set[str]] = {"lhs": set(), "rhs": set()}
+    for side, expr, method in factors:  # arguments of stateful transforms (scale(w)) count too
+        found = {expr} if method == "lookup" else _names_in(expr)
+        if method == "literal":
+            continue
+        # names that are neither columns nor formulaic's are kept: check_columns reports them
+        sides[side] |= {inverse.get(v, v) for v in found if v in columns or v in inverse}
+        sides[side] |= {
+            v for v in found if v not in columns and v not in inverse and not _in_namespace(v)
+        }
+    variables = sides["lhs"] | sides["rhs"]
+    categorical = {c for c in variables if _categorical(c, [(e, m) for _, e, m in factors])}
+    targets = tuple(sorted(sides["lhs"]))
+    features = tuple(sorted(sides["rhs"]))
+    return ParsedFormula(
+        formula, expanded, frozenset(variables), frozenset(categorical), targets, features
+    )
+
+
+def _factors(parsed: Any) -> Any:
+    """(side, expression, eval method) of every factor on both sides."""
+    sides = [("lhs", parsed.lhs), ("rhs", parsed.rhs)] if hasattr(parsed, "lhs") else []
+    for name, side in sides or [("rhs", parsed)]:
+        for term in side:
+            for factor in term.factors:
+                yield name, str(factor.expr), str(factor.eval_method.value)
+
+
+def _names_in(expr: str) -> set[str]:
+    code, ticked = _untick(expr)
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return set()
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return {ticked.get(n, n) for n in names}
+
+
+def _untick(expr: str) -> tuple[str, dict[str, str]]:
+    """Python text with each backtick name replaced by a placeholder identifier, and the map
+    from placeholders back to names."""
+    ticked: dict[str, str] = {}
+
+    def sub(m: re.Match[str]) -> str:
+        key = f"_olsnet_col_{len(ticked)}"
+        ticked[key] = m.group(1)
+        return key
+
+    return re.sub(r"`([^`]*)`", sub, expr), ticked
+
+
+def _categorical(column: str, factors: list[tuple[str, str]]) -> bool:
+    """Whether ``column`` is named inside ``C(...)`` (``factor()`` was rewritten to ``C``)."""
+    pat = re.compile(r"\bC\(\s*(?:`" + re.escape(column) + r"`|" + re.escape(column) + r")\s*[,)]")
+    return any(pat.search(expr) for expr, _ in factors)
+
+
+def check_transforms(formula: str, parsed: ParsedFormula | None = None) -> None:
+    """Refuse a formula that calls anything outside :data:`ALLOWED_TRANSFORMS`.
+
+    Allowed: NumPy's elementwise math (``np.log``, ``np.sqrt``: every ufunc), formulaic's
+    stateful transforms (``center``, ``scale``, ``standardize``, ``poly``, ``bs``, ``cr``,
+    ``cs``, ``cc``), ``C`` / ``factor`` with formulaic's contrasts, ``I`` and ``{...}``
+    arithmetic (operators on columns and numbers). Refused: any other call (``np.savetxt``,
+    ``open``, ``__import__``), attribute access other than an allowed ``np.<ufunc>``,
+    subscripts, lambdas and comprehensions.
+
+    Raises
+    ------
+    FormulaError
+        Naming the first refused call and how to allow it (``allow_python=True``, CLI
+        ``--allow-python``).
+    """
+    from formulaic import Formula
+
+    if parsed is None:
+        parsed = parse_formula(formula)
+    for _side, expr, method in _factors(Formula(parsed.expanded)):
+        if method != "python":
+            continue
+        refused = _refused_call(expr)
+        if refused is not None:
+            raise FormulaError(
+                f"formula {formula!r} calls {refused!r}, which is not one of the documented "
+                "transforms (NumPy elementwise math, center/scale/standardize/poly/bs, C/factor, "
+                "I arithmetic). A formula is Python code; to run it as such pass "
+                "allow_python=True (CLI: --allow-python)"
+            )
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+_SAFE_NODES = (
+    ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
+    ast.Compare, ast.BoolOp, ast.keyword, ast.Attribute, ast.Tuple, ast.List,
+    ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.IfExp,
+)  # fmt: skip
+
+
+def _refused_call(expr: str) -> str | None:
+    """The first call or construct of ``expr`` outside the allow-list (None when all pass)."""
+    try:
+        tree = ast.parse(_untick(expr)[0], mode="eval")
+    except SyntaxError:
+        return expr
+    for node in ast.walk(tree):
+        if not isinstance(node, _SAFE_NODES):
+            return f"{type(node).__name__.lower()} in {expr}"
+        if isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name is None or name not in ALLOWED_TRANSFORMS:
+                return name or expr
+        elif isinstance(node, ast.Attribute):
+            name = _dotted(node)
+            if name is None or (name not in ALLOWED_TRANSFORMS and name.split(".")[0] != "np"):
+                return name or expr
+            if "__" in node.attr:
+                return name
+        elif isinstance(node, ast.Name) and node.id.startswith("__"):
+            return node.id
+    return None

@@ -96,10 +96,13 @@ class ClusterAccumulator:
 
     def fold(self, Q: np.ndarray, E: np.ndarray, codes: np.ndarray) -> None:
         G, r, q = self.sums.shape
+        # one bincount per output over the flattened (b, r) scores: bin g·r + m
+        bins = (codes[:, None] * r + np.arange(r)).ravel()
         for j in range(q):
-            scores = Q * E[:, j : j + 1]  # (b, r)
-            for m in range(r):
-                self.sums[:, m, j] += np.bincount(codes, weights=scores[:, m], minlength=G)
+            scores = Q * E[:, j : j + 1]  # (b, r), contiguous
+            self.sums[:, :, j] += np.bincount(
+                bins, weights=scores.ravel(), minlength=G * r
+            ).reshape(G, r)
 
     def meats(self) -> np.ndarray:
         return np.einsum("gaj,gbj->jab", self.sums, self.sums)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..solve._blas import small_gemm_rows
+
 if TYPE_CHECKING:
     from ..solve import LstsqSolution
 
@@ -75,13 +77,59 @@ def row_blocks(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per block of the source: ``(Q (b, r), fitted (b, q), Y (b, q), w (b,))``.
 
-    ``Q`` rows are ``√wᵢ zᵢ R⁻¹`` (weighted); fitted values use every coefficient (aliased: 0).
+    ``Q`` rows are ``√wᵢ zᵢ R⁻¹`` (weighted); fitted values ``zᵢ b_c`` use the centred kept
+    coefficients (aliased: 0). One product ``Z [R⁻¹ | b_c]`` per block gives both (BLAS 3, as
+    the HC pass does); callers that need full accuracy re-orthogonalize ``Q`` (see
+    :func:`olsnet.inference.influence.reorthogonalized`).
     """
+    r = sol.rank
+    rinv = factor_solve(sol, np.eye(r)) if r else np.zeros((0, 0))  # R⁻¹ (r, r)
+    M = np.hstack([rinv, centred_coefficients(sol)])  # (r, r + q)
     for X, Y, w in source.blocks():
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
         wv = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
-        yield factor_solve(sol, centred(sol, X) * np.sqrt(wv)[:, None]), fitted(sol, X), Y, wv
+        P = _centred_times(sol, X, M)  # (b, r + q)
+        Q = P[:, :r]
+        if w is not None:
+            Q *= np.sqrt(wv)[:, None]
+        yield Q, P[:, r:], Y, wv
+
+
+def _centred_times(sol: LstsqSolution, X: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``[1, X_kept - c] M`` without building the column of ones (M's first row is added)."""
+    kept = sol.kept
+    icpt = _icpt_kept(sol)
+    feat = kept[int(icpt) :] - int(sol.fit_intercept)
+    Xk = X if feat.size == X.shape[1] else X[:, feat]
+    shift = sol.shift_x[feat]
+    Z = Xk - shift if shift.any() else Xk
+    # chunks within OpenBLAS's small-matrix kernel: one thread each, no BLAS threads spinning
+    # against each other on a busy machine (solve._blas.small_gemm_rows, as the HC pass does)
+    out = chunked_matmul(Z, M[1:] if icpt else M)
+    if icpt:
+        out += M[0]
+    return out
+
+
+def chunked_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` (n, k) @ (k, m) in row chunks within OpenBLAS's small-matrix kernel."""
+    out = np.empty((A.shape[0], B.shape[1]))
+    step = small_gemm_rows(max(A.shape[1], B.shape[1], 1), 2048, 8192)
+    for start in range(0, A.shape[0], step):
+        np.matmul(A[start : start + step], B, out=out[start : start + step])
+    return out
+
+
+def centred_coefficients(sol: LstsqSolution) -> np.ndarray:
+    """(r, q) the kept coefficients in centred coordinates: ``b₀ + cᵀβ`` first, then ``β``."""
+    kept = sol.kept
+    coef = np.where(np.isnan(sol.params), 0.0, sol.params)
+    b = coef[kept].copy()
+    if _icpt_kept(sol) and kept.size > 1:
+        beta = coef[int(sol.fit_intercept) :]
+        b[0] = coef[0] + sol.shift_x @ beta
+    return b
 
 
 def fitted(sol: LstsqSolution, X: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._deps import require
+
 __all__ = ["Cell", "NotAvailable", "Table", "format_cell"]
 
 
@@ -27,11 +29,35 @@ class NotAvailable:
         return "n/a"
 
 
+class Formatted(float):
+    """A float that renders with its own format ``spec`` (e.g. R² and adjusted R² with the
+    same decimals in a key-value column); it is a plain float everywhere else (JSON, frames)."""
+
+    spec: str
+
+    def __new__(cls, value: float, spec: str) -> Formatted:
+        obj = super().__new__(cls, value)
+        obj.spec = spec
+        return obj
+
+
 Cell = str | int | float | None | NotAvailable
 
 
+def column_spec(values: Sequence[Cell]) -> str:
+    """One format for every float of a column, so its decimals line up: scientific with four
+    decimals when a value is >= 1e6 or below 1e-4 in magnitude, else four fixed decimals."""
+    floats = [abs(float(v)) for v in values if isinstance(v, float) and math.isfinite(v)]
+    if any(a != 0.0 and (a >= 1e6 or a < 1e-4) for a in floats):
+        return ".4e"
+    return ".4f"
+
+
 def format_cell(value: Cell, spec: str = "") -> str:
-    """One cell as text: floats with ``spec`` (default: 6 significant digits), None blank."""
+    """One cell as text: floats with ``spec`` (default: four decimals, scientific outside
+    [1e-4, 1e6)), None blank."""
+    if isinstance(value, Formatted):
+        spec = value.spec
     if value is None:
         return ""
     if isinstance(value, NotAvailable):
@@ -128,15 +154,25 @@ class Table:
                     seen.append(c.reason)
         return seen
 
-    def _cell_text(self, c: Cell, j: int, reasons: list[str]) -> str:
+    def _specs(self) -> list[str]:
+        """Each column's float format: its ``formats`` entry, else one rule for the column."""
+        return [
+            self.formats[j]
+            if j < len(self.formats) and self.formats[j]
+            else column_spec([r[j] for r in self.rows if j < len(r)])
+            for j in range(self.n_columns)
+        ]
+
+    def _cell_text(self, c: Cell, spec: str, reasons: list[str]) -> str:
         if isinstance(c, NotAvailable):
             return f"n/a [{reasons.index(c.reason) + 1}]"
-        spec = self.formats[j] if j < len(self.formats) else ""
         return format_cell(c, spec)
 
     def _text_rows(self) -> list[list[str]]:
-        reasons = self._reasons()
-        return [[self._cell_text(c, j, reasons) for j, c in enumerate(row)] for row in self.rows]
+        reasons, specs = self._reasons(), self._specs()
+        return [
+            [self._cell_text(c, specs[j], reasons) for j, c in enumerate(row)] for row in self.rows
+        ]
 
     def all_notes(self) -> tuple[str, ...]:
         """The notes followed by the numbered reasons of n/a cells."""
@@ -270,7 +306,7 @@ class Table:
 
         With ``index=True`` and a text first column, that column becomes the index.
         """
-        import pandas as pd
+        pd = require("pandas", "to_frame (a pandas DataFrame)")
 
         def plain(c: Cell) -> Any:
             return float("nan") if isinstance(c, NotAvailable) else c

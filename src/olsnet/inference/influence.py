@@ -28,7 +28,7 @@ import scipy.linalg as sla
 
 from ..errors import NotAvailableWarning
 from ._distributions import f_sf
-from ._rows import factor_solve, row_blocks, to_centred
+from ._rows import chunked_matmul, factor_solve, row_blocks, to_centred
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -45,7 +45,8 @@ def leverage_one_rows(hat: np.ndarray) -> np.ndarray:
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=np.float64)
+    """``a`` read-only, without a copy (every array passed here is freshly computed)."""
+    a = np.asarray(a, dtype=np.float64)
     a.flags.writeable = False
     return a
 
@@ -64,7 +65,10 @@ def reorthogonalized(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         L = np.linalg.cholesky(Q.T @ Q)
     except np.linalg.LinAlgError:  # numerically singular: keep Q as it is
         return Q, eye
-    return sla.solve_triangular(L, Q.T, lower=True, check_finite=False).T, L
+    # L ≈ I (as far as R is exact): its inverse is as accurate as the solve, and one chunked
+    # product is faster than a threaded triangular solve over n rows
+    Linv = sla.solve_triangular(L, eye, lower=True, check_finite=False)
+    return chunked_matmul(Q, Linv.T), L
 
 
 def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
@@ -104,6 +108,8 @@ class OLSInfluence:
     _wresid: np.ndarray = field(repr=False)  # (n, q)
     _w: np.ndarray = field(repr=False)  # (n,)
     hat_raw: np.ndarray = field(repr=False)  # (n,)
+    _hat: np.ndarray = field(repr=False)  # (n,) with R's 10 eps rule
+    _omh: np.ndarray = field(repr=False)  # (n, 1) 1 - h, NaN where not defined
 
     @classmethod
     def of(cls, res: RegressionResult) -> OLSInfluence:
@@ -121,7 +127,9 @@ class OLSInfluence:
                 NotAvailableWarning,
                 stacklevel=3,
             )
-        return cls(res, _ro(Q), _ro(L), _ro(wresid), _ro(w), _ro(hat))
+        h = np.where(hat > LEVERAGE_ONE, 1.0, hat)
+        omh = np.where((h >= 1.0) | (w <= 0), np.nan, 1.0 - h)[:, None]
+        return cls(res, _ro(Q), _ro(L), _ro(wresid), _ro(w), _ro(hat), _ro(h), _ro(omh))
 
     def _shape(self, a: np.ndarray) -> np.ndarray:
         a = np.where((self._w > 0).reshape((-1,) + (1,) * (a.ndim - 1)), a, np.nan)
@@ -135,12 +143,11 @@ class OLSInfluence:
     @property
     def hat_matrix_diag(self) -> np.ndarray:
         """Leverage ``hᵢ`` (n,) (1 where within 10 ε of 1; 0 for zero-weight rows)."""
-        h = np.where(self.hat_raw > LEVERAGE_ONE, 1.0, self.hat_raw)
-        return _ro(h)
+        return self._hat
 
     def _one_minus_h(self) -> np.ndarray:
-        h = self.hat_matrix_diag[:, None]
-        return np.where((h >= 1.0) | (self._w[:, None] <= 0), np.nan, 1.0 - h)  # (n, 1)
+        """(n, 1) ``1 - hᵢ``; NaN at leverage 1 and at rows of zero weight."""
+        return self._omh
 
     @property
     def resid_studentized_internal(self) -> np.ndarray:

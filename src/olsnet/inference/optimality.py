@@ -28,14 +28,15 @@ class Optimality:
     Attributes
     ----------
     loss : float
-        ``L(b) = Σᵢⱼ wᵢ (yᵢⱼ - x̃ᵢᵀ bⱼ)² / (q Σᵢ wᵢ)`` at the given coefficients (the weighted
-        mean squared error; ``torch.nn.MSELoss()`` for unit weights).
+        ``J(b) = Σᵢⱼ wᵢ (yᵢⱼ - x̃ᵢᵀ bⱼ)² / (2 Σᵢ wᵢ)`` at the given coefficients: olsnet's one
+        loss scale, the objective ``olsnet.train`` minimises (``TrainingLog.loss``; half the
+        weighted mean squared error, summed over outputs).
     loss_optimum : float
         ``L`` at the exact least-squares coefficients.
     relative_gap : float
         ``(loss - loss_optimum) / loss_optimum`` (``loss - loss_optimum`` when the optimum is 0).
     gradient_norm : float
-        Frobenius norm of ``∇L(b) = -2 X̃ᵀ W E / (q Σ w)`` over the identified coefficients
+        Frobenius norm of ``∇J(b) = -X̃ᵀ W E / Σ w`` over the identified coefficients
         (0 at the optimum).
     max_rel_coef_diff : float
         ``max |b - b*| / max |b*|`` per output, the largest over outputs (aliased columns,
@@ -143,7 +144,7 @@ def result_at(
     kept = solution.kept
     at = residual_pass(source.blocks(), P2, solution.R_x, solution.shift_x, kept, fit_intercept)
     # exact optimum's loss and the gradient at b (user coordinates: [1, x] = [1, x - c] M)
-    denom = q * solution.sum_weights
+    denom = 2.0 * solution.sum_weights  # J = Σ w ‖e‖² / (2 Σ w), the training objective
     loss = float(at.ssr.sum() / denom)
     loss_opt = float(solution.ssr.sum() / denom)
     grad = at.gradient.copy()  # (r, q) Σ w z̃ e, shifted coordinates
@@ -151,7 +152,7 @@ def result_at(
     if icpt_kept:
         c = solution.shift_x[kept[1:] - 1]
         grad[1:] += c[:, None] * grad[0][None, :]
-    grad *= -2.0 / denom
+    grad *= -2.0 / denom  # ∇J = -X̃ᵀ W E / Σ w
     opt = solution.params[kept]  # (r, q)
     diff = np.abs(P2[kept] - opt)
     scale = np.maximum(np.abs(opt).max(axis=0), np.finfo(float).tiny)

@@ -9,12 +9,14 @@ columns ``mean, mean_se, mean_ci_lower, mean_ci_upper, obs_ci_lower, obs_ci_uppe
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._deps import require
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
 from ._distributions import t_isf
 from ._rows import alias_relations, centred, factor_solve, fitted, non_estimable
@@ -80,7 +82,7 @@ class PredictionResult:
 
     def summary_frame(self, alpha: float = 0.05) -> Any:
         """pandas DataFrame with statsmodels' columns (a column level per output when q > 1)."""
-        import pandas as pd
+        pd = require("pandas", "summary_frame (a pandas DataFrame)")
 
         ci = self._interval(alpha, False)
         oi = self._interval(alpha, True)
@@ -230,4 +232,23 @@ def predict(
         result.y_ndim,
         result.target_names,
         result.cov_type,
+    )
+
+
+def scatter_rows(pred: PredictionResult, kept: np.ndarray) -> PredictionResult:
+    """``pred`` at the ``kept`` rows of ``n`` input rows, NaN at the others (R's
+    ``na.exclude``: one output row per input row)."""
+    if kept.all():
+        return pred
+
+    def full(a: np.ndarray) -> np.ndarray:
+        out = np.full((kept.size, a.shape[1]), np.nan)
+        out[kept] = a
+        return _ro(out)
+
+    return dataclasses.replace(
+        pred,
+        _mean=full(pred._mean),
+        _var_mean=full(pred._var_mean),
+        _var_resid=full(pred._var_resid),
     )

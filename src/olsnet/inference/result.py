@@ -122,6 +122,9 @@ class RegressionResult:
     """Degrees of freedom of t and F when not ``df_resid`` (cluster: ``G - 1``)."""
     source: Any = field(default=None, repr=False)
     """The rows the result was fitted on (a block source), or None."""
+    model_spec: Any = field(default=None, repr=False)
+    """A formula fit's :class:`~olsnet.data.model_spec.ModelSpec` (encodes raw new rows for
+    :meth:`predict` / :meth:`get_prediction`), or None."""
     _cache: _Cache = field(default_factory=_Cache, repr=False)
 
     # -- construction ----------------------------------------------------------------------------
@@ -581,7 +584,12 @@ class RegressionResult:
 
     # -- predictions and summaries ------------------------------------------------------------------
     def get_prediction(
-        self, X: Any = None, *, weights: Any = None, rankdeficient: str = "NA"
+        self,
+        X: Any = None,
+        *,
+        weights: Any = None,
+        rankdeficient: str = "NA",
+        missing: str = "drop",
     ) -> PredictionResult:
         """Predictions at new rows ``X`` (m, p) with confidence and prediction intervals.
 
@@ -594,10 +602,38 @@ class RegressionResult:
         outside the row space of the training design have no unique prediction; ``"NA"``
         makes them NaN, ``"warnif"`` keeps the value with aliased coefficients as 0. Both warn
         naming the rows (:class:`~olsnet.errors.NotAvailableWarning`).
-        """
-        from .prediction import predict
 
-        return predict(self, X, weights, rankdeficient)
+        A formula fit (``model_spec`` set) takes *raw* new data (a frame or dict with the
+        formula's columns) and encodes it with the training levels and transform state; a row
+        with a missing value gives NaN (R's ``na.exclude``: one output row per input row)
+        unless ``missing="raise"``; an unseen level raises ``UnseenLevelError``.
+        """
+        from .prediction import predict, scatter_rows
+
+        if self.model_spec is None or not _is_raw(X, self.feature_names):
+            return predict(self, X, weights, rankdeficient)
+        rows = self.model_spec.encode(X, targets=False, missing=missing)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[rows.kept]
+        return scatter_rows(predict(self, rows.X, w, rankdeficient), rows.kept)
+
+    def predict(self, X: Any = None, *, missing: str = "drop") -> np.ndarray:
+        """Predicted values at new rows, (m,) or (m, q): ``get_prediction(X).predicted_mean``.
+
+        Raw data for a formula fit, as :meth:`get_prediction`; NaN where a row has a missing
+        value (R's ``predict(fit, newdata)``; statsmodels' ``results.predict(df)``). Aliased
+        coefficients count as 0 here (R's ``predict.lm`` before 4.3).
+        """
+        if self.model_spec is None or not _is_raw(X, self.feature_names):
+            return self.get_prediction(X).predicted_mean
+        rows = self.model_spec.encode(X, targets=False, missing=missing)
+        coef = np.nan_to_num(self.solution.params)  # (k, q): aliased terms count as 0
+        k0 = int(self.solution.fit_intercept)
+        mean = rows.X @ coef[k0:]  # (m, q)
+        if k0:
+            mean += coef[0]
+        out = np.full((rows.kept.size, coef.shape[1]), np.nan)
+        out[rows.kept] = mean
+        return out[:, 0] if self.y_ndim == 1 else out
 
     # -- residuals and influence (a pass over the data) -------------------------------------------
     def _rows(self, what: str) -> dict[str, np.ndarray]:
@@ -729,6 +765,18 @@ def _pass_over(source: Any, params: np.ndarray, sol: LstsqSolution) -> ResidualP
     args = (params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept)
     own_pass = getattr(source, "residual_pass", None)  # e.g. dask: per partition
     return own_pass(*args) if callable(own_pass) else residual_pass(source.blocks(), *args)
+
+
+def _is_raw(X: Any, feature_names: tuple[str, ...]) -> bool:
+    """Whether ``X`` holds raw columns for a formula (a frame or dict that is not already the
+    design with the model's feature names)."""
+    if X is None or isinstance(X, np.ndarray):
+        return False
+    cols = getattr(X, "columns", None)
+    if cols is None and not isinstance(X, dict):
+        return False
+    names = [str(c) for c in (cols if cols is not None else X)]
+    return names != list(feature_names)
 
 
 def _source_weighted(source: Any) -> bool | None:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._deps import require
 from ._residual_tests import ResidualTests
-from ._table import Cell, NotAvailable, Table
+from ._table import Cell, Formatted, NotAvailable, Table
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -100,7 +101,7 @@ class Summary:
 
     def to_frame(self) -> Any:
         """Coefficient table(s) as a pandas DataFrame (n/a -> NaN)."""
-        import pandas as pd
+        pd = require("pandas", "to_frame (a pandas DataFrame)")
 
         frames = [block[1].to_frame() for block in self.blocks]
         if len(frames) == 1:
@@ -125,6 +126,16 @@ def _whole(v: float) -> Cell:
     return int(v) if float(v).is_integer() else float(v)
 
 
+def _df_text(v: float) -> str:
+    """Degrees of freedom as written in a sentence: 4999990, not 4.99999e+06."""
+    return str(int(v)) if float(v).is_integer() else f"{v:.4f}".rstrip("0")
+
+
+def _same_decimals(c: Cell) -> Cell:
+    """R² and adjusted R² with the same four decimals (as R's summary.lm prints both)."""
+    return Formatted(c, ".4f") if isinstance(c, float) else c
+
+
 def _header_table(res: RegressionResult, j: int, title: str) -> Table:
     def stat(name: str) -> Cell:
         s = res.statistic(name)
@@ -143,8 +154,8 @@ def _header_table(res: RegressionResult, j: int, title: str) -> Table:
         ("Covariance Type:", res.cov_type),
     ]
     right: list[tuple[str, Cell]] = [
-        (r2_label, stat("rsquared")),
-        ("Adj. R-squared:", stat("rsquared_adj")),
+        (r2_label, _same_decimals(stat("rsquared"))),
+        ("Adj. R-squared:", _same_decimals(stat("rsquared_adj"))),
         ("F-statistic:", stat("fvalue")),
         ("Prob (F-statistic):", stat("f_pvalue")),
         ("Log-Likelihood:", stat("llf")),
@@ -189,7 +200,7 @@ def _notes(res: RegressionResult) -> list[str]:
     else:
         notes.append(
             f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
-            f"values and intervals use Student's t with {res.df_resid:g} df."
+            f"values and intervals use Student's t with {_df_text(res.df_resid)} df."
         )
         dp = res.known_residual_pass
         if res.cov_type in ("HC2", "HC3") and dp is not None and dp.max_leverage >= 1 - 1e-12:

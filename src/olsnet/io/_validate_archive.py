@@ -238,7 +238,7 @@ class _Fields:
 
     def get(self, key: str) -> Any:
         if key not in self.obj:
-            raise FormatError(f"{self.where}: member {META!r} lacks field {self.path}.{key!r}")
+            raise FormatError(f"{self.where}: member {META!r} lacks field '{self.path}.{key}'")
         return self.obj[key]
 
     def integer(self, key: str, lo: int = 0, hi: int = 2**62) -> int:
@@ -342,6 +342,25 @@ def _check_result_state(
     if opt is not None:
         for key in opt.obj:
             opt.number(key, finite=False)
+    tests = state.sub("residual_tests", none=True)
+    if tests is not None:
+        for key, values in tests.obj.items():
+            if not isinstance(values, list) or len(values) != q:
+                raise tests.bad(key, f"a list of {q} numbers (one per target)")
+            for i in range(q):
+                _Fields({"v": values[i]}, f"{tests.path}.{key}[{i}]", where).number(
+                    "v", finite=False, none=True
+                )
+    if "cov_kwds" in state.obj:
+        kwds = state.obj["cov_kwds"]
+        if not isinstance(kwds, list) or not all(
+            isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str) for kv in kwds
+        ):
+            raise state.bad("cov_kwds", "a list of [name, value] pairs")
+    if state.obj.get("df_inference") is not None:
+        state.number("df_inference", finite=False)
+    if state.obj.get("cov_reason") is not None:
+        state.text("cov_reason", max_len=10_000)
     p = k - int(fit_intercept)
     for name, shape in {
         "cov_unscaled": (k, k),
@@ -358,6 +377,10 @@ def _check_result_state(
         _expect(manifest, prefix + "hc_meats", (q, 3, rank, rank), where)
     if prefix + "gradient" in manifest:
         _expect(manifest, prefix + "gradient", (rank, q), where)
+    if prefix + "cov_middle" in manifest:
+        _expect(manifest, prefix + "cov_middle", (q, rank, rank), where)
+    if prefix + "residual_quantiles" in manifest:
+        _expect(manifest, prefix + "residual_quantiles", (q, 5), where)
     return k, q, fit_intercept
 
 

@@ -23,40 +23,49 @@ Object fields by kind:
 
 * ``Affine``: object ``feature_names``, ``target_names`` (lists or null), ``certificate``
   (its five fields, or null); arrays ``weight`` (q, p), ``bias`` (q,).
-* ``RegressionResult``: object ``state`` (the result's JSON state); arrays ``result.*`` (its
+* ``RegressionResult``: object ``state`` (the result's JSON state) and, for a formula fit,
+  ``model_spec`` (the formula, its columns, levels, dates and stateful-transform state:
+  ``olsnet.data.model_spec.ModelSpec.to_json``; checked on load against the coefficients'
+  names, and its formula may call only the documented transforms); arrays ``result.*`` (its
   coefficient, covariance and R-factor arrays).
 * ``LinearRegression``: object ``params`` (``get_params()``), ``intercept_is_scalar``,
   ``rank_``, ``n_features_in_``, ``feature_names_in_`` (list or null), ``state``; arrays
-  ``coef_``, ``intercept_`` and ``result.*`` as above.
+  ``coef_``, ``intercept_`` and ``result.*`` as above (``model_spec`` too, as above).
 * ``LinearNetwork``: object ``n_features``, ``n_outputs``, ``hidden``, ``bias``, ``dtype``,
   ``feature_names``, ``target_names``, ``state_keys`` (the ``state_dict`` order); arrays
   ``state.<key>`` for every ``state_dict`` tensor (``0.weight``, ``0.bias``, ...). The
   training log is not stored.
 
-``load`` checks, before building anything: the file is a ZIP; every member name is either
+``load`` checks, before building anything (:mod:`olsnet.io._validate_archive`): the path
+is a regular file; the ZIP directory's member count and size; every member name is either
 ``metadata.json`` or listed in the manifest (unknown or missing members are refused); members
-are stored, and each one's size is exactly what its manifest entry implies (a cap guards
-``metadata.json``); each ``.npy`` header agrees with the manifest's shape and dtype and holds
-no Python objects; the format name and version are known. Any failure raises
-:class:`~olsnet.errors.FormatError` naming the file and member.
+are stored, lie inside the file, and each one's size is exactly what its manifest entry implies
+(a cap guards ``metadata.json``, whose nesting depth and integer lengths are bounded before it
+is parsed); array sizes, computed with Python integers, fit the ``max_bytes`` budget; every
+object field has its type and range and agrees with the shapes of the arrays (a network's
+layers with its weights, a result's names with its coefficients); each ``.npy`` header agrees
+with the manifest's shape and dtype and holds no Python objects; the format name and version
+are known; after reading, the stored values agree (``coef_`` and ``intercept_`` with the
+result's ``params``, ``rank_`` and the rank with the aliased flags). Any failure raises
+:class:`~olsnet.errors.FormatError` naming the file, member and field.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import io
 import json
 import math
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from .._fileutil import atomic_write
 from .._safe_open import open_regular
 from ..affine import Affine, Certificate
+from ..data.model_spec import ModelSpec
 from ..errors import FormatError, InputTypeError, NotFittedError
 from ..inference import RegressionResult
 from ._result_state import result_from_state, result_state
@@ -83,27 +92,6 @@ its HC meats stores about 4.8 GB)."""
 _FILE_OVERHEAD_BYTES = 2**28  # ZIP headers, .npy headers and the directory, beyond the arrays
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    Readers never see a half-written file: on any error the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    target = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".olsnet-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # ---- turning objects into (kind, object JSON, arrays) and back ------------------------------
 
 
@@ -113,12 +101,20 @@ def _names(value: Any) -> list[str] | None:
 
 def _result_parts(result: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     meta, arrays = result_state(result)
-    return {"state": meta}, {f"result.{k}": v for k, v in arrays.items()}
+    fields: dict[str, Any] = {"state": meta}
+    if getattr(result, "model_spec", None) is not None:
+        fields["model_spec"] = result.model_spec.to_json()  # the formula, as plain JSON
+    return fields, {f"result.{k}": v for k, v in arrays.items()}
 
 
 def _result_from(obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     state = {k[len("result.") :]: v for k, v in arrays.items() if k.startswith("result.")}
-    return result_from_state(obj["state"], state)
+    result = result_from_state(obj["state"], state)
+    if obj.get("model_spec") is None:
+        return result
+    spec = ModelSpec.from_json(obj["model_spec"])  # FormatError when malformed
+    spec.check_consistent(result.feature_names, result.target_names)
+    return dataclasses.replace(result, model_spec=spec)
 
 
 def _is_network(obj: Any) -> bool:
@@ -220,6 +216,8 @@ def _build(kind: str, obj: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any
         model.n_features_in_ = int(obj["n_features_in_"])
         if obj.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(obj["feature_names_in_"], dtype=object)
+        if model.result_.model_spec is not None:
+            model.model_spec_ = model.result_.model_spec
         return model
     import torch
 
@@ -400,17 +398,24 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> A
         check_zip_directory(fh, os.fstat(fh.fileno()).st_size, where)
         try:
             zf = zipfile.ZipFile(fh, "r")
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
             raise FormatError(
                 f"{where} is not an olsnet archive (not a complete ZIP file: {err})"
             ) from None
         with zf:
-            meta, arrays = _read_checked(zf, where, max_bytes)
+            try:
+                meta, arrays = _read_checked(zf, where, max_bytes)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as err:
+                # damaged headers, unsupported ZIP versions or methods, encrypted members
+                raise FormatError(
+                    f"{where} is not a readable olsnet archive: {type(err).__name__}: {err}"
+                ) from None
     try:
         return _build(meta["kind"], meta["object"], arrays)
     except FormatError:
         raise
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as err:
+        # a field combination the checks did not foresee: still the file's fault, not a crash
         raise FormatError(
             f"{where}: the {meta['kind']} stored in it is incomplete or "
             f"inconsistent: {type(err).__name__}: {err}"

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from .._fileutil import atomic_write
 from .._types import ONNX_DTYPES, ONNX_LAYERS, check_option
 from ..affine import Affine
 from ..collapse import from_onnx  # re-exported: collapse of ONNX graphs lives in olsnet.collapse
 from ..errors import InputTypeError
 from ..inference import RegressionResult
-from .archive import atomic_write
 
-__all__ = ["from_onnx", "to_onnx"]
+__all__ = ["from_onnx", "fuse_onnx", "interface_of", "to_onnx", "to_onnx_like"]
 
 # accepted option strings (kept here until olsnet._types lists them)
 
@@ -196,3 +196,129 @@ def to_onnx(
         with atomic_write(path) as fh:
             fh.write(proto.SerializeToString())
     return proto
+
+
+def interface_of(proto: Any) -> dict[str, Any]:
+    """What a caller of the graph relies on: input / output names, element types, shapes
+    (ints, or strings for symbolic axes) and the default-domain opset."""
+    graph = proto.graph
+    inits = {i.name for i in graph.initializer}
+    (inp,) = [i for i in graph.input if i.name not in inits][:1] or [None]
+    out = graph.output[0] if len(graph.output) else None
+    if inp is None or out is None:
+        raise InputTypeError("the graph has no input or no output")
+
+    def dims(value: Any) -> list[int | str]:
+        return [d.dim_param or int(d.dim_value) for d in value.type.tensor_type.shape.dim]
+
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {
+        "input_name": inp.name,
+        "input_type": int(inp.type.tensor_type.elem_type),
+        "input_shape": dims(inp),
+        "output_name": out.name,
+        "output_type": int(out.type.tensor_type.elem_type),
+        "output_shape": dims(out),
+        "opset": opset,
+    }
+
+
+def to_onnx_like(
+    affine: Affine,
+    like: Any,
+    path: str | os.PathLike[str] | None,
+    *,
+    dtype: str | None = None,
+) -> Any:
+    """The map as an ONNX graph with the interface of ``like`` (a drop-in replacement).
+
+    Input and output keep their names, element types (unless ``dtype`` is given), shapes
+    (a (N, C, H, W) input is flattened by a Reshape in front of the one Gemm; an output of
+    more than two axes is reshaped back) and the default-domain opset, so an existing ONNX
+    Runtime session's feed works unchanged. Checked with ``onnx.checker`` (full check).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = interface_of(like)
+    elem = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT}.get(
+        check_option("dtype", dtype, ONNX_DTYPES) if dtype else "", spec["input_type"]
+    )
+    np_dtype = helper.tensor_dtype_to_np_dtype(elem)
+    if elem not in (TensorProto.DOUBLE, TensorProto.FLOAT, TensorProto.FLOAT16):
+        raise InputTypeError(f"the model's input has ONNX element type {elem}; use --dtype")
+    out_elem = elem if dtype else spec["output_type"]
+    p = affine.n_features
+    nodes, inits, x = [], [], spec["input_name"]
+    if len(spec["input_shape"]) != 2:
+        inits.append(numpy_helper.from_array(np.array([0, p], dtype=np.int64), "olsnet_in_shape"))
+        nodes.append(helper.make_node("Reshape", [x, "olsnet_in_shape"], ["olsnet_flat"]))
+        x = "olsnet_flat"
+    inits.append(numpy_helper.from_array(np.ascontiguousarray(affine.weight, np_dtype), "W"))
+    inits.append(numpy_helper.from_array(np.ascontiguousarray(affine.bias, np_dtype), "b"))
+    y = spec["output_name"]
+    gemm_out = y if len(spec["output_shape"]) == 2 and out_elem == elem else "olsnet_gemm"
+    nodes.append(helper.make_node("Gemm", [x, "W", "b"], [gemm_out], transB=1, name="collapsed"))
+    last = gemm_out
+    if len(spec["output_shape"]) != 2:
+        rest = [int(d) if isinstance(d, int) and d else -1 for d in spec["output_shape"][1:]]
+        shape = np.array([0, *rest], dtype=np.int64)
+        inits.append(numpy_helper.from_array(shape, "olsnet_out_shape"))
+        target = y if out_elem == elem else "olsnet_reshaped"
+        nodes.append(helper.make_node("Reshape", [last, "olsnet_out_shape"], [target]))
+        last = target
+    if last != y:
+        nodes.append(helper.make_node("Cast", [last], [y], to=out_elem))
+    graph = helper.make_graph(
+        nodes,
+        "olsnet_collapsed",
+        [helper.make_tensor_value_info(spec["input_name"], elem, spec["input_shape"])],
+        [helper.make_tensor_value_info(y, out_elem, spec["output_shape"])],
+        inits,
+    )
+    opset = spec["opset"] or int(onnx.defs.onnx_opset_version())
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="olsnet"
+    )
+    proto.ir_version = like.ir_version
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        with atomic_write(path) as fh:
+            fh.write(proto.SerializeToString())
+    return proto
+
+
+def fuse_onnx(
+    model: Any,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    n_probes: int = 64,
+    seed: int = 0,
+    return_report: bool = False,
+) -> Any:
+    """Fuse the affine runs of an ONNX graph (:func:`olsnet.collapse._fuse_onnx.fuse_onnx`),
+    and write the result to ``out`` atomically when given.
+
+    Parameters
+    ----------
+    model : str, path-like or onnx.ModelProto
+    out : str or path-like, optional
+        Where to write the fused model (a temporary file, then a rename).
+    n_probes, seed : int
+        Probes of the certificate (ONNX Runtime, original against fused).
+    return_report : bool, default False
+        Also return the :class:`~olsnet.collapse.FuseReport`.
+
+    Returns
+    -------
+    onnx.ModelProto, or (ModelProto, FuseReport)
+        Same input and output names, element types, shapes and opset as ``model``; passes
+        ``onnx.checker.check_model(full_check=True)``.
+    """
+    from ..collapse._fuse_onnx import fuse_onnx as fuse_graph
+
+    proto, report = fuse_graph(model, n_probes=n_probes, seed=seed, return_report=True)
+    if out is not None:
+        with atomic_write(out) as fh:
+            fh.write(proto.SerializeToString())
+    return (proto, report) if return_report else proto

@@ -59,7 +59,8 @@ def compare(net: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     olsnet.inference.Table
         One row per (output, coefficient): the reference value, the network's, the absolute
         difference and the relative difference ``|net - ref| / |ref|``; the notes give both
-        sums of squared residuals and their relative gap.
+        losses ``J = Σ w ‖y − ŷ‖² / (2 Σ w)`` (olsnet's one loss scale: ``TrainingLog.loss``,
+        ``plot_training``, ``inference_at``) and their relative gap.
 
     Notes
     -----
@@ -93,14 +94,15 @@ def compare(net: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
             rel = diff / abs(r_) if r_ != 0 else (0.0 if diff == 0 else float("inf"))
             row = (name, float(r_), float(n_), float(diff), float(rel))
             rows.append((tnames[j], *row) if A.n_outputs > 1 else row)
-    ssr_ref = float(_ssr(ref, d.X, d.Y, d.weights).sum())
-    ssr_net = float(_ssr(A, d.X, d.Y, d.weights).sum())
-    gap = (ssr_net - ssr_ref) / ssr_ref if ssr_ref > 0 else ssr_net - ssr_ref
+    denom = 2.0 * (d.n_samples if d.weights is None else float(d.weights.sum()))
+    loss_ref = float(_ssr(ref, d.X, d.Y, d.weights).sum()) / denom  # J, as TrainingLog.loss
+    loss_net = float(_ssr(A, d.X, d.Y, d.weights).sum()) / denom
+    gap = (loss_net - loss_ref) / loss_ref if loss_ref > 0 else loss_net - loss_ref
     header: tuple[str, ...] = ("coefficient", label, "network", "abs diff", "rel diff")
     if A.n_outputs > 1:
         header = ("output", *header)
     notes = (
-        f"sum of squared residuals: {label} {ssr_ref:.15g}, network {ssr_net:.15g}",
+        f"loss J = Σ w (y − ŷ)² / 2 Σ w: {label} {loss_ref:.15g}, network {loss_net:.15g}",
         f"relative loss gap (network - {label}) / {label}: {gap:.3g}",
         f"largest relative coefficient difference: {max(r[-1] for r in rows):.3g}",
     )

@@ -8,10 +8,11 @@ and never opens a window or leaks figures into pyplot's registry.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._deps import require
+from .._fileutil import atomic_write
 from ..errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +40,7 @@ LINE_COLORS = (
 
 def new_figure(width: float, height: float) -> Figure:
     """A Figure of ``width`` x ``height`` inches on an Agg canvas (matplotlib imported here)."""
+    require("matplotlib", "olsnet.plots")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -50,8 +52,10 @@ def new_figure(width: float, height: float) -> Figure:
 def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
     """Write ``fig`` to ``path`` (PNG, SVG or PDF by extension) all at once, or do nothing.
 
-    The image goes to a temporary file in the same folder first and is renamed into place, so
-    an interrupted save never leaves half an image under the requested name.
+    The image goes through :func:`olsnet._fileutil.atomic_write` (a temporary file in the same
+    folder, renamed into place; mode from the umask), so an interrupted save never leaves half
+    an image under the requested name. Raises ``OptionError`` for an unknown extension and
+    ``OutputPathError`` when the folder does not exist.
     """
     if path is None:
         return
@@ -63,28 +67,8 @@ def save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
             f"cannot save a figure as {str(target)!r}: the extension {target.suffix or '(none)'!r} "
             f"is not one of {accepted}; name the file e.g. {target.stem or 'figure'}.png"
         )
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OptionError(
-            f"cannot save a figure as {str(target)!r}: the folder {str(folder)!r} does not exist; "
-            "create it first"
-        )
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=150 if fmt == "png" else "figure")
-        os.chmod(tmp, _file_mode())  # mkstemp makes it private; a figure is an ordinary file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _file_mode() -> int:
-    """The mode ``open(path, "w")`` would give a new file: 0o666 less the umask."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+    with atomic_write(target) as fh:
+        fig.savefig(fh, format=fmt, dpi=150 if fmt == "png" else "figure")
 
 
 def fmt_num(value: float, digits: int = 4) -> str:

@@ -215,23 +215,53 @@ def _shade(W: np.ndarray) -> np.ndarray:
     return np.clip((rel + DECADES) / DECADES, 0.0, 1.0)
 
 
+# a layer wider than this is drawn as its first and last nodes around "⋮ k more"; equations
+# show at most MAX_EQUATIONS nodes per layer with MAX_TERMS terms each (a 64-10 network was a
+# 1800 x 14761 px image with every node and term)
+MAX_NODES = 12
+MAX_EQUATIONS = 4
+MAX_TERMS = 6
+
+
+def _shown(count: int) -> tuple[np.ndarray, int]:
+    """(indices of the nodes drawn, slot of the "⋮" marker or -1) for a layer of ``count``."""
+    if count <= MAX_NODES:
+        return np.arange(count), -1
+    head = (MAX_NODES - 1) // 2 + 1  # 6 first nodes, the marker, 5 last nodes
+    tail = MAX_NODES - 1 - head
+    return np.r_[np.arange(head), np.arange(count - tail, count)], head
+
+
 def _draw(ax: Axes, net: _Layers) -> None:
     import matplotlib as mpl
 
     cmap = mpl.colormaps[WEIGHT_CMAP]
     sizes = [net.layers[0][0].shape[1]] + [W.shape[0] for W, _ in net.layers]
     n_cols = len(sizes)
-    span = max(sizes) - 1.0
+    shown = [_shown(s) for s in sizes]
+    slots = [len(idx) + (gap >= 0) for idx, gap in shown]
+    span = max(slots) - 1.0
     xs = np.arange(n_cols) * 3.0
-    ys = [_node_y(s, max(span, 1.0)) for s in sizes]
+    ys = []  # y of every node (NaN where not drawn), and the marker of each summarised layer
+    for s, (idx, gap), n_slots in zip(sizes, shown, slots, strict=True):
+        pos = _node_y(n_slots, max(span, 1.0))
+        y = np.full(s, np.nan)
+        y[idx] = np.delete(pos, gap) if gap >= 0 else pos
+        ys.append(y)
+    for col, ((idx, gap), n_slots) in enumerate(zip(shown, slots, strict=True)):
+        if gap >= 0:
+            y_gap = _node_y(n_slots, max(span, 1.0))[gap]
+            ax.text(xs[col], y_gap, f"⋮\n{sizes[col] - len(idx)} more", ha="center",
+                    va="center", fontsize=9, color="#444444", zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none"))  # fmt: skip
     hidden_prefix = ["h"] if len(net.layers) == 2 else [f"h{j + 1}_" for j in range(n_cols - 2)]
 
     for li, (W, _) in enumerate(net.layers):
         shade = _shade(W)
         labelled = min(W.shape) == 1
         t = 0.38 if W.shape[0] == 1 else 0.62  # fraction of the way from source to target
-        for i in range(W.shape[0]):  # target node
-            for j in range(W.shape[1]):  # source node
+        for i in shown[li + 1][0]:  # target node
+            for j in shown[li][0]:  # source node
                 x0, y0, x1, y1 = xs[li], ys[li][j], xs[li + 1], ys[li + 1][i]
                 w = W[i, j]
                 if np.isnan(w):
@@ -270,10 +300,13 @@ def _draw(ax: Axes, net: _Layers) -> None:
         else:
             prefix = hidden_prefix[0] if len(hidden_prefix) == 1 else hidden_prefix[col - 1]
             color, labels = "#eeeeee", tuple(f"{prefix}{k + 1}" for k in range(len(yy)))
+        drawn = shown[col][0]
         ax.scatter(
-            np.full(len(yy), x), yy, s=900, c=color, edgecolors="#333333", linewidths=1.2, zorder=4
-        )
-        for k, yk in enumerate(yy):
+            np.full(len(drawn), x), yy[drawn], s=900, c=color, edgecolors="#333333",
+            linewidths=1.2, zorder=4,
+        )  # fmt: skip
+        for k in drawn:
+            yk = yy[k]
             if col == 0:
                 ax.text(x, yk, f"x{k + 1}", ha="center", va="center", fontsize=9, zorder=5)
                 ax.annotate(
@@ -289,7 +322,8 @@ def _draw(ax: Axes, net: _Layers) -> None:
             else:
                 ax.text(x, yk, labels[k], ha="center", va="center", fontsize=9.5, zorder=5)
         if col == n_cols - 1:
-            for k, yk in enumerate(yy):
+            for k in drawn:
+                yk = yy[k]
                 ax.annotate(
                     net.target_names[k],
                     (x, yk),
@@ -301,10 +335,10 @@ def _draw(ax: Axes, net: _Layers) -> None:
                     zorder=5,
                 )
     titles = ["inputs"] + [f"hidden layer {c}" for c in range(1, n_cols - 1)] + ["output"]
-    top = max(float(np.max(yy)) for yy in ys) + 0.8
+    top = max(float(np.nanmax(yy)) for yy in ys) + 0.8
     for x, heading in zip(xs, titles, strict=True):
         ax.text(x, top, heading, ha="center", va="bottom", fontsize=10, color="#444444")
-    bottom = min(float(np.min(yy)) for yy in ys) - 0.8
+    bottom = min(float(np.nanmin(yy)) for yy in ys) - 0.8
     ax.text(
         xs[0] - 2.3,
         bottom,
@@ -332,20 +366,35 @@ def _equations(net: _Layers) -> str:
         else:
             prefix = "h" if n == 2 else f"h{li + 1}_"
             outs = [f"{prefix}{k + 1}" for k in range(W.shape[0])]
-        for k, lhs in enumerate(outs):
-            blocks.append(equation(lhs, b[k], W[k], names, per_line=3))
+        for k, lhs in enumerate(outs[:MAX_EQUATIONS]):
+            blocks.append(_short_equation(lhs, b[k], W[k], names, per_line=3))
+        if len(outs) > MAX_EQUATIONS:
+            blocks.append(f"... and {len(outs) - MAX_EQUATIONS} more nodes ({outs[-1]})")
         names = outs
     text = "node equations\n\n" + "\n".join(blocks)
-    key = ", ".join(f"x{j + 1} = {name}" for j, name in enumerate(net.feature_names))
-    return text + "\n\n" + _wrap(key, 52)
+    pairs = [f"x{j + 1} = {name}" for j, name in enumerate(net.feature_names)]
+    if len(pairs) > MAX_NODES:
+        pairs = [*pairs[: MAX_NODES - 1], f"... {pairs[-1]}"]
+    return text + "\n\n" + _wrap(", ".join(pairs), 52)
+
+
+def _short_equation(lhs: str, bias: Any, weights: Any, names: Sequence[str], **kw: Any) -> str:
+    """``equation`` with at most MAX_TERMS terms, then "+ k more terms"."""
+    if len(weights) <= MAX_TERMS:
+        return equation(lhs, bias, weights, names, **kw)
+    head = equation(lhs, bias, weights[:MAX_TERMS], names[:MAX_TERMS], **kw)
+    return f"{head} ... ({len(weights) - MAX_TERMS} more terms)"
 
 
 def _collapsed_text(net: _Layers) -> str:
     a = net.collapsed
     lines = []
-    for k in range(a.n_outputs):
+    for k in range(min(a.n_outputs, MAX_EQUATIONS)):
         lhs = a.target_names[k] if a.target_names else "ŷ"
-        lines.append(equation(f"{lhs}", a.bias[k], a.weight[k], a.feature_names, per_line=2))
+        names = a.feature_names or tuple(f"x{j + 1}" for j in range(a.n_features))
+        lines.append(_short_equation(f"{lhs}", a.bias[k], a.weight[k], names, per_line=2))
+    if a.n_outputs > MAX_EQUATIONS:
+        lines.append(f"... and {a.n_outputs - MAX_EQUATIONS} more outputs")
     head = "collapsed regression"
     if len(net.layers) > 1:
         head += "  (cᵀW x + cᵀb + d)" if len(net.layers) == 2 else "  (product of the layers)"
@@ -395,7 +444,8 @@ def plot_network(
     and ``ŷ = cᵀ h + d`` the collapsed regression is ``ŷ = (cᵀW) x + (cᵀb + d)``.
     """
     net = network_layers(model, feature_names)
-    n_rows = max(net.layers[0][0].shape[1], *(W.shape[0] for W, _ in net.layers))
+    sizes = [net.layers[0][0].shape[1], *(W.shape[0] for W, _ in net.layers)]
+    n_rows = max(min(s, MAX_NODES) for s in sizes)
     equations = _equations(net)
     body = _collapsed_text(net)
     if net.note:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Reference", "plot_training", "reference_of"]
 
 MAX_COEF_PANELS = 12
+# olsnet's one loss scale (TrainingLog.loss, compare, inference_at, this figure)
+LOSS_LABEL = "J = Σ w (y − ŷ)² / 2 Σ w"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,29 @@ def _epochs_for(rows: int, log: Any) -> np.ndarray:
     )
 
 
+def _logs_of(log: Any) -> list[Any]:
+    """One log, or a sequence of them (each with a non-empty 1-D ``loss``)."""
+    logs = list(log) if isinstance(log, (list, tuple)) else [log]
+    if not logs:
+        raise InputTypeError("plot_training needs at least one TrainingLog")
+    for i, one in enumerate(logs):
+        loss = np.asarray(getattr(one, "loss", None), dtype=np.float64)
+        if loss.ndim != 1 or loss.size == 0:
+            where = f"log[{i}]" if len(logs) > 1 else "log"
+            raise InputTypeError(f"{where}.loss must be a non-empty 1-D array of losses per epoch")
+    return logs
+
+
+def _label(log: Any, logs: list[Any]) -> str:
+    """The legend entry of a loss curve: its optimizer, with the learning rate if it differs."""
+    opt = str(getattr(log, "optimizer", "") or "training")
+    same = [g for g in logs if getattr(g, "optimizer", None) == getattr(log, "optimizer", None)]
+    lr = getattr(log, "lr", None)
+    if len(same) > 1 and lr is not None:
+        opt += f", lr {fmt_num(float(lr), 3)}"
+    return f"training loss ({opt})"
+
+
 def plot_training(
     log: Any,
     path: str | os.PathLike[str] | None = None,
@@ -86,14 +111,17 @@ def plot_training(
     reference: Any = None,
     coef_paths: Any = None,
     coef_names: Sequence[str] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """Loss against epoch and each coefficient's path to its exact value.
 
     Parameters
     ----------
-    log : TrainingLog
+    log : TrainingLog or sequence of TrainingLog
         From ``olsnet.train`` / ``LinearNetwork.fit`` (``loss`` per epoch, ``optimizer``,
-        ``stop_reason``).
+        ``stop_reason``). Several logs (e.g. one per optimizer on the same data) are drawn on
+        the same axes, one colour each, labelled by optimizer (and learning rate when two
+        share an optimizer).
     path : str or path-like, optional
         Where to save the figure; ``.png``, ``.svg`` or ``.pdf`` by extension.
     reference : float, RegressionResult or fitted LinearRegression, optional
@@ -101,30 +129,46 @@ def plot_training(
         plotted), its coefficients as dashed lines in the coefficient panels.
     coef_paths : array-like of shape (epochs + 1, k) or (epochs, k), optional
         The collapsed coefficients (intercept first) after each epoch, e.g. collected by a
-        ``callback``; one small panel per coefficient.
+        ``callback``; one small panel per coefficient. Only with a single log.
     coef_names : sequence of str, optional
         Names of the k coefficients; default: the reference's names.
+    ax : matplotlib Axes, optional
+        Draw only the loss curves (and the optimum's line) into this Axes of the caller's
+        figure; no gap or coefficient panels. The Axes' figure is returned (and saved to
+        ``path`` when given).
 
     Returns
     -------
     matplotlib.figure.Figure
 
+    Raises
+    ------
+    InputTypeError
+        A log without a 1-D ``loss``, or a reference of an unknown kind.
+    DimensionError
+        ``coef_paths`` whose rows or columns do not fit the log, the names or the reference;
+        ``coef_paths`` with several logs or with ``ax``.
+
     Notes
     -----
-    The training objective is ``J = Σ w ‖y − ŷ‖² / (2 Σ w)``; its minimum over affine maps is
-    ``ssr / (2 Σ w)`` of the exact fit. The relative gap ``(J − J*) / J*`` is drawn down to
-    ``1e-16``, where double precision ends.
+    The loss is olsnet's one loss scale, the training objective
+    ``J = Σ w ‖y − ŷ‖² / (2 Σ w)`` (half the weighted mean squared error, summed over outputs;
+    ``TrainingLog.loss``, ``compare`` and ``inference_at`` use the same scale). Its minimum over
+    affine maps is ``ssr / (2 Σ w)`` of the exact fit. The relative gap ``(J − J*) / J*`` is
+    drawn down to ``1e-16``, where double precision ends.
     """
-    loss = np.asarray(log.loss, dtype=np.float64)
-    if loss.ndim != 1 or loss.size == 0:
-        raise InputTypeError("log.loss must be a non-empty 1-D array of losses per epoch")
+    logs = _logs_of(log)
     ref = reference_of(reference)
-    epochs = np.arange(loss.size)
     paths = None
     if coef_paths is not None:
+        if len(logs) > 1 or ax is not None:
+            raise DimensionError(
+                "coef_paths are drawn for a single log in a figure of its own "
+                f"(got {len(logs)} logs{' and ax=' if ax is not None else ''})"
+            )
         paths = np.asarray(coef_paths, dtype=np.float64)
         paths = paths[:, None] if paths.ndim == 1 else paths
-        path_epochs = _epochs_for(paths.shape[0], log)
+        path_epochs = _epochs_for(paths.shape[0], logs[0])
     k = 0 if paths is None else paths.shape[1]
     names: tuple[str, ...] = ()
     if paths is not None:
@@ -146,6 +190,12 @@ def plot_training(
                 f"coef_paths has {k} columns; the reference has {ref.params.size} coefficients"
             )
 
+    if ax is not None:
+        _loss_panel(ax, logs, ref)
+        ax.set_xlabel("epoch")
+        save(ax.figure, path)
+        return ax.figure
+
     from matplotlib.ticker import MaxNLocator
 
     shown = min(k, MAX_COEF_PANELS)
@@ -154,42 +204,13 @@ def plot_training(
     width = max(8.0, 5.2 + 2.6 * n_cols)
     fig = new_figure(width, 2.6 * n_rows + 0.9)
     gs = fig.add_gridspec(n_rows, 2 + n_cols, width_ratios=[1.0, 1.0] + [1.0] * n_cols)
-    opt = getattr(log, "optimizer", "")
-    ax = fig.add_subplot(gs[: n_rows // 2 if ref and ref.loss else n_rows, :2])
-    ax.plot(epochs, loss, color=LINE_COLORS[0], lw=1.6, label=f"training loss ({opt})")
+    loss_ax = fig.add_subplot(gs[: n_rows // 2 if ref and ref.loss else n_rows, :2])
+    _loss_panel(loss_ax, logs, ref)
     if ref is not None and ref.loss is not None:
-        ax.axhline(
-            ref.loss,
-            color=OLS_COLOR,
-            ls="--",
-            lw=1.1,
-            label=f"exact optimum {fmt_num(ref.loss, 6)}",
-        )
-    ax.set_yscale("log")
-    ax.set(title="loss against epoch", ylabel="J = Σ(y − ŷ)² / 2n")
-    ax.legend(fontsize=8, loc="upper right")
-    ax.grid(True, which="major", color="0.92")
-    if ref is not None and ref.loss is not None:
-        gap_ax = fig.add_subplot(gs[n_rows // 2 :, :2], sharex=ax)
-        gap = (loss - ref.loss) / abs(ref.loss) if ref.loss else loss - ref.loss
-        floor = 1e-16
-        gap_ax.plot(epochs, np.maximum(gap, floor), color=LINE_COLORS[1], lw=1.6)
-        gap_ax.set_yscale("log")
-        gap_ax.set(
-            title="relative gap to the exact optimum", xlabel="epoch", ylabel="(J − J*) / J*"
-        )
-        gap_ax.grid(True, which="major", color="0.92")
-        final = gap[-1]
-        gap_ax.annotate(
-            f"final: {fmt_num(final, 2)}" if final > floor else "final: < 1e−16",
-            xy=(0.98, 0.95),
-            xycoords="axes fraction",
-            ha="right",
-            va="top",
-            fontsize=8,
-        )
+        gap_ax = fig.add_subplot(gs[n_rows // 2 :, :2], sharex=loss_ax)
+        _gap_panel(gap_ax, logs, ref.loss)
     else:
-        ax.set_xlabel("epoch")
+        loss_ax.set_xlabel("epoch")
 
     if paths is not None:
         for j in range(shown):
@@ -212,10 +233,59 @@ def plot_training(
                 cax.set_xlabel("epoch", fontsize=8)
         if k > shown:
             fig.text(0.99, 0.01, f"{k - shown} more coefficients not shown", ha="right", fontsize=8)
-    reason = getattr(log, "stop_reason", "")
-    head = f"training a linear network with {opt}" if opt else "training"
-    if reason:
-        head += f": {getattr(log, 'epochs', loss.size - 1)} epochs, {reason}"
-    fig.suptitle(textwrap.fill(head, width=int(12 * width)), fontsize=10.5)
+    fig.suptitle(textwrap.fill(_heading(logs), width=int(12 * width)), fontsize=10.5)
     save(fig, path)
     return fig
+
+
+def _loss_panel(ax: Any, logs: list[Any], ref: Reference | None) -> None:
+    """The loss curves of ``logs`` (log scale) and the exact optimum as a dashed line."""
+    for i, one in enumerate(logs):
+        loss = np.asarray(one.loss, dtype=np.float64)
+        color = LINE_COLORS[i % len(LINE_COLORS)]
+        ax.plot(np.arange(loss.size), loss, color=color, lw=1.6, label=_label(one, logs))
+    if ref is not None and ref.loss is not None:
+        ax.axhline(
+            ref.loss,
+            color=OLS_COLOR,
+            ls="--",
+            lw=1.1,
+            label=f"exact optimum {fmt_num(ref.loss, 6)}",
+        )
+    ax.set_yscale("log")
+    ax.set(title="loss against epoch", ylabel=LOSS_LABEL)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(True, which="major", color="0.92")
+
+
+def _gap_panel(ax: Any, logs: list[Any], optimum: float) -> None:
+    """Each log's relative gap to the optimum, floored at 1e-16."""
+    floor = 1e-16
+    finals = []
+    for i, one in enumerate(logs):
+        loss = np.asarray(one.loss, dtype=np.float64)
+        gap = (loss - optimum) / abs(optimum) if optimum else loss - optimum
+        color = LINE_COLORS[i % len(LINE_COLORS)]
+        ax.plot(np.arange(loss.size), np.maximum(gap, floor), color=color, lw=1.6)
+        final = gap[-1]
+        finals.append(fmt_num(final, 2) if final > floor else "< 1e−16")
+    ax.set_yscale("log")
+    ax.set(title="relative gap to the exact optimum", xlabel="epoch", ylabel="(J − J*) / J*")
+    ax.grid(True, which="major", color="0.92")
+    ax.annotate(
+        f"final: {', '.join(finals)}", xy=(0.98, 0.95), xycoords="axes fraction", ha="right",
+        va="top", fontsize=8,
+    )  # fmt: skip
+
+
+def _heading(logs: list[Any]) -> str:
+    if len(logs) > 1:
+        opts = ", ".join(str(getattr(g, "optimizer", "?")) for g in logs)
+        return f"training a linear network: {opts}"
+    one = logs[0]
+    opt = getattr(one, "optimizer", "")
+    head = f"training a linear network with {opt}" if opt else "training"
+    reason = getattr(one, "stop_reason", "")
+    if reason:
+        head += f": {getattr(one, 'epochs', len(one.loss) - 1)} epochs, {reason}"
+    return head

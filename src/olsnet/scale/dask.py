@@ -169,15 +169,20 @@ def _frames_as_array(frames: list[Any]) -> Any:
 def read_dask(
     path_or_glob: Any,
     *,
-    y: str | list[str],
+    y: str | list[str] | None = None,
     x: list[str] | None = None,
     weights: str | None = None,
+    formula: str | None = None,
+    missing: str = "raise",
     **read_kwargs: Any,
 ) -> DaskSource:
     """CSV / Parquet files read by ``dask.dataframe`` as a dask-backed source.
 
     ``read_kwargs`` go to ``dask.dataframe.read_parquet`` / ``read_csv`` (``blocksize``, ...).
     Use it to fit files on a ``distributed`` cluster; ``olsnet.read`` streams on one machine.
+    ``formula="y ~ np.log(x) + C(g)"`` instead of ``y`` / ``x`` encodes each partition with
+    one model spec (levels gathered in a first pass; ``missing`` applies to it, as for
+    ``olsnet.ols``; see :mod:`olsnet.scale.dask_formula`).
     """
     import dask.dataframe as dd
 
@@ -185,6 +190,14 @@ def read_dask(
     lower = text.lower()
     is_parquet = lower.endswith((".parquet", ".pq")) or "parquet" in lower.rsplit("/", 1)[-1]
     df = dd.read_parquet(text, **read_kwargs) if is_parquet else dd.read_csv(text, **read_kwargs)
+    if formula is not None:
+        from .dask_formula import formula_source
+
+        if y is not None or x is not None:
+            raise InputTypeError("pass either formula= or y= / x=, not both")
+        return formula_source(formula, df, weights=weights, missing=missing)
+    if y is None:
+        raise InputTypeError("read_dask() needs y= (the target column) or formula=")
     ys = [y] if isinstance(y, str) else list(y)
     xs = list(x) if x is not None else [c for c in df.columns if c not in {*ys, weights}]
     target = df[ys[0]] if isinstance(y, str) else df[ys]

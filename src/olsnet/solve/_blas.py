@@ -13,7 +13,6 @@ found the f2py wrappers are used instead (the same arithmetic, without the paral
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 from typing import Any
@@ -26,7 +25,7 @@ __all__ = [
     "aligned_fortran",
     "default_workers",
     "gemm_tn",
-    "one_blas_thread",
+    "gram_chunk_rows",
     "small_gemm_rows",
     "tpqrt",
     "usable_cpus",
@@ -37,6 +36,21 @@ __all__ = [
 # thread, aligned buffer: 0.22-0.34 s per 10M rows of 21 columns in chunks of up to 2,264 rows,
 # 0.8-1.0 s in chunks of 2,376 or more).
 SMALL_GEMM = 100**3
+
+
+# Above the small-matrix kernel, OpenBLAS runs a product m·n·k ≤ 65,536 · 4 on the calling
+# thread and wakes its own threads beyond (on a busy machine one such call took 26-64 ms against
+# 0.03-0.1 ms). Its small-matrix kernel for "TN" products (both operands column-major, as in
+# BᵀB of a column-major chunk) only takes m·n ≤ 1,200 (OpenBLAS's Skylake-X permit rule).
+SMP_THRESHOLD = 65536 * 4
+TN_SMALL_MAX_MN = 1200
+
+
+def gram_chunk_rows(k: int, least: int, most: int) -> int:
+    """Rows per column-major chunk B (rows, k) so that ``BᵀB`` runs on the calling thread."""
+    if k * k <= TN_SMALL_MAX_MN:
+        return small_gemm_rows(k, least, most)
+    return max(8, min(SMP_THRESHOLD // (k * k), most) // 8 * 8)
 
 
 def small_gemm_rows(k: int, least: int, most: int) -> int:
@@ -59,22 +73,6 @@ def usable_cpus() -> int:
 def default_workers() -> int:
     """Threads for ``n_jobs=None``: the usable CPUs, at most ``MAX_DEFAULT_WORKERS``."""
     return min(usable_cpus(), MAX_DEFAULT_WORKERS)
-
-
-_controller: Any = None  # threadpoolctl's scan of the loaded libraries takes ~60 ms: do it once
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread (threadpoolctl) for the duration, so that folds running on a
-    thread pool never start more BLAS threads than cores; a no-op without threadpoolctl."""
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 _c_void_p = ctypes.c_void_p

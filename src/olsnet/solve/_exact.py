@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.linalg as sla
+from scipy.linalg import lapack
 
+from ._blas import tpqrt
+from ._fold import CHUNK_ROWS as FOLD_CHUNK_ROWS
+from ._fold import fold_arrays
 from ._gram import scaled_condition
-from ._kernels import qr_r
+from ._kernels import PANEL, tri_inv, tri_solve
 from ._solution import (
     ALIAS_TOL,
     LstsqSolution,
@@ -34,7 +37,8 @@ from ._solution import (
     unshift,
 )
 from ._state import augmented_block
-from ._thresholds import COV_REFINE_COND
+from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
+from ._wide import WIDE_MIN_COLUMNS, aliased_in_order
 
 __all__ = ["EXT", "exact_lstsq", "refine_augmented"]
 
@@ -50,9 +54,9 @@ def _augmented_correction(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve [I A; Aᵀ 0][dr; dx] = [f; g] with A = QR (thin):
     h = R⁻ᵀ g, d = Qᵀ f, dx = R⁻¹ (d - h), dr = f - Q (d - h)."""
-    h = sla.solve_triangular(R, g, trans="T", check_finite=False)
+    h = tri_solve(R, g, trans=True)
     dh = Q.T @ f - h
-    dx = sla.solve_triangular(R, dh, check_finite=False)
+    dx = tri_solve(R, dh)
     dr = f - Q @ dh
     return dr, dx
 
@@ -102,6 +106,134 @@ def refine_augmented(
     return x, r, it
 
 
+def _seminormal_lstsq(
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    fit_intercept: bool,
+    names: tuple[str, ...] | None,
+    tol: float,
+) -> LstsqSolution | None:
+    """The exact path's fast branch for well-conditioned full-rank designs (None otherwise).
+
+    R of the mean-shifted ``√w [1, X - c, Y - c_y]`` by the blocked Householder fold (no Q,
+    LAPACK calls small enough to stay on the calling thread), then corrected semi-normal
+    refinement (Björck 1987; Higham §20.5) with residuals and ``Aᵀ r`` in extended precision
+    in the user's (unshifted) coordinates: ``β += R⁻¹R⁻ᵀ Aᵀ W (y - Aβ)`` until the step is at
+    rounding level. For a scaled condition number κ of the shifted ``[1 X]`` up to
+    ``COV_REFINE_COND`` each step contracts the error by about κ² eps (< 1e-11), so one or two
+    steps reach full double accuracy, and ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. Designs with an
+    aliased column or a larger κ return None (the full path with Q handles them).
+    """
+    n, p = X.shape
+    q = Y.shape[1]
+    icpt = fit_intercept
+    k_x = int(icpt) + p
+    k = k_x + q
+    # any shift is an exact reparametrization here (the refinement works in the user's
+    # coordinates): double-precision means are enough to take the offsets out of κ
+    if icpt:
+        shift = np.concatenate(
+            [X.mean(axis=0), Y.mean(axis=0)]
+            if w is None  # einsum, not BLAS gemv: no BLAS threads woken
+            else [np.einsum("i,ij->j", w, X) / w.sum(), np.einsum("i,ij->j", w, Y) / w.sum()]
+        )
+    else:
+        shift = np.zeros(p + q)
+    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away (no Q)
+        A = np.empty((k, n)).T  # (n, k) column-major
+        if icpt:
+            A[:, 0] = 1.0
+            np.subtract(X, shift[:p], out=A[:, 1 : 1 + p])
+            np.subtract(Y, shift[p:], out=A[:, 1 + p :])
+        else:
+            A[:, :p] = X
+            A[:, p:] = Y
+        if w is not None:
+            A *= np.sqrt(w)[:, None]
+        R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))
+    else:
+        R = fold_arrays(X, Y, w, icpt, shift=shift).R
+    R = np.triu(R)
+    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
+    if not np.isfinite(R).all():
+        return None
+    colnorms = _unshifted_colnorms(R, shift, icpt)[:k_x]
+    diag = np.diagonal(R)[:k_x]
+    if not (diag > tol * colnorms).all():  # an aliased column: the full path names it
+        return None
+    Rx = R[:k_x, :k_x]
+    norms = np.sqrt((Rx * Rx).sum(axis=0))
+    rcond, info = lapack.dtrcon(Rx / norms)  # 1-norm estimate of κ of the column-scaled R
+    if info != 0 or rcond * COV_REFINE_COND < 1.0:
+        return None
+    XL, YL = X.astype(EXT), Y.astype(EXT)
+    wL = None if w is None else w.astype(EXT)
+    sw = EXT(n) if wL is None else wL.sum()
+    c = shift[:p]
+    beta = tri_solve(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
+    if icpt:
+        beta[0] += shift[p:] - c @ beta[1:]  # the user's intercept
+    prev = np.inf
+    res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
+    if icpt:
+        res -= beta[0].astype(EXT)
+    for _ in range(REFINE_MAX_PASSES + 2):
+        wres = res if wL is None else res * wL[:, None]
+        g = np.empty((k_x, q))
+        gx = XL.T @ wres  # (p, q) Xᵀ W r
+        if icpt:
+            g0 = wres.sum(axis=0)
+            g[0] = g0.astype(np.float64)
+            g[1:] = (gx - c.astype(EXT)[:, None] * g0).astype(np.float64)  # (X - c)ᵀ W r
+        else:
+            g[:] = gx.astype(np.float64)
+        d = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
+        if icpt:
+            d[0] -= c @ d[1:]
+        size = np.max(np.abs(d) / np.maximum(np.abs(beta), np.finfo(float).tiny), initial=0.0)
+        if not np.isfinite(size) or size > 0.5 * prev:
+            return None  # not contracting: leave it to the full path
+        beta += d
+        prev = size
+        if size <= _EPS:
+            break
+        res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
+        if icpt:
+            res -= beta[0].astype(EXT)
+    wres = res if wL is None else res * wL[:, None]  # the last step moved β by < eps
+    ssr = (wres * res).sum(axis=0).astype(np.float64)
+    wy = YL if wL is None else YL * wL[:, None]
+    ybar = wy.sum(axis=0) / sw
+    dev = YL - ybar
+    centered = ((dev * dev).sum(axis=0) if wL is None else wL @ (dev * dev)).astype(np.float64)
+    uncentered = (wy * YL).sum(axis=0).astype(np.float64)
+    Rinv = tri_inv(Rx)
+    cov = Rinv @ Rinv.T
+    T = np.eye(k_x)
+    if icpt:
+        T[0, 1:] = -c
+    cov = T @ cov @ T.T  # the user's coordinates
+    cov = 0.5 * (cov + cov.T)
+    kept = np.arange(k_x)
+    return LstsqSolution(
+        params=beta,
+        cov_unscaled=cov,
+        ssr=ssr,
+        centered_tss=np.maximum(centered, 0.0),
+        uncentered_tss=uncentered,
+        nobs=n,
+        sum_weights=float(sw),
+        rank=k_x,
+        aliased=np.zeros(k_x, dtype=bool),
+        fit_intercept=icpt,
+        shift_x=c.copy(),
+        R_x=np.ascontiguousarray(Rx),
+        condition_number=condition_number_of(Rx, c, icpt, kept),
+        method="exact",
+    )
+
+
 def exact_lstsq(
     X: np.ndarray,
     Y: np.ndarray,
@@ -117,32 +249,40 @@ def exact_lstsq(
     n, p = X.shape
     q = Y.shape[1]
     k_x = int(fit_intercept) + p
+    if USE_LONGDOUBLE and n >= 2 * (k_x + q):
+        sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
+        if sol is not None:
+            return sol
     # No shift here: QR is backward stable on the raw columns, and the refinement then recovers
     # the intercept to full accuracy (a shift would cost the intercept |c_xᵀ β| · eps).
     shift = np.zeros(p + q)
     A_full = augmented_block(X, Y, w, shift, fit_intercept)  # (n, k)
     k = A_full.shape[1]
-    if n >= k:  # one QR with Q: its leading columns are the QR of [1 X] when none is dropped
+    if n < k or k_x >= WIDE_MIN_COLUMNS:  # wide: the rank rule on the data, O(n r) a column
+        Q_full = None
+        Ax = A_full[:, :k_x]
+        aliased = aliased_in_order(Ax, np.sqrt(np.einsum("ij,ij->j", Ax, Ax)), tol)
+    else:  # one QR with Q: its leading columns are the QR of [1 X] when none is dropped
         Q_full, R_full = np.linalg.qr(A_full)
         signs = np.where(np.diagonal(R_full) < 0, -1.0, 1.0)
         Q_full, R_full = Q_full * signs, R_full * signs[:, None]
-    else:
-        Q_full, R_full = None, qr_r(A_full.copy())
-    colnorms = _unshifted_colnorms(R_full, shift, fit_intercept)
-    aliased, _ = decide_rank(R_full, k_x, colnorms, tol)
+        colnorms = _unshifted_colnorms(R_full, shift, fit_intercept)
+        aliased, _ = decide_rank(R_full, k_x, colnorms, tol)
     kept = np.flatnonzero(~aliased)
     A = np.ascontiguousarray(A_full[:, kept])
     B = np.ascontiguousarray(A_full[:, k_x:])
     r = kept.size
-    if Q_full is not None and r == k_x:
+    if Q_full is not None and r == k_x:  # (Q_full is None on the wide path)
         Q, Rx = np.ascontiguousarray(Q_full[:, :k_x]), np.triu(R_full[:k_x, :k_x])
     else:  # columns dropped (or fewer rows than columns): factor the kept ones afresh
         Q, Rx = np.linalg.qr(A)
         signs = np.where(np.diagonal(Rx) < 0, -1.0, 1.0)
         Q, Rx = Q * signs, Rx * signs[:, None]
     beta, resid, _ = refine_augmented(A, Q, Rx, B, np.zeros((r, q)))
-    if scaled_condition(Rx) <= COV_REFINE_COND:  # R⁻¹R⁻ᵀ is already accurate to ~κ·eps
-        Rinv = sla.solve_triangular(Rx, np.eye(r), check_finite=False)
+    # R⁻¹R⁻ᵀ is already accurate to ~κ·eps when κ is small; with as many kept columns as rows
+    # there are no residual degrees of freedom (the standard errors are not available) either
+    if r >= n or scaled_condition(Rx) <= COV_REFINE_COND:
+        Rinv = tri_inv(Rx)
         cov = Rinv @ Rinv.T
     else:  # O(n r²) extended-precision work per step: only where it buys digits
         cov, _, _ = refine_augmented(A, Q, Rx, np.zeros((n, r)), -np.eye(r))

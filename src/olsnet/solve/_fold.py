@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import DataError
-from ._blas import GramAccumulator, aligned_fortran, small_gemm_rows, tpqrt
+from ._blas import GramAccumulator, aligned_fortran, gram_chunk_rows, tpqrt
 from ._kernels import PANEL, GramNotDefinite, gram_to_r, sign_rows
 from ._state import QRState
 
@@ -90,6 +91,7 @@ def fold_arrays(
     w: np.ndarray | None,
     fit_intercept: bool,
     chunk_rows: int = CHUNK_ROWS,
+    shift: np.ndarray | None = None,
 ) -> QRState:
     """QR state of the rows ``X`` (b, p), ``Y`` (b, q) with weights ``w`` (b,) or None.
 
@@ -100,12 +102,14 @@ def fold_arrays(
     w : ndarray of shape (n_samples,) or None
         Non-negative weights; rows of weight zero add nothing to R and are not counted in nobs.
     fit_intercept : bool
-    chunk_rows : int, default=4096
+    chunk_rows : int, default=2048
+    shift : ndarray of shape (n_features + n_outputs,), optional
+        Column offsets subtracted first (with an intercept only; see ``olsnet.solve.QRState``).
 
     Returns
     -------
     QRState
-        With ``shift`` zero (as ``QRState.fold`` uses), so it merges with states built anywhere.
+        With ``shift`` zero unless one is given (states merge whatever their shifts).
 
     Raises
     ------
@@ -118,12 +122,18 @@ def fold_arrays(
     triangular and ``diag(R) >= 0``.
     """
     p = X.shape[1]
+    c = shift if fit_intercept and shift is not None else None
 
     def fill(B: np.ndarray, start: int, stop: int) -> None:
-        B[:, :p] = X[start:stop]
-        B[:, p:] = Y[start:stop]
+        if c is None:
+            B[:, :p] = X[start:stop]
+            B[:, p:] = Y[start:stop]
+        else:
+            np.subtract(X[start:stop], c[:p], out=B[:, :p])
+            np.subtract(Y[start:stop], c[p:], out=B[:, p:])
 
-    return _fold(X.shape[0], p, Y.shape[1], fill, w, fit_intercept, chunk_rows)
+    state = _fold(X.shape[0], p, Y.shape[1], fill, w, fit_intercept, chunk_rows)
+    return state if c is None else replace(state, shift=np.asarray(c, dtype=np.float64))
 
 
 def fold_columns(
@@ -217,7 +227,7 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     so that ``dgemm`` takes OpenBLAS's small-matrix kernel.
     """
     k = 1 + p + q
-    chunk_rows = small_gemm_rows(k, 256, CHUNK_ROWS)
+    chunk_rows = gram_chunk_rows(k, 256, CHUNK_ROWS)
     acc = _accumulator(chunk_rows, k)
     buf = acc.buf
     buf[:, 0] = 1.0
@@ -240,7 +250,8 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
 
 
 def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> None:
-    """Raise for the first non-finite value of the block (the error path: a second sweep)."""
+    """Raise for the first non-finite value of the block (the error path: a second sweep), or
+    GramNotDefinite when every value is finite (squares overflowed)."""
     buf = np.empty((min(chunk_rows, n), p + q), order="F")
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
@@ -248,7 +259,7 @@ def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> No
         fill(B, start, stop)
         if not np.isfinite(B).all():
             _raise_nonfinite(B, start, p)
-    raise DataError(SQUARES_OVERFLOW)
+    raise GramNotDefinite  # finite values whose squares overflow: the QR fold takes them
 
 
 def _state_of(

@@ -16,17 +16,24 @@ The thresholds named here live in ``olsnet.solve._thresholds``, with the measure
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
-import scipy.linalg as sla
 
 from .._types import SOLVER_POLICIES, check_option
 from .._validate import check_finite
 from ._exact import exact_lstsq
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
-from ._solution import ALIAS_TOL, LstsqSolution, solve_state
+from ._kernels import tri_solve
+from ._solution import (
+    ALIAS_TOL,
+    SCALE_FREE_EXP,
+    LstsqSolution,
+    name_aliased,
+    pow2_column_scales,
+    solve_state,
+    unscale_solution,
+)
 from ._state import QRState
 from ._thresholds import (
     EXACT_MAX_ELEMENTS,
@@ -54,6 +61,22 @@ def qr_state(
         sl = slice(start, min(start + block_rows, X.shape[0]))
         state = state.fold(X[sl], Y[sl], None if w is None else w[sl])
     return state
+
+
+def _scaled(M: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+    return M if e is None else np.ldexp(M, -e)
+
+
+def _extreme(state: QRState | None) -> bool:
+    """Whether a Gram state failed or its diagonal left the range where squares are safe."""
+    if state is None:
+        return True
+    d = np.abs(np.diagonal(state.R))
+    if not np.isfinite(d).all():
+        return True
+    d = d[d > 0]
+    lim = 2.0 ** (2 * SCALE_FREE_EXP)
+    return bool(d.size and (d.max() > lim or d.min() < 1.0 / lim))
 
 
 def _refine_passes(
@@ -91,9 +114,7 @@ def _refine_passes(
                 g[1:] += Xb.T @ wr - np.outer(c, s0)
             else:
                 g += Xb.T @ wr
-        d = sla.solve_triangular(
-            R, sla.solve_triangular(R, g, trans="T", check_finite=False), check_finite=False
-        )  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
+        d = tri_solve(R, tri_solve(R, g, trans=True))  # (rank, q) = (AᵀWA)⁻¹ Aᵀ W r, shifted
         ssr = np.maximum(ssr_pass - (g * d).sum(axis=0), 0.0)  # ||r - A d||² = ||r||² - gᵀd
         if icpt:
             d[0] -= c @ d[1:]  # back to the user's intercept
@@ -127,13 +148,28 @@ def lstsq(
     check_option("policy", policy, SOLVER_POLICIES)
     n, p = X.shape
     k = int(fit_intercept) + p + Y.shape[1]
-    if policy == "exact" or (policy == "auto" and n * k <= EXACT_MAX_ELEMENTS):
+    # fewer rows than columns (wide data): the exact path, whose rank rule runs on the data
+    if policy == "exact" or (policy == "auto" and (n * k <= EXACT_MAX_ELEMENTS or n < k)):
         if check_finite_X:
             check_finite(X, "X", names)
-        return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+        s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)  # binary exponents
+        if s_x is None and s_y is None:
+            return exact_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+        Xs, Ys = _scaled(X, s_x), _scaled(Y, s_y)
+        return unscale_solution(
+            exact_lstsq(Xs, Ys, sample_weight, fit_intercept, names, tol), s_x, s_y
+        )
     state = gram_state(X, Y, sample_weight, fit_intercept)
     if check_finite_X and (state is None or not np.isfinite(state.R).all()):
         check_finite(X, "X", names)
+    if _extreme(state):  # squares over- or underflow: the same fit on power-of-two scaled columns
+        s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)
+        if s_x is not None or s_y is not None:
+            sol = lstsq(
+                _scaled(X, s_x), _scaled(Y, s_y), sample_weight, fit_intercept, names, policy,
+                tol, check_finite_X=False,
+            )  # fmt: skip
+            return unscale_solution(sol, s_x, s_y)
     if state is not None and fit_intercept:
         R = state.R[:, : int(fit_intercept) + p]
         if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
@@ -141,13 +177,12 @@ def lstsq(
             means = np.asarray(state.zsum) / state.sum_weights
             state = gram_state(X, Y, sample_weight, fit_intercept, shift=means)
     if state is not None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sol = solve_state(state, names, tol, method="gram")
+        # the aliased-column warning is given only once this path is kept (no catch_warnings:
+        # it changes process-global state and loses other threads' warnings)
+        sol = solve_state(state, names, tol, method="gram", warn=False)
         kappa = scaled_condition(sol.R_x)
         if kappa <= GRAM_MAX_COND or policy == "fast":
-            for c in caught:
-                warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+            name_aliased(sol.aliased, names, fit_intercept)
             ratio = np.max(sol.centered_tss / np.maximum(sol.ssr, np.finfo(float).tiny))
             if kappa > GRAM_CLEAN_COND or ratio > SSR_CANCELLATION:
                 sol = _refine_passes(sol, X, Y, sample_weight)

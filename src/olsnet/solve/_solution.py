@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..errors import AliasedColumnWarning
-from ._kernels import qr_r
+from ._kernels import qr_r, tri_inv, tri_solve
 from ._state import QRState
 
 __all__ = ["ALIAS_TOL", "LstsqSolution", "decide_rank", "solve_state"]
@@ -154,7 +153,7 @@ def unshift(
     With intercept b0' for ``y - c_y = b0' + (X - c_x) β``: ``b0 = b0' + c_y - c_xᵀ β`` and
     ``cov = M cov' Mᵀ`` with ``M = [[1, -c_xᵀ], [0, I]]`` (aliased β treated as 0).
     """
-    if not fit_intercept:
+    if not fit_intercept or not np.any(shift_x):  # nothing to move (the exact path)
         return params, cov
     beta = np.where(np.isnan(params[1:]), 0.0, params[1:])
     out = params.copy()
@@ -192,13 +191,94 @@ def condition_number_of(
     return float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
 
 
+# Column maxima within [2^-SCALE_FREE_EXP, 2^SCALE_FREE_EXP] square (and sum over any n) well
+# inside float64's range; beyond, columns are scaled by powers of two (exact) first.
+SCALE_FREE_EXP = 200
+
+
+def pow2_column_scales(M: np.ndarray) -> np.ndarray | None:
+    """Binary exponents ``e`` (m,) such that ``M_j 2^-e_j`` has its largest magnitude in
+    [0.5, 1), or None when every column is already within ``2^±SCALE_FREE_EXP`` (nothing to
+    do). Reductions only (no BLAS); ``np.ldexp`` by ``-e`` is exact (denormals become normal)."""
+    if M.size == 0:
+        return None
+    amax = np.maximum(M.max(axis=0), -M.min(axis=0))
+    amax[~(amax > 0)] = 1.0
+    _, e = np.frexp(amax)
+    if np.all(np.abs(e) <= SCALE_FREE_EXP):
+        return None
+    return e
+
+
+def unscale_solution(
+    sol: LstsqSolution, e_x: np.ndarray | None, e_y: np.ndarray | None
+) -> LstsqSolution:
+    """The solution for columns ``X_j 2^-e_j``, ``Y_l 2^-f_l`` back in the user's units, exactly
+    (``np.ldexp``): ``β_jl = β'_jl 2^(f_l - e_j)``, ``(XᵀWX)⁻¹_ij = (X'ᵀWX')⁻¹_ij 2^-(e_i + e_j)``,
+    sums of squares times ``2^(2 f_l)``, ``R_x 2^e``. Values beyond float64's range (the
+    variance of a coefficient of a column of 1e-300, say) become inf, as they must."""
+    icpt = int(sol.fit_intercept)
+    p, q = sol.n_features, sol.n_outputs
+    ex = np.zeros(icpt + p, dtype=int)
+    if e_x is not None:
+        ex[icpt:] = e_x
+    ey = np.zeros(q, dtype=int) if e_y is None else e_y
+    kept = sol.kept
+    with np.errstate(over="ignore"):
+        params = np.ldexp(sol.params, ey[None, :] - ex[:, None])
+        cov = np.ldexp(sol.cov_unscaled, -(ex[:, None] + ex[None, :]))
+        R_x = np.ldexp(sol.R_x, ex[kept][None, :])
+        shift_x = sol.shift_x if e_x is None else np.ldexp(sol.shift_x, e_x)
+        ssr, ctss, utss = (
+            np.ldexp(v, 2 * ey) for v in (sol.ssr, sol.centered_tss, sol.uncentered_tss)
+        )
+    return replace(
+        sol,
+        params=params,
+        cov_unscaled=cov,
+        ssr=ssr,
+        centered_tss=ctss,
+        uncentered_tss=utss,
+        shift_x=shift_x,
+        R_x=R_x,
+        condition_number=condition_number_of(R_x, shift_x, sol.fit_intercept, kept),
+    )
+
+
 def solve_state(
     state: QRState,
     names: tuple[str, ...] | None = None,
     tol: float = ALIAS_TOL,
     method: str = "qr-state",
+    warn: bool = True,
 ) -> LstsqSolution:
-    """Solve the least-squares problem whose sufficient statistic is ``state``."""
+    """Solve the least-squares problem whose sufficient statistic is ``state``; ``warn=False``
+    leaves the aliased-column warning to the caller (``name_aliased``).
+
+    Columns of R whose magnitudes leave ``2^±SCALE_FREE_EXP`` (data scaled by 1e±160, say, or
+    denormal) are scaled by powers of two first (exact), so nothing squared over- or
+    underflows, and the solution is scaled back exactly (:func:`unscale_solution`).
+    """
+    e = pow2_column_scales(state.R)
+    if e is not None:
+        p, icpt = state.n_features, int(state.fit_intercept)
+        if icpt:
+            e[0] = 0  # the intercept's column keeps its units
+        e_x, e_y = e[icpt : icpt + p], e[icpt + p :]
+        scaled = replace(
+            state,
+            R=np.ldexp(state.R, -e[None, :]),
+            shift=None if state.shift is None else np.ldexp(state.shift, -e[icpt:]),
+            zsum=None if state.zsum is None else np.ldexp(state.zsum, -e[icpt:]),
+        )
+        sol = _solve_state(scaled, names, tol, method, warn)
+        return unscale_solution(sol, e_x, e_y)
+    return _solve_state(state, names, tol, method, warn)
+
+
+def _solve_state(
+    state: QRState, names: tuple[str, ...] | None, tol: float, method: str, warn: bool
+) -> LstsqSolution:
     p, q, icpt = state.n_features, state.n_outputs, state.fit_intercept
     k_x = int(icpt) + p
     shift = state.shift if state.shift is not None else np.zeros(p + q)
@@ -209,8 +289,8 @@ def solve_state(
     r = kept.size
     R_x, R_xy, R_yy = Rk[:r, :r], Rk[:r, r:], Rk[r:, r:]
     if r:
-        beta = sla.solve_triangular(R_x, R_xy, check_finite=False)  # (r, q)
-        Rinv = sla.solve_triangular(R_x, np.eye(r), check_finite=False)
+        beta = tri_solve(R_x, R_xy)  # (r, q)
+        Rinv = tri_inv(R_x)
         cov = Rinv @ Rinv.T
     else:
         beta, cov = np.zeros((0, q)), np.zeros((0, 0))
@@ -228,7 +308,8 @@ def solve_state(
     params = _embed(beta, kept, k_x, 1)
     covf = _embed(cov, kept, k_x, 2)
     params, covf = unshift(params, covf, shift[:p], shift_y, icpt)
-    name_aliased(aliased, names, icpt)
+    if warn:
+        name_aliased(aliased, names, icpt)
     return LstsqSolution(
         params=params,
         cov_unscaled=covf,

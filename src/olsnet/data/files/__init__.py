@@ -21,6 +21,7 @@ from ...errors import InputTypeError
 from ._arrow import (
     PARQUET_BATCH_BYTES,
     csv_block_bytes,
+    file_columns,
     is_numeric_arrow,
     open_batches,
     parquet_batch_rows,
@@ -28,7 +29,7 @@ from ._arrow import (
 from ._csv_errors import locate_csv_problem, physical_line, read_header
 from ._dialect import CsvDialect, csv_dialect
 from ._paths import expand_paths, file_kind
-from .formula_source import FormulaFileSource
+from .formula_source import FormulaFileSource, raw_frames, row_location
 from .source import FileSource
 from .sql_source import FormulaQuerySource, Query, QuerySource, is_relation, query_of
 
@@ -41,14 +42,17 @@ __all__ = [
     "QuerySource",
     "csv_block_bytes",
     "expand_paths",
+    "file_columns",
     "is_numeric_arrow",
     "locate_csv_problem",
     "parquet_batch_rows",
     "physical_line",
+    "raw_frames",
     "read",
     "read_features",
     "read_header",
     "record_batches",
+    "row_location",
 ]
 
 DEFAULT_BATCH_ROWS = 65536
@@ -86,6 +90,8 @@ def read(
     comment: str | None = None,
     sheet: str | int | None = None,
     sql: str | None = None,
+    allow_python: bool = True,
+    text_target: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> FileSource:
     """Open CSV / Parquet / Excel files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
@@ -107,7 +113,9 @@ def read(
         Feature names are the formula's terms without ``Intercept``; whether the formula has
         one is ``source.fit_intercept`` (fit with
         ``LinearRegression(fit_intercept=source.fit_intercept)``). Categorical levels are
-        collected in a first pass over the text columns (see :class:`FormulaFileSource`).
+        collected in a first pass over the text columns (see :class:`FormulaFileSource`); a
+        column named in ``C()`` / ``factor()`` is read as text from the first row. The
+        source's ``model_spec`` encodes raw new rows for predictions.
     weights : str, optional
         Column of non-negative sample weights.
     missing : {"raise", "drop"}, default "raise"
@@ -149,6 +157,11 @@ def read(
         A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
         The result streams as Arrow record batches into the same fold as files (bounded
         memory); each pass over the data runs the query again.
+    allow_python : bool, default True
+        A formula is Python code; False allows only the documented transforms (the CLI's
+        default; see ``olsnet.data.formula.check_transforms``).
+    text_target : bool, default False
+        Allow a text column as a formula's target (one indicator output per level).
 
     Returns
     -------
@@ -208,6 +221,8 @@ def read(
             missing=missing,
             batch_rows=batch_rows,
             dialect=dialect,
+            allow_python=allow_python,
+            text_target=text_target,
             on_batch=on_batch,
         )
     ys = _names_arg(y, "y")

@@ -249,7 +249,10 @@ def open_batches(
             source,
             read_options=d.read_options(),
             parse_options=d.parse_options(),
-            convert_options=d.convert_options(column_types=types, include_columns=list(columns)),
+            # NA and empty fields are missing in text columns too (as in numeric ones)
+            convert_options=d.convert_options(
+                column_types=types, include_columns=list(columns), strings_can_be_null=True
+            ),
         )
         yield from reader
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -278,7 +281,7 @@ def whole_table(path: Path, numeric: Sequence[str], dialect: CsvDialect = _DEFAU
             source,
             read_options=d.read_options(),
             parse_options=d.parse_options(),
-            convert_options=d.convert_options(column_types=types),
+            convert_options=d.convert_options(column_types=types, strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise locate_csv_problem(path, numeric, str(exc), dialect) from None

@@ -3,6 +3,8 @@ formula=...)``), with categorical levels collected in a first pass over the file
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -10,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DataFileError, OptionError
+from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
 from ...solve import QRState
 from ...solve._pool import fold_blocks
+from ..model_spec import ModelSpec, learn, sorted_levels
 from ..source import OnBatch
+from ._arrow import open_batches, where
 from ._dialect import CsvDialect
+from ._paths import file_kind
 from .source import FileSource, _Batch
 
-__all__ = ["FormulaFileSource"]
+__all__ = ["FormulaFileSource", "raw_frames", "row_location"]
 
 
 class FormulaFileSource(FileSource):
@@ -46,45 +51,71 @@ class FormulaFileSource(FileSource):
         missing: str,
         batch_rows: int,
         dialect: CsvDialect | None = None,
+        allow_python: bool = True,
+        text_target: bool = False,
         on_batch: OnBatch | None = None,
     ) -> None:
         from ..formula import parse_formula
 
         self.formula = formula
-        parsed = parse_formula(formula)
         self.missing = missing
         self.batch_rows = batch_rows
         self.weights = weights
-        self.y_ndim = 1
         self._open(paths, dialect)
+        schema = self.arrow_schema(self.paths[0])
+        self._dates = tuple(c for c in self.columns if _is_date_type(schema.field(c).type))
+        parsed = parse_formula(
+            formula,
+            self.columns,
+            exclude=(weights,) if weights else (),
+            dates={c: f"{c}[{_date_unit(schema.field(c).type)}]" for c in self._dates},
+        )
         unknown = parsed.unknown(self.columns)
         if unknown:
-            self._check_present(self.paths[0], self.columns, unknown)
+            parsed.check_columns(self.columns, where=str(self.paths[0]))
         variables = tuple(parsed.columns_used(self.columns))
         self._variables = variables
         self._check_present(self.paths[0], self.columns, (weights,) if weights else ())
-        self._text = self._text_columns(self.paths[0], variables)
-        self._levels = self._learn_levels(parsed.categorical | set(self._text), on_batch)
+        # a column named in C() / factor() is text from the first row of every file (a
+        # digit-coded id that later holds "A" is still one column of levels)
+        inferred = self._text_columns(schema, variables)
+        self._text = tuple(c for c in variables if c in inferred or c in parsed.categorical)
+        categorical = {c for c in self._text if c not in self._dates} | parsed.categorical
+        self._levels = self._learn_levels(categorical, on_batch)
         frames = self._frames(self.paths[0])
         first = next(frames, None)
         if first is None:
             raise DataFileError(f"{self.paths[0]}: the file has a header but no data rows")
-        spec = parsed.learn(first[0])
-        stateful = [*spec.model_spec.rhs.transform_state, *spec.model_spec.lhs.transform_state]
-        if stateful and (len(self.paths) > 1 or next(frames, None) is not None):
+        spec = learn(
+            formula,
+            first[0].dropna(),
+            weights=weights,
+            text_target=text_target,
+            allow_python=allow_python,
+            categorical=tuple(categorical),
+            known_levels=self._levels,
+        )
+        if spec.stateful and (len(self.paths) > 1 or next(frames, None) is not None):
             raise OptionError(
-                f"formula {formula!r}: {stateful[0]!r} is a stateful transform, whose state "
-                f"(means, scales, knots) would be learnt from the first batch of {batch_rows:,} "
-                "rows only and give a different fit from the in-memory one. Stream with plain "
-                "transforms (np.log(x), I((x - 4.5) / 3.0)), pass batch_rows at least the number "
-                "of rows, or fit a DataFrame in memory with olsnet.ols(formula, data=frame)"
+                f"formula {formula!r}: {spec.stateful[0]!r} is a stateful transform, whose "
+                f"state (means, scales, knots) would be learnt from the first batch of "
+                f"{batch_rows:,} rows only and give a different fit from the in-memory one. "
+                "Stream with plain transforms (np.log(x), I((x - 4.5) / 3.0)), pass batch_rows "
+                "at least the number of rows, or fit a DataFrame in memory with "
+                "olsnet.ols(formula, data=frame)"
             )
-        self.spec = spec
+        self.model_spec = spec
         self._y = spec.target_names
         self._x = spec.feature_names
+        self.y_ndim = 1 if len(spec.target_names) == 1 else 2
         self.fit_intercept = spec.fit_intercept
         self.n_dropped = None
         self._pre_dropped = 0
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec (an alias of ``model_spec``)."""
+        return self.model_spec
 
     def _raw_columns(self) -> tuple[str, ...]:
         w = (self.weights,) if self.weights else ()
@@ -93,11 +124,11 @@ class FormulaFileSource(FileSource):
     def _numeric_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self._raw_columns() if c not in self._text)
 
-    def _text_columns(self, path: Path, variables: Sequence[str]) -> tuple[str, ...]:
-        """Columns pyarrow infers as text (or Parquet / SQL give as text or dictionary)."""
+    def _text_columns(self, schema: Any, variables: Sequence[str]) -> tuple[str, ...]:
+        """Columns pyarrow infers as text (or Parquet stores as text / dictionary), and dates
+        (read as text from CSV, converted per batch)."""
         import pyarrow as pa
 
-        schema = self.arrow_schema(path)
         out = []
         for name in variables:
             t = schema.field(name).type
@@ -107,14 +138,16 @@ class FormulaFileSource(FileSource):
                 pa.types.is_string(t)
                 or pa.types.is_large_string(t)
                 or pa.types.is_binary(t)
-                or (pa.types.is_string_view(t))
+                or pa.types.is_string_view(t)
             ):
+                out.append(name)
+            elif name in self._dates and file_kind(self.paths[0]) == "csv":
                 out.append(name)
         return tuple(out)
 
     def _learn_levels(
         self, categorical: Collection[str], on_batch: OnBatch | None = None
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, tuple[Any, ...]]:
         """First pass over the categorical columns: their sorted levels across every file
         (``on_batch(rows, bytes on disk)`` after each batch)."""
         cols = [c for c in self._variables if c in categorical]
@@ -132,20 +165,21 @@ class FormulaFileSource(FileSource):
                         for v in batch.column(c).unique().to_pylist()
                         if v is not None and not (isinstance(v, float) and math.isnan(v))
                     )
-        return {c: _as_ints_if_integral(sorted(v)) for c, v in levels.items()}
+        return {c: sorted_levels(_plain_level(v) for v in lv) for c, lv in levels.items()}
 
     def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray, int]]:
-        """(pandas DataFrame, rows, bytes on disk) per batch, with categorical levels fixed."""
-        import pandas as pd
+        """(pandas DataFrame of the raw columns, rows, bytes on disk) per batch; dates as
+        dates."""
+        text = (*self._text, *(c for c in self._dates if file_kind(path) == "csv"))
+        disks: collections.deque[int] = collections.deque()
 
-        offset = 0
-        for batch, disk in self.arrow_batches_at(path, self._raw_columns(), self._text):
-            df = batch.to_pandas()
-            for c, lv in self._levels.items():
-                df[c] = pd.Categorical(df[c], categories=lv)
-            rows = np.arange(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            yield df, rows, disk
+        def batches() -> Iterator[Any]:
+            for batch, disk in self.arrow_batches_at(path, self._raw_columns(), text):
+                disks.append(disk)
+                yield batch
+
+        for df, rows in frames_of(batches(), path, self._dates):
+            yield df, rows, disks.popleft()
 
     def fit_state(
         self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
@@ -154,36 +188,108 @@ class FormulaFileSource(FileSource):
         blocks = self._blocks_reporting(on_batch)
         return fold_blocks(blocks, self.n_features, self.n_outputs, fit_intercept, n_jobs=n_jobs)
 
+    def _row(self, path: Path, rows: np.ndarray, i: int) -> str:
+        return self._where(path, int(rows[i]))
+
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
         seen = 0
-        for df, rows, disk in self._frames(path):
-            seen += len(rows)
-            present = df[list(self._variables)].notna().to_numpy().all(axis=1)
-            if not present.all():
-                if self.missing == "raise":
-                    i = int(np.flatnonzero(~present)[0])
-                    col = next(c for c in self._variables if df[c].isna().iloc[i])
-                    raise DataFileError(
-                        f"{self._where(path, int(rows[i]))}, column {col!r}: a missing value; pass "
-                        "missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
+        step = self.model_spec.block_rows()  # a wide design is encoded in bounded pieces
+        pending = 0  # bytes on disk not yet handed to a piece (they go with the first one)
+        for frame, all_rows, disk in self._frames(path):
+            seen += len(all_rows)
+            pending += disk
+            for start in range(0, len(frame), step):
+                df, rows = frame.iloc[start : start + step], all_rows[start : start + step]
+                try:
+                    enc = self.model_spec.encode(
+                        df, missing=self.missing, where=functools.partial(self._row, path, rows)
                     )
-                df, rows = df[present], rows[present]
-                self._pre_dropped += int((~present).sum())
-            X, Y = self.spec.transform(df)
-            w = _column_as_float_pd(df, self.weights) if self.weights else None
-            yield _Batch(X, Y, w, rows, disk)
+                except UnseenLevelError:
+                    raise
+                except DataError as exc:
+                    raise DataFileError(str(exc)) from None
+                self._pre_dropped += enc.n_dropped
+                w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
+                yield _Batch(enc.X, enc.Y, w, rows[enc.kept], pending)
+                pending = 0
+        if pending:  # an empty last batch: its bytes still count, so a pass adds up
+            n = np.empty(0, dtype=np.int64)
+            yield _Batch(
+                np.empty((0, self.n_features)),
+                np.empty((0, self.n_outputs)),
+                np.empty(0) if self.weights else None,
+                n,
+                pending,
+            )
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
 
 
-def _as_ints_if_integral(levels: list[Any]) -> list[Any]:
-    """Numeric levels read as float64 (2.0) named as the integers they are (``C(k)[T.2]``, as
-    pandas' int column gives in statsmodels)."""
-    if levels and all(isinstance(v, float) and v.is_integer() for v in levels):
-        return [int(v) for v in levels]
-    return levels
+def raw_frames(
+    path: Path,
+    columns: Sequence[str],
+    text_columns: Sequence[str],
+    date_columns: Sequence[str],
+    batch_rows: int,
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(pandas DataFrame of the raw columns, 0-based data rows (b,))`` per batch of one file:
+    numbers as float64, ``text_columns`` as text (CSV: ``NA`` and empty fields null), and
+    ``date_columns`` held as CSV text parsed as dates (R's ``as.Date``; datetimes when a time
+    of day is present). The rows for the encoder, for fits and for predictions alike."""
+    text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
+    return frames_of(open_batches(path, columns, text, batch_rows), path, date_columns)
+
+
+def frames_of(
+    batches: Iterator[Any], path: Path, date_columns: Sequence[str]
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(pandas DataFrame, 0-based data rows (b,))`` of Arrow record batches of one file;
+    CSV text of ``date_columns`` parsed as dates."""
+    import pandas as pd
+
+    offset = 0
+    for batch in batches:
+        df = batch.to_pandas()
+        for c in date_columns:
+            if c in df.columns and pd.api.types.is_string_dtype(df[c].dtype):  # CSV text
+                parsed = pd.to_datetime(df[c], errors="coerce")
+                df[c] = parsed.dt.date.astype(object).where(parsed.notna(), None) if (
+                    _all_dates(parsed)) else parsed  # fmt: skip
+        rows = np.arange(offset, offset + batch.num_rows)
+        offset += batch.num_rows
+        yield df, rows
+
+
+def row_location(path: Path, row: int) -> str:
+    """'file, line N' (CSV, the header is line 1) or 'file, row N' (Parquet) of data row
+    ``row`` (0-based)."""
+    return where(path, row)
+
+
+def _is_date_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_date(t) or pa.types.is_timestamp(t))
+
+
+def _date_unit(t: Any) -> str:
+    import pyarrow as pa
+
+    return "days" if pa.types.is_date(t) else "seconds"
+
+
+def _all_dates(parsed: Any) -> bool:
+    """Whether parsed datetimes are all at midnight (a date column, as R's ``Date``)."""
+    valid = parsed.dropna()
+    return bool(len(valid)) and bool((valid == valid.dt.normalize()).all())
+
+
+def _plain_level(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 def _column_as_float_pd(df: Any, name: str) -> np.ndarray:

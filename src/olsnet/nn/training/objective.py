@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...errors import OptionError
+from .device import device_moment_matrix, has_float64
 from .scaling import Scaling, standardized
 
 __all__ = [
@@ -51,12 +53,17 @@ def moment_matrix(
     y_mean: Any = 0.0,
     y_scale: Any = 1.0,
     block_rows: int = MOMENT_BLOCK_ROWS,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Weighted second moments ``M = Cᵀ Ω C`` of ``C = [1, (X - x_mean)/x_scale, (Y - y_mean)/
     y_scale]``, Ω = diag(w) / Σw; one pass over the rows in blocks, float64.
 
-    X : (n, p); Y : (n, q); weights : (n,) or None. Returns (1 + p + q, 1 + p + q).
+    X : (n, p); Y : (n, q); weights : (n,) or None. Returns (1 + p + q, 1 + p + q). With a
+    ``device`` other than the CPU, the products run there (``olsnet.nn.training.device``).
     """
+    if device is not None and torch.device(device).type != "cpu":
+        scaling = (x_mean, x_scale, y_mean, y_scale)
+        return device_moment_matrix(X, Y, weights, scaling, device)
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     n, p = X.shape
     q = Y.shape[1]
@@ -270,16 +277,33 @@ class DataObjective(Objective):
 
 
 def choose_objective(
-    requested: str, *, full_batch: bool, moments: np.ndarray | None, hess: slice
+    requested: str,
+    *,
+    full_batch: bool,
+    moments: np.ndarray | None,
+    hess: slice,
+    device: torch.device | None = None,
 ) -> str:
-    """ "moments" or "data": what ``objective=requested`` means for this problem.
+    """ "moments" or "data": what ``objective=requested`` means for this problem and device.
 
-    "auto" is "moments" for full-batch training unless the moment matrix of [1, x] is
-    conditioned worse than ``MOMENTS_MAX_CONDITION``.
+    "auto" is "moments" for full-batch training on a device with float64 arithmetic (the
+    moment matrix is float64 whatever the network's dtype; Apple's MPS has none) unless the
+    moment matrix of [1, x] is conditioned worse than ``MOMENTS_MAX_CONDITION``.
+
+    Raises
+    ------
+    OptionError
+        "moments" asked for on a device without float64 arithmetic.
     """
+    f64 = device is None or has_float64(device)
+    if requested == "moments" and not f64:
+        raise OptionError(
+            f"objective='moments' needs float64 arithmetic, which device {device} lacks; use "
+            "objective='data' or 'auto'"
+        )
     if requested != "auto":
         return requested
-    if not full_batch or moments is None:
+    if not (full_batch and f64) or moments is None:
         return "data"
     return "moments" if np.linalg.cond(moments[hess, hess]) <= MOMENTS_MAX_CONDITION else "data"
 
@@ -298,8 +322,9 @@ def build_objective(
     p, q = design.n_features, design.n_outputs
     hess = slice(0 if layers[0].bias is not None else 1, 1 + p)  # [1, x] (x without a bias)
     M = None
+    dev, dt = layers[0].weight.device, layers[0].weight.dtype
     if requested != "data" and full_batch:
-        M = moment_matrix(
+        M = moment_matrix(  # built where the network is (on a GPU: from the uploaded rows)
             design.X,
             design.Y,
             design.weights,
@@ -307,11 +332,11 @@ def build_objective(
             x_scale=s.x_scale,
             y_mean=s.y_mean,
             y_scale=s.y_scale,
+            device=dev,
         )
-    chosen = choose_objective(requested, full_batch=full_batch, moments=M, hess=hess)
+    chosen = choose_objective(requested, full_batch=full_batch, moments=M, hess=hess, device=dev)
     if M is not None and chosen == "moments":
         return MomentObjective(layers, weight_decay, M, hess)
-    dev, dt = layers[0].weight.device, layers[0].weight.dtype
     Z = standardized(design.X, s.x_mean, s.x_scale, dt, dev)  # (n, p)
     T = standardized(design.Y, s.y_mean, np.full(q, s.y_scale), dt, dev)  # (n, q)
     omega = None if design.weights is None else torch.as_tensor(w, dtype=dt, device=dev)  # (n,)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from .. import _optim  # torch's optimizers without the torch._dynamo import
 from .objective import Objective
 from .options import TrainOptions
 
@@ -28,7 +29,7 @@ def make_optimizer(
     params: list[torch.Tensor], options: TrainOptions, lr: float
 ) -> torch.optim.Optimizer:
     if options.optimizer == "lbfgs":
-        return torch.optim.LBFGS(
+        return _optim.LBFGS(
             params,
             lr=lr,
             max_iter=options.lbfgs_iter,
@@ -41,8 +42,8 @@ def make_optimizer(
             line_search_fn="strong_wolfe",
         )
     if options.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=options.momentum)
+        return _optim.Adam(params, lr=lr)
+    return _optim.SGD(params, lr=lr, momentum=options.momentum)
 
 
 def restore(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
