@@ -89,10 +89,9 @@ def child(mode: str, target: str) -> dict[str, object]:
         import duckdb
 
         import olsnet
-        from olsnet.scale import parallel
 
         t0 = time.perf_counter()
-        model = olsnet.LinearRegression().fit(parallel(olsnet.read(sql=target, y="y")))
+        model = olsnet.LinearRegression().fit(olsnet.read(sql=target, y="y"))
         out["wall"] = time.perf_counter() - t0
         out["coef"] = model.result_.params.tolist()
         out["nobs"] = model.result_.nobs

@@ -200,3 +200,23 @@ def test_streamed_fit_of_a_european_file_equals_the_plain_one(tmp_path: Path) ->
     np.testing.assert_array_equal(a.coef_, b.coef_)
     formula = olsnet.LinearRegression().fit(olsnet.read(europe, formula="y ~ x1 + np.log(x3**2)"))
     assert formula.feature_names_in_.tolist() == ["x1", "np.log(x3 ** 2)"]
+
+
+def test_cli_dialect_flags_and_sniff_note(tmp_path: Path, capsys) -> None:
+    from olsnet.cli import main
+
+    df = _frame(80)
+    europe = tmp_path / "europe.csv"
+    df.to_csv(europe, sep=";", decimal=",", index=False)
+    assert main(["fit", str(europe), "-y", "y", "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert "olsnet: " in out.err and "sep=';'" in out.err and "decimal=','" in out.err
+    sas = tmp_path / "sas.txt"
+    text = df.to_csv(sep="|", index=False).splitlines()
+    text[3] = "." + text[3][text[3].index("|") :]
+    sas.write_text("# exported\n" + "\n".join(text) + "\n")
+    args = ["fit", str(sas), "-y", "y", "--sep", "|", "--na-values", ".", "--comment", "#"]
+    assert main([*args, "--missing", "drop", "--format", "json"]) == 0
+    assert "1 row(s) with missing values were dropped" in capsys.readouterr().err
+    assert main([*args[:-2], "--format", "json"]) == 2  # no --comment: '# exported' is the header
+    assert "column 'y' is not in the file" in capsys.readouterr().err

@@ -127,3 +127,20 @@ def test_cli_fit_sql(sales: Path, capsys) -> None:
     )
     assert main(["fit", "-y", "price"]) == 2
     assert "a query with --sql" in capsys.readouterr().err
+
+
+def test_cli_predict_from_a_query(sales: Path, tmp_path: Path, capsys) -> None:
+    from olsnet.cli import main
+
+    sql = f"SELECT price, sqft FROM '{sales}/*.parquet'"
+    model = tmp_path / "m.olsnet"
+    assert main(["fit", "--sql", sql, "-y", "price", "--save", str(model)]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(model), "", "--sql", sql, "-o", str(out)]) == 0
+    capsys.readouterr()
+    fitted = olsnet.load(model)
+    rows = duckdb.sql(sql).fetchnumpy()
+    pred = np.loadtxt(out, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(
+        np.sort(pred), np.sort(fitted.predict(rows["sqft"][:, None])), rtol=1e-12
+    )

@@ -247,15 +247,16 @@ class DataOptions:
         )
         return ["pyarrow", *(["formulaic"] if self.formula else []), *sql]
 
-    def source(self) -> Any:
+    def source(self, on_batch: Any = None) -> Any:
         """``olsnet.read`` with these options (a streaming file source); what was sniffed
-        (a separator, a decimal comma) is said on stderr."""
-        source = self._read()
+        (a separator, a decimal comma) is said on stderr. ``on_batch`` is told the batches of
+        a formula's level pass (a progress bar)."""
+        source = self._read(on_batch)
         for text in getattr(source, "notes", ()):
             note(f"olsnet: {text}")
         return source
 
-    def _read(self) -> Any:
+    def _read(self, on_batch: Any = None) -> Any:
         from ..data.files import read as read_files
 
         def read(data: str | None, **kwargs: Any) -> Any:
@@ -263,6 +264,8 @@ class DataOptions:
                 raise typer.BadParameter(
                     "name the data: a file, directory or glob, or a query with --sql"
                 )
+            if kwargs.get("formula") is not None and on_batch is not None:
+                kwargs["on_batch"] = on_batch
             return read_files(data, **kwargs, **self.read_options)
 
         if self.formula is not None:

@@ -46,33 +46,44 @@ def fit_model(
 ) -> tuple[Any, Any]:
     """(LinearRegression fitted to the streamed file, the file source).
 
-    Batches are folded on every core, at most 8 (``olsnet.scale``); a rich progress bar (rows,
-    MB, rows/s) shows on an interactive stderr.
+    Batches are folded on every core, at most 8 (``olsnet.scale``); on an interactive stderr a
+    rich progress bar shows each pass (a formula's level pass too): MB read of the size on disk,
+    percent, rows, rows/s and the time left.
     """
     from rich.console import Console
 
-    from ..estimator import LinearRegression
-
-    source = data.source()
-    model = LinearRegression(
-        fit_intercept=intercept_for(source, no_intercept), cov_type=cov_type, missing=data.missing
-    )
     from ..scale import RichProgress
 
     console = Console(stderr=True)
     if not console.is_terminal:  # no bar: every core (at most 8) folds the batches
-        return model.fit(source), source
-    with RichProgress(console, _disk_bytes(source)) as bar:  # every core folds here too
-        return model.fit(source, on_batch=bar), source
+        source = data.source()
+        return _model(source, data, no_intercept, cov_type).fit(source), source
+    with RichProgress(console, _disk_bytes(data)) as bar:  # every core folds here too
+        bar.new_pass("formula levels")  # shown only if the source reads a first pass
+        source = data.source(on_batch=bar)
+        bar.end_pass()
+        return _model(source, data, no_intercept, cov_type).fit(source, on_batch=bar), source
 
 
-def _disk_bytes(source: Any) -> int | None:
-    """Total size on disk of a file source's files (None when unknown)."""
+def _model(source: Any, data: DataOptions, no_intercept: bool, cov_type: str) -> Any:
+    from ..estimator import LinearRegression
+
+    return LinearRegression(
+        fit_intercept=intercept_for(source, no_intercept), cov_type=cov_type, missing=data.missing
+    )
+
+
+def _disk_bytes(data: DataOptions) -> int | None:
+    """Total size on disk of the files DATA names (None for a query, or when unknown)."""
     import os
 
+    from ..data.files import expand_paths
+
+    if data.data is None or "sql" in data.read_options:
+        return None
     try:
-        return sum(os.path.getsize(p) for p in getattr(source, "paths", ()))
-    except (OSError, TypeError):  # a SQL source's "path" is its query
+        return sum(os.path.getsize(p) for p in expand_paths(data.data))
+    except (OSError, ValueError):
         return None
 
 

@@ -121,7 +121,8 @@ def file_state(
     and releases the GIL); each batch's columns go straight from Arrow memory into the fold's
     chunk buffer on a worker, so no (b, p) array is built. At most ``2 * n_jobs`` tasks are in
     flight, and no more than fit in ``IN_FLIGHT_BYTES`` (so memory stays bounded however many
-    cores fold). ``on_batch(rows, bytes)`` is called after each batch is read (progress bars).
+    cores fold). ``on_batch(rows, bytes)`` is called after each batch is read (progress
+    bars), with the bytes of the file on disk the batch consumed.
 
     Raises
     ------
@@ -145,9 +146,9 @@ def file_state(
     def tasks() -> Iterator[Callable[[], QRState]]:
         for path in source.paths:
             offset, start, group, rows = 0, 0, [], 0  # a task folds >= batch_rows rows
-            for batch in source.arrow_batches(path, columns):
+            for batch, disk in source.arrow_batches_at(path, columns):
                 if on_batch is not None:
-                    on_batch(batch.num_rows, batch.nbytes)
+                    on_batch(batch.num_rows, disk)
                 group.append(batch)
                 rows += batch.num_rows
                 offset += batch.num_rows

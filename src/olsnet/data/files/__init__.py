@@ -13,8 +13,7 @@ float64, where a row is), ``_csv_errors`` (the line and column of a CSV file pya
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._types import MISSING_POLICIES, check_option
@@ -93,6 +92,7 @@ def read(
     sql: str | None = None,
     allow_python: bool = True,
     text_target: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> FileSource:
     """Open CSV / Parquet / Excel files, or a DuckDB query, as a streaming source for ``LinearRegression().fit``.
 
@@ -148,6 +148,11 @@ def read(
         Excel / OpenDocument files (``.xlsx``, ``.xlsm``, ``.xlsb``, ``.xls``, ``.ods``,
         read with fastexcel): the sheet, by name or 0-based position (default: the first).
         The header is the sheet's first row after ``skip_rows``.
+    on_batch : callable, optional
+        ``on_batch(rows, bytes)`` after each batch of the first pass a formula source makes
+        here to collect its categorical levels (bytes on disk; for a progress bar such as
+        ``olsnet.scale.RichProgress``). The passes of a fit report through ``fit``'s own
+        ``on_batch``.
     sql : str, optional
         A DuckDB SQL query whose result is the data (needs the ``sql`` extra, ``duckdb``).
         The result streams as Arrow record batches into the same fold as files (bounded
@@ -186,7 +191,8 @@ def read(
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InputTypeError(f"batch_rows must be a positive integer; got {batch_rows!r}")
     if sql is not None or is_relation(path_or_glob):
-        return _read_query(query_of(path_or_glob, sql), y, x, formula, weights, missing, batch_rows)
+        query = query_of(path_or_glob, sql)
+        return _read_query(query, y, x, formula, weights, missing, batch_rows, on_batch)
     dialect = csv_dialect(
         sep=sep,
         decimal=decimal,
@@ -217,6 +223,7 @@ def read(
             dialect=dialect,
             allow_python=allow_python,
             text_target=text_target,
+            on_batch=on_batch,
         )
     ys = _names_arg(y, "y")
     if ys is None:
@@ -242,12 +249,18 @@ def _read_query(
     weights: str | None,
     missing: str,
     batch_rows: int,
+    on_batch: Callable[[int, int], None] | None,
 ) -> FileSource:
     if formula is not None:
         if y is not None or x is not None:
             raise InputTypeError("pass either formula= or y= / x=, not both")
         return FormulaQuerySource(
-            query, formula=formula, weights=weights, missing=missing, batch_rows=batch_rows
+            query,
+            formula=formula,
+            weights=weights,
+            missing=missing,
+            batch_rows=batch_rows,
+            on_batch=on_batch,
         )
     ys = _names_arg(y, "y")
     if ys is None:
@@ -264,18 +277,30 @@ def _read_query(
 
 
 def read_features(
-    path_or_glob: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path_or_glob: Any,
     x: Sequence[str] | None = None,
     *,
     missing: str = "raise",
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    sql: str | None = None,
     **csv_options: Any,
 ) -> FileSource:
-    """Files as a source of feature rows only (for predictions): ``blocks()`` yields
-    ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column; ``csv_options`` are
-    :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``, ``quotechar``,
-    ``skip_rows`` and ``comment``."""
+    """Files (or a DuckDB query, ``sql=``) as a source of feature rows only (for predictions):
+    ``blocks()`` yields ``(X (b, p), Y (b, 0), None)``. ``x`` defaults to every column;
+    ``csv_options`` are :func:`read`'s ``sep``, ``decimal``, ``encoding``, ``na_values``,
+    ``quotechar``, ``skip_rows``, ``comment`` and ``sheet``."""
     check_option("missing", missing, MISSING_POLICIES)
+    if sql is not None or is_relation(path_or_glob):
+        query = query_of(path_or_glob, sql)
+        return QuerySource(
+            query,
+            y=(),
+            x=_names_arg(x, "x"),
+            weights=None,
+            missing=missing,
+            batch_rows=batch_rows,
+            y_ndim=2,
+        )
     return FileSource(
         expand_paths(path_or_glob),
         y=(),

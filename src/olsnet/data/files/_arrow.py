@@ -33,6 +33,7 @@ __all__ = [
     "file_columns",
     "is_numeric_arrow",
     "open_batches",
+    "open_batches_at",
     "parquet_batch_rows",
     "where",
 ]
@@ -119,15 +120,79 @@ def where(path: Path, row: int, dialect: CsvDialect = _DEFAULT) -> str:
     return f"{path}, row {row + 1}"
 
 
-def _csv_input(path: Path, dialect: CsvDialect) -> tuple[Any, CsvDialect]:
-    """What pyarrow reads (the path, or a comment-filtered stream) and the dialect it reads
-    it with."""
+class DiskPosition:
+    """How many bytes of a file on disk its reader has consumed (``None`` when unknown)."""
+
+    def __init__(self) -> None:
+        self.tell: Any = None
+
+    def __call__(self) -> int | None:
+        try:
+            return None if self.tell is None else int(self.tell())
+        except (OSError, ValueError):  # closed, or not seekable
+            return None
+
+
+_CODECS = {".gz": "gzip", ".bz2": "bz2"}
+
+
+def _csv_input(
+    path: Path, dialect: CsvDialect, position: DiskPosition | None = None
+) -> tuple[Any, CsvDialect]:
+    """What pyarrow reads (the file as a stream, decompressed; or a comment-filtered stream),
+    the dialect it reads it with, and ``position`` set to tell how far into the file it is."""
     if dialect.comment is None:
-        return path, dialect
+        import pyarrow as pa
+
+        raw = pa.OSFile(str(path))
+        codec = _CODECS.get(path.suffix.lower())
+        if position is not None:
+            position.tell = raw.tell
+        return (raw if codec is None else pa.CompressedInputStream(raw, codec)), dialect
     from dataclasses import replace
 
     # the filter keeps every line (a comment line becomes blank) and gives scan_encoding's bytes
-    return CommentFilter(path, dialect), replace(dialect, encoding=scan_encoding(dialect))
+    stream = CommentFilter(path, dialect)
+    if position is not None:
+        position.tell = stream.raw_position
+    return stream, replace(dialect, encoding=scan_encoding(dialect))
+
+
+def open_batches_at(
+    path: Path,
+    columns: Sequence[str],
+    text_columns: Sequence[str],
+    batch_rows: int,
+    dialect: CsvDialect = _DEFAULT,
+) -> Iterator[tuple[Any, int]]:
+    """:func:`open_batches` with the bytes of the file on disk each batch consumed; they add
+    up to the file's size (CSV: the reader's position in the file, compressed bytes for a
+    ``.gz``; Parquet: in proportion to the rows; Excel: the whole file with the last batch)."""
+    size = path.stat().st_size
+    position = DiskPosition()
+    total_rows = None
+    if file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            total_rows = pq.read_metadata(path).num_rows
+        except Exception:  # the reader below names the problem
+            total_rows = None
+    reported = rows = 0
+    held: tuple[Any, int] | None = None
+    for batch in open_batches(path, columns, text_columns, batch_rows, dialect, position):
+        rows += batch.num_rows
+        at = position()
+        if at is None:
+            at = size * rows // total_rows if total_rows else reported
+        # the reader reads ahead of the batches it has handed out: only the last batch may
+        # reach the size (a bar ends the pass there)
+        at = min(max(at, reported), size - 1)
+        if held is not None:
+            yield held
+        held, reported = (batch, at - reported), at
+    if held is not None:  # the last batch takes what is left, so a pass adds up to the size
+        yield held[0], held[1] + size - reported
 
 
 def csv_schema(path: Path, dialect: CsvDialect = _DEFAULT) -> Any:
@@ -154,6 +219,7 @@ def open_batches(
     text_columns: Sequence[str],
     batch_rows: int,
     dialect: CsvDialect = _DEFAULT,
+    position: DiskPosition | None = None,
 ) -> Iterator[Any]:
     """pyarrow RecordBatches of ``columns`` (CSV: numeric as float64, ``text_columns`` as
     strings; Parquet: as stored), errors naming the file (CSV: and the line and column)."""
@@ -177,7 +243,7 @@ def open_batches(
 
     types = {c: (pa.string() if c in text_columns else pa.float64()) for c in columns}
     numeric = [c for c in columns if c not in text_columns]
-    source, d = _csv_input(path, dialect)
+    source, d = _csv_input(path, dialect, position)
     try:
         reader = pcsv.open_csv(
             source,

@@ -152,6 +152,14 @@ class CommentFilter:
     def readable(self) -> bool:
         return True
 
+    def raw_position(self) -> int | None:
+        """Bytes of the file on disk read so far (None when unknown: bz2, UTF-16)."""
+        fh: Any = self._fh
+        if isinstance(fh, _Utf8Lines) or type(fh).__name__ == "BZ2File":
+            return None
+        raw = getattr(fh, "fileobj", None) or fh  # a GzipFile reads its file through .fileobj
+        return int(raw.tell())
+
     def seekable(self) -> bool:
         return False
 

@@ -3,6 +3,7 @@ formula=...)``), with categorical levels collected in a first pass over the file
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from collections.abc import Collection, Iterator, Sequence
@@ -13,8 +14,9 @@ import numpy as np
 
 from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
 from ...solve import QRState
+from ...solve._pool import fold_blocks
 from ..model_spec import ModelSpec, learn, sorted_levels
-from ..source import OnBatch, Source
+from ..source import OnBatch
 from ._arrow import open_batches, where
 from ._dialect import CsvDialect
 from ._paths import file_kind
@@ -51,6 +53,7 @@ class FormulaFileSource(FileSource):
         dialect: CsvDialect | None = None,
         allow_python: bool = True,
         text_target: bool = False,
+        on_batch: OnBatch | None = None,
     ) -> None:
         from ..formula import parse_formula
 
@@ -78,7 +81,7 @@ class FormulaFileSource(FileSource):
         inferred = self._text_columns(schema, variables)
         self._text = tuple(c for c in variables if c in inferred or c in parsed.categorical)
         categorical = {c for c in self._text if c not in self._dates} | parsed.categorical
-        self._levels = self._learn_levels(categorical)
+        self._levels = self._learn_levels(categorical, on_batch)
         frames = self._frames(self.paths[0])
         first = next(frames, None)
         if first is None:
@@ -142,15 +145,20 @@ class FormulaFileSource(FileSource):
                 out.append(name)
         return tuple(out)
 
-    def _learn_levels(self, categorical: Collection[str]) -> dict[str, tuple[Any, ...]]:
-        """First pass over the categorical columns: their sorted levels across every file."""
+    def _learn_levels(
+        self, categorical: Collection[str], on_batch: OnBatch | None = None
+    ) -> dict[str, tuple[Any, ...]]:
+        """First pass over the categorical columns: their sorted levels across every file
+        (``on_batch(rows, bytes on disk)`` after each batch)."""
         cols = [c for c in self._variables if c in categorical]
         if not cols:
             return {}
         levels: dict[str, set[Any]] = {c: set() for c in cols}
         for path in self.paths:
             self._check_present(path, self.file_columns(path), self._raw_columns())
-            for batch in self.arrow_batches(path, cols, self._text):
+            for batch, disk in self.arrow_batches_at(path, cols, self._text):
+                if on_batch is not None:
+                    on_batch(batch.num_rows, disk)
                 for c in cols:
                     levels[c].update(
                         v
@@ -159,17 +167,26 @@ class FormulaFileSource(FileSource):
                     )
         return {c: sorted_levels(_plain_level(v) for v in lv) for c, lv in levels.items()}
 
-    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray]]:
-        """(pandas DataFrame of the raw columns, rows) per batch; dates as dates."""
+    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray, int]]:
+        """(pandas DataFrame of the raw columns, rows, bytes on disk) per batch; dates as
+        dates."""
         text = (*self._text, *(c for c in self._dates if file_kind(path) == "csv"))
-        batches = self.arrow_batches(path, self._raw_columns(), text)
-        return frames_of(batches, path, self._dates)
+        disks: collections.deque[int] = collections.deque()
+
+        def batches() -> Iterator[Any]:
+            for batch, disk in self.arrow_batches_at(path, self._raw_columns(), text):
+                disks.append(disk)
+                yield batch
+
+        for df, rows in frames_of(batches(), path, self._dates):
+            yield df, rows, disks.popleft()
 
     def fit_state(
         self, fit_intercept: bool, *, n_jobs: int | None = None, on_batch: OnBatch | None = None
     ) -> QRState:
-        """QR state of the formula's rows: its encoded ``blocks()``, folded on threads."""
-        return Source.fit_state(self, fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
+        """QR state of the formula's rows: its encoded blocks, folded on threads."""
+        blocks = self._blocks_reporting(on_batch)
+        return fold_blocks(blocks, self.n_features, self.n_outputs, fit_intercept, n_jobs=n_jobs)
 
     def _row(self, path: Path, rows: np.ndarray, i: int) -> str:
         return self._where(path, int(rows[i]))
@@ -179,8 +196,10 @@ class FormulaFileSource(FileSource):
             self._check_present(path, self.file_columns(path), self._raw_columns())
         seen = 0
         step = self.model_spec.block_rows()  # a wide design is encoded in bounded pieces
-        for frame, all_rows in self._frames(path):
+        pending = 0  # bytes on disk not yet handed to a piece (they go with the first one)
+        for frame, all_rows, disk in self._frames(path):
             seen += len(all_rows)
+            pending += disk
             for start in range(0, len(frame), step):
                 df, rows = frame.iloc[start : start + step], all_rows[start : start + step]
                 try:
@@ -193,7 +212,17 @@ class FormulaFileSource(FileSource):
                     raise DataFileError(str(exc)) from None
                 self._pre_dropped += enc.n_dropped
                 w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
-                yield _Batch(enc.X, enc.Y, w, rows[enc.kept])
+                yield _Batch(enc.X, enc.Y, w, rows[enc.kept], pending)
+                pending = 0
+        if pending:  # an empty last batch: its bytes still count, so a pass adds up
+            n = np.empty(0, dtype=np.int64)
+            yield _Batch(
+                np.empty((0, self.n_features)),
+                np.empty((0, self.n_outputs)),
+                np.empty(0) if self.weights else None,
+                n,
+                pending,
+            )
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")
 

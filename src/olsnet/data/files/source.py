@@ -16,6 +16,8 @@ import numpy as np
 
 from ...errors import DataFileError
 from ...solve import QRState
+from ...solve._pool import fold_blocks
+from ...solve._residuals import ResidualPass, residual_pass
 from .._arrays import Design
 from ..source import OnBatch, Source
 from ._arrow import (
@@ -24,6 +26,7 @@ from ._arrow import (
     csv_schema,
     file_columns,
     open_batches,
+    open_batches_at,
     stack_float64,
     where,
     whole_table,
@@ -46,6 +49,7 @@ class _Batch:
     Y: np.ndarray  # (b, q)
     w: np.ndarray | None  # (b,)
     rows: np.ndarray  # (b,) int
+    disk: int = 0  # bytes of the file on disk this batch consumed (progress bars)
 
 
 class FileSource(Source):
@@ -131,17 +135,44 @@ class FileSource(Source):
         """QR state of every row; with ``missing="raise"`` the Arrow columns go straight into
         the fold (``olsnet.data._file_fold``), else the converted ``blocks()`` are folded."""
         if self.missing != "raise":
-            return super().fit_state(fit_intercept, n_jobs=n_jobs, on_batch=on_batch)
+            return fold_blocks(
+                self._blocks_reporting(on_batch),
+                self.n_features,
+                self.n_outputs,
+                fit_intercept,
+                n_jobs=n_jobs,
+            )
         from .._file_fold import file_state
 
         return file_state(self, fit_intercept, n_jobs, on_batch)
 
+    def residual_pass(
+        self,
+        params: np.ndarray,
+        R_x: np.ndarray,
+        shift_x: np.ndarray,
+        kept: np.ndarray,
+        fit_intercept: bool,
+        *,
+        n_jobs: int | None = None,
+        on_batch: OnBatch | None = None,
+    ) -> ResidualPass:
+        """:meth:`Source.residual_pass`, ``on_batch`` told the bytes on disk of each block."""
+        blocks = self._blocks_reporting(on_batch)
+        return residual_pass(blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs)
+
     def blocks(self) -> Iterator[Block]:
         """Yield ``(X (b, p), Y (b, q), w (b,) or None)`` over every file, in order."""
+        return self._blocks_reporting(None)
+
+    def _blocks_reporting(self, on_batch: OnBatch | None) -> Iterator[Block]:
+        """:meth:`blocks`, calling ``on_batch(rows, bytes on disk)`` as each batch is read."""
         self._pre_dropped = 0  # rows a subclass drops before conversion (formula sources)
         dropped = 0
         for path in self.paths:
             for batch in self.file_blocks(path):
+                if on_batch is not None:
+                    on_batch(len(batch.rows), batch.disk)
                 X, Y, w, n_bad = self._apply_missing(path, batch)
                 dropped += n_bad
                 if X.shape[0]:
@@ -187,6 +218,14 @@ class FileSource(Source):
         self._check_present(path, self.file_columns(path), columns)
         return open_batches(path, columns, text_columns, self.batch_rows, self.dialect)
 
+    def arrow_batches_at(
+        self, path: Path, columns: Sequence[str], text_columns: Sequence[str] = ()
+    ) -> Iterator[tuple[Any, int]]:
+        """:meth:`arrow_batches` with the bytes of the file on disk each batch consumed (they
+        add up to the file's size; progress bars show them against the total)."""
+        self._check_present(path, self.file_columns(path), columns)
+        return open_batches_at(path, columns, text_columns, self.batch_rows, self.dialect)
+
     def _raw_columns(self) -> tuple[str, ...]:
         w = (self.weights,) if self.weights else ()
         return tuple(dict.fromkeys((*self._x, *self._y, *w)))
@@ -194,7 +233,7 @@ class FileSource(Source):
     def file_blocks(self, path: Path) -> Iterator[_Batch]:
         """Converted batches of one file (before the missing-value policy)."""
         offset = 0
-        for batch in self.arrow_batches(path, self._raw_columns()):
+        for batch, disk in self.arrow_batches_at(path, self._raw_columns()):
             b = batch.num_rows
             X = stack_float64(batch, self._x, path)  # (b, p)
             Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
@@ -206,6 +245,7 @@ class FileSource(Source):
                     Y[sl],
                     None if w is None else w[sl],
                     np.arange(offset + sl.start, offset + sl.stop),
+                    disk if sl.stop == b else 0,  # with the last slice: a pass ends there
                 )
             offset += b
         if offset == 0:

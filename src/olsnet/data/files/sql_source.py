@@ -26,14 +26,22 @@ __all__ = ["DATABASE_SUFFIXES", "FormulaQuerySource", "Query", "QuerySource", "i
 
 DATABASE_SUFFIXES = (".duckdb", ".ddb", ".db")
 # Settings of the connections olsnet opens (not of a relation's own connection): the fit does
-# not depend on row order, so DuckDB need not buffer rows to keep it, and its buffer pool is
-# capped. Measured on 10,000,000 x 20 Parquet rows (benchmarks/bench_read.py, 2 loaded cores):
-# peak RSS of the whole `olsnet fit --sql` process 588 MB with DuckDB's defaults, 384-409 MB
-# with a 200 MB limit, 359-362 MB with 128 MB (and no slower).
-DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
-    "preserve_insertion_order": False,
-    "memory_limit": "128MB",
-}
+# not depend on row order, so DuckDB need not buffer rows to keep it; its buffer pool is capped,
+# and it decodes on half the usable CPUs, the fold folding on the others. Measured on
+# 10,000,000 x 20 Parquet rows, 2 cores under load (benchmarks/bench_read.py): `fit --sql`
+# 19.6-20.4 s and 562-581 MB peak with DuckDB's defaults, 23-26 s / 367-374 MB with a 128 MB
+# pool, 19.0-21.2 s / 365-382 MB with a 256 MB pool on one DuckDB thread.
+DUCKDB_MEMORY_LIMIT = "256MB"
+
+
+def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
+    from ...solve._blas import usable_cpus
+
+    return {
+        "preserve_insertion_order": False,
+        "memory_limit": DUCKDB_MEMORY_LIMIT,
+        "threads": max(1, usable_cpus() // 2),
+    }
 
 
 def is_relation(obj: Any) -> bool:
@@ -83,9 +91,9 @@ class Query:
             rel = self.relation
             return (rel if columns is None else rel.project(", ".join(map(_quote, columns)))), None
         if self.database is not None:
-            con = duckdb.connect(str(self.database), read_only=True, config=DUCKDB_CONFIG)
+            con = duckdb.connect(str(self.database), read_only=True, config=_duckdb_config())
         else:
-            con = duckdb.connect(config=DUCKDB_CONFIG)
+            con = duckdb.connect(config=_duckdb_config())
         try:
             cols = "*" if columns is None else ", ".join(map(_quote, columns))
             return con.sql(f"SELECT {cols} FROM ({self.sql}\n) AS olsnet_query"), con
@@ -183,6 +191,13 @@ class _QueryReading:
         self._check_present(path, path.columns(), columns)
         return path.batches(columns, self.batch_rows)
 
+    def arrow_batches_at(
+        self, path: Any, columns: Sequence[str], text_columns: Sequence[str] = ()
+    ) -> Iterator[tuple[Any, int]]:
+        """Batches and their bytes in memory (a query's size is not known beforehand)."""
+        for batch in self.arrow_batches(path, columns, text_columns):
+            yield batch, batch.nbytes
+
     def where(self, path: Any, row: int) -> str:
         return f"{path}, row {row + 1}"
 
@@ -237,7 +252,7 @@ def query_of(path_or_relation: Any, sql: str | None) -> Query:
         return Query(relation=path_or_relation)
     if not isinstance(sql, str) or not sql.strip():
         raise DataFileError(f"sql must be a non-empty SQL query string; got {sql!r}")
-    if path_or_relation is None:
+    if path_or_relation is None or path_or_relation == "":  # CLI: predict MODEL "" --sql ...
         return Query(sql=sql)
     path = Path(os.fspath(path_or_relation))
     if not path.name.lower().endswith(DATABASE_SUFFIXES):
