@@ -12,7 +12,9 @@ folds and no state is returned, so nothing half-fitted can be saved. (Moved from
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from ..solve._thresholds import FILE_GRAM_MAX_COND
 from .files._arrow import PARQUET_BATCH_BYTES, column_float64
 from .files._dialect import CSV_BLOCK_BYTES
 
-__all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state"]
+__all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state", "release_free_memory"]
 
 
 def _fold_batches(
@@ -92,6 +94,26 @@ def _fold_batch(
 
 
 IN_FLIGHT_BYTES = 192 << 20  # batches read ahead or being folded, all threads together
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by a pass back to the system: pyarrow's pool (mimalloc or jemalloc keep
+    freed pages) and glibc's heaps (``malloc_trim`` trims every arena, including those of the
+    pool's threads, which the calling thread's allocations would not reuse). Without it the
+    next pass (the HC / residual pass) adds its own working set on top of the first pass's
+    retained ``IN_FLIGHT_BYTES``: measured 4M x 20 Parquet, RSS after the fit 220 MB, 148 MB
+    after this call, and the HC3 pass's peak 35 MB above the fit's (issue 13 item 15)."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # pragma: no cover - an old pyarrow or an exotic pool
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):  # pragma: no cover - not glibc (musl has no trim)
+            pass
 
 
 def _tasks_in_flight(batch_rows: int, n_columns: int) -> int:
@@ -165,4 +187,7 @@ def file_state(
                 )
 
     total = QRState.empty(p, len(source.target_names), fit_intercept)
-    return fold_in_pool(tasks(), total, n_jobs, _tasks_in_flight(batch_rows, len(columns)))
+    try:
+        return fold_in_pool(tasks(), total, n_jobs, _tasks_in_flight(batch_rows, len(columns)))
+    finally:
+        release_free_memory()  # so a second pass does not stack on this one's retained pages

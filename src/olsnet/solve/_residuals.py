@@ -321,5 +321,8 @@ def residual_pass(
                 ssr += s
                 QtE += qe
                 max_h = max(max_h, mh)
+            # drop this round's spans before the next are read (else two rounds of blocks,
+            # and their Arrow batches, would be held at once)
+            del batch, results
     # Z̃ᵀẼ = Rᵀ (Qᵀ Ẽ): the gradient's pieces in shifted coordinates
     return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, R_x.T @ QtE)

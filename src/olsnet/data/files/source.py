@@ -238,6 +238,7 @@ class FileSource(Source):
             X = stack_float64(batch, self._x, path)  # (b, p)
             Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
             w = column_float64(batch, self.weights, path) if self.weights else None
+            del batch  # converted: not held (with its reader's buffers) while X is consumed
             for start in range(0, b, self.batch_rows):
                 sl = slice(start, min(start + self.batch_rows, b))
                 yield _Batch(
