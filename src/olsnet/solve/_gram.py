@@ -20,9 +20,17 @@ from ._blas import (
     default_workers,
     gemm_tn,
     small_gemm_rows,
+    usable_cpus,
 )
 from ._kernels import GramNotDefinite, gram_to_r
 from ._state import QRState
+from ._thresholds import (
+    GRAM_BLAS_THREADED_BLOCK_BYTES,
+    GRAM_BLAS_THREADED_BLOCK_ROWS,
+    GRAM_BLAS_THREADED_MIN_CPUS,
+    GRAM_BLAS_THREADED_MIN_FLOPS,
+    GRAM_BLAS_THREADED_MIN_K,
+)
 
 __all__ = ["gram_state", "scaled_condition"]
 
@@ -49,14 +57,16 @@ def _gram_rows(
     fit_intercept: bool,
     rows: range,
     block_rows: int,
+    whole_xx: bool = False,
 ) -> np.ndarray:
-    """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time."""
+    """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time (``whole_xx``:
+    XᵀX in one product on X itself where no copy is needed)."""
     p = X.shape[1]
     k0 = int(fit_intercept)
     k = k0 + p + Y.shape[1]
     G = np.zeros((k, k), order="F")
     if w is None and shift is None and X.flags.c_contiguous:
-        return _gram_rows_views(X, Y, fit_intercept, rows, block_rows, G)
+        return _gram_rows_views(X, Y, fit_intercept, rows, block_rows, G, whole_xx)
     buf = aligned_fortran(k, block_rows).T  # (block_rows, k) row-major, 64-byte aligned
     if fit_intercept:
         buf[:, 0] = 1.0
@@ -79,11 +89,18 @@ def _gram_rows(
 
 
 def _gram_rows_views(
-    X: np.ndarray, Y: np.ndarray, fit_intercept: bool, rows: range, block_rows: int, G: np.ndarray
+    X: np.ndarray,
+    Y: np.ndarray,
+    fit_intercept: bool,
+    rows: range,
+    block_rows: int,
+    G: np.ndarray,
+    whole_xx: bool = False,
 ) -> np.ndarray:
     """Unweighted, unshifted G without copying X: row blocks of a C-ordered X are views.
 
     G holds OᵀO, OᵀX and XᵀX in the column order [1, X, Y], with O = [1, Y] (b, 1 + q).
+    ``whole_xx``: XᵀX is one product on all of ``X[rows]`` (threaded by BLAS itself).
     """
     p, q = X.shape[1], Y.shape[1]
     k0 = int(fit_intercept)
@@ -95,12 +112,16 @@ def _gram_rows_views(
     Gxx = np.zeros((p, p), order="F")
     Gxo = np.zeros((p, k0 + q), order="F")
     Goo = np.zeros((k0 + q, k0 + q), order="F")
+    if whole_xx:
+        Xr = X[rows.start : rows.stop]
+        gemm_tn(Gxx, Xr, Xr)
     for start in range(rows.start, rows.stop, block_rows):
         sl = slice(start, min(start + block_rows, rows.stop))
         Xb = X[sl]  # (b, p) view
         Ob = obuf[: sl.stop - start]  # (b, 1 + q) = [1, Y]
         Ob[:, k0:] = Y[sl]
-        gemm_tn(Gxx, Xb, Xb)  # dgemm on a cache-resident block, the GIL released
+        if not whole_xx:
+            gemm_tn(Gxx, Xb, Xb)  # dgemm on a cache-resident block, the GIL released
         gemm_tn(Gxo, Xb, Ob)
         gemm_tn(Goo, Ob, Ob)
     G[xs, xs] = Gxx
@@ -134,6 +155,19 @@ def gram_state(
     if not fit_intercept:
         shift = None
     k = int(fit_intercept) + p + q
+    # Wide and large: few large products, each threaded by OpenBLAS over all cores itself
+    # (GRAM_BLAS_THREADED_MIN_K in ``_thresholds``), on one thread of ours.
+    wide = (
+        block_rows is None
+        and n_jobs is None
+        and k >= GRAM_BLAS_THREADED_MIN_K
+        and n * k * k >= GRAM_BLAS_THREADED_MIN_FLOPS
+        and usable_cpus() >= GRAM_BLAS_THREADED_MIN_CPUS
+    )
+    if wide:
+        most = max(8, GRAM_BLAS_THREADED_BLOCK_BYTES // (8 * k)) // 8 * 8
+        block_rows = max(block_rows_for(k), min(GRAM_BLAS_THREADED_BLOCK_ROWS, most))
+        n_jobs = 1
     if block_rows is None:
         block_rows = block_rows_for(k)
     # Products too large for OpenBLAS's small-matrix kernel (k > 125) are threaded by BLAS
@@ -146,7 +180,7 @@ def gram_state(
     bounds = np.linspace(0, n, n_jobs + 1).astype(int)
     shares = [range(int(a), int(b)) for a, b in pairwise(bounds)]
     if n_jobs == 1:
-        G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows)
+        G = _gram_rows(X, Y, w, shift, fit_intercept, shares[0], block_rows, wide)
     else:
         with ThreadPoolExecutor(n_jobs) as pool:
             parts = list(

@@ -11,6 +11,11 @@ __all__ = [
     "COV_REFINE_COND",
     "EXACT_MAX_ELEMENTS",
     "FILE_GRAM_MAX_COND",
+    "GRAM_BLAS_THREADED_BLOCK_BYTES",
+    "GRAM_BLAS_THREADED_BLOCK_ROWS",
+    "GRAM_BLAS_THREADED_MIN_CPUS",
+    "GRAM_BLAS_THREADED_MIN_FLOPS",
+    "GRAM_BLAS_THREADED_MIN_K",
     "GRAM_CLEAN_COND",
     "GRAM_FOLD_MIN_DIAG",
     "GRAM_MAX_COND",
@@ -36,3 +41,20 @@ GRAM_FOLD_MIN_DIAG = 1e-7
 # Exact path: below this κ, (AᵀA)⁻¹ = R⁻¹R⁻ᵀ in double is accurate to ~1e-14 relative and its
 # refinement (O(n r²) long-double work a step: 9 s at 2,000 x 198) is skipped.
 COV_REFINE_COND = 100.0
+# In-memory normal equations (``_gram.gram_state``) with wide designs on many rows: from k =
+# 1 + p + q ≥ GRAM_BLAS_THREADED_MIN_K columns (OpenBLAS's small-matrix kernel then takes at most
+# ~96 rows a call, so Python's per-block overhead, serialized by the GIL, dominates: 8M x 100 took
+# 4.69 s on 16 cores, numpy's X.T @ X 0.1-0.2 s) and n·k² ≥ GRAM_BLAS_THREADED_MIN_FLOPS
+# (where waking BLAS threads, ~0.1 ms a call when idle, is < 1% of the work at 16 cores'
+# ~200 GFlop/s), G is folded by one thread of ours in blocks of GRAM_BLAS_THREADED_BLOCK_ROWS rows
+# (at most GRAM_BLAS_THREADED_BLOCK_BYTES per block copy), each product large enough that
+# OpenBLAS threads it over all cores itself (no nested threads of ours); unweighted, unshifted
+# XᵀX is one call on X itself. Below either bound the small-kernel blocks stay (no BLAS threads).
+GRAM_BLAS_THREADED_MIN_K = 96
+GRAM_BLAS_THREADED_MIN_FLOPS = 1e9
+GRAM_BLAS_THREADED_BLOCK_ROWS = 65_536  # 2^16 rows: 1.3 GFlop a product at k = 100
+GRAM_BLAS_THREADED_BLOCK_BYTES = 64 * 2**20
+# ... and only with this many usable CPUs: on the busy 2-core machine the BLAS-threaded blocks
+# were slower and erratic (2e6 x 100: 0.75-18.9 s against 1.06-1.82 s for the small-kernel
+# blocks on 2 threads of ours, 2026-11-30), so few cores keep the small-kernel path.
+GRAM_BLAS_THREADED_MIN_CPUS = 8
