@@ -22,7 +22,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "polars": ("polars", "frames"),
     "pyarrow": ("pyarrow", "frames"),
     "formulaic": ("formulaic", "frames"),
-    "duckdb": ("duckdb", "frames"),
+    "duckdb": ("duckdb", "sql"),
     "fastexcel": ("fastexcel", "frames"),
     "python_calamine": ("python-calamine", "frames"),
     "dask": ("dask", "dask"),
