@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import ResourceLimitError
+
 Layout = Literal["nq", "qn", "n"]
 
 
@@ -81,10 +83,27 @@ class Lin:
         return Lin(W, b, "nq", fshape if len(fshape) != 1 else None)
 
 
+# The dense (n, n) map of an input of n features is refused above this many bytes (n = 23,170
+# float64 features; a 224 x 224 x 3 image would need 169 GiB): a clear error, not an allocation.
+DENSE_MAP_MAX_BYTES = 4 * 2**30
+
+
 def identity(p: int | tuple[int, ...]) -> Lin:
-    """The model input itself: ``W = I``, ``b = 0``; ``p`` its width or its feature shape."""
+    """The model input itself: ``W = I``, ``b = 0``; ``p`` its width or its feature shape.
+
+    Raises ResourceLimitError when the (n, n) map would exceed ``DENSE_MAP_MAX_BYTES``.
+    """
     fshape = (p,) if isinstance(p, (int, np.integer)) else tuple(p)
-    n = int(np.prod(fshape, dtype=np.int64))
+    n = 1
+    for d in fshape:  # Python integers: no wrap-around
+        n *= int(d)
+    if 8 * n * n > DENSE_MAP_MAX_BYTES:
+        raise ResourceLimitError(
+            f"an input of shape {fshape} ({n:,} features) would need a dense affine map of "
+            f"{8 * n * n / 2**30:,.1f} GiB, over the {DENSE_MAP_MAX_BYTES / 2**30:g} GiB budget "
+            "(olsnet.collapse._algebra.DENSE_MAP_MAX_BYTES). For olsnet.fuse, convolutions are the "
+            "same at every spatial size: pass a small example_input (for example 8 x 8 pixels)"
+        )
     return Lin(np.eye(n), np.zeros(n), "nq", fshape if len(fshape) != 1 else None)
 
 

@@ -418,7 +418,7 @@ def fuse(module: Any, example_input: Any = None, *, n_probes: int = 64, seed: in
         before_p, before_f = _params(gm, members), sum(_flops(gm, n, shapes) for n in members)
         try:
             out = _collapse_run(gm, source, members, shapes, values)
-        except (_Refused, TypeError, ValueError, RuntimeError, IndexError) as err:
+        except (_Refused, TypeError, ValueError, RuntimeError, IndexError, MemoryError) as err:
             report.append(FusedRun(names, "kept", before_p, before_p, before_f, before_f, str(err)))
             continue
         in_shape = tuple(shapes[source][1:])
