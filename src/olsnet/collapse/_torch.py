@@ -125,6 +125,12 @@ def _collapse_chain(
     module: Any, layers: list[Any], example: Any, n_probes: int, seed: int
 ) -> Affine:
     W, b = multiply_out(layers)
+    if example is not None and tuple(example.shape[1:]) != (W.shape[1],):
+        raise DimensionError(
+            f"example_input has shape {tuple(example.shape)}; this model's first Linear layer "
+            f"takes {W.shape[1]} features, so example_input must have shape (n_samples, "
+            f"{W.shape[1]})"
+        )
     affine = Affine(W, b)
     source = f"{type(module).__name__} ({len(layers)} linear layers)"
     cert = _certify_module(module, affine, example, n_probes, seed, source)

@@ -35,3 +35,11 @@ def test_fuse_keeps_a_run_too_large_to_map_and_fuses_it_from_a_small_example() -
     x = torch.randn(2, 3, 224, 224)  # the fused conv is exact at the full size too
     torch.testing.assert_close(small(x), m(x), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(big(x), m(x), rtol=0, atol=0)
+
+
+def test_an_example_input_of_the_wrong_width_is_a_dimension_error() -> None:
+    from olsnet.errors import DimensionError
+
+    net = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)).eval()
+    with pytest.raises(DimensionError, match=r"takes 4 features.*\(n_samples, 4\)"):
+        olsnet.collapse(net, example_input=torch.randn(1, 5))
