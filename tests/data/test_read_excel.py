@@ -169,3 +169,29 @@ def test_cli_fit_sheet(tmp_path: Path, capsys) -> None:
     assert "x2" in capsys.readouterr().out
     assert main(["fit", str(path), "-y", "y", "--sheet", "Nope"]) == 2
     assert "the workbook's sheets are 'Notes', 'Daten'" in capsys.readouterr().err
+
+
+def test_a_text_cell_is_named_by_its_own_column_whatever_the_column_order(tmp_path) -> None:
+    # user report: the error named the next column (fastexcel gives the sheet's absolute index)
+    path = tmp_path / "bad.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("S")
+    ws.write_row(0, 0, ["y", "x1", "x2"])
+    for i in range(1, 8):
+        ws.write_row(i, 0, [float(i), float(i * i), float(i % 3)])
+    ws.write(5, 1, "n/a")  # x1 (column B), spreadsheet row 6
+    wb.close()
+    with pytest.raises(DataFileError, match=r"row 6, column 'x1' \(B\): 'n/a' is not a number"):
+        olsnet.LinearRegression().fit(olsnet.read(path, y="y"))
+
+
+def test_a_sheet_position_given_as_text_is_a_position(tmp_path) -> None:
+    # the CLI passes --sheet 1 as the text "1"; no sheet is named "1", so it is position 1
+    rows = _data()
+    path = tmp_path / "book.xlsx"
+    _xlsx(path, rows)
+    by_text = olsnet.LinearRegression().fit(olsnet.read(path, y="y", x=["x1", "x2"], sheet="1"))
+    by_name = olsnet.LinearRegression().fit(olsnet.read(path, y="y", x=["x1", "x2"], sheet="Daten"))
+    np.testing.assert_array_equal(by_text.coef_, by_name.coef_)
+    with pytest.raises(DataFileError, match=r"no sheet 5.*'Notes', 'Daten'"):
+        olsnet.read(path, y="y", sheet="5")

@@ -10,6 +10,7 @@ is row 1 (the header row, after ``skip_rows``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,16 @@ def _letters(index: int) -> str:
     return out
 
 
+def _which(sheet: str | int | None, names: Sequence[str]) -> str | int:
+    """The sheet asked for: None is the first; a text of digits that names no sheet is a
+    0-based position (the CLI's ``--sheet 1``)."""
+    if sheet is None:
+        return 0
+    if isinstance(sheet, str) and sheet not in names and sheet.isdigit():
+        return int(sheet)
+    return sheet
+
+
 def _sheet(path: Path, dialect: CsvDialect, **kwargs: Any) -> Any:
     """fastexcel's sheet ``dialect.sheet`` (name or 0-based index; default the first)."""
     import fastexcel
@@ -48,7 +59,7 @@ def _sheet(path: Path, dialect: CsvDialect, **kwargs: Any) -> Any:
         raise DataFileError(
             f"{path}: not a readable Excel / OpenDocument file ({detail})"
         ) from None
-    sheet = 0 if dialect.sheet is None else dialect.sheet
+    sheet = _which(dialect.sheet, book.sheet_names)
     names = book.sheet_names
     if (isinstance(sheet, int) and not 0 <= sheet < len(names)) or (
         isinstance(sheet, str) and sheet not in names
@@ -85,7 +96,7 @@ def _first_row(path: Path, dialect: CsvDialect) -> list[str] | None:
     import fastexcel
 
     book = fastexcel.read_excel(path)
-    sheet = 0 if dialect.sheet is None else dialect.sheet
+    sheet = _which(dialect.sheet, book.sheet_names)
     rows = book.load_sheet(
         sheet, header_row=None, skip_rows=dialect.skip_rows, n_rows=1, dtypes="string"
     ).to_arrow()
@@ -111,9 +122,11 @@ def excel_table(
     batch, errors = sheet.to_arrow_with_errors()
     if errors is not None and errors.errors:
         err = errors.errors[0]
-        row, col = err.offset_position
-        info = sheet.selected_columns[col]
+        row, col = err.offset_position  # col: the column's absolute index in the sheet
+        info = next(c for c in sheet.selected_columns if c.absolute_index == col)
         value = err.detail.split("got ", 1)[-1]
+        text = re.fullmatch(r"""'String\("(.*)"\)'""", value, flags=re.S)
+        value = repr(text.group(1)) if text else value
         raise DataFileError(
             f"{path}, sheet {sheet.name!r}, row {dialect.skip_rows + 2 + row}, column "
             f"{info.name!r} ({_letters(info.absolute_index)}): {value} is not a number; the "
