@@ -31,12 +31,14 @@ def wide_csv(tmp_path_factory) -> Path:
 
 def test_a_10000_column_csv_finishes_or_stops_at_the_budget(run_capped, wide_csv):
     budget = 3
-    # a correct answer for p = 10,000 holds (p+1)^2 covariances: 800 MB each; the budget under
-    # test here is time, so memory gets room for a fit that does finish
+    # a correct answer for p = 10,000 holds (p+1)^2 covariances: 800 MB each, and the result
+    # keeps several such arrays (on a quiet machine the fit reaches that stage within 3 s and
+    # a 3 GB cap stopped it there); the budget under test here is time, so memory gets room
+    # for a fit that does finish
     run = run_capped(
         olsnet_cli("fit", str(wide_csv), "-y", "y", "--format", "json", "--timeout", str(budget)),
         timeout_s=budget + HARD_STOP_GRACE_S + STARTUP_S,
-        mem_mb=3000,
+        mem_mb=8000,
         wall_s=budget + HARD_STOP_GRACE_S + STARTUP_S,
     )
     assert not run.timed_out, run.describe()
