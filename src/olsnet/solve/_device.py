@@ -36,6 +36,7 @@ import scipy.linalg as sla
 from .._types import SOLVER_POLICIES, check_option
 from ..errors import DeviceMemoryError
 from ._compensated import _two_prod, _two_sum
+from ._exact import refinement_loop
 from ._gram import scaled_condition
 from ._kernels import GramNotDefinite, gram_to_r, qr_r
 from ._solution import (
@@ -385,22 +386,12 @@ def _refine_augmented(
         return f - Q @ xp.asarray(dh, dtype=dt, device=dev), dx
 
     r, x = correction(b, c)
-    prev = np.inf
-    it = 0
-    for step in range(1, max_iter + 1):
-        it = step
+
+    def step(x: np.ndarray, r: Any) -> tuple[Any, np.ndarray]:
         f = _dd_residual(xp, b, r, A, xp.asarray(x, dtype=dt, device=dev))
-        g = _dd_atr(xp, c, A, r)
-        dr, dx = correction(f, g)
-        size = np.max(np.abs(dx) / np.maximum(np.abs(x), np.finfo(np.float64).tiny), initial=0.0)
-        if not np.isfinite(size) or size > 0.5 * prev:
-            break
-        x = x + dx
-        r = r + dr
-        prev = size
-        if size <= _EPS:
-            break
-    return x, r, it
+        return correction(f, _dd_atr(xp, c, A, r))
+
+    return refinement_loop(x, r, step, max_iter)
 
 
 def _exact(

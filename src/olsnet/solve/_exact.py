@@ -17,6 +17,7 @@ the size of the residual, which plain QR (error ~ cond² · eps · |r|) is not.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -89,12 +90,22 @@ def refine_augmented(
     """Refined (x, r, iterations) of the augmented system; A (n, k), b (n, m), c (k, m)."""
     residuals = _extended_residuals(A, b, c) if USE_LONGDOUBLE else _compensated_residuals(A, b, c)
     r, x = _augmented_correction(Q, R, b, c)
+    return refinement_loop(
+        x, r, lambda x, r: _augmented_correction(Q, R, *residuals(r, x)), max_iter
+    )
+
+
+def refinement_loop(
+    x: np.ndarray, r: Any, step: Callable[[np.ndarray, Any], tuple[Any, np.ndarray]], max_iter: int
+) -> tuple[np.ndarray, Any, int]:
+    """Björck's iteration: ``(dr, dx) = step(x, r)`` until the relative change of x reaches
+    eps, stagnates or grows (then the current x, r are kept). Returns (x, r, iterations);
+    r may live on a device (``olsnet.solve._device``), x on the host."""
     prev = np.inf
     it = 0
-    for step in range(1, max_iter + 1):
-        it = step
-        f, g = residuals(r, x)
-        dr, dx = _augmented_correction(Q, R, f, g)
+    for i in range(1, max_iter + 1):
+        it = i
+        dr, dx = step(x, r)
         size = np.max(np.abs(dx) / np.maximum(np.abs(x), np.finfo(np.float64).tiny), initial=0.0)
         if not np.isfinite(size) or size > 0.5 * prev:  # stagnated or diverging: keep current
             break
