@@ -94,8 +94,15 @@ def fmt_s(t: float | None) -> str:
 
 
 def cuda_tests(timeout: int) -> str:
+    # only the modules that hold CUDA tests: the device machine lacks optional packages (dask)
+    # that other test modules import, and their collection errors are not CUDA failures
+    files = sorted(
+        str(f.relative_to(ROOT))
+        for f in (ROOT / "tests").rglob("test_*.py")
+        if "mark.cuda" in f.read_text(encoding="utf-8")
+    )
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"]
-    cmd += ["--continue-on-collection-errors", "-rs", "tests"]
+    cmd += ["--continue-on-collection-errors", "-rs", *files]
     log("running " + " ".join(cmd[1:]))
     t0 = time.perf_counter()
     problems: list[str] = []
