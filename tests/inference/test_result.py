@@ -309,8 +309,13 @@ def test_llf_needs_no_pass_when_the_source_says_unweighted(diabetes) -> None:
     assert unknown.passes == 1
     res.summary()
     assert unknown.passes == 2
-    res.with_cov("HC0").with_cov("HC3")  # one pass for every HC kind
+    # in memory, a pass computes only the meat its kind needs (each about a third of the
+    # pass) and keeps it: one pass per kind, none for a kind already known (HC1 is HC0's)
+    hc0 = res.with_cov("HC0")
     assert unknown.passes == 3
+    hc0.with_cov("HC3").with_cov("HC1").with_cov("HC0").with_cov("HC3")
+    assert unknown.passes == 4
+    assert res.known_residual_pass is not None and res.known_residual_pass.complete is False
 
 
 def test_source_with_its_own_residual_pass_is_used(diabetes) -> None:

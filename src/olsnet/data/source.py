@@ -19,13 +19,13 @@ through these methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from ..solve import ALIAS_TOL, LstsqSolution, QRState, solve_state
 from ..solve._pool import Block, OnBatch, fold_blocks
-from ..solve._residuals import ResidualPass, residual_pass
+from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
 
 __all__ = ["Block", "OnBatch", "Source"]
 
@@ -107,13 +107,16 @@ class Source(ABC):
         *,
         n_jobs: int | None = None,
         on_batch: OnBatch | None = None,
+        kinds: Iterable[str] = HC_MEATS,
     ) -> ResidualPass:
         """One pass at ``params``: residuals, leverages, HC meats (see
         :func:`olsnet.inference.covariance.residual_pass` for the arguments)."""
         blocks = self.blocks()
         if on_batch is not None:
             blocks = _reporting(blocks, on_batch)
-        return residual_pass(blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs)
+        return residual_pass(
+            blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs, kinds=kinds
+        )
 
 
 def _reporting(blocks: Iterator[Block], on_batch: OnBatch) -> Iterator[Block]:

@@ -77,7 +77,7 @@ def choose_covariance(res: RegressionResult, cov_type: str, **options: Any) -> C
 
 
 def _hc(res: RegressionResult, kind: str) -> CovChoice:
-    dp = res.residual_pass(f"cov_type={kind!r}")
+    dp = res.residual_pass(f"cov_type={kind!r}", kinds=(kind,))  # only the meat it needs
     middle = hc_scale(kind, res.nobs, res.df_resid) * dp.meats[:, _MEAT_SLOT[kind]]
     if kind in ("HC2", "HC3"):
         from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows

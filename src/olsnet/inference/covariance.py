@@ -28,15 +28,24 @@ from __future__ import annotations
 import numpy as np
 
 from .._types import COV_TYPES, check_option
-from ..solve._residuals import ResidualPass, bread_inverse, leverage, residual_pass
+from ..solve._residuals import (
+    HC_MEATS,
+    ResidualPass,
+    bread_inverse,
+    leverage,
+    meat_kinds,
+    residual_pass,
+)
 
 __all__ = [
     "HC_KINDS",
+    "HC_MEATS",
     "ResidualPass",
     "bread_inverse",
     "hc_covariance",
     "hc_scale",
     "leverage",
+    "meat_kinds",
     "nonrobust_covariance",
     "residual_pass",
     "sandwich",

@@ -10,6 +10,7 @@ Persistence lives in :mod:`olsnet.io._result_state`.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
 from ._rows import factor_solve, to_centred
 from ._statistics import Stat
-from .covariance import ResidualPass, residual_pass, sandwich
+from .covariance import HC_MEATS, ResidualPass, meat_kinds, residual_pass, sandwich
 from .hypothesis import ContrastResults, compare_f_test, wald
 from .influence import OLSInfluence, collect_rows
 
@@ -295,14 +296,25 @@ class RegressionResult:
         return moved.with_cov(self.cov_type)
 
     # -- the data behind the result -----------------------------------------------------------------
-    def residual_pass(self, what: str = "this statistic") -> ResidualPass:
+    def residual_pass(
+        self, what: str = "this statistic", kinds: tuple[str, ...] = HC_MEATS
+    ) -> ResidualPass:
         """The pass over the data (residuals, leverages, HC meats), made once and shared.
+
+        ``kinds``: the HC meats needed (a pass for fewer costs less); a later call for another
+        kind adds its meat with a pass of its own.
 
         Raises
         ------
         DataError
             No data are attached (``what`` names the statistic that needed them).
         """
+        known = self._cache.data_pass
+        if known is not None and not set(meat_kinds(kinds)) <= set(known.kinds):
+            if self.source is None:
+                return known  # a loaded pass: the missing meats are NaN
+            more = _pass_over(self.source, self.solution.params, self.solution, kinds)
+            self._cache.data_pass = known.merged(more)
         if self._cache.data_pass is None:
             if self.source is None:
                 raise DataError(
@@ -312,7 +324,9 @@ class RegressionResult:
                     "or merge. Attach the rows with result.with_data(X, y), pass them again with "
                     "LinearRegression.partial_residuals, or refit with the data"
                 )
-            self._cache.data_pass = _pass_over(self.source, self.solution.params, self.solution)
+            self._cache.data_pass = _pass_over(
+                self.source, self.solution.params, self.solution, kinds
+            )
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
 
@@ -333,7 +347,8 @@ class RegressionResult:
 
     @property
     def known_residual_pass(self) -> ResidualPass | None:
-        """The pass over the data if it has been made (or loaded), else None; never reads data."""
+        """The pass over the data if it has been made (or loaded), else None; never reads data
+        (``complete`` says whether it holds every HC meat)."""
         return self._cache.data_pass
 
     @property
@@ -760,11 +775,25 @@ class _Rows:
         yield self.X, self.Y, self.w
 
 
-def _pass_over(source: Any, params: np.ndarray, sol: LstsqSolution) -> ResidualPass:
+def _pass_over(
+    source: Any, params: np.ndarray, sol: LstsqSolution, kinds: tuple[str, ...] = HC_MEATS
+) -> ResidualPass:
     """One residual pass over ``source`` at ``params`` (the source's own when it has one)."""
     args = (params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept)
     own_pass = getattr(source, "residual_pass", None)  # e.g. dask: per partition
-    return own_pass(*args) if callable(own_pass) else residual_pass(source.blocks(), *args)
+    if callable(own_pass):
+        # a source written before ``kinds`` existed computes every meat
+        return own_pass(*args, kinds=kinds) if _takes_kinds(own_pass) else own_pass(*args)
+    return residual_pass(source.blocks(), *args, kinds=kinds)
+
+
+def _takes_kinds(method: Any) -> bool:
+    """Whether a source's ``residual_pass`` accepts ``kinds=``."""
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "kinds" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _is_raw(X: Any, feature_names: tuple[str, ...]) -> bool:

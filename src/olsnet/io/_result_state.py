@@ -72,6 +72,11 @@ def result_state(result: RegressionResult) -> tuple[dict[str, Any], dict[str, np
         if tests.quantiles is not None:
             arrays["residual_quantiles"] = np.array(tests.quantiles)
     dp = result.known_residual_pass
+    if dp is not None and not dp.complete:
+        try:  # with the data at hand, every meat, so that the loaded result switches HC kinds
+            dp = result.residual_pass()
+        except Exception:  # a source that can no longer be read: no meats stored
+            dp = None
     if dp is not None:
         arrays["hc_meats"] = np.array(dp.meats)
         arrays["gradient"] = np.array(dp.gradient)

@@ -12,7 +12,7 @@ cluster, whichever is active.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from ..data.source import OnBatch, Source
 from ..errors import DataError, DimensionError, InputTypeError
 from ..solve import QRState
 from ..solve._fold import fold_arrays, nonfinite_at
-from ..solve._residuals import ResidualPass, residual_pass
+from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
 
 __all__ = ["DaskSource", "as_source", "predict_lazy", "read_dask"]
 
@@ -441,12 +441,16 @@ class DaskSource(Source):
         *,
         n_jobs: int | None = None,
         on_batch: OnBatch | None = None,
+        kinds: Iterable[str] = HC_MEATS,
     ) -> ResidualPass:
         """``olsnet.inference.covariance.residual_pass`` run per partition and summed on dask.
 
         Same arguments and result (a ``ResidualPass``) as the in-memory function; the meats,
         sums of squares and gradients add over partitions, the largest leverage is the max.
+        Every meat is computed whatever ``kinds`` asks (the pass is bound by reading the
+        partitions, not by the three small products per chunk).
         """
+        del kinds
         from functools import partial
 
         q, r = params.shape[1], R_x.shape[0]

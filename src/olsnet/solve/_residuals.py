@@ -9,10 +9,10 @@ leverage kernel shared by the HC covariances, influence measures and prediction 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
@@ -22,7 +22,16 @@ from ._blas import SMALL_GEMM, TN_SMALL_MAX_MN, gemm_tn
 from ._kernels import tri_inv
 from ._pool import n_workers
 
-__all__ = ["ResidualPass", "bread_inverse", "leverage", "residual_pass"]
+__all__ = [
+    "HC_MEATS",
+    "ResidualPass",
+    "RowMap",
+    "bread_inverse",
+    "leverage",
+    "meat_kinds",
+    "residual_pass",
+    "row_pass",
+]
 
 
 def bread_inverse(R_x: np.ndarray) -> np.ndarray:
@@ -119,14 +128,28 @@ def leverage(
     return out
 
 
+# the meats a pass can accumulate, in the slot order of ``ResidualPass.meats`` (HC1 is HC0
+# rescaled, so it has no slot of its own)
+HC_MEATS: tuple[str, ...] = ("HC0", "HC2", "HC3")
+_SLOT = {"HC0": 0, "HC1": 0, "HC2": 1, "HC3": 2}
+
+
+def meat_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The meats ``kinds`` (``"HC0".."HC3"``) need, in slot order (HC1 needs HC0's)."""
+    slots = {_SLOT[k] for k in kinds}
+    return tuple(HC_MEATS[s] for s in sorted(slots))
+
+
 @dataclass(frozen=True, eq=False)
 class ResidualPass:
     """What one pass over the data at given coefficients yields.
 
-    meats : (q, 3, r, r) HC0, HC2, HC3 meats in ``Q`` coordinates (see module doc).
+    meats : (q, 3, r, r) HC0, HC2, HC3 meats in ``Q`` coordinates (see module doc); a meat the
+    pass was not asked for (not in ``kinds``) is NaN.
     ssr : (q,) Σ w e², sum_log_weights : Σ log wᵢ over positive weights (0 unweighted),
     nobs : rows with positive weight, max_leverage : largest hᵢ (1 means HC2/HC3 undefined),
-    gradient : (r, q) ``Σ w z (y - zᵀb)`` in shifted coordinates (``Z̃ᵀẼ``).
+    gradient : (r, q) ``Σ w z (y - zᵀb)`` in shifted coordinates (``Z̃ᵀẼ``),
+    kinds : the meats computed (``HC_MEATS`` unless the pass was asked for fewer).
     """
 
     meats: np.ndarray
@@ -135,6 +158,21 @@ class ResidualPass:
     nobs: int
     max_leverage: float
     gradient: np.ndarray
+    kinds: tuple[str, ...] = HC_MEATS
+
+    @property
+    def complete(self) -> bool:
+        """Whether every meat (HC0, HC2, HC3) was computed."""
+        return set(HC_MEATS) <= set(self.kinds)
+
+    def merged(self, other: ResidualPass) -> ResidualPass:
+        """This pass with the meats of ``other`` (a pass over the same rows) it lacks."""
+        meats = np.array(self.meats, copy=True)
+        for kind in other.kinds:
+            if kind not in self.kinds:
+                meats[:, _SLOT[kind]] = other.meats[:, _SLOT[kind]]
+        kinds = tuple(k for k in HC_MEATS if k in self.kinds or k in other.kinds)
+        return replace(self, meats=meats, kinds=kinds)
 
 
 # OpenBLAS runs a product on one thread when m·n·k is below about 65536·4; chunks are sized so
@@ -155,72 +193,172 @@ def _chunk_rows(r: int, q: int, p: int) -> int:
     return int(min(max(2 ** int(np.log2(max(_BLAS_SINGLE_THREAD_MNK // per_row, 1))), 64), 8192))
 
 
-class _ChunkKernel:
-    """Residuals, leverages and the three HC meats of one chunk of rows.
+class RowMap:
+    """``Q`` rows and weighted residuals of a chunk from one product: the shared row kernel.
 
-    ``MT`` (r + q, p) is ``[G | -β]ᵀ`` with ``G`` the rows of ``R⁻¹`` for the kept features (zero
-    rows for aliased ones), ``offset`` (r + q,) the intercept's row of ``R⁻¹`` and ``-(b0 + cᵀβ)``:
-    one product ``(X - c) MTᵀ + offset`` gives ``Q = Z̃ R⁻¹`` and minus the fitted values. Rows of weight 0 get ``Q = 0`` and ``ẽ = 0``: they add nothing. Buffers are reused
-    per thread (fresh (r, chunk) arrays each time would cost page faults, not arithmetic).
+    With ``G`` the rows of ``R⁻¹`` for the kept features (zero rows for aliased ones) and ``g0``
+    the intercept's row, ``Z̃ R⁻¹ = 1 g0ᵀ + (X - c) G``; fitted values are ``b0 + cᵀβ + (X - c)
+    β``. So one product ``X [G | -β] + offset`` (the shift folded into the offset: no copy of a
+    chunk) gives ``Q`` and minus the fitted values. ``right`` (r, r), optional, multiplies ``Q``
+    on the right (``Q L⁻ᵀ``, a re-orthogonalization). Rows of weight 0 get ``Q = 0`` and
+    ``ẽ = 0``. Buffers are reused per thread (fresh arrays each chunk would cost page faults).
     """
 
-    def __init__(self, MT: np.ndarray, offset: np.ndarray, shift: np.ndarray | None, r: int):
-        # (X - c) enters as X with MT c folded into the offset: no copy of a chunk
+    def __init__(
+        self,
+        params: np.ndarray,
+        R_x: np.ndarray,
+        shift_x: np.ndarray,
+        kept: np.ndarray,
+        fit_intercept: bool,
+        right: np.ndarray | None = None,
+        *,
+        meat_layout: bool = False,
+    ) -> None:
+        r = R_x.shape[0]
+        k, q = params.shape
+        p = k - int(fit_intercept)
+        coef = np.where(np.isnan(params), 0.0, params)  # (k, q)
+        beta = coef[int(fit_intercept) :]  # (p, q)
+        b0 = coef[0] if fit_intercept else np.zeros(q)
+        G, g0 = _q_map(R_x, shift_x, kept, fit_intercept, p)  # Z̃ R⁻¹ = 1 g0ᵀ + (X - c) G
+        if right is not None:
+            G, g0 = G @ right, g0 @ right
+        MT = np.hstack([G, -beta]).T  # (r + q, p)
+        shift = np.asarray(shift_x, dtype=np.float64)
         self.M = np.ascontiguousarray(MT.T)  # (p, r + q), row-major: see __call__
-        self.offset = offset if shift is None else offset - MT @ shift  # (r + q,)
-        self.r = r
+        self.offset = np.concatenate([g0, -(b0 + shift @ beta)]) - MT @ shift  # (r + q,)
+        self.r, self.q, self.p = r, q, p
+        self.chunk = _chunk_rows(r, q, p)
+        # the meat's first operand: column-major while OpenBLAS's "TN" small-matrix kernel
+        # takes it (r² ≤ 1,200: 1.75x the fit at (1e6, 10) against 5.8x row-major, busy
+        # machine), row-major beyond
+        self.b_order = "F" if r * r <= TN_SMALL_MAX_MN else "C"
         self._local = threading.local()
 
-    def _buffers(self, c: int) -> dict[str, np.ndarray]:
-        cache = self._local.__dict__.setdefault("by_rows", {})
-        if c not in cache:
-            r, rq = self.r, self.M.shape[1]
-            cache[c] = {
-                "T": np.empty((c, rq), order="F"),
-                # the meat's first operand: column-major while OpenBLAS's "TN" small-matrix
-                # kernel takes it (r² ≤ 1,200: 1.75x the fit at (1e6, 10) against 5.8x
-                # row-major, busy machine), row-major beyond (see __call__)
-                "B": np.empty((c, r), order="F" if r * r <= TN_SMALL_MAX_MN else "C"),
-                "a": np.empty(c),
-                "h": np.empty(c),
-                "d": np.empty(c),
-            }
-        return cache[c]
+    def buffer(self, name: str, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
+        """A per-thread scratch array (reused: its contents are whatever was left there)."""
+        cache = self._local.__dict__.setdefault("bufs", {})
+        key = (name, shape, order)
+        if key not in cache:
+            cache[key] = np.empty(shape, order=order)  # type: ignore[call-overload]
+        return cache[key]
 
     def __call__(
         self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        r, q, c = self.r, Y.shape[1], X.shape[0]
-        buf = self._buffers(c)
-        T, B, a, h, d = buf["T"], buf["B"], buf["a"], buf["h"], buf["d"]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(Q (c, r), Ẽ (c, q)) of a chunk: views of a per-thread buffer, valid until the next
+        call on this thread."""
+        r, c = self.r, X.shape[0]
+        T = self.buffer("T", (c, r + self.q), "F")
         T[...] = self.offset
         # Every product is gemm_tn (dgemm through SciPy's Cython BLAS, the GIL released) in the
         # operand layouts OpenBLAS sends to its small-matrix kernel at these sizes (_chunk_rows),
         # which runs on the calling thread: no BLAS thread is ever woken, so the pool of
-        # residual_pass is the only parallelism. (Measured on the busy 2-core machine: the same
+        # row_pass is the only parallelism. (Measured on the busy 2-core machine: the same
         # (12 x 10) x (10 x 8,192) product took 26 ms in the other layout, 0.09 ms in this one;
         # the meat Bᵀ Q with B column-major ("TN") leaves that kernel once r² > 1,200: (256, 51)
         # took 64 ms, with B row-major 0.035 ms.)
         gemm_tn(T, X.T, self.M)  # (c, r + q): Q and minus the fitted values
-        Q, E = T[:, :r], T[:, r:]  # (c, r) rows of Q; (c, q) minus fitted values
+        E = T[:, r:]
         E += Y  # residuals
         if w is not None:
             T *= np.sqrt(w)[:, None]  # rotated wexog and wresid together
+        return T[:, :r], E
+
+
+Span = tuple[int, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def row_pass(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    rows: RowMap,
+    work: Callable[[int, np.ndarray, np.ndarray, np.ndarray | None], Any],
+    *,
+    n_threads: int | None = None,
+    on_block: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+) -> list[Any]:
+    """``work(start, Q, Ẽ, w)`` on every chunk of rows, on a thread pool; results in row order.
+
+    ``start`` is the chunk's first row (counted over all blocks). ``Q`` and ``Ẽ`` are the
+    chunk's views from ``rows`` (copy what outlives the call). Blocks are cut into spans of
+    ``_SPAN_CHUNKS`` chunks, one pool task each; at most two spans per thread are in flight, so
+    memory is bounded by that many blocks. ``on_block(X, Y, w)`` sees each block as it is read
+    (in the calling thread). The order of the returned results does not depend on the threads.
+    """
+    chunk = rows.chunk
+    start = 0
+
+    def spans() -> Iterator[Span]:
+        nonlocal start
+        for X, Y, w in blocks:
+            if on_block is not None:
+                on_block(X, Y, w)
+            step = chunk * _SPAN_CHUNKS
+            for s in range(0, X.shape[0], step):
+                sl = slice(s, s + step)
+                yield start + s, X[sl], Y[sl], None if w is None else w[sl]
+            start += X.shape[0]
+
+    def run_span(span: Span) -> list[Any]:
+        first, X, Y, w = span
+        out = []
+        for s in range(0, X.shape[0], chunk):
+            ws = None if w is None else w[s : s + chunk]
+            Q, E = rows(X[s : s + chunk], Y[s : s + chunk], ws)
+            out.append(work(first + s, Q, E, ws))
+        return out
+
+    results: list[Any] = []
+    workers = n_workers(n_threads)
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        stream = spans()
+        while True:
+            batch = list(islice(stream, 2 * workers))  # bounded: a few spans in flight
+            if not batch:
+                break
+            done = (
+                pool.map(run_span, batch)
+                if pool and len(batch) > 1
+                else [run_span(b) for b in batch]
+            )
+            for parts in done:
+                results.extend(parts)
+            # drop this round's spans before the next are read (else two rounds of blocks,
+            # and their Arrow batches, would be held at once)
+            del batch, done
+    return results
+
+
+def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any, ...]]:
+    """Per chunk: the requested HC meats (q, 3, r, r), ssr, ``QᵀẼ`` and the largest leverage."""
+    r, q = rows.r, rows.q
+    slots = [_SLOT[k] for k in kinds]
+
+    def work(_start: int, Q: np.ndarray, E: np.ndarray, _w: np.ndarray | None) -> tuple[Any, ...]:
+        c = Q.shape[0]
+        B = rows.buffer("B", (c, r), rows.b_order)
+        a, h, d = rows.buffer("a", (c,)), rows.buffer("h", (c,)), rows.buffer("d", (c,))
         np.einsum("ij,ij->i", Q, Q, out=h)  # (c,) leverages
         meats = np.zeros((q, 3, r, r), order="F")
         with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC2/HC3 inf / NaN
-            np.subtract(1.0, h, out=d)
-            np.divide(1.0, d, out=d)
+            if slots != [0]:
+                np.subtract(1.0, h, out=d)
+                np.divide(1.0, d, out=d)
             for j in range(q):
                 np.multiply(E[:, j], E[:, j], out=a)  # HC0 row weights ẽᵢ²
-                for kind in range(3):  # then HC2: ẽᵢ² / (1 - hᵢ), HC3: ẽᵢ² / (1 - hᵢ)²
-                    if kind:
+                power = 0
+                for slot in slots:  # HC2: ẽᵢ² / (1 - hᵢ), HC3: ẽᵢ² / (1 - hᵢ)²
+                    while power < slot:
                         a *= d
+                        power += 1
                     np.multiply(Q, a[:, None], out=B)
-                    gemm_tn(meats[j, kind], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
+                    gemm_tn(meats[j, slot], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
         ssr = np.einsum("ij,ij->j", E, E)
         QtE = gemm_tn(np.zeros((r, q), order="F"), Q, E)
         return meats, ssr, QtE, float(h.max(initial=0.0))
+
+    return work
 
 
 def residual_pass(
@@ -232,8 +370,9 @@ def residual_pass(
     fit_intercept: bool,
     *,
     n_threads: int | None = None,
+    kinds: Iterable[str] = HC_MEATS,
 ) -> ResidualPass:
-    """Stream row blocks once: residuals at ``params``, leverages and the three HC meats.
+    """Stream row blocks once: residuals at ``params``, leverages and the HC meats.
 
     Parameters
     ----------
@@ -247,6 +386,9 @@ def residual_pass(
     n_threads : int, optional
         Threads for the chunks (default: the CPUs this process may use, at most 8). Pass 1 when
         the caller already runs passes in parallel (one per dask partition, say).
+    kinds : iterable of {"HC0", "HC1", "HC2", "HC3"}, default all
+        The covariances whose meats to accumulate; the others are left NaN (each meat is one
+        (r x r) product per chunk, the bulk of the pass: one kind costs about half of three).
 
     Notes
     -----
@@ -254,75 +396,33 @@ def residual_pass(
     release the GIL) and summed in row order, so the result does not depend on the number of
     threads.
     """
-    r = R_x.shape[0]
-    k, q = params.shape
-    p = k - int(fit_intercept)
-    coef = np.where(np.isnan(params), 0.0, params)  # (k, q)
-    beta = coef[int(fit_intercept) :]  # (p, q)
-    b0 = coef[0] if fit_intercept else np.zeros(q)
-    G, g0 = _q_map(R_x, shift_x, kept, fit_intercept, p)  # Z̃ R⁻¹ = 1 g0ᵀ + (X - c) G
-    shifted = bool(np.any(shift_x != 0.0))
-    kernel = _ChunkKernel(
-        MT=np.ascontiguousarray(np.hstack([G, -beta]).T),
-        offset=np.concatenate([g0, -(b0 + shift_x @ beta)]),
-        shift=np.asarray(shift_x, dtype=np.float64) if shifted else None,
-        r=r,
-    )
-    chunk = _chunk_rows(r, q, p)
+    kinds = meat_kinds(kinds)
+    rows = RowMap(params, R_x, shift_x, kept, fit_intercept)
+    r, q = rows.r, rows.q
+    sum_log_w = 0.0
+    nobs = 0
+
+    def count(X: np.ndarray, _Y: np.ndarray, w: np.ndarray | None) -> None:
+        nonlocal sum_log_w, nobs
+        if w is not None:
+            pos = w > 0
+            sum_log_w += float(np.log(w[pos]).sum())
+            nobs += int(np.count_nonzero(pos))
+        else:
+            nobs += X.shape[0]
+
+    parts = row_pass(blocks, rows, _meat_work(rows, kinds), n_threads=n_threads, on_block=count)
     meats = np.zeros((q, 3, r, r))
     ssr = np.zeros(q)
     QtE = np.zeros((r, q))
-    sum_log_w = 0.0
-    nobs = 0
     max_h = 0.0
-
-    def spans() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Row spans of at most _SPAN_CHUNKS chunks: one thread-pool task each."""
-        nonlocal sum_log_w, nobs
-        for X, Y, w in blocks:
-            if w is not None:
-                pos = w > 0
-                sum_log_w += float(np.log(w[pos]).sum())
-                nobs += int(np.count_nonzero(pos))
-            else:
-                nobs += X.shape[0]
-            step = chunk * _SPAN_CHUNKS
-            for start in range(0, X.shape[0], step):
-                sl = slice(start, start + step)
-                yield X[sl], Y[sl], None if w is None else w[sl]
-
-    def run_span(span: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tuple[Any, ...]:
-        X, Y, w = span
-        parts = [
-            kernel(X[s : s + chunk], Y[s : s + chunk], None if w is None else w[s : s + chunk])
-            for s in range(0, X.shape[0], chunk)
-        ]
-        return (
-            sum(p[0] for p in parts),
-            sum(p[1] for p in parts),
-            sum(p[2] for p in parts),
-            max(p[3] for p in parts),
-        )
-
-    workers = n_workers(n_threads)
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        stream = spans()
-        while True:
-            batch = list(islice(stream, 2 * workers))  # bounded: a few spans in flight
-            if not batch:
-                break
-            results = (
-                pool.map(run_span, batch)
-                if pool and len(batch) > 1
-                else [run_span(b) for b in batch]
-            )
-            for m, s, qe, mh in results:  # summed in row order: deterministic
-                meats += m
-                ssr += s
-                QtE += qe
-                max_h = max(max_h, mh)
-            # drop this round's spans before the next are read (else two rounds of blocks,
-            # and their Arrow batches, would be held at once)
-            del batch, results
+    for m, s, qe, mh in parts:  # summed in row order: deterministic
+        meats += m
+        ssr += s
+        QtE += qe
+        max_h = max(max_h, mh)
+    for kind in HC_MEATS:
+        if kind not in kinds:
+            meats[:, _SLOT[kind]] = np.nan
     # Z̃ᵀẼ = Rᵀ (Qᵀ Ẽ): the gradient's pieces in shifted coordinates
-    return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, R_x.T @ QtE)
+    return ResidualPass(meats, ssr, sum_log_w, nobs, max_h, R_x.T @ QtE, kinds)

@@ -7,7 +7,7 @@ header until ``blocks()`` is iterated; each pass streams the files batch by batc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import DataFileError
 from ...solve import QRState
 from ...solve._pool import fold_blocks
-from ...solve._residuals import ResidualPass, residual_pass
+from ...solve._residuals import HC_MEATS, ResidualPass, residual_pass
 from .._arrays import Design
 from ..source import OnBatch, Source
 from ._arrow import (
@@ -156,8 +156,13 @@ class FileSource(Source):
         *,
         n_jobs: int | None = None,
         on_batch: OnBatch | None = None,
+        kinds: Iterable[str] = HC_MEATS,
     ) -> ResidualPass:
-        """:meth:`Source.residual_pass`, ``on_batch`` told the bytes on disk of each block."""
+        """:meth:`Source.residual_pass`, ``on_batch`` told the bytes on disk of each block.
+
+        Every HC meat is computed whatever ``kinds`` asks: reading the files bounds this pass,
+        and a second read for another covariance type would cost far more than the meats."""
+        del kinds
         blocks = self._blocks_reporting(on_batch)
         return residual_pass(blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs)
 
