@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg as sla
 
 from ..errors import NotAvailableWarning
+from ..solve._blas import gemm_tn
+from ..solve._kernels import tri_inv
+from ..solve._residuals import RowMap, row_pass
 from ._distributions import f_sf
-from ._rows import chunked_matmul, factor_solve, row_blocks, to_centred
+from ._rows import factor_solve, row_blocks, to_centred
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -51,30 +55,64 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def reorthogonalized(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Q L⁻ᵀ`` with ``L Lᵀ = QᵀQ``: columns orthonormal to rounding, same column space.
+# Q = Z̃ R⁻¹ has orthonormal columns only as far as R is exact: when ‖QᵀQ - I‖_F is above
+# this, leverages are taken from Q L⁻ᵀ (L Lᵀ = QᵀQ) in a second pass. Below it the leverages
+# ‖Qᵢ‖² are already within it (relative) of those of the re-orthogonalized rows; QᵀQ itself
+# is summed with rounding of about this size over a million rows, so a smaller bound would
+# only repeat the pass.
+REORTHOGONALIZE_ABOVE = 1e-13
 
-    ``Q = Z̃ R⁻¹`` is orthonormal only as far as ``R`` is exact (``κ ε``); the hat matrix is
-    ``Z̃ (Z̃ᵀZ̃)⁻¹ Z̃ᵀ = Q (QᵀQ)⁻¹ Qᵀ`` for any invertible ``R``, so one Cholesky of the small,
-    well-conditioned ``QᵀQ`` removes that error (NIST Longley: leverages from 4e-12 to 1e-14).
-    """
-    eye = np.eye(Q.shape[1])
-    if Q.shape[1] == 0 or Q.shape[0] == 0:
-        return Q, eye
+
+def _right_factor(QtQ: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(L, L⁻ᵀ)`` with ``L Lᵀ = QᵀQ``, or None when ``Q`` is orthonormal to rounding (or
+    ``QᵀQ`` numerically singular: ``Q`` is kept as it is)."""
+    r = QtQ.shape[0]
+    if r == 0 or np.linalg.norm(QtQ - np.eye(r)) <= REORTHOGONALIZE_ABOVE:
+        return None
     try:
-        L = np.linalg.cholesky(Q.T @ Q)
-    except np.linalg.LinAlgError:  # numerically singular: keep Q as it is
-        return Q, eye
-    # L ≈ I (as far as R is exact): its inverse is as accurate as the solve, and one chunked
-    # product is faster than a threaded triangular solve over n rows
-    Linv = sla.solve_triangular(L, eye, lower=True, check_finite=False)
-    return chunked_matmul(Q, Linv.T), L
+        L = np.linalg.cholesky(QtQ)
+    except np.linalg.LinAlgError:
+        return None
+    # L ≈ I (as far as R is exact): its inverse is as accurate as a solve, and the rows are
+    # then one product each, inside the pass
+    return L, tri_inv(np.ascontiguousarray(L.T))
 
 
-def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
-    """Every row's ``Q`` (n, r), fitted (n, q), y (n, q), weight (n,) from the attached data."""
-    source = res.source
-    if source is None:
+def influence_rows(
+    res: RegressionResult, what: str, right: np.ndarray | None = None, *, keep_q: bool = False
+) -> dict[str, np.ndarray]:
+    """One blocked, threaded pass (:func:`olsnet.solve.row_pass`) over the attached rows.
+
+    Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,), ``QtQ`` (r, r) and, with
+    ``keep_q``, ``Q`` (n, r), for ``Q = Z̃ R⁻¹ right``. No (n, r) array is made without
+    ``keep_q``: each chunk's rows live in a per-thread buffer.
+    """
+    source = _source(res, what)
+    sol = res.solution
+    rows = RowMap(sol.params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept, right)
+    r = rows.r
+
+    def work(_start: int, Q: np.ndarray, E: np.ndarray, w: np.ndarray | None) -> tuple[Any, ...]:
+        QtQ = gemm_tn(np.zeros((r, r), order="F"), Q, Q)
+        wv = np.ones(Q.shape[0]) if w is None else np.array(w, dtype=np.float64)
+        h = np.einsum("ij,ij->i", Q, Q)
+        return h, E.copy(), wv, QtQ, Q.copy() if keep_q else None
+
+    parts = row_pass(source.blocks(), rows, work)
+    q = rows.q
+    out = {
+        "h": np.concatenate([p[0] for p in parts]) if parts else np.zeros(0),
+        "wresid": np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, q)),
+        "w": np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
+        "QtQ": sum((p[3] for p in parts), np.zeros((r, r))),
+    }
+    if keep_q:
+        out["Q"] = np.concatenate([p[4] for p in parts]) if parts else np.zeros((0, r))
+    return out
+
+
+def _source(res: RegressionResult, what: str) -> Any:
+    if res.source is None:
         from ..errors import DataError
 
         raise DataError(
@@ -82,6 +120,12 @@ def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
             "merged or partially fitted result); attach them with result.with_data(X, y) "
             "or fit on the data"
         )
+    return res.source
+
+
+def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
+    """Every row's ``Q`` (n, r), fitted (n, q), y (n, q), weight (n,) from the attached data."""
+    source = _source(res, what)
     parts = list(row_blocks(res.solution, source))
     if not parts:
         r, q = res.rank, res.n_outputs
@@ -93,18 +137,49 @@ def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
     }
 
 
+def f_sf_rows(x: np.ndarray, dfn: float, dfd: float) -> np.ndarray:
+    """``P(F(dfn, dfd) > x)`` of many values (``scipy.special.fdtrc``), 1.0 below a threshold.
+
+    Cook's distances are of order ``rank / n``; on a large fit almost every one has a tail
+    probability that rounds to exactly 1.0 in double precision. The largest ``x`` at which
+    ``fdtrc`` gives 1.0 is found once by bisection (the survival function decreases), and
+    ``fdtrc`` is evaluated only above it (NaN stays NaN): 1 µs a value is the bulk of
+    ``get_influence()`` on a million rows otherwise.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    one, above = 0.0, 1.0
+    while f_sf(np.array(above), dfn, dfd) >= 1.0 and above < 1e300:
+        one, above = above, above * 2.0
+    for _ in range(64):  # f_sf(one) == 1 < ... f_sf(above) < 1
+        mid = 0.5 * (one + above)
+        if f_sf(np.array(mid), dfn, dfd) >= 1.0:
+            one = mid
+        else:
+            above = mid
+    out = np.ones_like(x)
+    rest = ~(x <= one)  # NaN included
+    out[rest] = f_sf(x[rest], dfn, dfd)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class OLSInfluence:
     """Influence measures of every row (statsmodels' ``OLSInfluence`` names).
 
     Get it with :meth:`RegressionResult.get_influence`. Arrays are read-only, (n,) for a 1-D
     ``y`` and (n, q) for ``q`` outputs (``dfbetas``: (n, k) or (n, k, q)); ``n`` counts every
-    row of the data, zero-weight rows included (NaN there).
+    row of the data, zero-weight rows included (NaN there). Each measure is computed on first
+    access and kept.
+
+    The rows come from one blocked, threaded pass over the data (leverages ``‖Qᵢ‖²`` and the
+    weighted residuals; no (n, r) array), a second one only when ``Q = Z̃ R⁻¹`` is not
+    orthonormal to rounding (an ill-conditioned design, then ``Q L⁻ᵀ``), and one more for
+    ``dfbetas`` (its (n, k) rows).
     """
 
     result: RegressionResult = field(repr=False)
-    _Q: np.ndarray = field(repr=False)  # (n, r) orthonormal rows: Z̃ R⁻¹ L⁻ᵀ
-    _L: np.ndarray = field(repr=False)  # (r, r) Cholesky factor of (Z̃ R⁻¹)ᵀ(Z̃ R⁻¹)
+    _L: np.ndarray = field(repr=False)  # (r, r) Cholesky factor of (Z̃ R⁻¹)ᵀ(Z̃ R⁻¹) (or I)
+    _right: np.ndarray | None = field(repr=False)  # (r, r) L⁻ᵀ, None when L = I
     _wresid: np.ndarray = field(repr=False)  # (n, q)
     _w: np.ndarray = field(repr=False)  # (n,)
     hat_raw: np.ndarray = field(repr=False)  # (n,)
@@ -113,10 +188,13 @@ class OLSInfluence:
 
     @classmethod
     def of(cls, res: RegressionResult) -> OLSInfluence:
-        rows = collect_rows(res, "get_influence()")
-        (Q, L), w = reorthogonalized(rows["Q"]), rows["w"]
-        wresid = (rows["y"] - rows["fitted"]) * np.sqrt(w)[:, None]
-        hat = np.einsum("ij,ij->i", Q, Q)
+        rows = influence_rows(res, "get_influence()")
+        factor = _right_factor(rows["QtQ"])
+        L, right, hat = np.eye(res.rank), None, rows["h"]
+        if factor is not None:
+            L, right = factor
+            hat = influence_rows(res, "get_influence()", right)["h"]
+        w, wresid = rows["w"], rows["wresid"]
         one = leverage_one_rows(hat)
         if one.size:
             shown = ", ".join(str(i) for i in one[:10]) + (" ..." if one.size > 10 else "")
@@ -129,7 +207,7 @@ class OLSInfluence:
             )
         h = np.where(hat > LEVERAGE_ONE, 1.0, hat)
         omh = np.where((h >= 1.0) | (w <= 0), np.nan, 1.0 - h)[:, None]
-        return cls(res, _ro(Q), _ro(L), _ro(wresid), _ro(w), _ro(hat), _ro(h), _ro(omh))
+        return cls(res, _ro(L), right, _ro(wresid), _ro(w), _ro(hat), _ro(h), _ro(omh))
 
     def _shape(self, a: np.ndarray) -> np.ndarray:
         a = np.where((self._w > 0).reshape((-1,) + (1,) * (a.ndim - 1)), a, np.nan)
@@ -154,16 +232,28 @@ class OLSInfluence:
         """``ẽᵢ / (s √(1 - hᵢ))`` (R's ``rstandard``)."""
         return self._shape(self._internal())
 
-    def _internal(self) -> np.ndarray:
-        s = np.sqrt(self.result.statistic("scale").value)[None, :]
-        return self._wresid / (s * np.sqrt(self._one_minus_h()))
+    @cached_property
+    def _sqrt_omh(self) -> np.ndarray:
+        return np.sqrt(self._omh)
 
-    def _external(self) -> np.ndarray:
+    @cached_property
+    def _internal_values(self) -> np.ndarray:
+        s = np.sqrt(self.result.statistic("scale").value)[None, :]
+        return self._wresid / (s * self._sqrt_omh)
+
+    def _internal(self) -> np.ndarray:
+        return self._internal_values
+
+    @cached_property
+    def _external_values(self) -> np.ndarray:
         res = self.result
         omh = self._one_minus_h()
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = (res.solution.ssr[None, :] - self._wresid**2 / omh) / (res.df_resid - 1.0)
-            return self._wresid / np.sqrt(np.maximum(s2, 0.0) * omh)
+            return self._wresid / (np.sqrt(np.maximum(s2, 0.0)) * self._sqrt_omh)
+
+    def _external(self) -> np.ndarray:
+        return self._external_values
 
     @property
     def resid_studentized_external(self) -> np.ndarray:
@@ -172,22 +262,23 @@ class OLSInfluence:
 
     resid_studentized = resid_studentized_internal
 
-    @property
+    @cached_property
     def cooks_distance(self) -> tuple[np.ndarray, np.ndarray]:
         """(``Dᵢ = tᵢ² hᵢ / (rank (1 - hᵢ))``, p value from F(rank, df_resid)), as statsmodels."""
         res = self.result
         d = self._internal() ** 2 * self.hat_matrix_diag[:, None] / (res.rank * self._one_minus_h())
-        return self._shape(d), self._shape(f_sf(d, res.rank, res.df_resid))
+        p = f_sf_rows(d, res.rank, res.df_resid)
+        return self._shape(d), self._shape(p)
 
-    @property
+    @cached_property
     def dffits(self) -> tuple[np.ndarray, float]:
         """(``tᵢ* √(hᵢ / (1 - hᵢ))``, the threshold ``2 √(rank / nobs)``), as statsmodels."""
         res = self.result
         h = self.hat_matrix_diag[:, None]
-        d = self._external() * np.sqrt(h / self._one_minus_h())
+        d = self._external() * np.sqrt(h) / self._sqrt_omh
         return self._shape(d), float(2.0 * np.sqrt(res.rank / res.nobs))
 
-    @property
+    @cached_property
     def dfbetas(self) -> np.ndarray:
         """Scaled change of each coefficient when row i is left out: (n, k) or (n, k, q).
 
@@ -200,7 +291,8 @@ class OLSInfluence:
         # B x̃ᵢ = T R⁻¹ L⁻ᵀ Qᵢᵀ in user coordinates; F = T R⁻¹ L⁻ᵀ (r, r) by triangular solves
         F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))
         F = sla.solve_triangular(self._L, F.T, lower=True, check_finite=False).T
-        bx = self._Q @ F.T  # (n, r)
+        Q = influence_rows(res, "dfbetas", self._right, keep_q=True)["Q"]  # (n, r) Z̃ R⁻¹ L⁻ᵀ
+        bx = Q @ F.T  # (n, r)
         sd = np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
         t = self._external() / np.sqrt(self._one_minus_h())  # (n, q)
         k, q = sol.params.shape
