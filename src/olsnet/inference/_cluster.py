@@ -31,8 +31,11 @@ __all__ = [
     "CLUSTER_TYPES",
     "ClusterAccumulator",
     "adjusted_cluster_scores",
+    "cluster_sums",
     "cr1_factor",
     "group_codes",
+    "group_sums",
+    "scores",
 ]
 
 ClusterType = Literal["CR1", "CR2", "CR3"]
@@ -63,13 +66,65 @@ def group_codes(groups: Any, n: int, what: str = "groups") -> tuple[np.ndarray, 
         )
     if g.dtype == object:
         g = g.astype(str)
-    labels, codes = np.unique(g, return_inverse=True)
-    if labels.size < 2:
+    dense = _dense_integer_codes(g)
+    if dense is not None:
+        codes, n_groups = dense
+    else:
+        labels, codes = np.unique(g, return_inverse=True)
+        n_groups = int(labels.size)
+    if n_groups < 2:
         raise DataError(
-            f"{what} has {labels.size} cluster(s); a cluster-robust covariance needs at least 2 "
+            f"{what} has {n_groups} cluster(s); a cluster-robust covariance needs at least 2 "
             "(it has G - 1 degrees of freedom)"
         )
-    return codes.astype(np.int64).reshape(-1), int(labels.size)
+    return codes.astype(np.int64, copy=False).reshape(-1), n_groups
+
+
+def _dense_integer_codes(g: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``np.unique``'s codes of integer labels in a range of at most ``2 n + 1024`` values,
+    without its sort: which values occur (one ``bincount``), their ranks (one ``cumsum``).
+    None for other labels."""
+    if g.dtype.kind not in "iu" or g.size == 0:
+        return None
+    lo, hi = int(g.min()), int(g.max())
+    if hi - lo > 2 * g.size + 1024:
+        return None
+    offset = (g - lo) if lo else g
+    present = np.bincount(offset.astype(np.intp, copy=False), minlength=hi - lo + 1) > 0
+    rank = np.cumsum(present) - 1
+    return rank[offset], int(rank[-1] + 1)
+
+
+def cluster_sums(
+    codes: np.ndarray, S: np.ndarray, n_groups: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(groups, sums)``: the rows of ``S`` (b, m) summed by group code (``groups`` None: all
+    ``n_groups`` rows of ``sums``, in code order).
+
+    With fewer groups than rows, one sparse product ``Aᵀ S`` with the (b, G) indicator ``A``
+    (one entry a row: no sort, SciPy's compiled scatter-add); else :func:`group_sums` (only
+    the groups present, so many groups cost no (G, m) array per block).
+    """
+    b = S.shape[0]
+    if n_groups <= b:
+        import scipy.sparse as sps
+
+        indicator = sps.csc_matrix((np.ones(b), codes, np.arange(b + 1)), shape=(n_groups, b))
+        return None, np.asarray(indicator @ S)
+    return group_sums(codes, S, n_groups)
+
+
+def group_sums(codes: np.ndarray, S: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(groups (m,), sums (m, ...))``: the rows of ``S`` (b, ...) summed by group code.
+
+    One stable sort of the codes (a radix sort for up to 65,536 groups) and one
+    ``np.add.reduceat`` over the sorted rows; ``groups`` are the codes present, ascending.
+    """
+    key = codes.astype(np.uint16) if n_groups <= 65536 else codes
+    order = np.argsort(key, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return ordered[starts], np.add.reduceat(S[order], starts, axis=0)
 
 
 def _missing(g: np.ndarray) -> np.ndarray:
@@ -85,6 +140,15 @@ def cr1_factor(n_groups: int, nobs: int, rank: int) -> float:
     return n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - rank)
 
 
+def scores(Q: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """(b, r·q) row-major scores ``Qᵢₐ ẽᵢⱼ`` at column ``a·q + j`` (the layout of the sums)."""
+    b, r = Q.shape
+    q = E.shape[1]
+    out = np.empty((b, r, q))
+    np.multiply(Q[:, :, None], E[:, None, :], out=out)
+    return out.reshape(b, r * q)
+
+
 class ClusterAccumulator:
     """Per-cluster score sums ``u_g = Σ_{i∈g} Qᵢ ẽᵢ`` folded block by block.
 
@@ -95,17 +159,21 @@ class ClusterAccumulator:
         self.sums = np.zeros((n_groups, r, q))
 
     def fold(self, Q: np.ndarray, E: np.ndarray, codes: np.ndarray) -> None:
+        if Q.shape[0]:
+            self.add(*cluster_sums(codes, scores(Q, E), self.sums.shape[0]))
+
+    def add(self, groups: np.ndarray | None, sums: np.ndarray) -> None:
+        """Add ``sums`` (m, r·q) of the distinct codes ``groups`` (m,), or of every group when
+        ``groups`` is None (as :func:`cluster_sums` gives them)."""
         G, r, q = self.sums.shape
-        # one bincount per output over the flattened (b, r) scores: bin g·r + m
-        bins = (codes[:, None] * r + np.arange(r)).ravel()
-        for j in range(q):
-            scores = Q * E[:, j : j + 1]  # (b, r), contiguous
-            self.sums[:, :, j] += np.bincount(
-                bins, weights=scores.ravel(), minlength=G * r
-            ).reshape(G, r)
+        if groups is None:
+            self.sums += sums.reshape(G, r, q)
+        else:
+            self.sums[groups] += sums.reshape(-1, r, q)
 
     def meats(self) -> np.ndarray:
-        return np.einsum("gaj,gbj->jab", self.sums, self.sums)
+        U = self.sums
+        return np.stack([U[:, :, j].T @ U[:, :, j] for j in range(U.shape[2])])
 
 
 def adjusted_cluster_scores(

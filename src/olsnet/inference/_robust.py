@@ -25,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
+from ..solve._residuals import RowMap, row_pass
 from ._cluster import (
     CLUSTER_TYPES,
     ClusterAccumulator,
     adjusted_cluster_scores,
+    cluster_sums,
     cr1_factor,
     group_codes,
+    scores,
 )
 from ._hac import HacAccumulator, kernel_weights
 from ._rows import row_blocks
@@ -208,11 +211,28 @@ def _cluster(
 
 
 def _cr1_meats(res: RegressionResult, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """(q, r, r) ``Σ_g u_g u_gᵀ`` from one blocked, threaded pass over the attached rows.
+
+    Each chunk's scores ``Qᵢ ẽᵢ`` come from the shared row kernel (:class:`RowMap`); each
+    thread sums a span of chunks by cluster (one sparse indicator product:
+    :func:`._cluster.cluster_sums`), and the spans are added in row order.
+    """
+    if res.source is None:
+        list(_scores(res, "cov_type='cluster'"))  # raises the DataError
+    sol = res.solution
+    rows = RowMap(sol.params, sol.R_x, sol.shift_x, sol.kept, sol.fit_intercept)
+
+    def chunk_scores(start: int, Q: np.ndarray, E: np.ndarray, _w: Any) -> tuple[int, np.ndarray]:
+        return start, scores(Q, E)  # (c, r·q)
+
+    def by_cluster(parts: list[tuple[int, np.ndarray]]) -> tuple[Any, np.ndarray]:
+        S = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
+        start = parts[0][0]
+        return cluster_sums(codes[start : start + S.shape[0]], S, n_groups)
+
     acc = ClusterAccumulator(n_groups, res.rank, res.n_outputs)
-    start = 0
-    for Q, E in _scores(res, "cov_type='cluster'"):
-        acc.fold(Q, E, codes[start : start + Q.shape[0]])
-        start += Q.shape[0]
+    for groups, sums in row_pass(res.source.blocks(), rows, chunk_scores, finish=by_cluster):
+        acc.add(groups, sums)
     return acc.meats()
 
 

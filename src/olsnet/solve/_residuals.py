@@ -277,6 +277,7 @@ def row_pass(
     *,
     n_threads: int | None = None,
     on_block: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+    finish: Callable[[list[Any]], Any] | None = None,
 ) -> list[Any]:
     """``work(start, Q, Ẽ, w)`` on every chunk of rows, on a thread pool; results in row order.
 
@@ -284,7 +285,9 @@ def row_pass(
     chunk's views from ``rows`` (copy what outlives the call). Blocks are cut into spans of
     ``_SPAN_CHUNKS`` chunks, one pool task each; at most two spans per thread are in flight, so
     memory is bounded by that many blocks. ``on_block(X, Y, w)`` sees each block as it is read
-    (in the calling thread). The order of the returned results does not depend on the threads.
+    (in the calling thread). With ``finish``, the results of a span's chunks (a list, in row
+    order) are reduced by ``finish`` on the worker thread and one result per span is returned.
+    The order of the returned results does not depend on the threads.
     """
     chunk = rows.chunk
     start = 0
@@ -307,7 +310,7 @@ def row_pass(
             ws = None if w is None else w[s : s + chunk]
             Q, E = rows(X[s : s + chunk], Y[s : s + chunk], ws)
             out.append(work(first + s, Q, E, ws))
-        return out
+        return out if finish is None else [finish(out)]
 
     results: list[Any] = []
     workers = n_workers(n_threads)
