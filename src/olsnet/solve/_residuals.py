@@ -67,8 +67,9 @@ def leverage(
 
     ``hᵢ = ‖Qᵢ‖² = wᵢ zᵢᵀ (Z̃ᵀZ̃)⁻¹ zᵢ`` with ``Q = Z̃ R⁻¹``, ``Z̃ = √w [1, X - c]`` (kept
     columns): a sum of squares, no cancellation, no inverse of ``XᵀWX``. One blocked pass over
-    the rows on ``n_jobs`` threads (None: the usable CPUs, at most 8); no (n, k) array is made,
-    only one (chunk, r) buffer per thread. Shared by the HC covariances (inside
+    the rows on ``n_jobs`` threads (None: the usable CPUs, at most 8) through the row kernel
+    :class:`RowMap` that the HC pass, the influence measures and the cluster scores share; no
+    (n, k) array is made, only one (chunk, r) buffer per thread. Shared by the HC covariances (inside
     :func:`residual_pass`), influence measures and prediction standard errors.
 
     Parameters
@@ -95,37 +96,14 @@ def leverage(
     ``OLSInfluence.hat_matrix_diag``, R's ``hatvalues``.
     """
     n, p = X.shape
-    r = R_x.shape[0]
-    G, g0 = _q_map(R_x, shift_x, kept, fit_intercept, p)
-    M = np.ascontiguousarray(G)  # (p, r) row-major: the small-matrix layout (see _ChunkKernel)
-    offset = g0 - np.asarray(shift_x, dtype=np.float64) @ G
-    out = np.empty(n)
-    chunk = _chunk_rows(r, 0, p)
-    local = threading.local()
+    rows = RowMap(np.zeros((p + int(fit_intercept), 0)), R_x, shift_x, kept, fit_intercept)
+    blocks = [(X, np.empty((n, 0)), sample_weight)]  # weighted rows: Q = √w z̃ R⁻¹
 
-    def run(start: int, stop: int) -> None:
-        for s in range(start, stop, chunk):
-            e = min(s + chunk, stop)
-            Q = getattr(local, "Q", None)
-            if Q is None or Q.shape[0] < e - s:
-                Q = local.Q = np.empty((chunk, r), order="F")
-            Qc = Q[: e - s]
-            Qc[...] = offset
-            gemm_tn(Qc, X[s:e].T, M)
-            np.einsum("ij,ij->i", Qc, Qc, out=out[s:e])
-        if sample_weight is not None:
-            out[start:stop] *= sample_weight[start:stop]
+    def squares(_start: int, Q: np.ndarray, _E: np.ndarray, _w: np.ndarray | None) -> np.ndarray:
+        return np.einsum("ij,ij->i", Q, Q)
 
-    span = chunk * _SPAN_CHUNKS
-    bounds = [(a, min(a + span, n)) for a in range(0, n, span)]
-    workers = min(n_workers(n_jobs), len(bounds))
-    if workers <= 1:
-        for a, b in bounds:
-            run(a, b)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda ab: run(*ab), bounds))
-    return out
+    parts = row_pass(blocks, rows, squares, n_threads=n_jobs)
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # the meats a pass can accumulate, in the slot order of ``ResidualPass.meats`` (HC1 is HC0
