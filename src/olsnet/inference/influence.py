@@ -291,8 +291,8 @@ class OLSInfluence:
         # B x̃ᵢ = T R⁻¹ L⁻ᵀ Qᵢᵀ in user coordinates; F = T R⁻¹ L⁻ᵀ (r, r) by triangular solves
         F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))
         F = sla.solve_triangular(self._L, F.T, lower=True, check_finite=False).T
-        Q = influence_rows(res, "dfbetas", self._right, keep_q=True)["Q"]  # (n, r) Z̃ R⁻¹ L⁻ᵀ
-        bx = Q @ F.T  # (n, r)
+        right = F.T if self._right is None else self._right @ F.T
+        bx = influence_rows(res, "dfbetas", right, keep_q=True)["Q"]  # (n, r) Z̃ R⁻¹ L⁻ᵀ Fᵀ
         sd = np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
         t = self._external() / np.sqrt(self._one_minus_h())  # (n, q)
         k, q = sol.params.shape
