@@ -18,9 +18,11 @@ with the leverage ``hᵢ = x̃ᵢᵀ B x̃ᵢ = wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ`
 Computation. With ``R`` the triangular factor of the kept, shifted, weighted design
 ``Z̃ = √w [1, X - c]`` (``Z̃ᵀZ̃ = RᵀR``) and ``Q = Z̃ R⁻¹`` (orthonormal columns), the leverage is
 ``hᵢ = ‖Qᵢ‖²`` (a sum of squares: no cancellation) and ``V = R⁻¹ (Qᵀ diag(u) Q) R⁻ᵀ`` in shifted
-coordinates, mapped to the user's by ``T = [[1, -cᵀ], [0, I]]``. One streaming pass over row
-blocks accumulates the HC0, HC2 and HC3 meats of every output at once (HC1 is HC0 rescaled),
-so switching covariance types never touches the data again.
+coordinates, mapped to the user's by ``T = [[1, -cᵀ], [0, I]]``. One blocked, threaded pass
+over the rows (:func:`residual_pass`) accumulates the meats asked for: in memory only the one the
+requested kind needs (each meat is an (r x r) product per chunk, the bulk of the pass), kept by
+the result, so another kind costs one more pass; sources whose pass is bound by reading (files,
+dask) accumulate HC0, HC2 and HC3 at once (HC1 is HC0 rescaled).
 """
 
 from __future__ import annotations

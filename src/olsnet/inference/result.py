@@ -234,9 +234,9 @@ class RegressionResult:
 
         Notes
         -----
-        The HC meats come from one pass over the data, made on first use and shared by every
-        result derived from this one; cluster and HAC make a pass of their own. t and F use
-        ``df_resid_inference`` (``G - 1`` for cluster, as Stata and statsmodels).
+        The HC meat comes from a pass over the data, made on first use of its kind and shared
+        by every result derived from this one; cluster and HAC make a pass of their own. t and
+        F use ``df_resid_inference`` (``G - 1`` for cluster, as Stata and statsmodels).
 
         Raises
         ------
