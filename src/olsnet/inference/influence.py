@@ -25,14 +25,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..errors import NotAvailableWarning
 from ..solve._blas import gemm_tn
 from ..solve._kernels import tri_inv
 from ..solve._residuals import RowMap, row_pass
 from ._distributions import f_sf
-from ._rows import factor_solve, row_blocks, to_centred
+from ._rows import row_blocks, to_centred
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -83,9 +82,9 @@ def influence_rows(
 ) -> dict[str, np.ndarray]:
     """One blocked, threaded pass (:func:`olsnet.solve.row_pass`) over the attached rows.
 
-    Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,), ``QtQ`` (r, r) and, with
-    ``keep_q``, ``Q`` (n, r), for ``Q = Z̃ R⁻¹ right``. No (n, r) array is made without
-    ``keep_q``: each chunk's rows live in a per-thread buffer.
+    Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,) and ``QtQ`` (r, r) for
+    ``Q = Z̃ R⁻¹ right`` (no (n, r) array: each chunk's rows live in a per-thread buffer); with
+    ``keep_q`` only ``Q`` (n, r) itself.
     """
     source = _source(res, what)
     sol = res.solution
@@ -93,12 +92,16 @@ def influence_rows(
     r = rows.r
 
     def work(_start: int, Q: np.ndarray, E: np.ndarray, w: np.ndarray | None) -> tuple[Any, ...]:
+        if keep_q:  # the rows themselves, nothing else
+            return (None, None, None, None, Q.copy())
         QtQ = gemm_tn(np.zeros((r, r), order="F"), Q, Q)
         wv = np.ones(Q.shape[0]) if w is None else np.array(w, dtype=np.float64)
         h = np.einsum("ij,ij->i", Q, Q)
         return h, E.copy(), wv, QtQ, Q.copy() if keep_q else None
 
     parts = row_pass(source.blocks(), rows, work)
+    if keep_q:
+        return {"Q": np.concatenate([p[4] for p in parts]) if parts else np.zeros((0, r))}
     q = rows.q
     out = {
         "h": np.concatenate([p[0] for p in parts]) if parts else np.zeros(0),
@@ -106,8 +109,6 @@ def influence_rows(
         "w": np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
         "QtQ": sum((p[3] for p in parts), np.zeros((r, r))),
     }
-    if keep_q:
-        out["Q"] = np.concatenate([p[4] for p in parts]) if parts else np.zeros((0, r))
     return out
 
 
@@ -288,16 +289,22 @@ class OLSInfluence:
         res = self.result
         sol = res.solution
         kept = sol.kept
-        # B x̃ᵢ = T R⁻¹ L⁻ᵀ Qᵢᵀ in user coordinates; F = T R⁻¹ L⁻ᵀ (r, r) by triangular solves
-        F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))
-        F = sla.solve_triangular(self._L, F.T, lower=True, check_finite=False).T
-        right = F.T if self._right is None else self._right @ F.T
-        bx = influence_rows(res, "dfbetas", right, keep_q=True)["Q"]  # (n, r) Z̃ R⁻¹ L⁻ᵀ Fᵀ
+        # B x̃ᵢ = F Qᵢᵀ with Qᵢ = z̃ᵢ R⁻¹ L⁻ᵀ and F = T R⁻¹ L⁻ᵀ (r, r) in user coordinates. R⁻¹
+        # and L⁻ᵀ by dtrtri (one thread; SciPy's solve_triangular wakes BLAS threads); the
+        # rows' (B x̃ᵢ)ⱼ / √Bⱼⱼ come straight from the row kernel with right = L⁻ᵀ Fᵀ / √Bⱼⱼ.
+        F = to_centred(sol, np.eye(kept.size)) @ tri_inv(sol.R_x)
+        if self._right is not None:
+            F = F @ self._right
         sd = np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
-        t = self._external() / np.sqrt(self._one_minus_h())  # (n, q)
+        right = F.T / sd if self._right is None else self._right @ F.T / sd
+        bx = influence_rows(res, "dfbetas", right, keep_q=True)["Q"]  # (n, r)
+        t = self._external() / self._sqrt_omh  # (n, q): NaN at zero weight and leverage 1
         k, q = sol.params.shape
+        if q == 1 and kept.size == k:  # no aliased column: one product, no scatter
+            bx *= t
+            return _ro(bx if res.y_ndim == 1 else bx[:, :, None])
         out = np.full((bx.shape[0], k, q), np.nan)
-        out[:, kept, :] = (bx / sd)[:, :, None] * t[:, None, :]
+        out[:, kept, :] = bx[:, :, None] * t[:, None, :]
         return self._shape(out)
 
     def summary_frame(self) -> Any:
