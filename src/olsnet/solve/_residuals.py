@@ -318,17 +318,14 @@ def row_pass(
 def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any, ...]]:
     """Per chunk: the requested HC meats (q, 3, r, r), ssr, ``QᵀẼ`` and the largest leverage."""
     r, q = rows.r, rows.q
-    slots = [_SLOT[k] for k in kinds] or [0]  # none asked: HC0 (left NaN) for ẼᵀQ
+    slots = [_SLOT[k] for k in kinds]
 
     def work(_start: int, Q: np.ndarray, E: np.ndarray, _w: np.ndarray | None) -> tuple[Any, ...]:
         c = Q.shape[0]
-        # [Q diag(a) | Ẽ]: the first meat's product also gives ẼᵀQ (one call, not two)
-        B = rows.buffer("B", (c, r + q), rows.b_order)
-        B[:, r:] = E
+        B = rows.buffer("B", (c, r), rows.b_order)
         a, h, d = rows.buffer("a", (c,)), rows.buffer("h", (c,)), rows.buffer("d", (c,))
         np.einsum("ij,ij->i", Q, Q, out=h)  # (c,) leverages
         meats = np.zeros((q, 3, r, r), order="F")
-        first = np.zeros((r + q, r), order="F")
         with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC2/HC3 inf / NaN
             if slots != [0]:
                 np.subtract(1.0, h, out=d)
@@ -340,14 +337,11 @@ def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any,
                     while power < slot:
                         a *= d
                         power += 1
-                    np.multiply(Q, a[:, None], out=B[:, :r])
-                    if j == 0 and slot == slots[0]:  # (r + q, r): the meat and ẼᵀQ
-                        gemm_tn(first, B, Q)
-                        meats[0, slot] = first[:r]
-                    else:  # (r, r) = Qᵀ diag(a) Q over the chunk
-                        gemm_tn(meats[j, slot], B[:, :r], Q)
+                    np.multiply(Q, a[:, None], out=B)
+                    gemm_tn(meats[j, slot], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
         ssr = np.einsum("ij,ij->j", E, E)
-        return meats, ssr, first[r:].T, float(h.max(initial=0.0))
+        QtE = gemm_tn(np.zeros((r, q), order="F"), Q, E)
+        return meats, ssr, QtE, float(h.max(initial=0.0))
 
     return work
 
