@@ -13,11 +13,10 @@ names.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -296,22 +295,26 @@ def row_pass(
 
     results: list[Any] = []
     workers = n_workers(n_threads)
-    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        stream = spans()
-        while True:
-            batch = list(islice(stream, 2 * workers))  # bounded: a few spans in flight
-            if not batch:
-                break
-            done = (
-                pool.map(run_span, batch)
-                if pool and len(batch) > 1
-                else [run_span(b) for b in batch]
-            )
-            for parts in done:
-                results.extend(parts)
-            # drop this round's spans before the next are read (else two rounds of blocks,
-            # and their Arrow batches, would be held at once)
-            del batch, done
+    if workers <= 1:
+        for span in spans():
+            results.extend(run_span(span))
+        return results
+    # a sliding window of at most 2 spans per thread, taken in row order: a thread that is
+    # descheduled (a busy machine) delays only its own span, not a whole round of them
+    pending: deque[Future[list[Any]]] = deque()
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            for span in spans():
+                pending.append(pool.submit(run_span, span))
+                del span  # the pool holds it until it is done, no longer
+                if len(pending) >= 2 * workers:
+                    results.extend(pending.popleft().result())
+            while pending:
+                results.extend(pending.popleft().result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
     return results
 
 
