@@ -238,3 +238,22 @@ def test_row_pass_results_do_not_depend_on_threads(data) -> None:
     assert one == four
     assert [s for s, _, _ in one] == sorted(s for s, _, _ in one)
     assert sum(h for _, h, _ in one) == pytest.approx(4.0, rel=1e-12)  # trace of the hat
+
+
+def test_two_outputs_equal_one_fit_per_output() -> None:
+    """Influence measures of a 2-output fit, column by column, are those of each output alone
+    (weighted, a zero-weight row; the elementwise steps broadcast (n, 1) against (n, q))."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    Y = np.c_[X @ [1.0, 2.0, 3.0], X @ [0.0, 1.0, 0.0]] + rng.standard_normal((300, 2))
+    w = rng.uniform(0.5, 2.0, 300)
+    w[5] = 0.0
+    both = LinearRegression().fit(X, Y, sample_weight=w).result_.get_influence()
+    for j in range(2):
+        one = LinearRegression().fit(X, Y[:, j], sample_weight=w).result_.get_influence()
+        for name in ("resid_studentized_internal", "resid_studentized_external"):
+            np.testing.assert_allclose(getattr(both, name)[:, j], getattr(one, name), rtol=1e-12)
+        np.testing.assert_allclose(both.dffits[0][:, j], one.dffits[0], rtol=1e-12)
+        np.testing.assert_allclose(both.cooks_distance[0][:, j], one.cooks_distance[0], rtol=1e-12)
+        np.testing.assert_allclose(both.dfbetas[:, :, j], one.dfbetas, rtol=1e-12)
+        assert np.isnan(both.dffits[0][5, j])

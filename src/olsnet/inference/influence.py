@@ -82,7 +82,8 @@ def influence_rows(
 ) -> dict[str, np.ndarray]:
     """One blocked, threaded pass (:func:`olsnet.solve.row_pass`) over the attached rows.
 
-    Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,) and ``QtQ`` (r, r) for
+    Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,) (``weighted``: whether the rows
+    came with weights) and ``QtQ`` (r, r) for
     ``Q = Z̃ R⁻¹ right`` (no (n, r) array: each chunk's rows live in a per-thread buffer); with
     ``keep_q`` only ``Q`` (n, r) itself.
     """
@@ -95,9 +96,9 @@ def influence_rows(
         if keep_q:  # the rows themselves, nothing else
             return (None, None, None, None, Q.copy())
         QtQ = gemm_tn(np.zeros((r, r), order="F"), Q, Q)
-        wv = np.ones(Q.shape[0]) if w is None else np.array(w, dtype=np.float64)
+        wv = None if w is None else np.array(w, dtype=np.float64)
         h = np.einsum("ij,ij->i", Q, Q)
-        return h, E.copy(), wv, QtQ, Q.copy() if keep_q else None
+        return h, E.copy(), wv, QtQ, None
 
     parts = row_pass(source.blocks(), rows, work)
     if keep_q:
@@ -106,9 +107,15 @@ def influence_rows(
     out = {
         "h": np.concatenate([p[0] for p in parts]) if parts else np.zeros(0),
         "wresid": np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, q)),
-        "w": np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
+        "weighted": any(p[2] is not None for p in parts),
         "QtQ": sum((p[3] for p in parts), np.zeros((r, r))),
     }
+    n = out["h"].shape[0]
+    out["w"] = (  # unweighted: a read-only view of one 1.0, not n of them
+        np.concatenate([np.ones(len(p[0])) if p[2] is None else p[2] for p in parts])
+        if out["weighted"]
+        else np.broadcast_to(np.float64(1.0), (n,))
+    )
     return out
 
 
@@ -206,12 +213,25 @@ class OLSInfluence:
                 NotAvailableWarning,
                 stacklevel=3,
             )
-        h = np.where(hat > LEVERAGE_ONE, 1.0, hat)
-        omh = np.where((h >= 1.0) | (w <= 0), np.nan, 1.0 - h)[:, None]
+        # elementwise on n rows from here: in place where possible (a fresh (n,) array costs
+        # more in page faults than its arithmetic)
+        h = hat
+        if one.size:
+            h = hat.copy()
+            h[one] = 1.0
+        omh = np.subtract(1.0, h)[:, None]
+        omh[one] = np.nan
+        if rows["weighted"]:
+            omh[w <= 0] = np.nan
         return cls(res, _ro(L), right, _ro(wresid), _ro(w), _ro(hat), _ro(h), _ro(omh))
 
+    @cached_property
+    def _all_observed(self) -> bool:
+        return bool(np.all(self._w > 0))
+
     def _shape(self, a: np.ndarray) -> np.ndarray:
-        a = np.where((self._w > 0).reshape((-1,) + (1,) * (a.ndim - 1)), a, np.nan)
+        if not self._all_observed:
+            a = np.where((self._w > 0).reshape((-1,) + (1,) * (a.ndim - 1)), a, np.nan)
         return _ro(a[..., 0] if self.result.y_ndim == 1 else a)
 
     @property
@@ -240,7 +260,8 @@ class OLSInfluence:
     @cached_property
     def _internal_values(self) -> np.ndarray:
         s = np.sqrt(self.result.statistic("scale").value)[None, :]
-        return self._wresid / (s * self._sqrt_omh)
+        out = np.multiply(self._sqrt_omh, s)
+        return np.divide(self._wresid, out, out=out)
 
     def _internal(self) -> np.ndarray:
         return self._internal_values
@@ -250,8 +271,15 @@ class OLSInfluence:
         res = self.result
         omh = self._one_minus_h()
         with np.errstate(invalid="ignore", divide="ignore"):
-            s2 = (res.solution.ssr[None, :] - self._wresid**2 / omh) / (res.df_resid - 1.0)
-            return self._wresid / (np.sqrt(np.maximum(s2, 0.0)) * self._sqrt_omh)
+            # s₍ᵢ₎² = (ssr - ẽᵢ² / (1 - hᵢ)) / (df_resid - 1), then ẽᵢ / (s₍ᵢ₎ √(1 - hᵢ))
+            t = np.multiply(self._wresid, self._wresid)
+            t /= omh
+            np.subtract(res.solution.ssr[None, :], t, out=t)
+            t /= res.df_resid - 1.0
+            np.maximum(t, 0.0, out=t)
+            np.sqrt(t, out=t)
+            t *= self._sqrt_omh
+            return np.divide(self._wresid, t, out=t)
 
     def _external(self) -> np.ndarray:
         return self._external_values
@@ -267,7 +295,10 @@ class OLSInfluence:
     def cooks_distance(self) -> tuple[np.ndarray, np.ndarray]:
         """(``Dᵢ = tᵢ² hᵢ / (rank (1 - hᵢ))``, p value from F(rank, df_resid)), as statsmodels."""
         res = self.result
-        d = self._internal() ** 2 * self.hat_matrix_diag[:, None] / (res.rank * self._one_minus_h())
+        d = np.multiply(self._internal(), self._internal())
+        d *= self.hat_matrix_diag[:, None]
+        d /= self._one_minus_h()
+        d /= res.rank
         p = f_sf_rows(d, res.rank, res.df_resid)
         return self._shape(d), self._shape(p)
 
@@ -276,7 +307,8 @@ class OLSInfluence:
         """(``tᵢ* √(hᵢ / (1 - hᵢ))``, the threshold ``2 √(rank / nobs)``), as statsmodels."""
         res = self.result
         h = self.hat_matrix_diag[:, None]
-        d = self._external() * np.sqrt(h) / self._sqrt_omh
+        d = np.multiply(self._external(), np.sqrt(h))
+        d /= self._sqrt_omh
         return self._shape(d), float(2.0 * np.sqrt(res.rank / res.nobs))
 
     @cached_property
