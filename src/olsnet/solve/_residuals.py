@@ -323,16 +323,36 @@ def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any,
     r, q = rows.r, rows.q
     slots = [_SLOT[k] for k in kinds]
 
+    # one output, one meat, column-major Q within OpenBLAS's "TN" small-matrix kernel: the
+    # meat is (Q diag(√a))ᵀ(Q diag(√a)) with Q scaled in place (no second (c, r) buffer), and
+    # √a = |ẽ| (1 - h)^(-slot/2) needs no square root for HC0 and HC3
+    in_place = q == 1 and len(slots) == 1 and rows.b_order == "F"
+
     def work(_start: int, Q: np.ndarray, E: np.ndarray, _w: np.ndarray | None) -> tuple[Any, ...]:
         c = Q.shape[0]
-        B = rows.buffer("B", (c, r), rows.b_order)
         a, h, d = rows.buffer("a", (c,)), rows.buffer("h", (c,)), rows.buffer("d", (c,))
         np.einsum("ij,ij->i", Q, Q, out=h)  # (c,) leverages
         meats = np.zeros((q, 3, r, r), order="F")
+        ssr = np.einsum("ij,ij->j", E, E)
+        QtE = gemm_tn(np.zeros((r, q), order="F"), Q, E)
+        max_h = float(h.max(initial=0.0))
         with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC2/HC3 inf / NaN
             if slots != [0]:
                 np.subtract(1.0, h, out=d)
                 np.divide(1.0, d, out=d)
+            if in_place:
+                slot = slots[0]
+                if slot == 1:
+                    np.sqrt(d, out=d)
+                if slot:
+                    np.multiply(E[:, 0], d, out=a)
+                else:
+                    np.copyto(a, E[:, 0])
+                Q *= a[:, None]  # rows √aᵢ Qᵢ (Q is this chunk's scratch)
+                gemm_tn(meats[0, slot], Q, Q)
+                return meats, ssr, QtE, max_h
+        B = rows.buffer("B", (c, r), rows.b_order)
+        with np.errstate(divide="ignore", invalid="ignore"):
             for j in range(q):
                 np.multiply(E[:, j], E[:, j], out=a)  # HC0 row weights ẽᵢ²
                 power = 0
@@ -342,9 +362,7 @@ def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any,
                         power += 1
                     np.multiply(Q, a[:, None], out=B)
                     gemm_tn(meats[j, slot], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
-        ssr = np.einsum("ij,ij->j", E, E)
-        QtE = gemm_tn(np.zeros((r, q), order="F"), Q, E)
-        return meats, ssr, QtE, float(h.max(initial=0.0))
+        return meats, ssr, QtE, max_h
 
     return work
 
