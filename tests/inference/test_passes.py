@@ -257,3 +257,15 @@ def test_two_outputs_equal_one_fit_per_output() -> None:
         np.testing.assert_allclose(both.cooks_distance[0][:, j], one.cooks_distance[0], rtol=1e-12)
         np.testing.assert_allclose(both.dfbetas[:, :, j], one.dfbetas, rtol=1e-12)
         assert np.isnan(both.dffits[0][5, j])
+
+
+def test_reorthogonalized_rows_are_orthonormal_with_the_same_projection() -> None:
+    from olsnet.inference.influence import reorthogonalized
+
+    rng = np.random.default_rng(1)
+    Q = rng.standard_normal((500, 4)) @ np.triu(rng.uniform(0.5, 2.0, (4, 4)))
+    Qo, L = reorthogonalized(Q)
+    np.testing.assert_allclose(Qo.T @ Qo, np.eye(4), atol=1e-13)
+    np.testing.assert_allclose(L @ L.T, Q.T @ Q, rtol=1e-12)
+    hat = np.einsum("ij,ij->i", Qo, Qo)
+    np.testing.assert_allclose(hat, np.diag(Q @ np.linalg.solve(Q.T @ Q, Q.T)), rtol=1e-10)

@@ -31,7 +31,7 @@ from ..solve._blas import gemm_tn
 from ..solve._kernels import tri_inv
 from ..solve._residuals import RowMap, row_pass
 from ._distributions import f_sf
-from ._rows import row_blocks, to_centred
+from ._rows import chunked_matmul, row_blocks, to_centred
 
 if TYPE_CHECKING:
     from .result import RegressionResult
@@ -75,6 +75,24 @@ def _right_factor(QtQ: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     # L ≈ I (as far as R is exact): its inverse is as accurate as a solve, and the rows are
     # then one product each, inside the pass
     return L, tri_inv(np.ascontiguousarray(L.T))
+
+
+def reorthogonalized(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q L⁻ᵀ`` with ``L Lᵀ = QᵀQ``: columns orthonormal to rounding, same column space.
+
+    ``Q = Z̃ R⁻¹`` is orthonormal only as far as ``R`` is exact (``κ ε``); the hat matrix is
+    ``Z̃ (Z̃ᵀZ̃)⁻¹ Z̃ᵀ = Q (QᵀQ)⁻¹ Qᵀ`` for any invertible ``R``, so one Cholesky of the small,
+    well-conditioned ``QᵀQ`` removes that error (NIST Longley: leverages from 4e-12 to 1e-14).
+    For rows held in memory; :meth:`OLSInfluence.of` does the same within its passes.
+    """
+    eye = np.eye(Q.shape[1])
+    if Q.shape[1] == 0 or Q.shape[0] == 0:
+        return Q, eye
+    try:
+        L = np.linalg.cholesky(Q.T @ Q)
+    except np.linalg.LinAlgError:  # numerically singular: keep Q as it is
+        return Q, eye
+    return chunked_matmul(Q, tri_inv(np.ascontiguousarray(L.T))), L
 
 
 def influence_rows(
