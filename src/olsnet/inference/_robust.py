@@ -32,6 +32,7 @@ from ._cluster import (
     cr1_factor,
     group_codes,
 )
+from ._cluster_stream import gathered_labels, streamed_cr1
 from ._hac import HacAccumulator, kernel_weights
 from ._rows import row_blocks
 from ._statistics import scale_values
@@ -112,11 +113,9 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
     """One or two label arrays (n,) from ``groups``: an array, (n, 2), a pair, or names."""
     if groups is None:
         raise OptionError("with_cov('cluster') needs groups=: one label per row (or two columns)")
-    if isinstance(groups, str) or (
-        isinstance(groups, (tuple, list)) and groups and all(isinstance(g, str) for g in groups)
-    ):
-        names = [groups] if isinstance(groups, str) else list(groups)
-        return [_named_column(res, name) for name in names]
+    names = _label_names(groups)
+    if names is not None:
+        return gathered_labels(res, names)
     if hasattr(groups, "columns") and not isinstance(groups, np.ndarray):  # a DataFrame
         return [np.asarray(groups[c]) for c in groups.columns]
     if (
@@ -132,19 +131,13 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
     return [g]
 
 
-def _named_column(res: RegressionResult, name: str) -> np.ndarray:
-    """A column of the attached data by name: the source's own, or a feature column."""
-    source = res.source
-    column = getattr(source, "column", None)
-    if callable(column):
-        return np.asarray(column(name))
-    if name in res.feature_names:
-        j = res.feature_names.index(name)
-        return np.concatenate([np.asarray(X)[:, j] for X, _Y, _w in source.blocks()])
-    raise DimensionError(
-        f"groups={name!r} is not a column of the data; columns: {', '.join(res.feature_names)}"
-        " (or pass the labels as an array)"
-    )
+def _label_names(groups: Any) -> tuple[str, ...] | None:
+    """``groups`` as column names (a name, or a list / tuple of names), else None."""
+    if isinstance(groups, str):
+        return (groups,)
+    if isinstance(groups, (tuple, list)) and groups and all(isinstance(g, str) for g in groups):
+        return tuple(groups)
+    return None
 
 
 def _n_rows(res: RegressionResult) -> int:
@@ -163,6 +156,11 @@ def _cluster(
         )
     if res.source is None:
         list(_scores(res, "cov_type='cluster'"))  # raises the DataError
+    names = _label_names(groups)
+    if names is not None and cluster_type == "CR1" and len(names) <= 2:
+        # column names: labels read alongside the rows in one pass (files, dask: not held)
+        middle, df, kwds = streamed_cr1(res, names, use_correction)
+        return CovChoice(middle, None, df, kwds)
     n = _n_rows(res)
     columns = _group_columns(res, groups, n)
     if len(columns) > 2:

@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ESTIMABLE_TOL",
     "alias_relations",
+    "block_rows",
     "centred",
     "factor_solve",
     "fitted",
     "non_estimable",
     "row_blocks",
+    "row_map",
     "to_centred",
 ]
 
@@ -82,18 +84,32 @@ def row_blocks(
     the HC pass does); callers that need full accuracy re-orthogonalize ``Q`` (see
     :func:`olsnet.inference.influence.reorthogonalized`).
     """
+    M = row_map(sol)
+    for X, Y, w in source.blocks():
+        yield block_rows(sol, M, X, Y, w)
+
+
+def row_map(sol: LstsqSolution) -> np.ndarray:
+    """``[R⁻¹ | b_c]`` (r, r + q): a centred row times it gives ``(Qᵢ, fittedᵢ)``."""
     r = sol.rank
     rinv = factor_solve(sol, np.eye(r)) if r else np.zeros((0, 0))  # R⁻¹ (r, r)
-    M = np.hstack([rinv, centred_coefficients(sol)])  # (r, r + q)
-    for X, Y, w in source.blocks():
-        X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-        wv = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
-        P = _centred_times(sol, X, M)  # (b, r + q)
-        Q = P[:, :r]
-        if w is not None:
-            Q *= np.sqrt(wv)[:, None]
-        yield Q, P[:, r:], Y, wv
+    return np.hstack([rinv, centred_coefficients(sol)])
+
+
+def block_rows(
+    sol: LstsqSolution, M: np.ndarray, X: Any, Y: Any, w: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One block of :func:`row_blocks`: ``(Q (b, r), fitted (b, q), Y (b, q), w (b,))``,
+    ``M`` from :func:`row_map`."""
+    r = sol.rank
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
+    wv = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    P = _centred_times(sol, X, M)  # (b, r + q)
+    Q = P[:, :r]
+    if w is not None:
+        Q *= np.sqrt(wv)[:, None]
+    return Q, P[:, r:], Y, wv
 
 
 def _centred_times(sol: LstsqSolution, X: np.ndarray, M: np.ndarray) -> np.ndarray:

@@ -12,12 +12,13 @@ cluster, whichever is active.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..data.source import OnBatch, Source
+from ..data._labels import check_label_names, first_missing_label, label_array
+from ..data.source import LabelBlock, OnBatch, Source
 from ..errors import DataError, DimensionError, InputTypeError
 from ..solve import QRState
 from ..solve._fold import fold_arrays, nonfinite_at
@@ -146,9 +147,12 @@ def as_source(X: Any, y: Any, sample_weight: Any = None) -> DaskSource:
     y_is_1d = getattr(y, "ndim", 2) == 1
     feature_names = xnames or tuple(f"x{j + 1}" for j in range(p))
     target_names = ynames or (("y",) if q == 1 else tuple(f"y{j}" for j in range(q)))
-    return DaskSource(
+    source = DaskSource(
         Z, feature_names, target_names, 1 if y_is_1d else 2, sample_weight is not None
     )
+    if _is_frame(X) and X.ndim == 2:
+        source.frame = X  # its columns are labels too (groups= a feature column)
+    return source
 
 
 def _frames_as_array(frames: list[Any]) -> Any:
@@ -201,7 +205,9 @@ def read_dask(
     ys = [y] if isinstance(y, str) else list(y)
     xs = list(x) if x is not None else [c for c in df.columns if c not in {*ys, weights}]
     target = df[ys[0]] if isinstance(y, str) else df[ys]
-    return as_source(df[xs], target, df[weights] if weights else None)
+    source = as_source(df[xs], target, df[weights] if weights else None)
+    source.frame = df  # every column: with_cov("cluster", groups="firm") reads it per partition
+    return source
 
 
 # ------------------------------------------------------------------ packing states into rows
@@ -361,6 +367,7 @@ class DaskSource(Source):
         self.target_names = tuple(target_names)
         self.y_ndim = y_ndim
         self.weighted = weighted
+        self.frame: Any = None  # the dask DataFrame the rows came from (label columns)
 
     @property
     def n_features(self) -> int:
@@ -477,6 +484,64 @@ class DaskSource(Source):
                     f"partition {i}",
                     self._names,
                 )
+
+    def label_blocks(
+        self, names: Sequence[str], *, on_batch: OnBatch | None = None
+    ) -> Iterator[LabelBlock]:
+        """:meth:`Source.label_blocks` for any column of the dask DataFrame the rows came from
+        (``read_dask``; ``as_source`` of a DataFrame X: its columns): each partition's rows and
+        labels computed together, one partition at a time (memory: one partition).
+
+        Raises
+        ------
+        DimensionError
+            A name that is not a column (close matches named), or partitions that do not line
+            up with the rows.
+        DataError
+            A missing label (partition and row named), or a row that is not finite.
+        """
+        names = tuple(names)
+        if self.frame is None:
+            yield from super().label_blocks(names, on_batch=on_batch)
+            return
+        check_label_names(names, self.frame.columns, "the dask DataFrame", DimensionError)
+        z_parts = self.Z.to_delayed().ravel()
+        label_parts = self.frame[list(names)].to_delayed()
+        if len(z_parts) != len(label_parts):
+            raise DimensionError(
+                f"the label columns have {len(label_parts)} partitions, the rows {len(z_parts)}"
+            )
+        yield from self.labelled_partitions(zip(z_parts, label_parts, strict=True), names, on_batch)
+
+    def labelled_partitions(
+        self, parts: Iterator[tuple[Any, Any]], names: tuple[str, ...], on_batch: OnBatch | None
+    ) -> Iterator[LabelBlock]:
+        """Blocks of ``(rows Z, label frame)`` delayed pairs, computed one pair at a time."""
+        import dask
+
+        for i, (zp, lp) in enumerate(parts):
+            Z, frame = dask.compute(zp, lp)
+            Z = np.asarray(Z, dtype=np.float64)
+            if len(frame) != Z.shape[0]:
+                raise DimensionError(
+                    f"partition {i}: {len(frame)} label rows for {Z.shape[0]} rows of the fit"
+                )
+            if on_batch is not None:
+                on_batch(Z.shape[0], Z.nbytes)
+            labels = tuple(label_array(frame[c]) for c in names)
+            for name, v in zip(names, labels, strict=True):
+                j = first_missing_label(v)
+                if j is not None:
+                    raise DataError(
+                        f"partition {i}, row {j}: column {name!r} has a missing group label; "
+                        "every row of the fit needs a cluster (drop those rows or fill them in)"
+                    )
+            if Z.shape[0]:
+                X, Y, w = _check_block(
+                    Z, self.n_features, self.n_outputs, bool(self.weighted),
+                    f"partition {i}", self._names,
+                )  # fmt: skip
+                yield X, Y, w, labels
 
     def __repr__(self) -> str:
         return (
