@@ -41,8 +41,21 @@ class LabelCodes:
     def __len__(self) -> int:
         return len(self.index)
 
-    def codes(self, labels: np.ndarray) -> np.ndarray:
-        """(b,) int64 codes of ``labels`` (b,); new labels get the next codes."""
+    def codes(self, labels: Any) -> np.ndarray:
+        """(b,) int64 codes of ``labels`` (b,); new labels get the next codes.
+
+        ``labels`` is an array, or coded labels (``.codes`` (b,) into ``.levels``, as
+        ``olsnet.data._labels.CodedLabels``: only the levels are looked up).
+        """
+        levels = getattr(labels, "levels", None)
+        if levels is not None:
+            index = self.index
+            lookup = np.fromiter(
+                (index.setdefault(str(v), len(index)) for v in levels.tolist()),
+                dtype=np.int64,
+                count=len(levels),
+            )
+            return lookup[labels.codes]
         labels = np.asarray(labels)
         if labels.dtype == object:
             labels = labels.astype(str)
