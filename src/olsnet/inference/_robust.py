@@ -18,7 +18,9 @@ with a singular ``I - H_gg``) gives a NaN middle and a reason, never a finite ar
 
 from __future__ import annotations
 
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +36,7 @@ from ._cluster import (
 )
 from ._cluster_stream import gathered_labels, streamed_cr1
 from ._hac import HacAccumulator, kernel_weights
-from ._rows import row_blocks
+from ._rows import REFINE_CONDITION, refined_hc_meats, row_blocks, scaled_condition
 from ._statistics import scale_values
 from .covariance import hc_scale
 
@@ -79,7 +81,8 @@ def choose_covariance(res: RegressionResult, cov_type: str, **options: Any) -> C
 
 def _hc(res: RegressionResult, kind: str) -> CovChoice:
     dp = res.residual_pass(f"cov_type={kind!r}")
-    middle = hc_scale(kind, res.nobs, res.df_resid) * dp.meats[:, _MEAT_SLOT[kind]]
+    meats = refined_meats(res, dp)  # ill-conditioned designs: rows re-orthogonalized (_rows)
+    middle = hc_scale(kind, res.nobs, res.df_resid) * meats[:, _MEAT_SLOT[kind]]
     if kind in ("HC2", "HC3"):
         from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows
 
@@ -96,6 +99,24 @@ def _hc(res: RegressionResult, kind: str) -> CovChoice:
             warnings.warn(f"{kind} is not available: {why}", NotAvailableWarning, stacklevel=4)
             return CovChoice(np.full_like(middle, np.nan), why, None, ())
     return CovChoice(middle, None, None, ())
+
+
+_REFINED: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+_REFINED_LOCK = threading.Lock()
+
+
+def refined_meats(res: RegressionResult, dp: Any) -> np.ndarray:
+    """``dp.meats``, or for a design above ``REFINE_CONDITION`` with its rows attached the
+    meats of :func:`._rows.refined_hc_meats` (made once per residual pass)."""
+    if res.source is None or scaled_condition(res.solution) <= REFINE_CONDITION:
+        return dp.meats
+    with _REFINED_LOCK:
+        found = _REFINED.get(dp)
+    if found is None:
+        found = refined_hc_meats(res.solution, res.source)[0]
+        with _REFINED_LOCK:
+            _REFINED[dp] = found
+    return found
 
 
 def _scores(res: RegressionResult, what: str) -> Any:
