@@ -129,3 +129,14 @@ def test_one_cluster_is_refused(grunfeld, tmp_path) -> None:
     res = olsnet.LinearRegression().fit(olsnet.read(tmp_path / "g.csv", y="invest", x=["value"]))
     with pytest.raises(DataError, match="'one' has 1 cluster"):
         res.result_.with_cov("cluster", groups="one")
+
+
+def test_summary_states_the_cluster_and_hac_degrees_of_freedom(grunfeld) -> None:
+    res = olsnet.ols("invest ~ value + capital", grunfeld)
+    text = res.with_cov("cluster", groups="firm").summary().as_text()
+    assert "cluster-robust (CR1, 11 clusters)" in text
+    assert "Student's t with 10 df (clusters - 1" in text  # not the 217 of n - k
+    text = res.with_cov("cluster", groups=["firm", "year"]).summary().as_text()
+    assert "11 x 20 clusters, two-way" in text
+    text = res.with_cov("HAC", maxlags=3).summary().as_text()
+    assert "(HAC, bartlett kernel, 3 lags, without small-sample correction)" in text

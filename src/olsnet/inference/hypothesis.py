@@ -321,6 +321,10 @@ def compare_f_test(big: RegressionResult, small: RegressionResult) -> tuple[floa
     return float(row[5]), float(row[6]), float(row[3])  # type: ignore[arg-type]
 
 
+def _whole(df: float) -> float | int:
+    return int(df) if float(df).is_integer() else float(df)
+
+
 def anova(*results: RegressionResult) -> Table:
     """Analysis of variance of nested models, smallest first (R's ``anova(m1, m2, ...)``).
 
@@ -342,7 +346,7 @@ def anova(*results: RegressionResult) -> Table:
                 "anova needs one-output models fitted on the same rows; nobs "
                 f"{[m.nobs for m in results]}, outputs {[m.n_outputs for m in results]}"
             )
-    dfs = [m.df_resid for m in results]
+    dfs = [_whole(m.df_resid) for m in results]  # R prints whole degrees of freedom as such
     if dfs != sorted(dfs, reverse=True) or len(set(dfs)) != len(dfs):
         raise DimensionError(
             f"anova takes nested models from smallest to largest; residual df are {dfs}"
@@ -354,7 +358,7 @@ def anova(*results: RegressionResult) -> Table:
     ]
     for i in range(1, len(results)):
         prev, cur = results[i - 1], results[i]
-        ddf = prev.df_resid - cur.df_resid
+        ddf = _whole(prev.df_resid - cur.df_resid)
         dss = float(prev.solution.ssr[0] - cur.solution.ssr[0])
         if big.cov_type == "nonrobust" or cur is not big:
             F = dss / ddf / scale
@@ -370,7 +374,7 @@ def anova(*results: RegressionResult) -> Table:
             c = wald(cur, L)
             F, df_denom = c.fvalue, c.df_denom
         p = float(f_sf(np.asarray(F), ddf, df_denom))
-        rows.append((str(i + 1), cur.df_resid, float(cur.solution.ssr[0]), ddf, dss, F, p))
+        rows.append((str(i + 1), dfs[i], float(cur.solution.ssr[0]), ddf, dss, F, p))
     return Table(
         f"Analysis of Variance Table ({big.cov_type})",
         ("Model", "Res.Df", "RSS", "Df", "Sum of Sq", "F", "Pr(>F)"),
