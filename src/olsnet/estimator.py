@@ -331,6 +331,9 @@ class LinearRegression:
         )
         if cov_type != "nonrobust":
             if on_batch is not None:  # the HC pass reports its batches too (progress bars)
+                new_pass = getattr(on_batch, "new_pass", None)  # RichProgress: a line of its own
+                if callable(new_pass):
+                    new_pass(f"{cov_type} pass")
                 s = solution
                 args = (s.params, s.R_x, s.shift_x, s.kept, s.fit_intercept)
                 dp = source.residual_pass(*args, n_jobs=jobs, on_batch=on_batch)

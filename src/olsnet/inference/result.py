@@ -221,6 +221,9 @@ class RegressionResult:
         cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC"}
         groups : array_like (n,) or (n, 2), a pair of (n,) arrays, or column name(s)
             ``"cluster"`` only: cluster labels of every row of the data (two columns: two-way).
+            A column name is read from the data alongside the rows (any column of a file,
+            ``olsnet.ols`` frame or dask frame, not only the features), in one pass keeping
+            per-cluster sums (CR1; CR2/CR3 gather the labels).
         cluster_type : {"CR1", "CR2", "CR3"}, default "CR1"
             ``"cluster"`` only (see :mod:`olsnet.inference._cluster`).
         maxlags : int
