@@ -140,3 +140,22 @@ def test_summary_states_the_cluster_and_hac_degrees_of_freedom(grunfeld) -> None
     assert "11 x 20 clusters, two-way" in text
     text = res.with_cov("HAC", maxlags=3).summary().as_text()
     assert "(HAC, bartlett kernel, 3 lags, without small-sample correction)" in text
+
+
+def test_dask_groups_given_as_dask_collections(grunfeld, reference) -> None:
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    ddf = dd.from_pandas(grunfeld, npartitions=3)
+    res = olsnet.LinearRegression().fit(ddf[["value", "capital"]], ddf["invest"]).result_
+    one = res.with_cov("cluster", groups=ddf["firm"])  # read partition by partition
+    two = res.with_cov("cluster", groups=[ddf["firm"], ddf["year"]])
+    for got, ref in ((one, reference["one"]), (two, reference["two"])):
+        np.testing.assert_allclose(got.cov_params(), ref.cov_params(), rtol=1e-12, atol=0)
+    X = da.from_array(grunfeld[["value", "capital"]].to_numpy(), chunks=50)
+    arr = olsnet.LinearRegression().fit(X, da.from_array(grunfeld["invest"].to_numpy(), chunks=50))
+    codes = da.from_array(pd.factorize(grunfeld["firm"])[0], chunks=70)  # re-chunked to X's
+    got = arr.result_.with_cov("cluster", groups=codes)
+    np.testing.assert_allclose(got.cov_params(), reference["one"].cov_params(), rtol=1e-12)
+    other = dd.from_pandas(grunfeld, npartitions=5)["firm"]
+    with pytest.raises(DimensionError, match=r"groups have \[5\] partitions, the rows 3"):
+        res.with_cov("cluster", groups=other)

@@ -152,11 +152,16 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
     return [g]
 
 
-def _label_names(groups: Any) -> tuple[str, ...] | None:
-    """``groups`` as column names (a name, or a list / tuple of names), else None."""
-    if isinstance(groups, str):
+def _label_names(groups: Any) -> tuple[Any, ...] | None:
+    """``groups`` as columns the source reads alongside its rows -- column names, or dask
+    collections (read partition by partition) -- one or a list / tuple of them; else None."""
+
+    def read_along(g: Any) -> bool:
+        return isinstance(g, str) or (hasattr(g, "dask") and hasattr(g, "to_delayed"))
+
+    if read_along(groups):
         return (groups,)
-    if isinstance(groups, (tuple, list)) and groups and all(isinstance(g, str) for g in groups):
+    if isinstance(groups, (tuple, list)) and groups and all(read_along(g) for g in groups):
         return tuple(groups)
     return None
 

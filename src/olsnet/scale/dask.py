@@ -501,41 +501,67 @@ class DaskSource(Source):
             A missing label (partition and row named), or a row that is not finite.
         """
         names = tuple(names)
-        if self.frame is None:
+        if self.frame is None and all(isinstance(n, str) for n in names):
             yield from super().label_blocks(names, on_batch=on_batch)
             return
-        check_label_names(names, self.frame.columns, "the dask DataFrame", DimensionError)
         z_parts = self.Z.to_delayed().ravel()
-        label_parts = self.frame[list(names)].to_delayed()
-        if len(z_parts) != len(label_parts):
+        columns = [self._label_parts(name, z_parts) for name in names]
+        if any(len(c) != len(z_parts) for c in columns):
             raise DimensionError(
-                f"the label columns have {len(label_parts)} partitions, the rows {len(z_parts)}"
+                f"the groups have {[len(c) for c in columns]} partitions, the rows "
+                f"{len(z_parts)}; partition them as the data (columns of the same DataFrame)"
             )
-        yield from self.labelled_partitions(zip(z_parts, label_parts, strict=True), names, on_batch)
+        parts = zip(z_parts, zip(*columns, strict=True), strict=True)
+        yield from self.labelled_partitions(parts, names, on_batch)
+
+    def _label_parts(self, name: Any, z_parts: Any) -> list[Any]:
+        """Delayed partitions of one label column: a column of ``frame`` by name, or a dask
+        Series / 1-D array given as ``groups=`` (re-chunked to the rows where sizes are known)."""
+        if isinstance(name, str):
+            if self.frame is None:  # a feature column of the rows themselves
+                check_label_names((name,), self.feature_names, "the fit's features", DimensionError)
+                j = self.feature_names.index(name)
+                return list(self.Z[:, j].to_delayed().ravel())
+            check_label_names((name,), self.frame.columns, "the dask DataFrame", DimensionError)
+            return list(self.frame[name].to_delayed())
+        if getattr(name, "ndim", 1) != 1:
+            raise DimensionError(f"groups must be 1-D per column; got {name.ndim} dimensions")
+        if hasattr(name, "chunks") and not any(np.isnan(c) for c in name.chunks[0]):
+            rows = self.Z.chunks[0]
+            if not any(np.isnan(c) for c in rows):
+                name = _align(name, rows, "groups")
+            return list(name.to_delayed().ravel())
+        return list(name.to_delayed())
 
     def labelled_partitions(
-        self, parts: Iterator[tuple[Any, Any]], names: tuple[str, ...], on_batch: OnBatch | None
+        self, parts: Iterator[tuple[Any, Any]], names: tuple[Any, ...], on_batch: OnBatch | None
     ) -> Iterator[LabelBlock]:
-        """Blocks of ``(rows Z, label frame)`` delayed pairs, computed one pair at a time."""
+        """Blocks of ``(rows Z, labels)`` delayed pairs (labels: a frame holding ``names``, or
+        one delayed column per name), computed one pair at a time."""
         import dask
 
+        shown = [n if isinstance(n, str) else f"groups {k}" for k, n in enumerate(names)]
         for i, (zp, lp) in enumerate(parts):
-            Z, frame = dask.compute(zp, lp)
+            Z, got = dask.compute(zp, lp)
             Z = np.asarray(Z, dtype=np.float64)
-            if len(frame) != Z.shape[0]:
-                raise DimensionError(
-                    f"partition {i}: {len(frame)} label rows for {Z.shape[0]} rows of the fit"
-                )
-            if on_batch is not None:
-                on_batch(Z.shape[0], Z.nbytes)
-            labels = tuple(label_array(frame[c]) for c in names)
-            for name, v in zip(names, labels, strict=True):
+            if isinstance(got, (tuple, list)):
+                labels = tuple(label_array(v) for v in got)
+            else:  # a frame of the named columns
+                labels = tuple(label_array(got[c]) for c in names)
+            for name, v in zip(shown, labels, strict=True):
+                if len(v) != Z.shape[0]:
+                    raise DimensionError(
+                        f"partition {i}: {name!r} has {len(v)} labels for {Z.shape[0]} rows "
+                        "of the fit; partition the groups as the data"
+                    )
                 j = first_missing_label(v)
                 if j is not None:
                     raise DataError(
                         f"partition {i}, row {j}: column {name!r} has a missing group label; "
                         "every row of the fit needs a cluster (drop those rows or fill them in)"
                     )
+            if on_batch is not None:
+                on_batch(Z.shape[0], Z.nbytes)
             if Z.shape[0]:
                 X, Y, w = _check_block(
                     Z, self.n_features, self.n_outputs, bool(self.weighted),
