@@ -159,3 +159,18 @@ def test_dask_groups_given_as_dask_collections(grunfeld, reference) -> None:
     other = dd.from_pandas(grunfeld, npartitions=5)["firm"]
     with pytest.raises(DimensionError, match=r"groups have \[5\] partitions, the rows 3"):
         res.with_cov("cluster", groups=other)
+
+
+def test_weighted_file_fit_clusters_as_statsmodels_wls(grunfeld, tmp_path) -> None:
+    sm = pytest.importorskip("statsmodels.api")
+    d = grunfeld.assign(w=np.linspace(0.5, 2.0, len(grunfeld)))
+    d.to_parquet(tmp_path / "w.parquet")
+    src = olsnet.read(
+        tmp_path / "w.parquet", y="invest", x=["value", "capital"], weights="w", batch_rows=30
+    )
+    got = olsnet.LinearRegression().fit(src).result_.with_cov("cluster", groups="firm")
+    ref = sm.WLS(d["invest"], sm.add_constant(d[["value", "capital"]]), weights=d["w"]).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(d["firm"])[0]}, use_t=True
+    )
+    np.testing.assert_allclose(got.cov_params(), ref.cov_params(), rtol=1e-9)
+    np.testing.assert_allclose(got.pvalues, ref.pvalues, rtol=1e-9)
