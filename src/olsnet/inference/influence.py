@@ -208,6 +208,57 @@ class OLSInfluence:
         out[:, kept, :] = (bx / sd)[:, :, None] * t[:, None, :]
         return self._shape(out)
 
+    @property
+    def resid_press(self) -> np.ndarray:
+        """PRESS residuals ``ẽᵢ / (1 - hᵢ)``: the prediction error at row i of the fit without
+        it (statsmodels ``resid_press``)."""
+        return self._shape(self._wresid / self._one_minus_h())
+
+    @property
+    def ess_press(self) -> Any:
+        """``Σ resid_pressᵢ²`` over the rows (statsmodels ``ess_press``); (q,) for q outputs."""
+        v = np.nansum((self._wresid / self._one_minus_h()) ** 2, axis=0)
+        return float(v[0]) if self.result.y_ndim == 1 else _ro(v)
+
+    def _s2_not_obsi(self) -> np.ndarray:
+        res = self.result
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (res.solution.ssr[None, :] - self._wresid**2 / self._one_minus_h()) / (
+                res.df_resid - 1.0
+            )
+
+    @property
+    def sigma2_not_obsi(self) -> np.ndarray:
+        """``s₍ᵢ₎²``: the residual variance of the fit without row i (statsmodels)."""
+        return self._shape(self._s2_not_obsi())
+
+    @property
+    def resid_std(self) -> np.ndarray:
+        """``s √(1 - hᵢ)``: the standard deviation of each residual (statsmodels)."""
+        s2 = self.result.statistic("scale").value[None, :]
+        return self._shape(np.sqrt(s2 * self._one_minus_h()))
+
+    @property
+    def cov_ratio(self) -> np.ndarray:
+        """``det V₍ᵢ₎ / det V = (s₍ᵢ₎² / s²)^rank / (1 - hᵢ)`` (statsmodels, R ``covratio``)."""
+        res = self.result
+        s2 = res.statistic("scale").value[None, :]
+        return self._shape((self._s2_not_obsi() / s2) ** res.rank / self._one_minus_h())
+
+    @property
+    def dfbeta(self) -> np.ndarray:
+        """Change of each coefficient when row i is left out, ``b - b₍ᵢ₎ = B x̃ᵢ ẽᵢ / (1 - hᵢ)``
+        (statsmodels ``dfbeta``, R ``dfbeta``): (n, k) or (n, k, q); NaN for aliased ones."""
+        sol = self.result.solution
+        kept = sol.kept
+        F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))
+        F = sla.solve_triangular(self._L, F.T, lower=True, check_finite=False).T
+        bx = self._Q @ F.T  # (n, r): B x̃ᵢ in user coordinates
+        k, q = sol.params.shape
+        out = np.full((bx.shape[0], k, q), np.nan)
+        out[:, kept, :] = bx[:, :, None] * (self._wresid / self._one_minus_h())[:, None, :]
+        return self._shape(out)
+
     def summary_frame(self) -> Any:
         """pandas DataFrame with statsmodels' ``summary_frame`` columns (one output)."""
         import pandas as pd
