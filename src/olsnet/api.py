@@ -26,6 +26,7 @@ import numpy as np
 
 from ._types import COV_TYPES, MISSING_POLICIES, check_option
 from .data import ArraySource, as_design
+from .data._label_frame import FrameLabels
 from .data.formula import close_matches
 from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
 from .data.model_spec import ModelSpec, learn
@@ -145,11 +146,15 @@ def ols(
             X = _frame_of(enc.X, spec.feature_names)
             model.fit(X, _target_of(enc.Y, spec), sample_weight=w)
         dropped = enc.n_dropped
+        # the frame's other columns stay readable: with_cov("cluster", groups="firm")
+        framed = FrameLabels(model.result_.source, rows.frame[enc.kept])
+        result = dataclasses.replace(model.result_, source=framed)
     else:  # a wide design: encoded block by block and folded, never whole in memory
         source = FrameFormulaSource(spec, rows.frame, rows.weights, missing=missing)
         model.fit(source)
         dropped = source.n_dropped or 0
-    return with_spec(model.result_, spec, rows.n_dropped + dropped)
+        result = model.result_
+    return with_spec(result, spec, rows.n_dropped + dropped)
 
 
 def _frame_of(X: np.ndarray, names: tuple[str, ...]) -> Any:

@@ -330,6 +330,14 @@ class LinearRegression:
             n_dropped=n_dropped,
         )
         if cov_type != "nonrobust":
+            if on_batch is not None:  # the HC pass reports its batches too (progress bars)
+                new_pass = getattr(on_batch, "new_pass", None)  # RichProgress: a line of its own
+                if callable(new_pass):
+                    new_pass(f"{cov_type} pass")
+                s = solution
+                args = (s.params, s.R_x, s.shift_x, s.kept, s.fit_intercept)
+                dp = source.residual_pass(*args, n_jobs=jobs, on_batch=on_batch)
+                result = result.with_residual_pass(dp)
             result = result.with_cov(cov_type)
         if self.positive:
             result = _nonnegative(result)

@@ -215,3 +215,30 @@ def test_fit_100k_rows_in_a_fresh_process_without_torch(tmp_path: Path) -> None:
     assert "torch" not in imported
     assert json.loads(proc.stdout)["nobs"] == 100_000
     assert wall < 30.0  # a gross regression bound only; see the benchmark for the target
+
+
+def test_fit_cluster_and_hac_covariances(csv_path, capsys) -> None:
+    df = _data()
+    X, y = df[["x1", "x2", "x3"]], df["y"]
+    res = olsnet.LinearRegression().fit(X, y).result_
+    for args, ref in (
+        (["--groups", "g"], res.with_cov("cluster", groups=df["g"].to_numpy())),
+        (["--cov", "cluster", "--groups", "g,w"],
+         res.with_cov("cluster", groups=(df["g"].to_numpy(), df["w"].to_numpy()))),
+        (["--maxlags", "3"], res.with_cov("HAC", maxlags=3)),
+    ):  # fmt: skip
+        status, out, _ = _run(
+            ["fit", str(csv_path), "-y", "y", "-x", "x1", "-x", "x2", "-x", "x3", "--format",
+             "json", *args], capsys,
+        )  # fmt: skip
+        assert status == 0
+        got = json.loads(out)["outputs"][0]["coefficients"]
+        np.testing.assert_allclose([c["std_err"] for c in got], ref.bse, rtol=1e-12)
+    for args, message in (
+        (["--cov", "cluster"], "needs --groups"),
+        (["--cov", "HAC"], "needs --maxlags"),
+        (["--groups", "gg"], "did you mean 'g'"),
+        (["--groups", "g", "--maxlags", "2"], "not both"),
+    ):
+        status, _, err = _run(["fit", str(csv_path), "-y", "y", "-x", "x1", *args], capsys)
+        assert status == 2 and message in err, err

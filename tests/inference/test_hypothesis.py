@@ -48,6 +48,13 @@ def test_tests_of_restrictions_match_statsmodels(grunfeld, cov_type) -> None:
     w, wr = res.wald_test(joint, use_f=False), ref.wald_test(joint, use_f=False, scalar=True)
     assert w.statistic == pytest.approx(float(wr.statistic), rel=1e-9)
     assert w.pvalue_joint == pytest.approx(float(wr.pvalue), rel=1e-9)
+    # pvalue means what statsmodels' does for each method: f_test / wald_test the joint p
+    assert f.pvalue == pytest.approx(float(fr.pvalue), rel=1e-9)
+    assert w.pvalue == pytest.approx(float(wr.pvalue), rel=1e-9)
+    wf = res.wald_test(joint, scalar=True)  # statsmodels' keyword, F with use_t fits
+    assert wf.pvalue == pytest.approx(float(ref.wald_test(joint, scalar=True).pvalue), rel=1e-9)
+    with pytest.raises(OptionError, match="scalar=False"):
+        res.wald_test(joint, scalar=False)
     # with a pair (L, c)
     pair = res.t_test((np.array([[0.0, 1.0, 1.0]]), 0.3))
     np.testing.assert_allclose(pair.effect, res.t_test("value + capital = 0.3").effect)

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from .._fileutil import check_destination
-from .._types import COV_TYPES, check_option
+from .._types import COV_TYPES, RESULT_COV_TYPES, check_option
 from ._app import (
     FORMAT_OPT,
     DataOptions,
@@ -25,7 +25,20 @@ from ._app import (
 from ._deadline import time_budget
 
 NO_INTERCEPT_OPT = flag("--no-intercept", "Fit without intercept.")
-COV_OPT = typer.Option("nonrobust", "--cov", help=f"Covariance: {', '.join(COV_TYPES)}.")
+COV_OPT = typer.Option(
+    "nonrobust",
+    "--cov",
+    help=f"Covariance: {', '.join(RESULT_COV_TYPES)} (cluster: --groups; HAC: --maxlags).",
+)
+GROUPS_OPT = typer.Option(
+    None,
+    "--groups",
+    help="Cluster-robust covariance (CR1, G - 1 df) on this column of the data (any column, "
+    "read in a second pass; 'firm,year': two-way). Implies --cov cluster.",
+)
+MAXLAGS_OPT = typer.Option(
+    None, "--maxlags", help="HAC (Newey-West, Bartlett) lag truncation; implies --cov HAC."
+)
 SAVE_OPT = typer.Option(None, "--save", help="Write the fitted model (olsnet.save).")
 TIMEOUT_OPT = typer.Option(
     None,
@@ -93,6 +106,8 @@ def fit(
     data: DataOptions,
     no_intercept: bool = NO_INTERCEPT_OPT,
     cov: str = COV_OPT,
+    groups: str | None = GROUPS_OPT,
+    maxlags: int | None = MAXLAGS_OPT,
     fmt: str = FORMAT_OPT,
     save: Path | None = SAVE_OPT,
     timeout: float | None = TIMEOUT_OPT,
@@ -105,12 +120,42 @@ def fit(
     needs("fit", *data.modules())
     if save is not None:
         check_destination(save)  # a typo in the folder fails now, not after the fit
+    robust = _second_pass_cov(cov, groups, maxlags)
     with time_budget(timeout):
-        _fit(data, no_intercept, cov, fmt, save)
+        _fit(data, no_intercept, cov, fmt, save, robust)
 
 
-def _fit(data: DataOptions, no_intercept: bool, cov: str, fmt: str, save: Path | None) -> None:
-    model, source = fit_model(data, no_intercept, cov_option(cov))
+def _second_pass_cov(
+    cov: str, groups: str | None, maxlags: int | None
+) -> tuple[str, dict[str, Any]] | None:
+    """(``with_cov`` type and options) for --cov cluster / HAC, else None (checked first)."""
+    by_lower = {c.lower(): c for c in RESULT_COV_TYPES}
+    kind = check_option("--cov", by_lower.get(cov.lower(), cov), RESULT_COV_TYPES)
+    if groups is not None and maxlags is not None:
+        raise typer.BadParameter("pass --groups (cluster) or --maxlags (HAC), not both")
+    if groups is not None and kind in ("nonrobust", "cluster"):
+        names = [g.strip() for g in groups.split(",") if g.strip()]
+        return "cluster", {"groups": names[0] if len(names) == 1 else names}
+    if maxlags is not None and kind in ("nonrobust", "HAC"):
+        return "HAC", {"maxlags": maxlags}
+    if kind == "cluster" or groups is not None:
+        raise typer.BadParameter("--cov cluster needs --groups COLUMN (and no other --cov)")
+    if kind == "HAC" or maxlags is not None:
+        raise typer.BadParameter("--cov HAC needs --maxlags N (and no other --cov)")
+    return None
+
+
+def _fit(
+    data: DataOptions,
+    no_intercept: bool,
+    cov: str,
+    fmt: str,
+    save: Path | None,
+    robust: tuple[str, dict[str, Any]] | None = None,
+) -> None:
+    model, source = fit_model(data, no_intercept, "nonrobust" if robust else cov_option(cov))
+    if robust is not None:  # the second pass reads the groups' column(s) alongside the rows
+        model.result_ = model.result_.with_cov(robust[0], **robust[1])
     result = model.result_
     echo(render(result.summary(), fmt) if fmt != "json" else render(result, fmt))
     dropped = max(result.n_dropped, getattr(source, "n_dropped", 0) or 0)

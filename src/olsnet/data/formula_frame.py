@@ -13,6 +13,7 @@ import numpy as np
 from .._types import MISSING_POLICIES, check_option
 from ..errors import DataError, DimensionError, FormulaError
 from ._columns import as_frame, row_label
+from ._labels import check_label_names, first_missing_label, label_array
 from .formula import close_matches, parse_formula
 from .model_spec import ModelSpec, learn
 from .source import Source
@@ -153,6 +154,36 @@ class FrameFormulaSource(Source):
             w = self.weights
             yield enc.X, enc.Y, None if w is None else w[start : start + len(rows)][enc.kept]
         self.n_dropped = dropped
+
+    def label_blocks(self, names: Any, *, on_batch: Any = None) -> Iterator[Any]:
+        """:meth:`Source.label_blocks` for any column of the frame (not only the formula's).
+
+        Raises
+        ------
+        DimensionError
+            A name that is not a column of the frame (close matches named).
+        DataError
+            A missing label in a row of the fit (the row named).
+        """
+        names = tuple(names)
+        check_label_names(names, self.frame.columns, "the DataFrame", DimensionError)
+        for start in range(0, len(self.frame), self.block_rows):
+            rows = self.frame.iloc[start : start + self.block_rows]
+            if on_batch is not None:
+                on_batch(len(rows), 0)
+            enc = self.model_spec.encode(rows, missing=self.missing)
+            w = self.weights
+            labels = tuple(label_array(rows[c])[enc.kept] for c in names)
+            for name, v in zip(names, labels, strict=True):
+                i = first_missing_label(v)
+                if i is not None:
+                    at = row_label(rows.index, int(np.flatnonzero(enc.kept)[i]))
+                    raise DataError(
+                        f"groups column {name!r} has a missing label at {at}; every row of the "
+                        "fit needs a cluster (drop those rows or fill them in)"
+                    )
+            X, Y = enc.X, enc.Y
+            yield X, Y, None if w is None else w[start : start + len(rows)][enc.kept], labels
 
 
 def _weights(weights: Any, frame: Any) -> np.ndarray | None:

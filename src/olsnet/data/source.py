@@ -9,7 +9,9 @@ block, starting over on each call) and two passes, each built however the source
 * ``residual_pass(params, R_x, shift_x, kept, fit_intercept, *, n_jobs=None, on_batch=None)``
   -- residuals, leverages and HC meats at given coefficients (HC covariances, influence);
 
-and ``solve(fit_intercept, ...)``, the fit itself (by default ``solve_state`` of
+``label_blocks(names)`` -- the blocks with named label columns of the same rows (cluster ids
+for ``with_cov("cluster", groups="firm")``; by default only feature columns; files, frames and
+dask read any column of their data) -- and ``solve(fit_intercept, ...)``, the fit itself (by default ``solve_state`` of
 ``fit_state``; sources with the rows at hand refine it). Progress is the ``on_batch(rows,
 bytes)`` callback, never a wrapper. A new kind of source (a device array, a database query)
 subclasses :class:`Source` and overrides what it can do faster; the estimator dispatches only
@@ -19,15 +21,19 @@ through these methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..errors import DimensionError
 from ..solve import ALIAS_TOL, LstsqSolution, QRState, solve_state
 from ..solve._pool import Block, OnBatch, fold_blocks
 from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
+from ._labels import check_label_names
 
-__all__ = ["Block", "OnBatch", "Source"]
+__all__ = ["Block", "LabelBlock", "OnBatch", "Source"]
+
+LabelBlock = tuple[np.ndarray, np.ndarray, "np.ndarray | None", tuple[np.ndarray, ...]]
 
 
 class Source(ABC):
@@ -117,6 +123,29 @@ class Source(ABC):
         return residual_pass(
             blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs, kinds=kinds
         )
+
+    def label_blocks(
+        self, names: Sequence[str], *, on_batch: OnBatch | None = None
+    ) -> Iterator[LabelBlock]:
+        """Yield ``(X (b, p), Y (b, q), w (b,) or None, labels)`` over every row, ``labels`` a
+        tuple of one (b,) array per name: the named columns of the same rows, read alongside
+        (nothing is held between blocks).
+
+        The default reads feature columns only; sources with more columns (files, frames,
+        dask) read any column of their data.
+
+        Raises
+        ------
+        DimensionError
+            A name that is not a column (close matches named).
+        """
+        check_label_names(names, self.feature_names, "the fit's features", DimensionError)
+        cols = [list(self.feature_names).index(n) for n in names]
+        blocks = self.blocks()
+        if on_batch is not None:
+            blocks = _reporting(blocks, on_batch)
+        for X, Y, w in blocks:
+            yield X, Y, w, tuple(X[:, j] for j in cols)
 
 
 def _reporting(blocks: Iterator[Block], on_batch: OnBatch) -> Iterator[Block]:

@@ -18,7 +18,9 @@ with a singular ``I - H_gg``) gives a NaN middle and a reason, never a finite ar
 
 from __future__ import annotations
 
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +37,9 @@ from ._cluster import (
     group_codes,
     scores,
 )
+from ._cluster_stream import gathered_labels, streamed_cr1
 from ._hac import HacAccumulator, kernel_weights
-from ._rows import row_blocks
+from ._rows import REFINE_CONDITION, refined_hc_meats, row_blocks, scaled_condition
 from ._statistics import scale_values
 from .covariance import hc_scale
 
@@ -81,7 +84,8 @@ def choose_covariance(res: RegressionResult, cov_type: str, **options: Any) -> C
 
 def _hc(res: RegressionResult, kind: str) -> CovChoice:
     dp = res.residual_pass(f"cov_type={kind!r}", kinds=(kind,))  # only the meat it needs
-    middle = hc_scale(kind, res.nobs, res.df_resid) * dp.meats[:, _MEAT_SLOT[kind]]
+    meats = refined_meats(res, dp)  # ill-conditioned designs: rows re-orthogonalized (_rows)
+    middle = hc_scale(kind, res.nobs, res.df_resid) * meats[:, _MEAT_SLOT[kind]]
     if kind in ("HC2", "HC3"):
         from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows
 
@@ -100,6 +104,24 @@ def _hc(res: RegressionResult, kind: str) -> CovChoice:
     return CovChoice(middle, None, None, ())
 
 
+_REFINED: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+_REFINED_LOCK = threading.Lock()
+
+
+def refined_meats(res: RegressionResult, dp: Any) -> np.ndarray:
+    """``dp.meats``, or for a design above ``REFINE_CONDITION`` with its rows attached the
+    meats of :func:`._rows.refined_hc_meats` (made once per residual pass)."""
+    if res.source is None or scaled_condition(res.solution) <= REFINE_CONDITION:
+        return dp.meats
+    with _REFINED_LOCK:
+        found = _REFINED.get(dp)
+    if found is None:
+        found = refined_hc_meats(res.solution, res.source)[0]
+        with _REFINED_LOCK:
+            _REFINED[dp] = found
+    return found
+
+
 def _scores(res: RegressionResult, what: str) -> Any:
     """Per block of the attached data: (Q (b, r), Ẽ (b, q)) with Ẽ the weighted residuals."""
     if res.source is None:
@@ -115,11 +137,9 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
     """One or two label arrays (n,) from ``groups``: an array, (n, 2), a pair, or names."""
     if groups is None:
         raise OptionError("with_cov('cluster') needs groups=: one label per row (or two columns)")
-    if isinstance(groups, str) or (
-        isinstance(groups, (tuple, list)) and groups and all(isinstance(g, str) for g in groups)
-    ):
-        names = [groups] if isinstance(groups, str) else list(groups)
-        return [_named_column(res, name) for name in names]
+    names = _label_names(groups)
+    if names is not None:
+        return gathered_labels(res, names)
     if hasattr(groups, "columns") and not isinstance(groups, np.ndarray):  # a DataFrame
         return [np.asarray(groups[c]) for c in groups.columns]
     if (
@@ -135,19 +155,18 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
     return [g]
 
 
-def _named_column(res: RegressionResult, name: str) -> np.ndarray:
-    """A column of the attached data by name: the source's own, or a feature column."""
-    source = res.source
-    column = getattr(source, "column", None)
-    if callable(column):
-        return np.asarray(column(name))
-    if name in res.feature_names:
-        j = res.feature_names.index(name)
-        return np.concatenate([np.asarray(X)[:, j] for X, _Y, _w in source.blocks()])
-    raise DimensionError(
-        f"groups={name!r} is not a column of the data; columns: {', '.join(res.feature_names)}"
-        " (or pass the labels as an array)"
-    )
+def _label_names(groups: Any) -> tuple[Any, ...] | None:
+    """``groups`` as columns the source reads alongside its rows -- column names, or dask
+    collections (read partition by partition) -- one or a list / tuple of them; else None."""
+
+    def read_along(g: Any) -> bool:
+        return isinstance(g, str) or (hasattr(g, "dask") and hasattr(g, "to_delayed"))
+
+    if read_along(groups):
+        return (groups,)
+    if isinstance(groups, (tuple, list)) and groups and all(read_along(g) for g in groups):
+        return tuple(groups)
+    return None
 
 
 def _n_rows(res: RegressionResult) -> int:
@@ -166,6 +185,11 @@ def _cluster(
         )
     if res.source is None:
         list(_scores(res, "cov_type='cluster'"))  # raises the DataError
+    names = _label_names(groups)
+    if names is not None and cluster_type == "CR1" and len(names) <= 2:
+        # column names: labels read alongside the rows in one pass (files, dask: not held)
+        middle, df, kwds = streamed_cr1(res, names, use_correction)
+        return CovChoice(middle, None, df, kwds)
     n = _n_rows(res)
     columns = _group_columns(res, groups, n)
     if len(columns) > 2:

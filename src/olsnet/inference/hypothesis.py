@@ -137,10 +137,14 @@ def _linear(expr: str, names: Sequence[str], text: str) -> tuple[np.ndarray, flo
 class ContrastResults:
     """A test of ``L b = c``: t per restriction and the joint F (statsmodels' names).
 
-    ``effect`` is ``L b`` (m,) and ``q_matrix`` the ``c`` it is tested against; ``sd``,
-    ``tvalue = (L b - c) / sd``, ``pvalue`` are (m,) (per restriction, two-sided t with
-    ``df_denom``); ``fvalue`` and ``f_pvalue`` the joint test with (``df_num``, ``df_denom``);
-    ``statistic`` and ``pvalue_joint`` what was asked for (F, or χ² with ``use_f=False``).
+    ``effect`` is ``L b`` (m,) and ``q_matrix`` the ``c`` it is tested against; ``sd`` and
+    ``tvalue = (L b - c) / sd`` are (m,); ``fvalue`` and ``f_pvalue`` the joint F test with
+    (``df_num``, ``df_denom``); ``statistic`` and ``pvalue_joint`` the joint test asked for (F,
+    or χ² with ``use_f=False``).
+
+    ``pvalue`` means what it means in statsmodels for the method that made the result:
+    ``t_test`` -- (m,) two-sided p values of the single restrictions (t with ``df_denom``);
+    ``f_test`` and ``wald_test`` -- the joint test's p value (a float).
     """
 
     effect: np.ndarray
@@ -152,6 +156,8 @@ class ContrastResults:
     use_f: bool
     restrictions: tuple[str, ...]
     cov_type: str
+    test: str = "t"
+    """Which method made it: ``"t"`` (t_test), ``"F"`` (f_test) or ``"wald"`` (wald_test)."""
 
     @property
     def tvalue(self) -> np.ndarray:
@@ -159,8 +165,15 @@ class ContrastResults:
             return (self.effect - self.q_matrix) / self.sd
 
     @property
-    def pvalue(self) -> np.ndarray:
-        """Two-sided p values of the single restrictions (t with ``df_denom``)."""
+    def pvalue(self) -> Any:
+        """t_test: (m,) p values of the single restrictions; f_test / wald_test: the joint p."""
+        if self.test != "t":
+            return self.pvalue_joint
+        return self.t_pvalues
+
+    @property
+    def t_pvalues(self) -> np.ndarray:
+        """(m,) two-sided p values of the single restrictions (t with ``df_denom``)."""
         return 2.0 * t_sf(np.abs(self.tvalue), self.df_denom)
 
     @property
@@ -192,7 +205,13 @@ class ContrastResults:
         rows = tuple(
             (name, float(e), float(s), float(t), float(p), float(lo), float(hi))
             for name, e, s, t, p, (lo, hi) in zip(
-                self.restrictions, self.effect, self.sd, self.tvalue, self.pvalue, ci, strict=True
+                self.restrictions,
+                self.effect,
+                self.sd,
+                self.tvalue,
+                self.t_pvalues,
+                ci,
+                strict=True,
             )
         )
         joint = "F" if self.use_f else "chi2"
@@ -223,9 +242,15 @@ def _output(res: RegressionResult, target: Any) -> int:
 
 
 def wald(
-    res: RegressionResult, restrictions: Any, *, use_f: bool = True, target: Any = None
+    res: RegressionResult,
+    restrictions: Any,
+    *,
+    use_f: bool = True,
+    target: Any = None,
+    test: str = "t",
 ) -> ContrastResults:
-    """Test ``L b = c`` with the result's covariance (see the module doc for the formulas)."""
+    """Test ``L b = c`` with the result's covariance (see the module doc for the formulas);
+    ``test`` names the method asked (``"t"``, ``"F"``, ``"wald"``: what ``pvalue`` means)."""
     names = res.param_names
     L, c = parse_restrictions(restrictions, names)
     j = _output(res, target)
@@ -277,6 +302,7 @@ def wald(
         use_f=use_f,
         restrictions=tuple(s.strip() for s in labels),
         cov_type=res.cov_type,
+        test=test,
     )
 
 
@@ -293,6 +319,10 @@ def compare_f_test(big: RegressionResult, small: RegressionResult) -> tuple[floa
     """
     row = anova(small, big).rows[1]
     return float(row[5]), float(row[6]), float(row[3])  # type: ignore[arg-type]
+
+
+def _whole(df: float) -> float | int:
+    return int(df) if float(df).is_integer() else float(df)
 
 
 def anova(*results: RegressionResult) -> Table:
@@ -316,7 +346,7 @@ def anova(*results: RegressionResult) -> Table:
                 "anova needs one-output models fitted on the same rows; nobs "
                 f"{[m.nobs for m in results]}, outputs {[m.n_outputs for m in results]}"
             )
-    dfs = [m.df_resid for m in results]
+    dfs = [_whole(m.df_resid) for m in results]  # R prints whole degrees of freedom as such
     if dfs != sorted(dfs, reverse=True) or len(set(dfs)) != len(dfs):
         raise DimensionError(
             f"anova takes nested models from smallest to largest; residual df are {dfs}"
@@ -328,7 +358,7 @@ def anova(*results: RegressionResult) -> Table:
     ]
     for i in range(1, len(results)):
         prev, cur = results[i - 1], results[i]
-        ddf = prev.df_resid - cur.df_resid
+        ddf = _whole(prev.df_resid - cur.df_resid)
         dss = float(prev.solution.ssr[0] - cur.solution.ssr[0])
         if big.cov_type == "nonrobust" or cur is not big:
             F = dss / ddf / scale
@@ -344,7 +374,7 @@ def anova(*results: RegressionResult) -> Table:
             c = wald(cur, L)
             F, df_denom = c.fvalue, c.df_denom
         p = float(f_sf(np.asarray(F), ddf, df_denom))
-        rows.append((str(i + 1), cur.df_resid, float(cur.solution.ssr[0]), ddf, dss, F, p))
+        rows.append((str(i + 1), dfs[i], float(cur.solution.ssr[0]), ddf, dss, F, p))
     return Table(
         f"Analysis of Variance Table ({big.cov_type})",
         ("Model", "Res.Df", "RSS", "Df", "Sum of Sq", "F", "Pr(>F)"),

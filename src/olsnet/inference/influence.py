@@ -329,6 +329,23 @@ class OLSInfluence:
         d /= self._sqrt_omh
         return self._shape(d), float(2.0 * np.sqrt(res.rank / res.nobs))
 
+    def _b_rows(self, *, unit: bool) -> np.ndarray:
+        """(n, r) rows ``B x̃ᵢ`` in user coordinates (kept coefficients), each column divided by
+        ``√Bⱼⱼ`` with ``unit``: one pass of the row kernel.
+
+        ``B x̃ᵢ = F Qᵢᵀ`` with ``Qᵢ = z̃ᵢ R⁻¹ L⁻ᵀ`` and ``F = T R⁻¹ L⁻ᵀ`` (r, r), so the kernel
+        takes ``right = L⁻ᵀ Fᵀ``. ``R⁻¹`` and ``L⁻ᵀ`` by dtrtri (one thread; SciPy's
+        ``solve_triangular`` wakes BLAS threads).
+        """
+        sol = self.result.solution
+        F = to_centred(sol, np.eye(sol.kept.size)) @ tri_inv(sol.R_x)
+        if self._right is not None:
+            F = F @ self._right
+        right = F.T if self._right is None else self._right @ F.T
+        if unit:
+            right = right / np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
+        return influence_rows(self.result, "dfbetas", right, keep_q=True)["Q"]
+
     @cached_property
     def dfbetas(self) -> np.ndarray:
         """Scaled change of each coefficient when row i is left out: (n, k) or (n, k, q).
@@ -339,15 +356,7 @@ class OLSInfluence:
         res = self.result
         sol = res.solution
         kept = sol.kept
-        # B x̃ᵢ = F Qᵢᵀ with Qᵢ = z̃ᵢ R⁻¹ L⁻ᵀ and F = T R⁻¹ L⁻ᵀ (r, r) in user coordinates. R⁻¹
-        # and L⁻ᵀ by dtrtri (one thread; SciPy's solve_triangular wakes BLAS threads); the
-        # rows' (B x̃ᵢ)ⱼ / √Bⱼⱼ come straight from the row kernel with right = L⁻ᵀ Fᵀ / √Bⱼⱼ.
-        F = to_centred(sol, np.eye(kept.size)) @ tri_inv(sol.R_x)
-        if self._right is not None:
-            F = F @ self._right
-        sd = np.sqrt(np.einsum("ij,ij->i", F, F))  # √Bⱼⱼ (r,)
-        right = F.T / sd if self._right is None else self._right @ F.T / sd
-        bx = influence_rows(res, "dfbetas", right, keep_q=True)["Q"]  # (n, r)
+        bx = self._b_rows(unit=True)  # (n, r) (B x̃ᵢ)ⱼ / √Bⱼⱼ
         t = self._external() / self._sqrt_omh  # (n, q): NaN at zero weight and leverage 1
         k, q = sol.params.shape
         if q == 1 and kept.size == k:  # no aliased column: one product, no scatter
@@ -355,6 +364,55 @@ class OLSInfluence:
             return _ro(bx if res.y_ndim == 1 else bx[:, :, None])
         out = np.full((bx.shape[0], k, q), np.nan)
         out[:, kept, :] = bx[:, :, None] * t[:, None, :]
+        return self._shape(out)
+
+    @property
+    def resid_press(self) -> np.ndarray:
+        """PRESS residuals ``ẽᵢ / (1 - hᵢ)``: the prediction error at row i of the fit without
+        it (statsmodels ``resid_press``)."""
+        return self._shape(self._wresid / self._one_minus_h())
+
+    @property
+    def ess_press(self) -> Any:
+        """``Σ resid_pressᵢ²`` over the rows (statsmodels ``ess_press``); (q,) for q outputs."""
+        v = np.nansum((self._wresid / self._one_minus_h()) ** 2, axis=0)
+        return float(v[0]) if self.result.y_ndim == 1 else _ro(v)
+
+    def _s2_not_obsi(self) -> np.ndarray:
+        res = self.result
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (res.solution.ssr[None, :] - self._wresid**2 / self._one_minus_h()) / (
+                res.df_resid - 1.0
+            )
+
+    @property
+    def sigma2_not_obsi(self) -> np.ndarray:
+        """``s₍ᵢ₎²``: the residual variance of the fit without row i (statsmodels)."""
+        return self._shape(self._s2_not_obsi())
+
+    @property
+    def resid_std(self) -> np.ndarray:
+        """``s √(1 - hᵢ)``: the standard deviation of each residual (statsmodels)."""
+        s2 = self.result.statistic("scale").value[None, :]
+        return self._shape(np.sqrt(s2 * self._one_minus_h()))
+
+    @property
+    def cov_ratio(self) -> np.ndarray:
+        """``det V₍ᵢ₎ / det V = (s₍ᵢ₎² / s²)^rank / (1 - hᵢ)`` (statsmodels, R ``covratio``)."""
+        res = self.result
+        s2 = res.statistic("scale").value[None, :]
+        return self._shape((self._s2_not_obsi() / s2) ** res.rank / self._one_minus_h())
+
+    @property
+    def dfbeta(self) -> np.ndarray:
+        """Change of each coefficient when row i is left out, ``b - b₍ᵢ₎ = B x̃ᵢ ẽᵢ / (1 - hᵢ)``
+        (statsmodels ``dfbeta``, R ``dfbeta``): (n, k) or (n, k, q); NaN for aliased ones."""
+        sol = self.result.solution
+        kept = sol.kept
+        bx = self._b_rows(unit=False)  # (n, r): B x̃ᵢ in user coordinates
+        k, q = sol.params.shape
+        out = np.full((bx.shape[0], k, q), np.nan)
+        out[:, kept, :] = bx[:, :, None] * (self._wresid / self._one_minus_h())[:, None, :]
         return self._shape(out)
 
     def summary_frame(self) -> Any:

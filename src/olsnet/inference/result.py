@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._types import RESULT_COV_TYPES, check_option
-from ..errors import DataError, DimensionError, NotAvailableWarning
+from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
 from . import _statistics as st
 from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
@@ -222,6 +222,9 @@ class RegressionResult:
         cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC"}
         groups : array_like (n,) or (n, 2), a pair of (n,) arrays, or column name(s)
             ``"cluster"`` only: cluster labels of every row of the data (two columns: two-way).
+            A column name is read from the data alongside the rows (any column of a file,
+            ``olsnet.ols`` frame or dask frame, not only the features), in one pass keeping
+            per-cluster sums (CR1; CR2/CR3 gather the labels).
         cluster_type : {"CR1", "CR2", "CR3"}, default "CR1"
             ``"cluster"`` only (see :mod:`olsnet.inference._cluster`).
         maxlags : int
@@ -722,15 +725,18 @@ class RegressionResult:
         return wald(self, restrictions, use_f=True, target=target)
 
     def f_test(self, restrictions: Any, *, target: Any = None) -> ContrastResults:
-        """Joint F test of linear restrictions (``fvalue``, ``f_pvalue``, ``df_num``, ``df_denom``)."""
-        return wald(self, restrictions, use_f=True, target=target)
+        """Joint F test of linear restrictions (``fvalue``, ``pvalue``, ``df_num``, ``df_denom``)."""
+        return wald(self, restrictions, use_f=True, target=target, test="F")
 
     def wald_test(
-        self, restrictions: Any, *, use_f: bool = True, target: Any = None
+        self, restrictions: Any, *, use_f: bool = True, target: Any = None, scalar: bool = True
     ) -> ContrastResults:
         """Wald test of linear restrictions: F (``use_f=True``, as statsmodels with ``use_t``) or
-        χ² (``statistic``, ``pvalue_joint``)."""
-        return wald(self, restrictions, use_f=use_f, target=target)
+        χ² (``statistic``, ``pvalue``). ``scalar``: accepted as statsmodels' (the statistic
+        is always a float, statsmodels' ``scalar=True``); False raises OptionError."""
+        if scalar is not True:
+            raise OptionError("wald_test(scalar=False) (a (1, 1) array) is not offered; use True")
+        return wald(self, restrictions, use_f=use_f, target=target, test="wald")
 
     def compare_f_test(self, restricted: RegressionResult) -> tuple[float, float, float]:
         """``(F, p, df_diff)`` of the nested ``restricted`` model against this one (statsmodels).

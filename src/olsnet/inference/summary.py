@@ -190,6 +190,22 @@ def _coef_table(res: RegressionResult, j: int, alpha: float) -> Table:
     )
 
 
+def _robust_kind(res: RegressionResult) -> str:
+    """How the robust standard errors were made, in statsmodels' words plus the options."""
+    kw = dict(res.cov_kwds)
+    if res.cov_type == "cluster":
+        g = kw.get("n_groups")
+        counts = f"{g[0]} x {g[1]} clusters, two-way" if isinstance(g, tuple) else f"{g} clusters"
+        return f"cluster-robust ({kw.get('cluster_type', 'CR1')}, {counts})"
+    if res.cov_type == "HAC":
+        corr = "with" if kw.get("use_correction") else "without"
+        return (
+            f"heteroscedasticity and autocorrelation robust (HAC, {kw.get('kernel')} kernel, "
+            f"{kw.get('maxlags')} lags, {corr} small-sample correction)"
+        )
+    return f"heteroscedasticity robust ({res.cov_type})"
+
+
 def _notes(res: RegressionResult) -> list[str]:
     notes = []
     if res.cov_type == "nonrobust":
@@ -199,8 +215,9 @@ def _notes(res: RegressionResult) -> list[str]:
         )
     else:
         notes.append(
-            f"Standard errors are heteroscedasticity robust ({res.cov_type}); t, p "
-            f"values and intervals use Student's t with {_df_text(res.df_resid)} df."
+            f"Standard errors are {_robust_kind(res)}; t, p values and intervals use "
+            f"Student's t with {_df_text(res.df_resid_inference)} df"
+            + (" (clusters - 1, as Stata)." if res.cov_type == "cluster" else ".")
         )
         dp = res.known_residual_pass
         if res.cov_type in ("HC2", "HC3") and dp is not None and dp.max_leverage >= 1 - 1e-12:

@@ -12,12 +12,13 @@ cluster, whichever is active.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..data.source import OnBatch, Source
+from ..data._labels import check_label_names, first_missing_label, label_array
+from ..data.source import LabelBlock, OnBatch, Source
 from ..errors import DataError, DimensionError, InputTypeError
 from ..solve import QRState
 from ..solve._fold import fold_arrays, nonfinite_at
@@ -146,9 +147,12 @@ def as_source(X: Any, y: Any, sample_weight: Any = None) -> DaskSource:
     y_is_1d = getattr(y, "ndim", 2) == 1
     feature_names = xnames or tuple(f"x{j + 1}" for j in range(p))
     target_names = ynames or (("y",) if q == 1 else tuple(f"y{j}" for j in range(q)))
-    return DaskSource(
+    source = DaskSource(
         Z, feature_names, target_names, 1 if y_is_1d else 2, sample_weight is not None
     )
+    if _is_frame(X) and X.ndim == 2:
+        source.frame = X  # its columns are labels too (groups= a feature column)
+    return source
 
 
 def _frames_as_array(frames: list[Any]) -> Any:
@@ -201,7 +205,9 @@ def read_dask(
     ys = [y] if isinstance(y, str) else list(y)
     xs = list(x) if x is not None else [c for c in df.columns if c not in {*ys, weights}]
     target = df[ys[0]] if isinstance(y, str) else df[ys]
-    return as_source(df[xs], target, df[weights] if weights else None)
+    source = as_source(df[xs], target, df[weights] if weights else None)
+    source.frame = df  # every column: with_cov("cluster", groups="firm") reads it per partition
+    return source
 
 
 # ------------------------------------------------------------------ packing states into rows
@@ -361,6 +367,7 @@ class DaskSource(Source):
         self.target_names = tuple(target_names)
         self.y_ndim = y_ndim
         self.weighted = weighted
+        self.frame: Any = None  # the dask DataFrame the rows came from (label columns)
 
     @property
     def n_features(self) -> int:
@@ -481,6 +488,90 @@ class DaskSource(Source):
                     f"partition {i}",
                     self._names,
                 )
+
+    def label_blocks(
+        self, names: Sequence[str], *, on_batch: OnBatch | None = None
+    ) -> Iterator[LabelBlock]:
+        """:meth:`Source.label_blocks` for any column of the dask DataFrame the rows came from
+        (``read_dask``; ``as_source`` of a DataFrame X: its columns): each partition's rows and
+        labels computed together, one partition at a time (memory: one partition).
+
+        Raises
+        ------
+        DimensionError
+            A name that is not a column (close matches named), or partitions that do not line
+            up with the rows.
+        DataError
+            A missing label (partition and row named), or a row that is not finite.
+        """
+        names = tuple(names)
+        if self.frame is None and all(isinstance(n, str) for n in names):
+            yield from super().label_blocks(names, on_batch=on_batch)
+            return
+        z_parts = self.Z.to_delayed().ravel()
+        columns = [self._label_parts(name, z_parts) for name in names]
+        if any(len(c) != len(z_parts) for c in columns):
+            raise DimensionError(
+                f"the groups have {[len(c) for c in columns]} partitions, the rows "
+                f"{len(z_parts)}; partition them as the data (columns of the same DataFrame)"
+            )
+        parts = zip(z_parts, zip(*columns, strict=True), strict=True)
+        yield from self.labelled_partitions(parts, names, on_batch)
+
+    def _label_parts(self, name: Any, z_parts: Any) -> list[Any]:
+        """Delayed partitions of one label column: a column of ``frame`` by name, or a dask
+        Series / 1-D array given as ``groups=`` (re-chunked to the rows where sizes are known)."""
+        if isinstance(name, str):
+            if self.frame is None:  # a feature column of the rows themselves
+                check_label_names((name,), self.feature_names, "the fit's features", DimensionError)
+                j = self.feature_names.index(name)
+                return list(self.Z[:, j].to_delayed().ravel())
+            check_label_names((name,), self.frame.columns, "the dask DataFrame", DimensionError)
+            return list(self.frame[name].to_delayed())
+        if getattr(name, "ndim", 1) != 1:
+            raise DimensionError(f"groups must be 1-D per column; got {name.ndim} dimensions")
+        if hasattr(name, "chunks") and not any(np.isnan(c) for c in name.chunks[0]):
+            rows = self.Z.chunks[0]
+            if not any(np.isnan(c) for c in rows):
+                name = _align(name, rows, "groups")
+            return list(name.to_delayed().ravel())
+        return list(name.to_delayed())
+
+    def labelled_partitions(
+        self, parts: Iterator[tuple[Any, Any]], names: tuple[Any, ...], on_batch: OnBatch | None
+    ) -> Iterator[LabelBlock]:
+        """Blocks of ``(rows Z, labels)`` delayed pairs (labels: a frame holding ``names``, or
+        one delayed column per name), computed one pair at a time."""
+        import dask
+
+        shown = [n if isinstance(n, str) else f"groups {k}" for k, n in enumerate(names)]
+        for i, (zp, lp) in enumerate(parts):
+            Z, got = dask.compute(zp, lp)
+            Z = np.asarray(Z, dtype=np.float64)
+            if isinstance(got, (tuple, list)):
+                labels = tuple(label_array(v) for v in got)
+            else:  # a frame of the named columns
+                labels = tuple(label_array(got[c]) for c in names)
+            for name, v in zip(shown, labels, strict=True):
+                if len(v) != Z.shape[0]:
+                    raise DimensionError(
+                        f"partition {i}: {name!r} has {len(v)} labels for {Z.shape[0]} rows "
+                        "of the fit; partition the groups as the data"
+                    )
+                j = first_missing_label(v)
+                if j is not None:
+                    raise DataError(
+                        f"partition {i}, row {j}: column {name!r} has a missing group label; "
+                        "every row of the fit needs a cluster (drop those rows or fill them in)"
+                    )
+            if on_batch is not None:
+                on_batch(Z.shape[0], Z.nbytes)
+            if Z.shape[0]:
+                X, Y, w = _check_block(
+                    Z, self.n_features, self.n_outputs, bool(self.weighted),
+                    f"partition {i}", self._names,
+                )  # fmt: skip
+                yield X, Y, w, labels
 
     def __repr__(self) -> str:
         return (

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data._labels import check_label_names
 from ..data.formula import parse_formula
 from ..data.model_spec import ModelSpec, learn, sorted_levels
-from ..errors import DataError, FormulaError, OptionError
+from ..errors import DataError, DimensionError, FormulaError, OptionError
 from .dask import DaskSource
 
 __all__ = ["FormulaDaskSource", "formula_source"]
@@ -42,6 +43,24 @@ class FormulaDaskSource(DaskSource):
         self.n_dropped: int | None = None
         self._n_rows = n_rows
         self._n_zero_weight = n_zero_weight
+
+    def label_blocks(self, names: Any, *, on_batch: Any = None) -> Any:
+        """:meth:`DaskSource.label_blocks`: any column of the raw dask DataFrame, each
+        partition encoded with its labels (rows the formula leaves out leave out theirs)."""
+        import dask
+
+        names = tuple(names)
+        check_label_names(names, self.frame.columns, "the dask DataFrame", DimensionError)
+        used = [*self.model_spec.columns, *self.model_spec.target_columns]
+        weights = self.weights_column
+        raw = list(dict.fromkeys([*used, *((weights,) if weights else ()), *names]))
+        pairs = (
+            tuple(dask.delayed(_encode_partition, nout=2)(
+                part, self.model_spec, weights, self.missing, names
+            ))
+            for part in self.frame[raw].to_delayed()
+        )  # fmt: skip
+        yield from self.labelled_partitions(pairs, names, on_batch)
 
     def fit_state(self, fit_intercept: bool, *args: Any, **kwargs: Any) -> Any:
         state = super().fit_state(fit_intercept, *args, **kwargs)
@@ -143,9 +162,11 @@ def formula_source(
         for part in frame.to_delayed()
     ]
     Z = da.concatenate(parts, axis=0, allow_unknown_chunksizes=True)
-    return FormulaDaskSource(
+    source = FormulaDaskSource(
         Z, spec, weights is not None, int(done["_rows"]), int(done.get("_zero_w", 0))
     )
+    source.frame, source.weights_column, source.missing = data, weights, missing
+    return source
 
 
 def _numpy_dtype(s: Any) -> Any:
@@ -156,13 +177,19 @@ def _numpy_dtype(s: Any) -> Any:
         return numpy_dtype if numpy_dtype is not None else np.dtype(object)
 
 
-def _encode_partition(part: Any, spec: ModelSpec, weights: str | None, missing: str) -> Any:
-    """``[X Y w]`` (m, p + q [+ 1]) of one partition's rows, incomplete rows left out."""
+def _encode_partition(
+    part: Any, spec: ModelSpec, weights: str | None, missing: str, labels: tuple[str, ...] = ()
+) -> Any:
+    """``[X Y w]`` (m, p + q [+ 1]) of one partition's rows, incomplete rows left out; with
+    ``labels``: ``(that, the label columns of the same rows)``."""
     null = part[[*spec.columns, *spec.target_columns]].isna().any(axis=1).to_numpy()
     if weights:
         null |= part[weights].isna().to_numpy()
     rows = part[~null] if null.any() else part
     enc = spec.encode(rows, missing=missing if missing == "raise" else "drop")
+    if labels:
+        Z = _encode_partition(part, spec, weights, missing)
+        return Z, rows[list(labels)][enc.kept]
     blocks = [enc.X, enc.Y]
     if weights:
         w = rows[weights].to_numpy(dtype=np.float64, na_value=np.nan)[enc.kept]

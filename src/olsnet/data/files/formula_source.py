@@ -15,6 +15,7 @@ import numpy as np
 from ...errors import DataError, DataFileError, OptionError, UnseenLevelError
 from ...solve import QRState
 from ...solve._pool import fold_blocks
+from .._labels import label_array
 from ..model_spec import ModelSpec, learn, sorted_levels
 from ..source import OnBatch
 from ._arrow import open_batches, where
@@ -167,14 +168,18 @@ class FormulaFileSource(FileSource):
                     )
         return {c: sorted_levels(_plain_level(v) for v in lv) for c, lv in levels.items()}
 
-    def _frames(self, path: Path) -> Iterator[tuple[Any, np.ndarray, int]]:
-        """(pandas DataFrame of the raw columns, rows, bytes on disk) per batch; dates as
-        dates."""
-        text = (*self._text, *(c for c in self._dates if file_kind(path) == "csv"))
+    def _frames(
+        self, path: Path, labels: Sequence[str] = ()
+    ) -> Iterator[tuple[Any, np.ndarray, int]]:
+        """(pandas DataFrame of the raw columns and ``labels``, rows, bytes on disk) per batch;
+        dates as dates, labels the formula does not read as text."""
+        raw = self._raw_columns()
+        extra = tuple(c for c in labels if c not in raw)
+        text = (*self._text, *(c for c in self._dates if file_kind(path) == "csv"), *extra)
         disks: collections.deque[int] = collections.deque()
 
         def batches() -> Iterator[Any]:
-            for batch, disk in self.arrow_batches_at(path, self._raw_columns(), text):
+            for batch, disk in self.arrow_batches_at(path, (*raw, *extra), text):
                 disks.append(disk)
                 yield batch
 
@@ -191,13 +196,13 @@ class FormulaFileSource(FileSource):
     def _row(self, path: Path, rows: np.ndarray, i: int) -> str:
         return self._where(path, int(rows[i]))
 
-    def file_blocks(self, path: Path) -> Iterator[_Batch]:
+    def file_blocks(self, path: Path, labels: Sequence[str] = ()) -> Iterator[_Batch]:
         if path != self.paths[0]:
             self._check_present(path, self.file_columns(path), self._raw_columns())
         seen = 0
         step = self.model_spec.block_rows()  # a wide design is encoded in bounded pieces
         pending = 0  # bytes on disk not yet handed to a piece (they go with the first one)
-        for frame, all_rows, disk in self._frames(path):
+        for frame, all_rows, disk in self._frames(path, labels):
             seen += len(all_rows)
             pending += disk
             for start in range(0, len(frame), step):
@@ -212,7 +217,8 @@ class FormulaFileSource(FileSource):
                     raise DataFileError(str(exc)) from None
                 self._pre_dropped += enc.n_dropped
                 w = _column_as_float_pd(df, self.weights)[enc.kept] if self.weights else None
-                yield _Batch(enc.X, enc.Y, w, rows[enc.kept], pending)
+                L = tuple(label_array(df[c])[enc.kept] for c in labels)
+                yield _Batch(enc.X, enc.Y, w, rows[enc.kept], pending, L)
                 pending = 0
         if pending:  # an empty last batch: its bytes still count, so a pass adds up
             n = np.empty(0, dtype=np.int64)
@@ -222,6 +228,7 @@ class FormulaFileSource(FileSource):
                 np.empty(0) if self.weights else None,
                 n,
                 pending,
+                tuple(np.empty(0) for _ in labels),
             )
         if seen == 0:
             raise DataFileError(f"{path}: the file has a header but no data rows")

@@ -19,7 +19,8 @@ from ...solve import QRState
 from ...solve._pool import fold_blocks
 from ...solve._residuals import HC_MEATS, ResidualPass, residual_pass
 from .._arrays import Design
-from ..source import OnBatch, Source
+from .._labels import check_label_names, first_missing_label, label_array
+from ..source import LabelBlock, OnBatch, Source
 from ._arrow import (
     check_columns,
     column_float64,
@@ -50,6 +51,7 @@ class _Batch:
     w: np.ndarray | None  # (b,)
     rows: np.ndarray  # (b,) int
     disk: int = 0  # bytes of the file on disk this batch consumed (progress bars)
+    labels: tuple[np.ndarray, ...] = ()  # (b,) each: label columns read alongside (groups=)
 
 
 class FileSource(Source):
@@ -235,14 +237,19 @@ class FileSource(Source):
         w = (self.weights,) if self.weights else ()
         return tuple(dict.fromkeys((*self._x, *self._y, *w)))
 
-    def file_blocks(self, path: Path) -> Iterator[_Batch]:
-        """Converted batches of one file (before the missing-value policy)."""
+    def file_blocks(self, path: Path, labels: Sequence[str] = ()) -> Iterator[_Batch]:
+        """Converted batches of one file (before the missing-value policy), with the
+        ``labels`` columns as read (text as text) in ``_Batch.labels``."""
         offset = 0
-        for batch, disk in self.arrow_batches_at(path, self._raw_columns()):
+        raw = self._raw_columns()
+        columns = tuple(dict.fromkeys((*raw, *labels)))
+        text = tuple(c for c in labels if c not in raw)
+        for batch, disk in self.arrow_batches_at(path, columns, text):
             b = batch.num_rows
             X = stack_float64(batch, self._x, path)  # (b, p)
             Y = stack_float64(batch, self._y, path)  # (b, q); q = 0 for features only
             w = column_float64(batch, self.weights, path) if self.weights else None
+            L = tuple(label_array(batch.column(c)) for c in labels)
             del batch  # converted: not held (with its reader's buffers) while X is consumed
             for start in range(0, b, self.batch_rows):
                 sl = slice(start, min(start + self.batch_rows, b))
@@ -252,6 +259,7 @@ class FileSource(Source):
                     None if w is None else w[sl],
                     np.arange(offset + sl.start, offset + sl.stop),
                     disk if sl.stop == b else 0,  # with the last slice: a pass ends there
+                    tuple(v[sl] for v in L),
                 )
             offset += b
         if offset == 0:
@@ -266,9 +274,53 @@ class FileSource(Source):
 
     _where = where
 
+    def label_blocks(
+        self, names: Sequence[str], *, on_batch: OnBatch | None = None
+    ) -> Iterator[LabelBlock]:
+        """:meth:`Source.label_blocks` for any column of the files: the rows of the fit (after
+        the missing-value policy) with the named columns of the same rows, read in the same
+        batches (memory: one batch).
+
+        Raises
+        ------
+        DataFileError
+            A name that is not a column of a file (close matches named), or a missing label
+            in a row of the fit (file and line named).
+        """
+        names = tuple(names)
+        for path in self.paths:
+            check_label_names(names, self.file_columns(path), f"the file {path}", DataFileError)
+            for batch in self.file_blocks(path, names):
+                if on_batch is not None:
+                    on_batch(len(batch.rows), batch.disk)
+                ok = self._complete(path, batch)
+                X, Y, w, _ = self._apply_missing(path, batch, ok)
+                labels = batch.labels if ok.all() else tuple(v[ok] for v in batch.labels)
+                for name, v in zip(names, labels, strict=True):
+                    i = first_missing_label(v)
+                    if i is not None:
+                        row = int(batch.rows[np.flatnonzero(ok)[i]])
+                        raise DataFileError(
+                            f"{self._where(path, row)}, column {name!r}: a missing group label; "
+                            "every row of the fit needs a cluster (drop those rows or fill "
+                            "them in)"
+                        )
+                if X.shape[0]:
+                    yield X, Y, w, labels
+
     def _apply_missing(
-        self, path: Path, batch: _Batch
+        self, path: Path, batch: _Batch, ok: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """The batch's complete rows (``ok``: :meth:`_complete`, computed when not given)."""
+        X, Y, w = batch.X, batch.Y, batch.w
+        if ok is None:
+            ok = self._complete(path, batch)
+        if ok.all():
+            return X, Y, w, 0
+        return X[ok], Y[ok], None if w is None else w[ok], int((~ok).sum())
+
+    def _complete(self, path: Path, batch: _Batch) -> np.ndarray:
+        """(b,) bool: the rows with no missing value; raises under ``missing="raise"``."""
         X, Y, w = batch.X, batch.Y, batch.w
         if w is not None:
             bad_w = ~(np.isfinite(w) & (w >= 0)) & ~np.isnan(w)
@@ -282,9 +334,7 @@ class FileSource(Source):
         ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
         if w is not None:
             ok &= np.isfinite(w)
-        if ok.all():
-            return X, Y, w, 0
-        if self.missing == "raise":
+        if self.missing == "raise" and not ok.all():
             i = int(np.flatnonzero(~ok)[0])
             names = (
                 *self.feature_names,
@@ -298,7 +348,7 @@ class FileSource(Source):
                 f"{self._where(path, int(batch.rows[i]))}, column {names[j]!r}: {what}; "
                 "pass missing='drop' (CLI: --missing drop) to drop such rows, or fill them in"
             )
-        return X[ok], Y[ok], None if w is None else w[ok], int((~ok).sum())
+        return ok
 
     # -- whole data ---------------------------------------------------------------------------
     def to_design(self) -> Design:
