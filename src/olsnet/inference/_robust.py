@@ -188,8 +188,8 @@ def _cluster(
     names = _label_names(groups)
     if names is not None and cluster_type == "CR1" and len(names) <= 2:
         # column names: labels read alongside the rows in one pass (files, dask: not held)
-        middle, df, kwds = streamed_cr1(res, names, use_correction)
-        return CovChoice(middle, None, df, kwds)
+        middle, df, streamed = streamed_cr1(res, names, use_correction)
+        return CovChoice(middle, None, df, streamed)
     n = _n_rows(res)
     columns = _group_columns(res, groups, n)
     if len(columns) > 2:

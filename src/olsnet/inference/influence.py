@@ -97,7 +97,7 @@ def reorthogonalized(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def influence_rows(
     res: RegressionResult, what: str, right: np.ndarray | None = None, *, keep_q: bool = False
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """One blocked, threaded pass (:func:`olsnet.solve.row_pass`) over the attached rows.
 
     Returns ``h`` (n,) ``‖Qᵢ‖²``, ``wresid`` (n, q), ``w`` (n,) (``weighted``: whether the rows
@@ -122,19 +122,19 @@ def influence_rows(
     if keep_q:
         return {"Q": np.concatenate([p[4] for p in parts]) if parts else np.zeros((0, r))}
     q = rows.q
-    out = {
-        "h": np.concatenate([p[0] for p in parts]) if parts else np.zeros(0),
+    h = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    weighted = any(p[2] is not None for p in parts)
+    return {
+        "h": h,
         "wresid": np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, q)),
-        "weighted": any(p[2] is not None for p in parts),
+        "weighted": weighted,
         "QtQ": sum((p[3] for p in parts), np.zeros((r, r))),
+        "w": (  # unweighted: a read-only view of one 1.0, not n of them
+            np.concatenate([np.ones(len(p[0])) if p[2] is None else p[2] for p in parts])
+            if weighted
+            else np.broadcast_to(np.float64(1.0), h.shape)
+        ),
     }
-    n = out["h"].shape[0]
-    out["w"] = (  # unweighted: a read-only view of one 1.0, not n of them
-        np.concatenate([np.ones(len(p[0])) if p[2] is None else p[2] for p in parts])
-        if out["weighted"]
-        else np.broadcast_to(np.float64(1.0), (n,))
-    )
-    return out
 
 
 def _source(res: RegressionResult, what: str) -> Any:
