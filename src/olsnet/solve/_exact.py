@@ -27,24 +27,29 @@ from ._fold import CHUNK_ROWS as FOLD_CHUNK_ROWS
 from ._fold import fold_arrays
 from ._gram import scaled_condition
 from ._kernels import PANEL, tri_inv, tri_solve
+from ._lazy import Deferred
 from ._solution import (
     ALIAS_TOL,
+    SCALE_FREE_EXP,
     LstsqSolution,
     _embed,
     _unshifted_colnorms,
     condition_number_of,
     decide_rank,
     name_aliased,
+    solution_condition,
     unshift,
 )
 from ._state import augmented_block
 from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
 from ._wide import WIDE_MIN_COLUMNS, aliased_in_order
 
-__all__ = ["EXT", "exact_lstsq", "refine_augmented"]
+__all__ = ["EXT", "exact_lstsq", "fast_path_applies", "refine_augmented"]
 
 EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
+_TINY = np.finfo(np.float64).tiny
+_SAFE_NORM = 2.0 ** (SCALE_FREE_EXP - 10)  # column norms whose squares (and sums) stay finite
 # longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
 # Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
 USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
@@ -117,6 +122,15 @@ def refinement_loop(
     return x, r, it
 
 
+def fast_path_applies(
+    X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool
+) -> bool:
+    """Whether :func:`_seminormal_lstsq` may take the fit: extended precision at hand, at least
+    twice as many rows as columns of ``[1 X Y]``, every weight positive."""
+    n, k = X.shape[0], int(fit_intercept) + X.shape[1] + Y.shape[1]
+    return USE_LONGDOUBLE and n >= 2 * k and (w is None or bool((w > 0).all()))
+
+
 def _seminormal_lstsq(
     X: np.ndarray,
     Y: np.ndarray,
@@ -127,120 +141,131 @@ def _seminormal_lstsq(
 ) -> LstsqSolution | None:
     """The exact path's fast branch for well-conditioned full-rank designs (None otherwise).
 
-    R of the mean-shifted ``√w [1, X - c, Y - c_y]`` by the blocked Householder fold (no Q,
-    LAPACK calls small enough to stay on the calling thread), then corrected semi-normal
-    refinement (Björck 1987; Higham §20.5) with residuals and ``Aᵀ r`` in extended precision
-    in the user's (unshifted) coordinates: ``β += R⁻¹R⁻ᵀ Aᵀ W (y - Aβ)`` until the step is at
-    rounding level. For a scaled condition number κ of the shifted ``[1 X]`` up to
-    ``COV_REFINE_COND`` each step contracts the error by about κ² eps (< 1e-11), so one or two
-    steps reach full double accuracy, and ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. Designs with an
-    aliased column or a larger κ return None (the full path with Q handles them).
+    R of the mean-shifted ``√w [1, X - c, Y - c_y]`` by ``dtpqrt`` (no Q; one call up to
+    ``FOLD_CHUNK_ROWS`` rows, the blocked fold beyond: every LAPACK call small enough to stay on
+    the calling thread), then corrected semi-normal refinement (Björck 1987; Higham §20.5) with
+    residuals and ``Aᵀ r`` in extended precision in the user's (unshifted) coordinates:
+    ``β += R⁻¹R⁻ᵀ Aᵀ W (y - Aβ)``. For a scaled condition number κ of the shifted ``[1 X]`` up to
+    ``COV_REFINE_COND`` (estimated by ``dtrcon``, 1-norm, on the column-scaled R) each step
+    contracts the error by ``ρ ≈ (k κ)² eps`` (< 1e-8 here), so the loop stops as soon as the
+    next step would move β by less than eps (``size · ρ ≤ eps``), usually after one step, and
+    ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. Designs with an aliased column, a larger κ, or columns
+    whose squares leave ``2^±SCALE_FREE_EXP`` return None (the full path handles them);
+    so does a non-finite X (the caller's scan then names the cell).
+    ``condition_number`` is left deferred (its SVD is made on first read).
     """
     n, p = X.shape
     q = Y.shape[1]
-    icpt = fit_intercept
-    k_x = int(icpt) + p
+    icpt = int(fit_intercept)
+    k_x = icpt + p
     k = k_x + q
-    # any shift is an exact reparametrization here (the refinement works in the user's
-    # coordinates): double-precision means are enough to take the offsets out of κ
-    if icpt:
-        shift = np.concatenate(
-            [X.mean(axis=0), Y.mean(axis=0)]
-            if w is None  # einsum, not BLAS gemv: no BLAS threads woken
-            else [np.einsum("i,ij->j", w, X) / w.sum(), np.einsum("i,ij->j", w, Y) / w.sum()]
-        )
+    if w is None:
+        sw = float(n)
+        if icpt:
+            c = np.add.reduce(X, axis=0) / n
+            cy = np.add.reduce(Y, axis=0) / n
     else:
-        shift = np.zeros(p + q)
-    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away (no Q)
+        sw = float(np.add.reduce(w))
+        if icpt:  # einsum, not BLAS gemv: no BLAS threads woken
+            c = np.einsum("i,ij->j", w, X) / sw
+            cy = np.einsum("i,ij->j", w, Y) / sw
+    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away
         A = np.empty((k, n)).T  # (n, k) column-major
         if icpt:
             A[:, 0] = 1.0
-            np.subtract(X, shift[:p], out=A[:, 1 : 1 + p])
-            np.subtract(Y, shift[p:], out=A[:, 1 + p :])
+            np.subtract(X, c, out=A[:, 1:k_x])
+            np.subtract(Y, cy, out=A[:, k_x:])
         else:
             A[:, :p] = X
             A[:, p:] = Y
         if w is not None:
             A *= np.sqrt(w)[:, None]
-        R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))
+        R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))  # upper triangle only
     else:
-        R = fold_arrays(X, Y, w, icpt, shift=shift).R
-    R = np.triu(R)
-    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
-    if not np.isfinite(R).all():
+        shift = np.concatenate([c, cy]) if icpt else None
+        R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift).R)
+    d = np.diagonal(R)
+    if (d < 0).any():
+        R[d < 0] *= -1.0
+        d = np.diagonal(R)
+    if not np.isfinite(d).all():
         return None
-    colnorms = _unshifted_colnorms(R, shift, icpt)[:k_x]
-    diag = np.diagonal(R)[:k_x]
-    if not (diag > tol * colnorms).all():  # an aliased column: the full path names it
+    colsq = np.einsum("ij,ij->j", R, R)  # squared norms of the shifted columns
+    if icpt:  # ||z||² = ||z - c||² + 2 c Σw(z - c) + c² Σw, with Σw(z - c) = R00 R0j, Σw = R00²
+        cc = np.concatenate([[0.0], c, cy])
+        full = colsq + cc * d[0] * (2.0 * R[0] + cc * d[0])
+        colnorms = np.sqrt(np.maximum(full, colsq))
+    else:
+        colnorms = np.sqrt(colsq)
+    # the squares of every column stay far inside float64 (else the scaled full path)
+    if not (colnorms.max() < _SAFE_NORM and colnorms.min() > 1.0 / _SAFE_NORM):
+        return None
+    if not (d[:k_x] > tol * colnorms[:k_x]).all():  # an aliased column: the full path names it
         return None
     Rx = R[:k_x, :k_x]
-    norms = np.sqrt((Rx * Rx).sum(axis=0))
-    rcond, info = lapack.dtrcon(Rx / norms)  # 1-norm estimate of κ of the column-scaled R
-    if info != 0 or rcond * COV_REFINE_COND < 1.0:
+    rcond, info = lapack.dtrcon(Rx / np.sqrt(colsq[:k_x]))  # κ₁ of the column-scaled R
+    if info != 0 or not rcond * COV_REFINE_COND >= 1.0:
         return None
-    XL, YL = X.astype(EXT), Y.astype(EXT)
-    wL = None if w is None else w.astype(EXT)
-    sw = EXT(n) if wL is None else wL.sum()
-    c = shift[:p]
+    rho = min(1.0, (k_x / rcond) ** 2 * _EPS)  # contraction per refinement step
     beta = tri_solve(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
     if icpt:
-        beta[0] += shift[p:] - c @ beta[1:]  # the user's intercept
+        beta[0] += cy - c @ beta[1:]  # the user's intercept
+    XL = X.astype(EXT)
+    wL = None if w is None else w.astype(EXT)
+    YL = Y.astype(EXT)
+    cL = c.astype(EXT)[:, None] if icpt else None
     prev = np.inf
-    res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
-    if icpt:
-        res -= beta[0].astype(EXT)
     for _ in range(REFINE_MAX_PASSES + 2):
-        wres = res if wL is None else res * wL[:, None]
-        g = np.empty((k_x, q))
-        gx = XL.T @ wres  # (p, q) Xᵀ W r
-        if icpt:
-            g0 = wres.sum(axis=0)
-            g[0] = g0.astype(np.float64)
-            g[1:] = (gx - c.astype(EXT)[:, None] * g0).astype(np.float64)  # (X - c)ᵀ W r
-        else:
-            g[:] = gx.astype(np.float64)
-        d = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
-        if icpt:
-            d[0] -= c @ d[1:]
-        size = np.max(np.abs(d) / np.maximum(np.abs(beta), np.finfo(float).tiny), initial=0.0)
-        if not np.isfinite(size) or size > 0.5 * prev:
-            return None  # not contracting: leave it to the full path
-        beta += d
-        prev = size
-        if size <= _EPS:
-            break
-        res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
+        res = YL - XL @ beta[icpt:].astype(EXT)  # (n, q) in extended precision
         if icpt:
             res -= beta[0].astype(EXT)
-    wres = res if wL is None else res * wL[:, None]  # the last step moved β by < eps
-    ssr = (wres * res).sum(axis=0).astype(np.float64)
-    wy = YL if wL is None else YL * wL[:, None]
-    ybar = wy.sum(axis=0) / sw
-    dev = YL - ybar
-    centered = ((dev * dev).sum(axis=0) if wL is None else wL @ (dev * dev)).astype(np.float64)
-    uncentered = (wy * YL).sum(axis=0).astype(np.float64)
-    Rinv = tri_inv(Rx)
-    cov = Rinv @ Rinv.T
-    T = np.eye(k_x)
+        wres = res if wL is None else res * wL[:, None]
+        gx = XL.T @ wres  # (p, q) Xᵀ W r
+        if icpt:
+            g0 = np.add.reduce(wres, axis=0)
+            g = np.empty((k_x, q))
+            g[0] = g0
+            g[1:] = gx - cL * g0  # (X - c)ᵀ W r
+        else:
+            g = gx.astype(np.float64)
+        dlt = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
+        gd = np.einsum("ij,ij->j", g, dlt)  # ||r||² - ||r - A d||²
+        if icpt:
+            dlt[0] -= c @ dlt[1:]
+        size = np.max(np.abs(dlt) / np.maximum(np.abs(beta), _TINY), initial=0.0)
+        if not size <= 0.5 * prev:  # not contracting (or not finite): the full path
+            return None
+        beta += dlt
+        prev = size
+        if size * rho <= _EPS or size <= _EPS:  # the next step would move β by < eps
+            break
+    ssr = np.maximum(np.einsum("ij,ij->j", wres, res).astype(np.float64) - gd, 0.0)
     if icpt:
-        T[0, 1:] = -c
-    cov = T @ cov @ T.T  # the user's coordinates
-    cov = 0.5 * (cov + cov.T)
-    kept = np.arange(k_x)
+        centered = np.einsum("ij,ij->j", R[1:, k_x:], R[1:, k_x:])
+        uncentered = np.einsum("ij,ij->j", Y, Y) if w is None else w @ (Y * Y)
+    else:
+        uncentered = colsq[k_x:]
+        ybar = (np.add.reduce(Y, axis=0) if w is None else w @ Y) / sw
+        dev = Y - ybar
+        centered = np.einsum("ij,ij->j", dev, dev) if w is None else w @ (dev * dev)
+    Rinv = tri_inv(Rx)
+    if icpt:  # T R⁻¹ with T = [[1, -cᵀ], [0, I]]: the user's coordinates
+        Rinv[0] -= c @ Rinv[1:]
+    cov = Rinv @ Rinv.T
     return LstsqSolution(
         params=beta,
         cov_unscaled=cov,
         ssr=ssr,
-        centered_tss=np.maximum(centered, 0.0),
+        centered_tss=centered,
         uncentered_tss=uncentered,
         nobs=n,
-        sum_weights=float(sw),
+        sum_weights=sw,
         rank=k_x,
         aliased=np.zeros(k_x, dtype=bool),
-        fit_intercept=icpt,
-        shift_x=c.copy(),
+        fit_intercept=bool(icpt),
+        shift_x=c if icpt else np.zeros(p),
         R_x=np.ascontiguousarray(Rx),
-        condition_number=condition_number_of(Rx, c, icpt, kept),
+        condition_number=Deferred(solution_condition),
         method="exact",
     )
 
@@ -260,7 +285,7 @@ def exact_lstsq(
     n, p = X.shape
     q = Y.shape[1]
     k_x = int(fit_intercept) + p
-    if USE_LONGDOUBLE and n >= 2 * (k_x + q):
+    if fast_path_applies(X, Y, w, fit_intercept):
         sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
         if sol is not None:
             return sol

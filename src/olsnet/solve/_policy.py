@@ -22,7 +22,7 @@ import numpy as np
 
 from .._types import SOLVER_POLICIES, check_option
 from .._validate import check_finite
-from ._exact import exact_lstsq
+from ._exact import _seminormal_lstsq, exact_lstsq, fast_path_applies
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._kernels import tri_solve
 from ._solution import (
@@ -150,6 +150,10 @@ def lstsq(
     k = int(fit_intercept) + p + Y.shape[1]
     # fewer rows than columns (wide data): the exact path, whose rank rule runs on the data
     if policy == "exact" or (policy == "auto" and (n * k <= EXACT_MAX_ELEMENTS or n < k)):
+        if fast_path_applies(X, Y, sample_weight, fit_intercept):
+            sol = _seminormal_lstsq(X, Y, sample_weight, fit_intercept, names, tol)
+            if sol is not None:  # else: aliased, ill-conditioned, extreme scales or not finite
+                return sol
         if check_finite_X:
             check_finite(X, "X", names)
         s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)  # binary exponents
