@@ -11,17 +11,20 @@ Persistence lives in :mod:`olsnet.io._result_state`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._types import RESULT_COV_TYPES, check_option
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
+from ..solve._kernels import tri_inv
+from ..solve._lazy import Deferred, LazyField, stored
 from . import _statistics as st
 from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
-from ._rows import factor_solve, to_centred
+from ._rows import to_centred
 from ._statistics import Stat
 from .covariance import ResidualPass, residual_pass, sandwich
 from .hypothesis import ContrastResults, compare_f_test, wald
@@ -104,8 +107,9 @@ class RegressionResult:
     solution: LstsqSolution = field(repr=False)
     """The solver's record (read-only arrays): ``params`` (k, q), ``cov_unscaled`` (k, k),
     ``ssr``, ``centered_tss``, ``uncentered_tss`` (q,), ``aliased`` (k,), ``R_x``, ``shift_x``."""
-    covariance: np.ndarray = field(repr=False)
-    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only)."""
+    covariance: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
+    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only; made
+    from ``cov_middle`` and ``R_x`` on first read, see :mod:`olsnet.solve._lazy`)."""
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     y_ndim: int
@@ -114,8 +118,9 @@ class RegressionResult:
     optimality: Optimality | None = None
     cov_reason: str | None = None
     """Why the covariance (and every statistic from it) is not available, or None."""
-    cov_middle: np.ndarray | None = field(default=None, repr=False)
-    """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``."""
+    cov_middle: np.ndarray | None = LazyField(default=None)  # type: ignore[assignment]  # noqa: RUF009
+    """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``
+    (nonrobust: ``s² I``, made on first read)."""
     cov_kwds: tuple[tuple[str, Any], ...] = ()
     """The covariance's options (groups, n_groups, maxlags, kernel...) as (name, value) pairs."""
     df_inference: float | None = None
@@ -126,6 +131,11 @@ class RegressionResult:
     """A formula fit's :class:`~olsnet.data.model_spec.ModelSpec` (encodes raw new rows for
     :meth:`predict` / :meth:`get_prediction`), or None."""
     _cache: _Cache = field(default_factory=_Cache, repr=False)
+
+    def __repr__(self) -> str:  # the dataclass's, without the (lazy) arrays
+        shown = (f for f in fields(self) if f.repr and f.name not in _LAZY_FIELDS)
+        body = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in shown)
+        return f"{type(self).__name__}({body})"
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -186,7 +196,7 @@ class RegressionResult:
         frozen = replace(
             solution,
             params=_readonly(solution.params),
-            cov_unscaled=_readonly(solution.cov_unscaled),
+            cov_unscaled=_readonly_field(solution, "cov_unscaled"),
             ssr=_readonly(solution.ssr),
             centered_tss=_readonly(solution.centered_tss),
             uncentered_tss=_readonly(solution.uncentered_tss),
@@ -197,12 +207,12 @@ class RegressionResult:
             rank=int(solution.rank),
             sum_weights=float(solution.sum_weights),
             fit_intercept=bool(solution.fit_intercept),
-            condition_number=float(solution.condition_number),
+            condition_number=_float_field(solution, "condition_number"),
             method=str(solution.method),
         )
         res = cls(
             solution=frozen,
-            covariance=_readonly(np.zeros((q, 0, 0))),
+            covariance=_NO_COVARIANCE,
             feature_names=fnames,
             target_names=tnames,
             y_ndim=int(y_ndim),
@@ -251,17 +261,21 @@ class RegressionResult:
             An unknown ``cov_type`` or option, ``maxlags`` out of range.
         """
         check_option("cov_type", cov_type, RESULT_COV_TYPES)
+        if cov_type == "nonrobust" and not options:  # s² I: made on first read, as the rest
+            return replace(
+                self,
+                cov_type=cov_type,
+                covariance=_LAZY_COVARIANCE,
+                cov_middle=_LAZY_NONROBUST_MIDDLE,
+                cov_reason=None,
+                cov_kwds=(),
+                df_inference=None,
+            )
         choice = choose_covariance(self, cov_type, **options)
-        sol = self.solution
-        k, q = sol.params.shape
-        kept = sol.kept
-        F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))  # T R⁻¹ (r, r)
-        cov = np.full((q, k, k), np.nan)
-        cov[:, kept[:, None], kept[None, :]] = sandwich(F, choice.middle)
         return replace(
             self,
             cov_type=cov_type,
-            covariance=_readonly(cov),
+            covariance=_LAZY_COVARIANCE,
             cov_middle=_readonly(choice.middle),
             cov_reason=choice.reason,
             cov_kwds=choice.kwds,
@@ -764,6 +778,63 @@ class _Rows:
 
     def blocks(self) -> Any:
         yield self.X, self.Y, self.w
+
+
+def _covariance_of(res: RegressionResult) -> np.ndarray:
+    """(q, k, k) ``F S Fᵀ`` with ``F = T R⁻¹`` (``dtrtri``: no BLAS threads) and ``S`` the
+    result's ``cov_middle``; NaN rows and columns for aliased coefficients."""
+    sol = res.solution
+    k, q = sol.params.shape
+    kept = sol.kept
+    F = to_centred(sol, np.eye(kept.size)) @ tri_inv(sol.R_x)  # T R⁻¹ (r, r)
+    V = sandwich(F, res.cov_middle)
+    if kept.size == k:
+        cov = np.ascontiguousarray(np.broadcast_to(V, (q, k, k)))
+    else:
+        cov = np.full((q, k, k), np.nan)
+        cov[:, kept[:, None], kept[None, :]] = V
+    cov.flags.writeable = False
+    return cov
+
+
+def _nonrobust_middle(res: RegressionResult) -> np.ndarray:
+    """(q, r, r) ``s² I`` (the nonrobust covariance's middle)."""
+    return _readonly(st.scale_values(res)[:, None, None] * np.eye(res.rank))
+
+
+_LAZY_COVARIANCE = Deferred(_covariance_of)
+_LAZY_FIELDS = ("covariance", "cov_middle")  # not in the repr (as before they were lazy)
+_LAZY_NONROBUST_MIDDLE = Deferred(_nonrobust_middle)
+_NO_COVARIANCE = np.zeros((0, 0, 0))  # replaced by with_cov in from_solution
+_NO_COVARIANCE.flags.writeable = False
+
+
+def _readonly_field(obj: Any, name: str) -> Any:
+    """A read-only copy of array field ``name``, or (not yet made) a deferred one."""
+    value = stored(obj, name)
+    if type(value) is Deferred:
+        return Deferred(partial(_readonly_of, value.compute))
+    return _readonly(value)
+
+
+def _float_field(obj: Any, name: str) -> Any:
+    value = stored(obj, name)
+    if type(value) is Deferred:
+        return Deferred(partial(_float_of, value.compute))
+    return float(value)
+
+
+def _readonly_of(compute: Any, obj: Any) -> np.ndarray:
+    out = compute(obj)
+    out = np.array(
+        out, dtype=np.float64, copy=not (isinstance(out, np.ndarray) and out.flags.owndata)
+    )
+    out.flags.writeable = False
+    return out
+
+
+def _float_of(compute: Any, obj: Any) -> float:
+    return float(compute(obj))
 
 
 def _pass_over(source: Any, params: np.ndarray, sol: LstsqSolution) -> ResidualPass:
