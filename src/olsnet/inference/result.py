@@ -26,7 +26,7 @@ from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
 from ._rows import to_centred
 from ._statistics import Stat
-from .covariance import ResidualPass, residual_pass, sandwich
+from .covariance import ResidualPass, nonrobust_covariance, residual_pass, sandwich
 from .hypothesis import ContrastResults, compare_f_test, wald
 from .influence import OLSInfluence, collect_rows
 
@@ -261,11 +261,11 @@ class RegressionResult:
             An unknown ``cov_type`` or option, ``maxlags`` out of range.
         """
         check_option("cov_type", cov_type, RESULT_COV_TYPES)
-        if cov_type == "nonrobust" and not options:  # s² I: made on first read, as the rest
+        if cov_type == "nonrobust" and not options:  # s² (XᵀWX)⁻¹: made on first read
             return replace(
                 self,
                 cov_type=cov_type,
-                covariance=_LAZY_COVARIANCE,
+                covariance=_LAZY_NONROBUST,
                 cov_middle=_LAZY_NONROBUST_MIDDLE,
                 cov_reason=None,
                 cov_kwds=(),
@@ -797,12 +797,22 @@ def _covariance_of(res: RegressionResult) -> np.ndarray:
     return cov
 
 
+def _nonrobust_covariance(res: RegressionResult) -> np.ndarray:
+    """(q, k, k) ``s²ⱼ (XᵀWX)⁻¹``, statsmodels' ``scale * normalized_cov_params``: the
+    solver's ``cov_unscaled`` (refined where the design is ill-conditioned; NaN for aliased
+    coefficients) times each output's scale."""
+    cov = nonrobust_covariance(res.solution.cov_unscaled, st.scale_values(res))
+    cov.flags.writeable = False
+    return cov
+
+
 def _nonrobust_middle(res: RegressionResult) -> np.ndarray:
     """(q, r, r) ``s² I`` (the nonrobust covariance's middle)."""
     return _readonly(st.scale_values(res)[:, None, None] * np.eye(res.rank))
 
 
 _LAZY_COVARIANCE = Deferred(_covariance_of)
+_LAZY_NONROBUST = Deferred(_nonrobust_covariance)
 _LAZY_FIELDS = ("covariance", "cov_middle")  # not in the repr (as before they were lazy)
 _LAZY_NONROBUST_MIDDLE = Deferred(_nonrobust_middle)
 _NO_COVARIANCE = np.zeros((0, 0, 0))  # replaced by with_cov in from_solution

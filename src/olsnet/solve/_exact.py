@@ -184,12 +184,8 @@ def _seminormal_lstsq(
     else:
         shift = np.concatenate([c, cy]) if icpt else None
         R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift).R)
+    R *= np.copysign(1.0, np.diagonal(R))[:, None]  # diag(R) >= 0
     d = np.diagonal(R)
-    if (d < 0).any():
-        R[d < 0] *= -1.0
-        d = np.diagonal(R)
-    if not np.isfinite(d).all():
-        return None
     colsq = np.einsum("ij,ij->j", R, R)  # squared norms of the shifted columns
     if icpt:  # ||z||² = ||z - c||² + 2 c Σw(z - c) + c² Σw, with Σw(z - c) = R00 R0j, Σw = R00²
         cc = np.concatenate([[0.0], c, cy])
@@ -197,7 +193,8 @@ def _seminormal_lstsq(
         colnorms = np.sqrt(np.maximum(full, colsq))
     else:
         colnorms = np.sqrt(colsq)
-    # the squares of every column stay far inside float64 (else the scaled full path)
+    # the squares of every column stay far inside float64 (else the scaled full path); NaN or
+    # inf in X (which make R non-finite) fail this too
     if not (colnorms.max() < _SAFE_NORM and colnorms.min() > 1.0 / _SAFE_NORM):
         return None
     if not (d[:k_x] > tol * colnorms[:k_x]).all():  # an aliased column: the full path names it
@@ -216,9 +213,8 @@ def _seminormal_lstsq(
     cL = c.astype(EXT)[:, None] if icpt else None
     prev = np.inf
     for _ in range(REFINE_MAX_PASSES + 2):
-        res = YL - XL @ beta[icpt:].astype(EXT)  # (n, q) in extended precision
-        if icpt:
-            res -= beta[0].astype(EXT)
+        res = (YL - beta[0].astype(EXT)) if icpt else YL  # (n, q) in extended precision
+        res = res - XL @ beta[icpt:].astype(EXT)
         wres = res if wL is None else res * wL[:, None]
         gx = XL.T @ wres  # (p, q) Xᵀ W r
         if icpt:
@@ -232,7 +228,7 @@ def _seminormal_lstsq(
         gd = np.einsum("ij,ij->j", g, dlt)  # ||r||² - ||r - A d||²
         if icpt:
             dlt[0] -= c @ dlt[1:]
-        size = np.max(np.abs(dlt) / np.maximum(np.abs(beta), _TINY), initial=0.0)
+        size = (np.abs(dlt) / np.maximum(np.abs(beta), _TINY)).max(initial=0.0)
         if not size <= 0.5 * prev:  # not contracting (or not finite): the full path
             return None
         beta += dlt
@@ -248,7 +244,7 @@ def _seminormal_lstsq(
         ybar = (np.add.reduce(Y, axis=0) if w is None else w @ Y) / sw
         dev = Y - ybar
         centered = np.einsum("ij,ij->j", dev, dev) if w is None else w @ (dev * dev)
-    Rinv = tri_inv(Rx)
+    Rinv, _ = lapack.dtrtri(Rx)  # upper triangular (Rx's lower part is zero), diag > 0
     if icpt:  # T R⁻¹ with T = [[1, -cᵀ], [0, I]]: the user's coordinates
         Rinv[0] -= c @ Rinv[1:]
     cov = Rinv @ Rinv.T
