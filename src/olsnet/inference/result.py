@@ -210,18 +210,20 @@ class RegressionResult:
             condition_number=_float_field(solution, "condition_number"),
             method=str(solution.method),
         )
+        nonrobust = cov_type == "nonrobust"  # as with_cov("nonrobust"), without the copy
         res = cls(
             solution=frozen,
-            covariance=_NO_COVARIANCE,
+            covariance=_LAZY_NONROBUST if nonrobust else _NO_COVARIANCE,
             feature_names=fnames,
             target_names=tnames,
             y_ndim=int(y_ndim),
             n_dropped=int(n_dropped),
             optimality=optimality,
+            cov_middle=_LAZY_NONROBUST_MIDDLE if nonrobust else None,
             source=source,
             _cache=_Cache(data_pass, sum_log_weights, residual_tests),
         )
-        return res.with_cov(cov_type)
+        return res if nonrobust else res.with_cov(cov_type)
 
     def with_cov(self, cov_type: str, **options: Any) -> RegressionResult:
         """A new result with covariance ``cov_type``.
@@ -481,6 +483,10 @@ class RegressionResult:
     @property
     def bse(self) -> np.ndarray:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
+        if self.cov_reason is None and self.df_resid > 0 and not self.solution.aliased.any():
+            diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
+            if (diag >= 0).all() and (diag < np.inf).all():  # every entry available
+                return self._per_param(np.sqrt(diag))
         return self._per_param(st.bse(self).value)
 
     @property

@@ -122,6 +122,22 @@ def refinement_loop(
     return x, r, it
 
 
+# LAPACK dgeqrf on (n, k) with n·k up to this runs unblocked (k < its block size) and its
+# level-2 BLAS calls (at most n x k) stay under OpenBLAS's threading thresholds (8,192 for dger,
+# 9,216 for dgemv): the calling thread only. One f2py call costs ~1 µs against ~10 µs for
+# dtpqrt through ctypes at (100, 5).
+_GEQRF_MAX_ELEMENTS = 8192
+_UPPER: dict[int, np.ndarray] = {}
+
+
+def _upper_mask(k: int) -> np.ndarray:
+    """(k, k) ones on and above the diagonal, zeros below (cached per k)."""
+    mask = _UPPER.get(k)
+    if mask is None:
+        mask = _UPPER[k] = np.triu(np.ones((k, k)))
+    return mask
+
+
 def fast_path_applies(
     X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool
 ) -> bool:
@@ -180,13 +196,21 @@ def _seminormal_lstsq(
             A[:, p:] = Y
         if w is not None:
             A *= np.sqrt(w)[:, None]
-        R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))  # upper triangle only
+        if n * k <= _GEQRF_MAX_ELEMENTS:  # dgeqr2's level-2 calls stay on this thread
+            qr, _, _, info = lapack.dgeqrf(A, overwrite_a=1)
+            if info != 0:  # pragma: no cover - an illegal argument
+                return None
+            # the triangle, rows signed so that diag(R) >= 0
+            R = qr[:k] * np.copysign(_upper_mask(k), np.diagonal(qr)[:, None])
+        else:
+            R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))  # upper triangle only
+            R *= np.copysign(1.0, np.diagonal(R))[:, None]
     else:
         shift = np.concatenate([c, cy]) if icpt else None
         R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift).R)
-    R *= np.copysign(1.0, np.diagonal(R))[:, None]  # diag(R) >= 0
+        R *= np.copysign(1.0, np.diagonal(R))[:, None]
     d = np.diagonal(R)
-    colsq = np.einsum("ij,ij->j", R, R)  # squared norms of the shifted columns
+    colsq = np.add.reduce(R * R, axis=0)  # squared norms of the shifted columns
     if icpt:  # ||z||² = ||z - c||² + 2 c Σw(z - c) + c² Σw, with Σw(z - c) = R00 R0j, Σw = R00²
         cc = np.concatenate([[0.0], c, cy])
         full = colsq + cc * d[0] * (2.0 * R[0] + cc * d[0])
@@ -225,7 +249,7 @@ def _seminormal_lstsq(
         else:
             g = gx.astype(np.float64)
         dlt = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
-        gd = np.einsum("ij,ij->j", g, dlt)  # ||r||² - ||r - A d||²
+        gd = np.add.reduce(g * dlt, axis=0)  # ||r||² - ||r - A d||²
         if icpt:
             dlt[0] -= c @ dlt[1:]
         size = (np.abs(dlt) / np.maximum(np.abs(beta), _TINY)).max(initial=0.0)
@@ -235,10 +259,10 @@ def _seminormal_lstsq(
         prev = size
         if size * rho <= _EPS or size <= _EPS:  # the next step would move β by < eps
             break
-    ssr = np.maximum(np.einsum("ij,ij->j", wres, res).astype(np.float64) - gd, 0.0)
+    ssr = np.maximum(np.add.reduce(wres * res, axis=0).astype(np.float64) - gd, 0.0)
     if icpt:
-        centered = np.einsum("ij,ij->j", R[1:, k_x:], R[1:, k_x:])
-        uncentered = np.einsum("ij,ij->j", Y, Y) if w is None else w @ (Y * Y)
+        centered = np.add.reduce(R[1:, k_x:] ** 2, axis=0)
+        uncentered = np.add.reduce(Y * Y, axis=0) if w is None else w @ (Y * Y)
     else:
         uncentered = colsq[k_x:]
         ybar = (np.add.reduce(Y, axis=0) if w is None else w @ Y) / sw
