@@ -17,6 +17,7 @@ the size of the residual, which plain QR (error ~ cond² · eps · |r|) is not.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,10 @@ from ._solution import (
     LstsqSolution,
     _embed,
     _unshifted_colnorms,
-    condition_number_of,
     decide_rank,
+    embedded_cov,
     name_aliased,
     solution_condition,
-    unshift,
 )
 from ._state import augmented_block
 from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
@@ -355,9 +355,10 @@ def exact_lstsq(
     Yu = Y.astype(EXT)
     wu = np.ones(n, dtype=EXT) if w is None else w.astype(EXT)
     uncentered = (wu @ (Yu * Yu)).astype(np.float64)
-    params = _embed(beta, kept, k_x, 1)
-    covf = _embed(cov, kept, k_x, 2)
-    params, covf = unshift(params, covf, shift[:p], shift[p:], fit_intercept)
+    params = _embed(beta, kept, k_x, 1)  # (no shift here: nothing to unshift)
+    # with aliased columns the (k_x, k_x) NaN-padded matrix is made on first read (a wide fit
+    # of 10,001 columns would otherwise allocate 800 MB that a caller of coef_ never reads)
+    covf: Any = cov if r == k_x else Deferred(partial(embedded_cov, cov))
     name_aliased(aliased, names, fit_intercept)
     return LstsqSolution(
         params=params,
@@ -372,6 +373,6 @@ def exact_lstsq(
         fit_intercept=fit_intercept,
         shift_x=shift[:p].copy(),
         R_x=Rx,
-        condition_number=condition_number_of(Rx, shift[:p], fit_intercept, kept),
+        condition_number=Deferred(solution_condition),
         method="exact",
     )
