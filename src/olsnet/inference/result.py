@@ -107,18 +107,18 @@ class RegressionResult:
     solution: LstsqSolution = field(repr=False)
     """The solver's record (read-only arrays): ``params`` (k, q), ``cov_unscaled`` (k, k),
     ``ssr``, ``centered_tss``, ``uncentered_tss`` (q,), ``aliased`` (k,), ``R_x``, ``shift_x``."""
-    covariance: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
-    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only; made
-    from ``cov_middle`` and ``R_x`` on first read, see :mod:`olsnet.solve._lazy`)."""
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     y_ndim: int
+    covariance: LazyField[np.ndarray] = LazyField()  # noqa: RUF009 (required: no default)
+    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only; made
+    from ``cov_middle`` and ``R_x`` on first read, see :mod:`olsnet.solve._lazy`)."""
     cov_type: str = "nonrobust"
     n_dropped: int = 0
     optimality: Optimality | None = None
     cov_reason: str | None = None
     """Why the covariance (and every statistic from it) is not available, or None."""
-    cov_middle: np.ndarray | None = LazyField(default=None)  # type: ignore[assignment]  # noqa: RUF009
+    cov_middle: LazyField[np.ndarray | None] = LazyField(default=None)  # noqa: RUF009
     """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``
     (nonrobust: ``s² I``, made on first read)."""
     cov_kwds: tuple[tuple[str, Any], ...] = ()
@@ -792,8 +792,10 @@ def _covariance_of(res: RegressionResult) -> np.ndarray:
     sol = res.solution
     k, q = sol.params.shape
     kept = sol.kept
+    middle = res.cov_middle
+    assert middle is not None  # a deferred covariance is only made with its middle
     F = to_centred(sol, np.eye(kept.size)) @ tri_inv(sol.R_x)  # T R⁻¹ (r, r)
-    V = sandwich(F, res.cov_middle)
+    V = sandwich(F, middle)
     if kept.size == k:
         cov = np.ascontiguousarray(np.broadcast_to(V, (q, k, k)))
     else:

@@ -15,7 +15,9 @@ last store wins, so no lock is needed. ``Deferred.compute`` must be a module-lev
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T")
 
 __all__ = ["Deferred", "LazyField", "stored"]
 
@@ -32,7 +34,7 @@ class Deferred:
         return (Deferred, (self.compute,))
 
 
-class LazyField:
+class LazyField(Generic[T]):
     """Data descriptor for a dataclass field that may hold a :class:`Deferred` (module doc).
 
     The field has no default (the dataclass treats it as required) unless ``default`` is given.
@@ -47,6 +49,12 @@ class LazyField:
     def __set_name__(self, owner: type, name: str) -> None:
         self.key = "_lazy_" + name
 
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Any: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:  # class access: the dataclass machinery asks for the default
             if self.default is LazyField._NO_DEFAULT:
@@ -58,7 +66,7 @@ class LazyField:
             obj.__dict__[self.key] = value
         return value
 
-    def __set__(self, obj: Any, value: Any) -> None:
+    def __set__(self, obj: Any, value: T | Deferred) -> None:
         obj.__dict__[self.key] = value  # frozen dataclasses set fields through object.__setattr__
 
 

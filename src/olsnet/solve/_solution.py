@@ -50,7 +50,6 @@ class LstsqSolution:
     """
 
     params: np.ndarray
-    cov_unscaled: np.ndarray = LazyField()  # type: ignore[assignment]  # noqa: RUF009
     ssr: np.ndarray
     centered_tss: np.ndarray
     uncentered_tss: np.ndarray
@@ -61,8 +60,10 @@ class LstsqSolution:
     fit_intercept: bool
     shift_x: np.ndarray
     R_x: np.ndarray
-    condition_number: float = LazyField()  # type: ignore[assignment]
     method: str
+    # (last: a descriptor default, though required; made on first read when given a Deferred)
+    cov_unscaled: LazyField[np.ndarray] = LazyField()  # noqa: RUF009
+    condition_number: LazyField[float] = LazyField()  # noqa: RUF009
 
     @property
     def n_features(self) -> int:
