@@ -228,27 +228,31 @@ def _seminormal_lstsq(
     if info != 0 or not rcond * COV_REFINE_COND >= 1.0:
         return None
     rho = min(1.0, (k_x / rcond) ** 2 * _EPS)  # contraction per refinement step
-    beta = tri_solve(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
+    beta, _ = lapack.dtrtrs(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
     if icpt:
         beta[0] += cy - c @ beta[1:]  # the user's intercept
-    XL = X.astype(EXT)
+    if icpt:  # [1 X] in extended precision: residuals and Aᵀ r in one product each
+        XL = np.empty((n, k_x), dtype=EXT)
+        XL[:, 0] = 1.0
+        XL[:, 1:] = X
+    else:
+        XL = X.astype(EXT)
     wL = None if w is None else w.astype(EXT)
     YL = Y.astype(EXT)
     cL = c.astype(EXT)[:, None] if icpt else None
     prev = np.inf
     for _ in range(REFINE_MAX_PASSES + 2):
-        res = (YL - beta[0].astype(EXT)) if icpt else YL  # (n, q) in extended precision
-        res = res - XL @ beta[icpt:].astype(EXT)
+        res = YL - XL @ beta.astype(EXT)  # (n, q) in extended precision
         wres = res if wL is None else res * wL[:, None]
-        gx = XL.T @ wres  # (p, q) Xᵀ W r
+        gu = XL.T @ wres  # (k_x, q) [1 X]ᵀ W r
         if icpt:
-            g0 = np.add.reduce(wres, axis=0)
             g = np.empty((k_x, q))
-            g[0] = g0
-            g[1:] = gx - cL * g0  # (X - c)ᵀ W r
+            g[0] = gu[0]
+            g[1:] = gu[1:] - cL * gu[0]  # (X - c)ᵀ W r
         else:
-            g = gx.astype(np.float64)
-        dlt = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
+            g = gu.astype(np.float64)
+        h, _ = lapack.dtrtrs(Rx, g, trans=1)  # (diag(Rx) > 0: checked by dtrcon above)
+        dlt, _ = lapack.dtrtrs(Rx, h)  # R⁻¹R⁻ᵀ g, shifted coordinates
         gd = np.add.reduce(g * dlt, axis=0)  # ||r||² - ||r - A d||²
         if icpt:
             dlt[0] -= c @ dlt[1:]
