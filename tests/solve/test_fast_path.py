@@ -86,8 +86,25 @@ def test_fast_path_matches_exact_rationals(seed, fit_intercept, weighted, q):
     model = olsnet.LinearRegression(fit_intercept=fit_intercept).fit(
         X, Y if q > 1 else Y[:, 0], sample_weight=w
     )
-    assert model.result_.method == "exact"
+    assert model.result_.method in ("exact", "qr")  # qr: kept unrefined by the policy
     np.testing.assert_allclose(model.result_.solution.params, beta, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize(("seed", "fit_intercept"), [(20, True), (21, False), (22, True)])
+def test_unrefined_qr_kept_by_the_policy_matches_exact_rationals(seed, fit_intercept):
+    """policy="auto" keeps QR's answer unrefined when κ ≤ GRAM_CLEAN_COND and TSS/SSR ≤
+    SSR_CANCELLATION (the normal equations' policy); it is still right to 1e-13."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((60, 3)) + rng.uniform(-3, 3, 3)
+    Y = (X @ rng.standard_normal(3) + 1.0 + 2.0 * rng.standard_normal(60))[:, None]
+    sol = lstsq(X, Y, None, fit_intercept)
+    assert sol.method == "qr"
+    beta, cov, ssr = _exact_reference(X, Y, None, fit_intercept)
+    assert _rel(sol.params, beta) <= 1e-13
+    assert _rel(sol.cov_unscaled, cov) <= 1e-13
+    assert _rel(sol.ssr, ssr) <= 1e-13
+    # policy="exact" refines the same fit
+    assert lstsq(X, Y, None, fit_intercept, policy="exact").method == "exact"
 
 
 def test_fast_path_agrees_with_the_full_exact_path(monkeypatch):

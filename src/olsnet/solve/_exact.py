@@ -41,7 +41,12 @@ from ._solution import (
     solution_condition,
 )
 from ._state import augmented_block
-from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
+from ._thresholds import (
+    COV_REFINE_COND,
+    GRAM_CLEAN_COND,
+    REFINE_MAX_PASSES,
+    SSR_CANCELLATION,
+)
 from ._wide import WIDE_MIN_COLUMNS, aliased_in_order
 
 __all__ = ["EXT", "exact_lstsq", "fast_path_applies", "refine_augmented"]
@@ -154,6 +159,7 @@ def _seminormal_lstsq(
     fit_intercept: bool,
     names: tuple[str, ...] | None,
     tol: float,
+    refine: bool = True,
 ) -> LstsqSolution | None:
     """The exact path's fast branch for well-conditioned full-rank designs (None otherwise).
 
@@ -231,39 +237,6 @@ def _seminormal_lstsq(
     beta, _ = lapack.dtrtrs(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
     if icpt:
         beta[0] += cy - c @ beta[1:]  # the user's intercept
-    if icpt:  # [1 X] in extended precision: residuals and Aᵀ r in one product each
-        XL = np.empty((n, k_x), dtype=EXT)
-        XL[:, 0] = 1.0
-        XL[:, 1:] = X
-    else:
-        XL = X.astype(EXT)
-    wL = None if w is None else w.astype(EXT)
-    YL = Y.astype(EXT)
-    cL = c.astype(EXT)[:, None] if icpt else None
-    prev = np.inf
-    for _ in range(REFINE_MAX_PASSES + 2):
-        res = YL - XL @ beta.astype(EXT)  # (n, q) in extended precision
-        wres = res if wL is None else res * wL[:, None]
-        gu = XL.T @ wres  # (k_x, q) [1 X]ᵀ W r
-        if icpt:
-            g = np.empty((k_x, q))
-            g[0] = gu[0]
-            g[1:] = gu[1:] - cL * gu[0]  # (X - c)ᵀ W r
-        else:
-            g = gu.astype(np.float64)
-        h, _ = lapack.dtrtrs(Rx, g, trans=1)  # (diag(Rx) > 0: checked by dtrcon above)
-        dlt, _ = lapack.dtrtrs(Rx, h)  # R⁻¹R⁻ᵀ g, shifted coordinates
-        gd = np.add.reduce(g * dlt, axis=0)  # ||r||² - ||r - A d||²
-        if icpt:
-            dlt[0] -= c @ dlt[1:]
-        size = (np.abs(dlt) / np.maximum(np.abs(beta), _TINY)).max(initial=0.0)
-        if not size <= 0.5 * prev:  # not contracting (or not finite): the full path
-            return None
-        beta += dlt
-        prev = size
-        if size * rho <= _EPS or size <= _EPS:  # the next step would move β by < eps
-            break
-    ssr = np.maximum(np.add.reduce(wres * res, axis=0).astype(np.float64) - gd, 0.0)
     if icpt:
         centered = np.add.reduce(R[1:, k_x:] ** 2, axis=0)
         uncentered = np.add.reduce(Y * Y, axis=0) if w is None else w @ (Y * Y)
@@ -272,6 +245,48 @@ def _seminormal_lstsq(
         ybar = (np.add.reduce(Y, axis=0) if w is None else w @ Y) / sw
         dev = Y - ybar
         centered = np.einsum("ij,ij->j", dev, dev) if w is None else w @ (dev * dev)
+    tss = centered if icpt else uncentered
+    ssr = np.add.reduce(R[k_x:, k_x:] ** 2, axis=0)  # Householder QR's own residual norm
+    # the accuracy policy of the normal equations (_policy): κ ≤ GRAM_CLEAN_COND and no
+    # cancellation (TSS/SSR ≤ SSR_CANCELLATION) keep QR's answer as it is (error about
+    # κ eps + κ² eps ‖r‖ / (‖A‖ ‖β‖), below Gram's κ² eps); else (and always for
+    # policy="exact") refine in extended precision
+    method = "qr"
+    if refine or rcond * GRAM_CLEAN_COND < 1.0 or not (tss <= SSR_CANCELLATION * ssr).all():
+        method = "exact"
+        if icpt:  # [1 X] in extended precision: residuals and Aᵀ r in one product each
+            XL = np.empty((n, k_x), dtype=EXT)
+            XL[:, 0] = 1.0
+            XL[:, 1:] = X
+        else:
+            XL = X.astype(EXT)
+        wL = None if w is None else w.astype(EXT)
+        YL = Y.astype(EXT)
+        cL = c.astype(EXT)[:, None] if icpt else None
+        prev = np.inf
+        for _ in range(REFINE_MAX_PASSES + 2):
+            res = YL - XL @ beta.astype(EXT)  # (n, q) in extended precision
+            wres = res if wL is None else res * wL[:, None]
+            gu = XL.T @ wres  # (k_x, q) [1 X]ᵀ W r
+            if icpt:
+                g = np.empty((k_x, q))
+                g[0] = gu[0]
+                g[1:] = gu[1:] - cL * gu[0]  # (X - c)ᵀ W r
+            else:
+                g = gu.astype(np.float64)
+            h, _ = lapack.dtrtrs(Rx, g, trans=1)  # (diag(Rx) > 0: checked by dtrcon above)
+            dlt, _ = lapack.dtrtrs(Rx, h)  # R⁻¹R⁻ᵀ g, shifted coordinates
+            gd = np.add.reduce(g * dlt, axis=0)  # ||r||² - ||r - A d||²
+            if icpt:
+                dlt[0] -= c @ dlt[1:]
+            size = (np.abs(dlt) / np.maximum(np.abs(beta), _TINY)).max(initial=0.0)
+            if not size <= 0.5 * prev:  # not contracting (or not finite): the full path
+                return None
+            beta += dlt
+            prev = size
+            if size * rho <= _EPS or size <= _EPS:  # the next step would move β by < eps
+                break
+        ssr = np.maximum(np.add.reduce(wres * res, axis=0).astype(np.float64) - gd, 0.0)
     Rinv, _ = lapack.dtrtri(Rx)  # upper triangular (Rx's lower part is zero), diag > 0
     if icpt:  # T R⁻¹ with T = [[1, -cᵀ], [0, I]]: the user's coordinates
         Rinv[0] -= c @ Rinv[1:]
@@ -290,7 +305,7 @@ def _seminormal_lstsq(
         shift_x=c if icpt else np.zeros(p),
         R_x=np.ascontiguousarray(Rx),
         condition_number=Deferred(solution_condition),
-        method="exact",
+        method=method,
     )
 
 
