@@ -483,8 +483,12 @@ class RegressionResult:
     @property
     def bse(self) -> np.ndarray:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
-        if self.cov_reason is None and self.df_resid > 0 and not self.solution.aliased.any():
-            diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
+        sol = self.solution
+        if self.cov_reason is None and self.df_resid > 0 and not sol.aliased.any():
+            if stored(self, "covariance") is _LAZY_NONROBUST:  # its diagonal, without it
+                diag = np.diagonal(sol.cov_unscaled)[:, None] * st.scale_values(self)
+            else:
+                diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
             if (diag >= 0).all() and (diag < np.inf).all():  # every entry available
                 return self._per_param(np.sqrt(diag))
         return self._per_param(st.bse(self).value)

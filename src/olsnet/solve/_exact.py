@@ -54,7 +54,7 @@ __all__ = ["EXT", "exact_lstsq", "fast_path_applies", "refine_augmented"]
 EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
 _TINY = np.finfo(np.float64).tiny
-_SAFE_NORM = 2.0 ** (SCALE_FREE_EXP - 10)  # column norms whose squares (and sums) stay finite
+_SAFE_SQ = 2.0 ** (2 * SCALE_FREE_EXP - 20)  # squared column norms whose sums stay finite
 # longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
 # Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
 USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
@@ -217,17 +217,19 @@ def _seminormal_lstsq(
         R *= np.copysign(1.0, np.diagonal(R))[:, None]
     d = np.diagonal(R)
     colsq = np.add.reduce(R * R, axis=0)  # squared norms of the shifted columns
-    if icpt:  # ||z||² = ||z - c||² + 2 c Σw(z - c) + c² Σw, with Σw(z - c) = R00 R0j, Σw = R00²
-        cc = np.concatenate([[0.0], c, cy])
-        full = colsq + cc * d[0] * (2.0 * R[0] + cc * d[0])
-        colnorms = np.sqrt(np.maximum(full, colsq))
-    else:
-        colnorms = np.sqrt(colsq)
+    # unshifted (weighted) squared norms of the X columns, the aliasing rule's reference
+    if not icpt:
+        xx = colsq[:k_x]
+    else:  # einsum, not BLAS gemv, with weights: no BLAS threads woken
+        xx = np.add.reduce(X * X, axis=0) if w is None else np.einsum("i,ij->j", w, X * X)
     # the squares of every column stay far inside float64 (else the scaled full path); NaN or
-    # inf in X (which make R non-finite) fail this too
-    if not (colnorms.max() < _SAFE_NORM and colnorms.min() > 1.0 / _SAFE_NORM):
+    # inf in X or y (which make R non-finite) fail this too
+    if not (
+        colsq.max() < _SAFE_SQ and colsq.min() > 1.0 / _SAFE_SQ and xx.max(initial=0.0) < _SAFE_SQ
+    ):
         return None
-    if not (d[:k_x] > tol * colnorms[:k_x]).all():  # an aliased column: the full path names it
+    dx = d[icpt:k_x]  # an aliased column: the full path names it (the intercept is never)
+    if p and not (dx * dx > (tol * tol) * xx).all():
         return None
     Rx = R[:k_x, :k_x]
     rcond, info = lapack.dtrcon(Rx / np.sqrt(colsq[:k_x]))  # κ₁ of the column-scaled R
@@ -239,12 +241,14 @@ def _seminormal_lstsq(
         beta[0] += cy - c @ beta[1:]  # the user's intercept
     if icpt:
         centered = np.add.reduce(R[1:, k_x:] ** 2, axis=0)
-        uncentered = np.add.reduce(Y * Y, axis=0) if w is None else w @ (Y * Y)
+        uncentered = np.add.reduce(Y * Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y * Y)
     else:
         uncentered = colsq[k_x:]
-        ybar = (np.add.reduce(Y, axis=0) if w is None else w @ Y) / sw
+        ybar = (np.add.reduce(Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y)) / sw
         dev = Y - ybar
-        centered = np.einsum("ij,ij->j", dev, dev) if w is None else w @ (dev * dev)
+        centered = (
+            np.einsum("ij,ij->j", dev, dev) if w is None else np.einsum("i,ij->j", w, dev * dev)
+        )
     tss = centered if icpt else uncentered
     ssr = np.add.reduce(R[k_x:, k_x:] ** 2, axis=0)  # Householder QR's own residual norm
     # the accuracy policy of the normal equations (_policy): κ ≤ GRAM_CLEAN_COND and no
@@ -325,7 +329,8 @@ def exact_lstsq(
     q = Y.shape[1]
     k_x = int(fit_intercept) + p
     if fast_path_applies(X, Y, w, fit_intercept):
-        sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
+        with np.errstate(all="ignore"):  # NaN, inf or extreme scales: declined below
+            sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
         if sol is not None:
             return sol
     # No shift here: QR is backward stable on the raw columns, and the refinement then recovers

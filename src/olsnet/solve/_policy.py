@@ -153,9 +153,10 @@ def lstsq(
     # fewer rows than columns (wide data): the exact path, whose rank rule runs on the data
     if policy == "exact" or (policy == "auto" and (n * k <= EXACT_AUTO_MAX_ELEMENTS or n < k)):
         if fast_path_applies(X, Y, sample_weight, fit_intercept):
-            sol = _seminormal_lstsq(
-                X, Y, sample_weight, fit_intercept, names, tol, refine=policy == "exact"
-            )
+            with np.errstate(all="ignore"):  # NaN, inf or extreme scales: declined, see below
+                sol = _seminormal_lstsq(
+                    X, Y, sample_weight, fit_intercept, names, tol, refine=policy == "exact"
+                )
             if sol is not None:  # else: aliased, ill-conditioned, extreme scales or not finite
                 return sol
         if check_finite_X:
