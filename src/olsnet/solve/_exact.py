@@ -171,8 +171,10 @@ def _seminormal_lstsq(
     ``COV_REFINE_COND`` (estimated by ``dtrcon``, 1-norm, on the column-scaled R) each step
     contracts the error by ``ρ ≈ (k κ)² eps`` (< 1e-8 here), so the loop stops as soon as the
     next step would move β by less than eps (``size · ρ ≤ eps``), usually after one step, and
-    ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. Designs with an aliased column, a larger κ, or columns
-    whose squares leave ``2^±SCALE_FREE_EXP`` return None (the full path handles them);
+    ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. With ``refine=False`` (``policy="auto"``) QR's answer is
+    kept as it is where the normal equations' policy would keep theirs (κ ≤ ``GRAM_CLEAN_COND``,
+    TSS/SSR ≤ ``SSR_CANCELLATION``; method "qr"). Designs with an aliased column, a larger κ, or
+    columns whose squares leave ``2^±SCALE_FREE_EXP`` return None (the full path handles them);
     so does a non-finite X (the caller's scan then names the cell).
     ``condition_number`` is left deferred (its SVD is made on first read).
     """
