@@ -2,9 +2,11 @@
 wide data, and the large-fit targets, side by side with statsmodels, scikit-learn and NumPy in
 one run.
 
-    python benchmarks/bench_speed.py [--quick]
+    python benchmarks/bench_speed.py [--quick] [--part small --part bootstrap ...]
 
-Writes ``benchmarks/results/speed.md`` and replaces its section in BENCHMARKS.md. Ratios are
+Writes ``benchmarks/results/speed.md`` and replaces its section in BENCHMARKS.md; with
+``--part`` (small, busy, bootstrap, hc, wide, large; busy implies small) only those parts run and
+only their subsections of that section are replaced (``results/speed-PARTS.md``). Ratios are
 taken within this one run (the peers run interleaved with olsnet, loop by loop), so a machine
 that is busy with other work shifts every column alike; the section says how busy it was.
 """
@@ -182,9 +184,13 @@ def part_wide(ps: list[int]) -> str:
         t_np = _common.median_time(lambda A=A, y=y: np.linalg.lstsq(A, y, rcond=None), repeats=3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AliasedColumnWarning)
-            t0 = time.perf_counter()
-            model = olsnet.LinearRegression().fit(X, y)
-            t_ols = time.perf_counter() - t0
+            olsnet.LinearRegression().fit(X[:50, :200], y[:50])  # warm-up: first-call imports
+            times = []
+            for _ in range(3):  # median of 3, as numpy's
+                t0 = time.perf_counter()
+                model = olsnet.LinearRegression().fit(X, y)
+                times.append(time.perf_counter() - t0)
+            t_ols = statistics.median(times)
         aliased = int(np.isnan(model.coef_).sum())
         rows.append([f"(300 x {p:,})", t_ols, t_np, t_ols / t_np, model.rank_, aliased])
     return _common.markdown_table(
@@ -227,11 +233,73 @@ def _replace_section(path: Path, heading: str, text: str) -> None:
 HEADING = "## Speed at every size (`python benchmarks/bench_speed.py`)"
 
 
+PARTS = ("small", "busy", "bootstrap", "hc", "wide", "large")
+
+
+def _replace_subsection(path: Path, title: str, body: str) -> None:
+    """Replace the ``### title...`` subsection of the speed section (up to the next heading)."""
+    old = path.read_text()
+    start = old.find(HEADING)
+    sub = old.find("\n### " + title, start) if start >= 0 else -1
+    if sub < 0:
+        return
+    line_end = old.find("\n", sub + 1)
+    nxt = min(
+        i for i in (old.find("\n### ", line_end), old.find("\n## ", line_end), len(old)) if i >= 0
+    )
+    path.write_text(old[: line_end + 1] + "\n" + body.strip() + "\n" + old[nxt:])
+
+
+def main_parts(parts: list[str], quick: bool) -> None:
+    """Run the named parts only; replace their subsections of the BENCHMARKS.md section."""
+    loops = 3 if quick else 7
+    load = os.getloadavg()[0]
+    note = (
+        f"Command: `python benchmarks/bench_speed.py{' --quick' if quick else ''} "
+        + " ".join(f"--part {p}" for p in parts)
+        + f"`; load average when the run started: {load:.1f} on {os.cpu_count()} CPUs"
+        + (" (a shared, busy machine: compare ratios within a table)." if load > 1 else ".")
+    )
+    out: list[tuple[str, str]] = []
+    if "small" in parts or "busy" in parts:
+        small, quiet = part_small(loops, quick)
+        print(small, flush=True)
+        out.append(("Small problems", note + "\n\n" + small))
+        if "busy" in parts:
+            busy = part_busy(quiet, loops, quick)
+            print(busy, flush=True)
+            out.append(("The same olsnet fits with two busy", note + "\n\n" + busy))
+    if "bootstrap" in parts:
+        boot = part_bootstrap(1 if quick else 3)
+        print(boot, flush=True)
+        out.append(("Bootstrap", note + "\n\n" + boot))
+    hc_sizes = [(1_000_000, 10), (400_000, 50)] if quick else [(1_000_000, 10), (2_000_000, 50)]
+    if "hc" in parts:
+        hc = part_hc(hc_sizes, 1 if quick else 3)
+        print(hc, flush=True)
+        out.append(("HC3 standard errors", note + "\n\n" + hc))
+    if "wide" in parts:
+        wide = part_wide([1_000] if quick else [1_000, 10_000])
+        print(wide, flush=True)
+        out.append(("Wide data", note + "\n\n" + wide))
+    if "large" in parts:
+        large = part_large(hc_sizes, 1 if quick else 3)
+        print(large, flush=True)
+        out.append(("Large fits", note + "\n\n" + large))
+    _common.write_section("speed-" + "-".join(parts), "\n\n".join(b for _, b in out))
+    for title, body in out:
+        _replace_subsection(Path(__file__).parent.parent / "BENCHMARKS.md", title, body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--part", action="append", choices=PARTS, help="run only these parts")
     args = ap.parse_args()
     quick = args.quick
+    if args.part:
+        main_parts(args.part, quick)
+        return
     loops = 3 if quick else 7
     load = os.getloadavg()[0]
     small, quiet = part_small(loops, quick)

@@ -91,6 +91,26 @@ def _is_raw_frame(X: Any, feature_names: tuple[str, ...]) -> bool:
     return cols is not None and [str(c) for c in cols] != list(feature_names)
 
 
+class _SingularValues:
+    """``singular_``: singular values of the (centred, weighted) X, as scikit-learn's, from the
+    fit's R (an SVD most callers never read, made on first read and kept in the instance)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        result = obj.__dict__.get("result_")
+        if result is None:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute 'singular_'")
+        sol = result.solution
+        p = result.n_features
+        icpt = int(result.k_constant)
+        R = sol.R_x[icpt:, icpt:] if sol.R_x.size else np.zeros((0, 0))
+        sv = np.linalg.svd(R, compute_uv=False) if R.size else np.zeros(0)
+        value = np.concatenate([sv, np.zeros(p - sv.size)])
+        obj.__dict__["singular_"] = value  # a non-data descriptor: the instance's value wins
+        return value
+
+
 class LinearRegression:
     """Ordinary (and weighted) least squares, exact to double precision, with full inference.
 
@@ -160,6 +180,7 @@ class LinearRegression:
 
     coef_: np.ndarray
     intercept_: Any
+    singular_ = _SingularValues()
     _partial: dict[str, Any] | None
     _qr_state: Any
 
@@ -362,13 +383,9 @@ class LinearRegression:
         return self
 
     def _set_extras(self, result: Any, dtype: Any) -> None:
-        """``singular_`` and the input's float dtype (float32 in, float32 coef_ out)."""
-        sol = result.solution
-        p = result.n_features
-        icpt = int(result.k_constant)
-        R = sol.R_x[icpt:, icpt:] if sol.R_x.size else np.zeros((0, 0))
-        sv = np.linalg.svd(R, compute_uv=False) if R.size else np.zeros(0)
-        self.singular_ = np.concatenate([sv, np.zeros(p - sv.size)])
+        """The input's float dtype (float32 in, float32 coef_ out); ``singular_`` of the new
+        fit is made on first read (:class:`_SingularValues`)."""
+        self.__dict__.pop("singular_", None)
         self._dtype = dtype
         if dtype == np.float32:
             self.coef_ = np.asarray(self.coef_, dtype=np.float32)

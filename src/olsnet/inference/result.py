@@ -12,19 +12,29 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._types import RESULT_COV_TYPES, check_option
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
+from ..solve._kernels import tri_inv
+from ..solve._lazy import Deferred, LazyField, stored
 from . import _statistics as st
 from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
-from ._rows import factor_solve, to_centred
+from ._rows import to_centred
 from ._statistics import Stat
-from .covariance import HC_MEATS, ResidualPass, meat_kinds, residual_pass, sandwich
+from .covariance import (
+    HC_MEATS,
+    ResidualPass,
+    meat_kinds,
+    nonrobust_covariance,
+    residual_pass,
+    sandwich,
+)
 from .hypothesis import ContrastResults, compare_f_test, wald
 from .influence import OLSInfluence, collect_rows
 
@@ -105,18 +115,20 @@ class RegressionResult:
     solution: LstsqSolution = field(repr=False)
     """The solver's record (read-only arrays): ``params`` (k, q), ``cov_unscaled`` (k, k),
     ``ssr``, ``centered_tss``, ``uncentered_tss`` (q,), ``aliased`` (k,), ``R_x``, ``shift_x``."""
-    covariance: np.ndarray = field(repr=False)
-    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only)."""
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     y_ndim: int
+    covariance: LazyField[np.ndarray] = LazyField()  # noqa: RUF009 (required: no default)
+    """(q, k, k) covariance of each output's coefficients under ``cov_type`` (read-only; made
+    from ``cov_middle`` and ``R_x`` on first read, see :mod:`olsnet.solve._lazy`)."""
     cov_type: str = "nonrobust"
     n_dropped: int = 0
     optimality: Optimality | None = None
     cov_reason: str | None = None
     """Why the covariance (and every statistic from it) is not available, or None."""
-    cov_middle: np.ndarray | None = field(default=None, repr=False)
-    """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``."""
+    cov_middle: LazyField[np.ndarray | None] = LazyField(default=None)  # noqa: RUF009
+    """(q, r, r) the covariance in the solver's factored basis: ``V = F S Fᵀ``, ``F = T R⁻¹``
+    (nonrobust: ``s² I``, made on first read)."""
     cov_kwds: tuple[tuple[str, Any], ...] = ()
     """The covariance's options (groups, n_groups, maxlags, kernel...) as (name, value) pairs."""
     df_inference: float | None = None
@@ -127,6 +139,11 @@ class RegressionResult:
     """A formula fit's :class:`~olsnet.data.model_spec.ModelSpec` (encodes raw new rows for
     :meth:`predict` / :meth:`get_prediction`), or None."""
     _cache: _Cache = field(default_factory=_Cache, repr=False)
+
+    def __repr__(self) -> str:  # the dataclass's, without the (lazy) arrays
+        shown = (f for f in fields(self) if f.repr and f.name not in _LAZY_FIELDS)
+        body = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in shown)
+        return f"{type(self).__name__}({body})"
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -187,7 +204,7 @@ class RegressionResult:
         frozen = replace(
             solution,
             params=_readonly(solution.params),
-            cov_unscaled=_readonly(solution.cov_unscaled),
+            cov_unscaled=_readonly_field(solution, "cov_unscaled"),
             ssr=_readonly(solution.ssr),
             centered_tss=_readonly(solution.centered_tss),
             uncentered_tss=_readonly(solution.uncentered_tss),
@@ -198,21 +215,23 @@ class RegressionResult:
             rank=int(solution.rank),
             sum_weights=float(solution.sum_weights),
             fit_intercept=bool(solution.fit_intercept),
-            condition_number=float(solution.condition_number),
+            condition_number=_float_field(solution, "condition_number"),
             method=str(solution.method),
         )
+        nonrobust = cov_type == "nonrobust"  # as with_cov("nonrobust"), without the copy
         res = cls(
             solution=frozen,
-            covariance=_readonly(np.zeros((q, 0, 0))),
+            covariance=_LAZY_NONROBUST if nonrobust else _NO_COVARIANCE,
             feature_names=fnames,
             target_names=tnames,
             y_ndim=int(y_ndim),
             n_dropped=int(n_dropped),
             optimality=optimality,
+            cov_middle=_LAZY_NONROBUST_MIDDLE if nonrobust else None,
             source=source,
             _cache=_Cache(data_pass, sum_log_weights, residual_tests),
         )
-        return res.with_cov(cov_type)
+        return res if nonrobust else res.with_cov(cov_type)
 
     def with_cov(self, cov_type: str, **options: Any) -> RegressionResult:
         """A new result with covariance ``cov_type``.
@@ -252,17 +271,21 @@ class RegressionResult:
             An unknown ``cov_type`` or option, ``maxlags`` out of range.
         """
         check_option("cov_type", cov_type, RESULT_COV_TYPES)
+        if cov_type == "nonrobust" and not options:  # s² (XᵀWX)⁻¹: made on first read
+            return replace(
+                self,
+                cov_type=cov_type,
+                covariance=_LAZY_NONROBUST,
+                cov_middle=_LAZY_NONROBUST_MIDDLE,
+                cov_reason=None,
+                cov_kwds=(),
+                df_inference=None,
+            )
         choice = choose_covariance(self, cov_type, **options)
-        sol = self.solution
-        k, q = sol.params.shape
-        kept = sol.kept
-        F = factor_solve(sol, to_centred(sol, np.eye(kept.size)))  # T R⁻¹ (r, r)
-        cov = np.full((q, k, k), np.nan)
-        cov[:, kept[:, None], kept[None, :]] = sandwich(F, choice.middle)
         return replace(
             self,
             cov_type=cov_type,
-            covariance=_readonly(cov),
+            covariance=_LAZY_COVARIANCE,
             cov_middle=_readonly(choice.middle),
             cov_reason=choice.reason,
             cov_kwds=choice.kwds,
@@ -482,6 +505,14 @@ class RegressionResult:
     @property
     def bse(self) -> np.ndarray:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
+        sol = self.solution
+        if self.cov_reason is None and self.df_resid > 0 and not sol.aliased.any():
+            if stored(self, "covariance") is _LAZY_NONROBUST:  # its diagonal, without it
+                diag = np.diagonal(sol.cov_unscaled)[:, None] * st.scale_values(self)
+            else:
+                diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
+            if (diag >= 0).all() and (diag < np.inf).all():  # every entry available
+                return self._per_param(np.sqrt(diag))
         return self._per_param(st.bse(self).value)
 
     @property
@@ -779,6 +810,75 @@ class _Rows:
 
     def blocks(self) -> Any:
         yield self.X, self.Y, self.w
+
+
+def _covariance_of(res: RegressionResult) -> np.ndarray:
+    """(q, k, k) ``F S Fᵀ`` with ``F = T R⁻¹`` (``dtrtri``: no BLAS threads) and ``S`` the
+    result's ``cov_middle``; NaN rows and columns for aliased coefficients."""
+    sol = res.solution
+    k, q = sol.params.shape
+    kept = sol.kept
+    middle = res.cov_middle
+    assert middle is not None  # a deferred covariance is only made with its middle
+    F = to_centred(sol, np.eye(kept.size)) @ tri_inv(sol.R_x)  # T R⁻¹ (r, r)
+    V = sandwich(F, middle)
+    if kept.size == k:
+        cov = np.ascontiguousarray(np.broadcast_to(V, (q, k, k)))
+    else:
+        cov = np.full((q, k, k), np.nan)
+        cov[:, kept[:, None], kept[None, :]] = V
+    cov.flags.writeable = False
+    return cov
+
+
+def _nonrobust_covariance(res: RegressionResult) -> np.ndarray:
+    """(q, k, k) ``s²ⱼ (XᵀWX)⁻¹``, statsmodels' ``scale * normalized_cov_params``: the
+    solver's ``cov_unscaled`` (refined where the design is ill-conditioned; NaN for aliased
+    coefficients) times each output's scale."""
+    cov = nonrobust_covariance(res.solution.cov_unscaled, st.scale_values(res))
+    cov.flags.writeable = False
+    return cov
+
+
+def _nonrobust_middle(res: RegressionResult) -> np.ndarray:
+    """(q, r, r) ``s² I`` (the nonrobust covariance's middle)."""
+    return _readonly(st.scale_values(res)[:, None, None] * np.eye(res.rank))
+
+
+_LAZY_COVARIANCE = Deferred(_covariance_of)
+_LAZY_NONROBUST = Deferred(_nonrobust_covariance)
+_LAZY_FIELDS = ("covariance", "cov_middle")  # not in the repr (as before they were lazy)
+_LAZY_NONROBUST_MIDDLE = Deferred(_nonrobust_middle)
+_NO_COVARIANCE = np.zeros((0, 0, 0))  # replaced by with_cov in from_solution
+_NO_COVARIANCE.flags.writeable = False
+
+
+def _readonly_field(obj: Any, name: str) -> Any:
+    """A read-only copy of array field ``name``, or (not yet made) a deferred one."""
+    value = stored(obj, name)
+    if type(value) is Deferred:
+        return Deferred(partial(_readonly_of, value.compute))
+    return _readonly(value)
+
+
+def _float_field(obj: Any, name: str) -> Any:
+    value = stored(obj, name)
+    if type(value) is Deferred:
+        return Deferred(partial(_float_of, value.compute))
+    return float(value)
+
+
+def _readonly_of(compute: Any, obj: Any) -> np.ndarray:
+    out = compute(obj)
+    out = np.array(
+        out, dtype=np.float64, copy=not (isinstance(out, np.ndarray) and out.flags.owndata)
+    )
+    out.flags.writeable = False
+    return out
+
+
+def _float_of(compute: Any, obj: Any) -> float:
+    return float(compute(obj))
 
 
 def _pass_over(

@@ -17,6 +17,7 @@ the size of the residual, which plain QR (error ~ cond² · eps · |r|) is not.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,24 +28,33 @@ from ._fold import CHUNK_ROWS as FOLD_CHUNK_ROWS
 from ._fold import fold_arrays
 from ._gram import scaled_condition
 from ._kernels import PANEL, tri_inv, tri_solve
+from ._lazy import Deferred
 from ._solution import (
     ALIAS_TOL,
+    SCALE_FREE_EXP,
     LstsqSolution,
     _embed,
     _unshifted_colnorms,
-    condition_number_of,
     decide_rank,
+    embedded_cov,
     name_aliased,
-    unshift,
+    solution_condition,
 )
 from ._state import augmented_block
-from ._thresholds import COV_REFINE_COND, REFINE_MAX_PASSES
+from ._thresholds import (
+    COV_REFINE_COND,
+    GRAM_CLEAN_COND,
+    REFINE_MAX_PASSES,
+    SSR_CANCELLATION,
+)
 from ._wide import WIDE_MIN_COLUMNS, aliased_in_order
 
-__all__ = ["EXT", "exact_lstsq", "refine_augmented"]
+__all__ = ["EXT", "exact_lstsq", "fast_path_applies", "refine_augmented"]
 
 EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
+_TINY = np.finfo(np.float64).tiny
+_SAFE_SQ = 2.0 ** (2 * SCALE_FREE_EXP - 20)  # squared column norms whose sums stay finite
 # longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
 # Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
 USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
@@ -117,6 +127,31 @@ def refinement_loop(
     return x, r, it
 
 
+# LAPACK dgeqrf on (n, k) with n·k up to this runs unblocked (k < its block size) and its
+# level-2 BLAS calls (at most n x k) stay under OpenBLAS's threading thresholds (8,192 for dger,
+# 9,216 for dgemv): the calling thread only. One f2py call costs ~1 µs against ~10 µs for
+# dtpqrt through ctypes at (100, 5).
+_GEQRF_MAX_ELEMENTS = 8192
+_UPPER: dict[int, np.ndarray] = {}
+
+
+def _upper_mask(k: int) -> np.ndarray:
+    """(k, k) ones on and above the diagonal, zeros below (cached per k)."""
+    mask = _UPPER.get(k)
+    if mask is None:
+        mask = _UPPER[k] = np.triu(np.ones((k, k)))
+    return mask
+
+
+def fast_path_applies(
+    X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, fit_intercept: bool
+) -> bool:
+    """Whether :func:`_seminormal_lstsq` may take the fit: extended precision at hand, at least
+    twice as many rows as columns of ``[1 X Y]``, every weight positive."""
+    n, k = X.shape[0], int(fit_intercept) + X.shape[1] + Y.shape[1]
+    return USE_LONGDOUBLE and n >= 2 * k and (w is None or bool((w > 0).all()))
+
+
 def _seminormal_lstsq(
     X: np.ndarray,
     Y: np.ndarray,
@@ -124,124 +159,159 @@ def _seminormal_lstsq(
     fit_intercept: bool,
     names: tuple[str, ...] | None,
     tol: float,
+    refine: bool = True,
 ) -> LstsqSolution | None:
     """The exact path's fast branch for well-conditioned full-rank designs (None otherwise).
 
-    R of the mean-shifted ``√w [1, X - c, Y - c_y]`` by the blocked Householder fold (no Q,
-    LAPACK calls small enough to stay on the calling thread), then corrected semi-normal
-    refinement (Björck 1987; Higham §20.5) with residuals and ``Aᵀ r`` in extended precision
-    in the user's (unshifted) coordinates: ``β += R⁻¹R⁻ᵀ Aᵀ W (y - Aβ)`` until the step is at
-    rounding level. For a scaled condition number κ of the shifted ``[1 X]`` up to
-    ``COV_REFINE_COND`` each step contracts the error by about κ² eps (< 1e-11), so one or two
-    steps reach full double accuracy, and ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. Designs with an
-    aliased column or a larger κ return None (the full path with Q handles them).
+    R of the mean-shifted ``√w [1, X - c, Y - c_y]`` by ``dtpqrt`` (no Q; one call up to
+    ``FOLD_CHUNK_ROWS`` rows, the blocked fold beyond: every LAPACK call small enough to stay on
+    the calling thread), then corrected semi-normal refinement (Björck 1987; Higham §20.5) with
+    residuals and ``Aᵀ r`` in extended precision in the user's (unshifted) coordinates:
+    ``β += R⁻¹R⁻ᵀ Aᵀ W (y - Aβ)``. For a scaled condition number κ of the shifted ``[1 X]`` up to
+    ``COV_REFINE_COND`` (estimated by ``dtrcon``, 1-norm, on the column-scaled R) each step
+    contracts the error by ``ρ ≈ (k κ)² eps`` (< 1e-8 here), so the loop stops as soon as the
+    next step would move β by less than eps (``size · ρ ≤ eps``), usually after one step, and
+    ``R⁻¹R⁻ᵀ`` is accurate to ~κ eps. With ``refine=False`` (``policy="auto"``) QR's answer is
+    kept as it is where the normal equations' policy would keep theirs (κ ≤ ``GRAM_CLEAN_COND``,
+    TSS/SSR ≤ ``SSR_CANCELLATION``; method "qr"). Designs with an aliased column, a larger κ, or
+    columns whose squares leave ``2^±SCALE_FREE_EXP`` return None (the full path handles them);
+    so does a non-finite X (the caller's scan then names the cell).
+    ``condition_number`` is left deferred (its SVD is made on first read).
     """
     n, p = X.shape
     q = Y.shape[1]
-    icpt = fit_intercept
-    k_x = int(icpt) + p
+    icpt = int(fit_intercept)
+    k_x = icpt + p
     k = k_x + q
-    # any shift is an exact reparametrization here (the refinement works in the user's
-    # coordinates): double-precision means are enough to take the offsets out of κ
-    if icpt:
-        shift = np.concatenate(
-            [X.mean(axis=0), Y.mean(axis=0)]
-            if w is None  # einsum, not BLAS gemv: no BLAS threads woken
-            else [np.einsum("i,ij->j", w, X) / w.sum(), np.einsum("i,ij->j", w, Y) / w.sum()]
-        )
+    if w is None:
+        sw = float(n)
+        if icpt:
+            c = np.add.reduce(X, axis=0) / n
+            cy = np.add.reduce(Y, axis=0) / n
     else:
-        shift = np.zeros(p + q)
-    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away (no Q)
+        sw = float(np.add.reduce(w))
+        if icpt:  # einsum, not BLAS gemv: no BLAS threads woken
+            c = np.einsum("i,ij->j", w, X) / sw
+            cy = np.einsum("i,ij->j", w, Y) / sw
+    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away
         A = np.empty((k, n)).T  # (n, k) column-major
         if icpt:
             A[:, 0] = 1.0
-            np.subtract(X, shift[:p], out=A[:, 1 : 1 + p])
-            np.subtract(Y, shift[p:], out=A[:, 1 + p :])
+            np.subtract(X, c, out=A[:, 1:k_x])
+            np.subtract(Y, cy, out=A[:, k_x:])
         else:
             A[:, :p] = X
             A[:, p:] = Y
         if w is not None:
             A *= np.sqrt(w)[:, None]
-        R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))
+        if n * k <= _GEQRF_MAX_ELEMENTS:  # dgeqr2's level-2 calls stay on this thread
+            qr, _, _, info = lapack.dgeqrf(A, overwrite_a=1)
+            if info != 0:  # pragma: no cover - an illegal argument
+                return None
+            # the triangle, rows signed so that diag(R) >= 0
+            R = qr[:k] * np.copysign(_upper_mask(k), np.diagonal(qr)[:, None])
+        else:
+            R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))  # upper triangle only
+            R *= np.copysign(1.0, np.diagonal(R))[:, None]
     else:
-        R = fold_arrays(X, Y, w, icpt, shift=shift).R
-    R = np.triu(R)
-    R *= np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
-    if not np.isfinite(R).all():
+        shift = np.concatenate([c, cy]) if icpt else None
+        R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift).R)
+        R *= np.copysign(1.0, np.diagonal(R))[:, None]
+    d = np.diagonal(R)
+    colsq = np.add.reduce(R * R, axis=0)  # squared norms of the shifted columns
+    # unshifted (weighted) squared norms of the X columns, the aliasing rule's reference
+    if not icpt:
+        xx = colsq[:k_x]
+    else:  # einsum, not BLAS gemv, with weights: no BLAS threads woken
+        xx = np.add.reduce(X * X, axis=0) if w is None else np.einsum("i,ij->j", w, X * X)
+    # the squares of every column stay far inside float64 (else the scaled full path); NaN or
+    # inf in X or y (which make R non-finite) fail this too
+    if not (
+        colsq.max() < _SAFE_SQ and colsq.min() > 1.0 / _SAFE_SQ and xx.max(initial=0.0) < _SAFE_SQ
+    ):
         return None
-    colnorms = _unshifted_colnorms(R, shift, icpt)[:k_x]
-    diag = np.diagonal(R)[:k_x]
-    if not (diag > tol * colnorms).all():  # an aliased column: the full path names it
+    dx = d[icpt:k_x]  # an aliased column: the full path names it (the intercept is never)
+    if p and not (dx * dx > (tol * tol) * xx).all():
         return None
     Rx = R[:k_x, :k_x]
-    norms = np.sqrt((Rx * Rx).sum(axis=0))
-    rcond, info = lapack.dtrcon(Rx / norms)  # 1-norm estimate of κ of the column-scaled R
-    if info != 0 or rcond * COV_REFINE_COND < 1.0:
+    rcond, info = lapack.dtrcon(Rx / np.sqrt(colsq[:k_x]))  # κ₁ of the column-scaled R
+    if info != 0 or not rcond * COV_REFINE_COND >= 1.0:
         return None
-    XL, YL = X.astype(EXT), Y.astype(EXT)
-    wL = None if w is None else w.astype(EXT)
-    sw = EXT(n) if wL is None else wL.sum()
-    c = shift[:p]
-    beta = tri_solve(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
+    rho = min(1.0, (k_x / rcond) ** 2 * _EPS)  # contraction per refinement step
+    beta, _ = lapack.dtrtrs(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
     if icpt:
-        beta[0] += shift[p:] - c @ beta[1:]  # the user's intercept
-    prev = np.inf
-    res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
+        beta[0] += cy - c @ beta[1:]  # the user's intercept
     if icpt:
-        res -= beta[0].astype(EXT)
-    for _ in range(REFINE_MAX_PASSES + 2):
-        wres = res if wL is None else res * wL[:, None]
-        g = np.empty((k_x, q))
-        gx = XL.T @ wres  # (p, q) Xᵀ W r
-        if icpt:
-            g0 = wres.sum(axis=0)
-            g[0] = g0.astype(np.float64)
-            g[1:] = (gx - c.astype(EXT)[:, None] * g0).astype(np.float64)  # (X - c)ᵀ W r
+        centered = np.add.reduce(R[1:, k_x:] ** 2, axis=0)
+        uncentered = np.add.reduce(Y * Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y * Y)
+    else:
+        uncentered = colsq[k_x:]
+        ybar = (np.add.reduce(Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y)) / sw
+        dev = Y - ybar
+        centered = (
+            np.einsum("ij,ij->j", dev, dev) if w is None else np.einsum("i,ij->j", w, dev * dev)
+        )
+    tss = centered if icpt else uncentered
+    ssr = np.add.reduce(R[k_x:, k_x:] ** 2, axis=0)  # Householder QR's own residual norm
+    # the accuracy policy of the normal equations (_policy): κ ≤ GRAM_CLEAN_COND and no
+    # cancellation (TSS/SSR ≤ SSR_CANCELLATION) keep QR's answer as it is (error about
+    # κ eps + κ² eps ‖r‖ / (‖A‖ ‖β‖), below Gram's κ² eps); else (and always for
+    # policy="exact") refine in extended precision
+    method = "qr"
+    if refine or rcond * GRAM_CLEAN_COND < 1.0 or not (tss <= SSR_CANCELLATION * ssr).all():
+        method = "exact"
+        if icpt:  # [1 X] in extended precision: residuals and Aᵀ r in one product each
+            XL = np.empty((n, k_x), dtype=EXT)
+            XL[:, 0] = 1.0
+            XL[:, 1:] = X
         else:
-            g[:] = gx.astype(np.float64)
-        d = tri_solve(Rx, tri_solve(Rx, g, trans=True))  # shifted coordinates
-        if icpt:
-            d[0] -= c @ d[1:]
-        size = np.max(np.abs(d) / np.maximum(np.abs(beta), np.finfo(float).tiny), initial=0.0)
-        if not np.isfinite(size) or size > 0.5 * prev:
-            return None  # not contracting: leave it to the full path
-        beta += d
-        prev = size
-        if size <= _EPS:
-            break
-        res = YL - XL @ beta[int(icpt) :].astype(EXT)  # (n, q) in extended precision
-        if icpt:
-            res -= beta[0].astype(EXT)
-    wres = res if wL is None else res * wL[:, None]  # the last step moved β by < eps
-    ssr = (wres * res).sum(axis=0).astype(np.float64)
-    wy = YL if wL is None else YL * wL[:, None]
-    ybar = wy.sum(axis=0) / sw
-    dev = YL - ybar
-    centered = ((dev * dev).sum(axis=0) if wL is None else wL @ (dev * dev)).astype(np.float64)
-    uncentered = (wy * YL).sum(axis=0).astype(np.float64)
-    Rinv = tri_inv(Rx)
+            XL = X.astype(EXT)
+        wL = None if w is None else w.astype(EXT)
+        YL = Y.astype(EXT)
+        cL = c.astype(EXT)[:, None] if icpt else None
+        prev = np.inf
+        for _ in range(REFINE_MAX_PASSES + 2):
+            res = YL - XL @ beta.astype(EXT)  # (n, q) in extended precision
+            wres = res if wL is None else res * wL[:, None]
+            gu = XL.T @ wres  # (k_x, q) [1 X]ᵀ W r
+            if icpt:
+                g = np.empty((k_x, q))
+                g[0] = gu[0]
+                g[1:] = gu[1:] - cL * gu[0]  # (X - c)ᵀ W r
+            else:
+                g = gu.astype(np.float64)
+            h, _ = lapack.dtrtrs(Rx, g, trans=1)  # (diag(Rx) > 0: checked by dtrcon above)
+            dlt, _ = lapack.dtrtrs(Rx, h)  # R⁻¹R⁻ᵀ g, shifted coordinates
+            gd = np.add.reduce(g * dlt, axis=0)  # ||r||² - ||r - A d||²
+            if icpt:
+                dlt[0] -= c @ dlt[1:]
+            size = (np.abs(dlt) / np.maximum(np.abs(beta), _TINY)).max(initial=0.0)
+            if not size <= 0.5 * prev:  # not contracting (or not finite): the full path
+                return None
+            beta += dlt
+            prev = size
+            if size * rho <= _EPS or size <= _EPS:  # the next step would move β by < eps
+                break
+        ssr = np.maximum(np.add.reduce(wres * res, axis=0).astype(np.float64) - gd, 0.0)
+    Rinv, _ = lapack.dtrtri(Rx)  # upper triangular (Rx's lower part is zero), diag > 0
+    if icpt:  # T R⁻¹ with T = [[1, -cᵀ], [0, I]]: the user's coordinates
+        Rinv[0] -= c @ Rinv[1:]
     cov = Rinv @ Rinv.T
-    T = np.eye(k_x)
-    if icpt:
-        T[0, 1:] = -c
-    cov = T @ cov @ T.T  # the user's coordinates
-    cov = 0.5 * (cov + cov.T)
-    kept = np.arange(k_x)
     return LstsqSolution(
         params=beta,
         cov_unscaled=cov,
         ssr=ssr,
-        centered_tss=np.maximum(centered, 0.0),
+        centered_tss=centered,
         uncentered_tss=uncentered,
         nobs=n,
-        sum_weights=float(sw),
+        sum_weights=sw,
         rank=k_x,
         aliased=np.zeros(k_x, dtype=bool),
-        fit_intercept=icpt,
-        shift_x=c.copy(),
+        fit_intercept=bool(icpt),
+        shift_x=c if icpt else np.zeros(p),
         R_x=np.ascontiguousarray(Rx),
-        condition_number=condition_number_of(Rx, c, icpt, kept),
-        method="exact",
+        condition_number=Deferred(solution_condition),
+        method=method,
     )
 
 
@@ -260,8 +330,9 @@ def exact_lstsq(
     n, p = X.shape
     q = Y.shape[1]
     k_x = int(fit_intercept) + p
-    if USE_LONGDOUBLE and n >= 2 * (k_x + q):
-        sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
+    if fast_path_applies(X, Y, w, fit_intercept):
+        with np.errstate(all="ignore"):  # NaN, inf or extreme scales: declined below
+            sol = _seminormal_lstsq(X, Y, w, fit_intercept, names, tol)
         if sol is not None:
             return sol
     # No shift here: QR is backward stable on the raw columns, and the refinement then recovers
@@ -310,9 +381,10 @@ def exact_lstsq(
     Yu = Y.astype(EXT)
     wu = np.ones(n, dtype=EXT) if w is None else w.astype(EXT)
     uncentered = (wu @ (Yu * Yu)).astype(np.float64)
-    params = _embed(beta, kept, k_x, 1)
-    covf = _embed(cov, kept, k_x, 2)
-    params, covf = unshift(params, covf, shift[:p], shift[p:], fit_intercept)
+    params = _embed(beta, kept, k_x, 1)  # (no shift here: nothing to unshift)
+    # with aliased columns the (k_x, k_x) NaN-padded matrix is made on first read (a wide fit
+    # of 10,001 columns would otherwise allocate 800 MB that a caller of coef_ never reads)
+    covf: Any = cov if r == k_x else Deferred(partial(embedded_cov, cov))
     name_aliased(aliased, names, fit_intercept)
     return LstsqSolution(
         params=params,
@@ -327,6 +399,6 @@ def exact_lstsq(
         fit_intercept=fit_intercept,
         shift_x=shift[:p].copy(),
         R_x=Rx,
-        condition_number=condition_number_of(Rx, shift[:p], fit_intercept, kept),
+        condition_number=Deferred(solution_condition),
         method="exact",
     )

@@ -4,7 +4,8 @@ The thresholds named here live in ``olsnet.solve._thresholds``, with the measure
 
 * ``"exact"`` -- Householder QR plus extended-precision refinement (``_exact``): full double
   accuracy for any design with ``cond · eps < 1``. Chosen by ``"auto"`` for problems up to
-  ``EXACT_MAX_ELEMENTS`` entries of ``[1 X Y]``, where its copies of the data are cheap.
+  ``EXACT_AUTO_MAX_ELEMENTS`` entries of ``[1 X Y]`` (and for wide ones), where its
+  extended-precision passes are cheap.
 * ``"fast"`` -- normal equations by cache-sized blocks (``_gram``), checked: the condition number
   ``κ`` of the column-scaled R decides. ``κ ≤ GRAM_CLEAN_COND``: accepted as is (error about
   ``κ² eps``). Up to ``GRAM_MAX_COND``: corrected semi-normal refinement passes over the data
@@ -22,7 +23,7 @@ import numpy as np
 
 from .._types import SOLVER_POLICIES, check_option
 from .._validate import check_finite
-from ._exact import exact_lstsq
+from ._exact import _seminormal_lstsq, exact_lstsq, fast_path_applies
 from ._gram import BLOCK_ROWS, gram_state, scaled_condition
 from ._kernels import tri_solve
 from ._solution import (
@@ -36,6 +37,7 @@ from ._solution import (
 )
 from ._state import QRState
 from ._thresholds import (
+    EXACT_AUTO_MAX_ELEMENTS,
     EXACT_MAX_ELEMENTS,
     GRAM_CLEAN_COND,
     GRAM_MAX_COND,
@@ -149,7 +151,14 @@ def lstsq(
     n, p = X.shape
     k = int(fit_intercept) + p + Y.shape[1]
     # fewer rows than columns (wide data): the exact path, whose rank rule runs on the data
-    if policy == "exact" or (policy == "auto" and (n * k <= EXACT_MAX_ELEMENTS or n < k)):
+    if policy == "exact" or (policy == "auto" and (n * k <= EXACT_AUTO_MAX_ELEMENTS or n < k)):
+        if fast_path_applies(X, Y, sample_weight, fit_intercept):
+            with np.errstate(all="ignore"):  # NaN, inf or extreme scales: declined, see below
+                sol = _seminormal_lstsq(
+                    X, Y, sample_weight, fit_intercept, names, tol, refine=policy == "exact"
+                )
+            if sol is not None:  # else: aliased, ill-conditioned, extreme scales or not finite
+                return sol
         if check_finite_X:
             check_finite(X, "X", names)
         s_x, s_y = pow2_column_scales(X), pow2_column_scales(Y)  # binary exponents

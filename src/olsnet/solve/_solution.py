@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import AliasedColumnWarning
 from ._kernels import qr_r, tri_inv, tri_solve
+from ._lazy import LazyField
 from ._state import QRState
 
 __all__ = ["ALIAS_TOL", "LstsqSolution", "decide_rank", "solve_state"]
@@ -42,10 +43,13 @@ class LstsqSolution:
     condition_number : 2-norm condition number of the weighted ``[1 X]`` (kept columns), as
         statsmodels reports it (no scaling).
     method : how it was computed ("exact", "gram", "gram+refine", "qr-state", ...).
+
+    ``cov_unscaled`` and ``condition_number`` may be given as a
+    :class:`~olsnet.solve._lazy.Deferred` (made on first read: the fast path and wide fits
+    leave them so, see :mod:`olsnet.solve._lazy`).
     """
 
     params: np.ndarray
-    cov_unscaled: np.ndarray
     ssr: np.ndarray
     centered_tss: np.ndarray
     uncentered_tss: np.ndarray
@@ -56,8 +60,10 @@ class LstsqSolution:
     fit_intercept: bool
     shift_x: np.ndarray
     R_x: np.ndarray
-    condition_number: float
     method: str
+    # (last: a descriptor default, though required; made on first read when given a Deferred)
+    cov_unscaled: LazyField[np.ndarray] = LazyField()  # noqa: RUF009
+    condition_number: LazyField[float] = LazyField()  # noqa: RUF009
 
     @property
     def n_features(self) -> int:
@@ -174,6 +180,17 @@ def _embed(values: np.ndarray, kept: np.ndarray, k_x: int, axis_count: int) -> n
     out = np.full((k_x, k_x), np.nan)
     out[np.ix_(kept, kept)] = values
     return out
+
+
+def solution_condition(sol: LstsqSolution) -> float:
+    """``condition_number_of`` the solution's own factor (a deferred ``condition_number``)."""
+    return condition_number_of(sol.R_x, sol.shift_x, sol.fit_intercept, sol.kept)
+
+
+def embedded_cov(cov_kept: np.ndarray, sol: LstsqSolution) -> np.ndarray:
+    """(k_x, k_x) ``cov_unscaled`` from its kept block (r, r): NaN rows and columns for aliased
+    columns (a deferred ``cov_unscaled``: ``functools.partial(embedded_cov, cov_kept)``)."""
+    return _embed(cov_kept, sol.kept, sol.params.shape[0], 2)
 
 
 def condition_number_of(

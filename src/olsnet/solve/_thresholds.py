@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "COV_REFINE_COND",
+    "EXACT_AUTO_MAX_ELEMENTS",
     "EXACT_MAX_ELEMENTS",
     "FILE_GRAM_MAX_COND",
     "GRAM_BLAS_THREADED_BLOCK_BYTES",
@@ -23,9 +24,16 @@ __all__ = [
     "SSR_CANCELLATION",
 ]
 
-# policy="auto": the exact path (QR + extended-precision refinement) up to this many entries of
-# [1 X Y]; above it the checked normal equations (its copies of the data stop being cheap).
+# Device arrays, policy="auto": factored on the host by the exact path up to this many entries
+# of [1 X Y] (olsnet.solve._device).
 EXACT_MAX_ELEMENTS = 400_000
+# In-memory NumPy fits, policy="auto": the exact path (QR + extended-precision refinement) up to
+# this many entries of [1 X Y]; above it the checked normal equations (condition number decides,
+# refinement passes where it is needed: _policy). Its extended-precision passes (long double,
+# no BLAS) cost ~5x the Gram fold per entry: at (30,000 x 10) 9.9 ms against 1.6 ms for the
+# checked Gram path (scikit-learn 7.6 ms), at (1,000 x 10) the two are equal (0.7 ms), measured
+# on the loaded 2-core machine, 2026-11-30 (benchmarks/bench_speed.py --part small).
+EXACT_AUTO_MAX_ELEMENTS = 32_768
 # Condition number κ of the column-scaled R of [1 X] (in-memory normal equations):
 GRAM_CLEAN_COND = 30.0  # accepted as is: κ² eps ≈ 2e-13
 GRAM_MAX_COND = 1e6  # κ² eps ≈ 1e-4: corrected semi-normal refinement still contracts
