@@ -303,20 +303,28 @@ def predict(
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
     columns = [*((id_column,) if id_column else ()), *(f"predicted_{t}" for t in targets)]
-    if read_options:  # a CSV dialect (--sep, --encoding, ...): read through olsnet.read
+    reading = dict(read_options or {})
+    if "sql" in reading:  # a DuckDB query: its rows, in the query's order
         if spec is not None or id_column:
             raise typer.BadParameter(
-                "--sep/--decimal/--encoding/... are not yet supported with a formula model or "
-                "--id; convert the file to a plain CSV or Parquet first"
+                "--sql is not supported with a formula model or --id; write the query's "
+                "result to Parquet (COPY ... TO 'f.parquet') and predict on that file"
             )
-        source = read_features(data, names, missing=missing, **read_options)
+        source = read_features(data, names, missing=missing, **reading)
         blocks: Any = (
             _Block(X @ W.T + b)
             for X, _, _ in source.blocks()  # (b, q) each
         )
-    else:
+    else:  # CSV dialect options (--sep, --decimal, ...) as olsnet fit reads with
         blocks = predict_files(
-            W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
+            W,
+            b,
+            data,
+            spec=spec,
+            feature_names=names,
+            missing=missing,
+            id_column=id_column,
+            **reading,
         )
     counted = {"missing": 0}
 

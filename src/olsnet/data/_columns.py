@@ -185,6 +185,8 @@ def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
     """
     import pandas as pd
 
+    if isinstance(s.dtype, pd.CategoricalDtype) and _same_levels(s.cat.categories, levels):
+        return np.asarray(s.cat.codes, dtype=np.int64)  # encoded from Arrow already
     if levels and all(isinstance(v, str) for v in levels) and _is_text_dtype(s.dtype):
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -196,8 +198,15 @@ def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
         if arr is not None:
             codes = pc.index_in(arr, value_set=pa.array(list(levels), pa.large_string()))
             return np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    cat = pd.Categorical(level_values(s, levels), categories=list(levels))
-    return np.asarray(cat.codes, dtype=np.int64)
+    values = pd.Index(np.asarray(level_values(s, levels), dtype=object), dtype=object)
+    return np.asarray(pd.Index(list(levels), dtype=object).get_indexer(values), dtype=np.int64)
+
+
+def _same_levels(categories: Any, levels: tuple[Any, ...]) -> bool:
+    """Whether a Categorical's categories are exactly ``levels`` (values and types)."""
+    return len(categories) == len(levels) and all(
+        type(a) is type(b) and a == b for a, b in zip(categories, levels, strict=True)
+    )
 
 
 def _is_text_dtype(dtype: Any) -> bool:
