@@ -187,6 +187,13 @@ def test_predict_formula_model_with_a_csv_dialect_and_id(
     assert list(pred.columns) == ["key", "predicted_price"] and len(pred) == len(df)
     assert (pred.key == df.key).all()
     _assert_na_exclude_fitted_values(pred.predicted_price.to_numpy(), df)
+    # an id column with missing values (here a level column of the formula) passes through
+    status, out, err = _run(
+        ["predict", str(model), str(data), "--missing", "drop", "--id", "sex", *opts], capsys
+    )
+    lines = out.strip().splitlines()
+    assert status == 0 and len(lines) == len(df) + 1, err
+    assert lines[6] == "NA,NA" and lines[1].split(",")[0] == df.sex[0]
     # missing="raise": the line is counted after the skipped lines (row 5 is line 9)
     status, _, err = _run(["predict", str(model), str(data), *opts], capsys)
     assert status == 2 and "h.csv, line 9" in err and "'sex'" in err

@@ -333,7 +333,7 @@ def predict(
 
         for block in blocks:
             counted["missing"] += block.n_missing
-            cols = [] if block.ids is None else [pa.array(block.ids)]
+            cols = [] if block.ids is None else [pa.array(block.ids, from_pandas=True)]
             cols += [pa.array(block.predictions[:, j], from_pandas=True) for j in range(W.shape[0])]
             yield pa.table(cols, names=columns)
 
