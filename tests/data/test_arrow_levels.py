@@ -40,6 +40,11 @@ def test_integer_codes_and_unusable_kinds() -> None:
     values = [3, 1, None, 2, 3]
     got = arrow_level_codes(pa.array(values, pa.int64()), (1, 2, 3))
     np.testing.assert_array_equal(got, _pandas_codes(values, (1, 2, 3)))
+    # digits read as text from a CSV column in C(): "2" is the level 2
+    np.testing.assert_array_equal(
+        arrow_level_codes(pa.array(["3", None, "1"]), (1, 2, 3)),
+        _pandas_codes([3, None, 1], (1, 2, 3)),
+    )
     # an int8 column cannot hold the level 1000: the general path decides
     assert arrow_level_codes(pa.array([1, 2], pa.int8()), (1, 1000)) is None
     # floats and mixed levels are left to the general path
@@ -50,6 +55,7 @@ def test_integer_codes_and_unusable_kinds() -> None:
 def test_a_value_that_is_not_exactly_a_level_falls_back() -> None:
     assert arrow_level_codes(pa.array(["Bonn", "Trier"]), LEVELS) is None
     assert arrow_level_codes(pa.array(["+2", "3"]), (2, 3)) is None
+    assert arrow_level_codes(pa.array(["02", "3"]), (2, 3)) is None
     # a dictionary holding an unused value outside the levels still encodes its used ones
     arr = pa.DictionaryArray.from_arrays(pa.array([0, 2, None], pa.int32()),
                                          pa.array(["Bonn", "Trier", "Köln"]))  # fmt: skip

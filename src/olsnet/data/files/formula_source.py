@@ -304,7 +304,9 @@ def arrow_level_codes(arr: Any, levels: tuple[Any, ...]) -> np.ndarray | None:
     """(b,) int64 codes of an Arrow array among ``levels`` (-1 for a null), by Arrow's hash
     lookup (``pyarrow.compute.index_in``); a dictionary array through its dictionary.
 
-    Text arrays are matched against text levels, integer arrays against integer levels.
+    Text arrays are matched against text levels, integer arrays against integer levels, and
+    text arrays against integer levels written plainly (``"2"``, as a CSV column read in
+    ``C()`` holds them).
     Returns None for other kinds, and when a present value is not exactly one of the levels:
     the caller then takes the general path, which decides such values and names an unseen
     level with its row.
@@ -342,6 +344,8 @@ def _lookup(arr: Any, levels: tuple[Any, ...]) -> np.ndarray | None:
         value_set = pa.array(list(levels), pa.string())
     elif levels and all(type(v) is int for v in levels) and pa.types.is_integer(t):
         value_set = pa.array(list(levels), pa.int64())
+    elif levels and all(type(v) is int for v in levels) and _is_arrow_text(t):
+        value_set = pa.array([str(v) for v in levels], pa.string())  # C(k) of a CSV: "2" is 2
     else:
         return None
     try:
