@@ -255,7 +255,25 @@ def raw_frames(
     is written (resolved for this file)."""
     text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
     batches = open_batches(path, columns, text, batch_rows, dialect or CsvDialect())
-    return frames_of(batches, path, date_columns, levels)
+    return frames_of(_coalesced(batches, batch_rows), path, date_columns, levels)
+
+
+def _coalesced(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """Arrow record batches joined to at least ``rows`` rows each (the last may be shorter):
+    a CSV reader hands out one batch per block of bytes, and the formula layer costs per
+    call, not per row."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield held[0] if len(held) == 1 else pa.concat_batches(held)
+            held, count = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)
 
 
 def frames_of(
