@@ -69,6 +69,47 @@ def houses_frame(n: int, seed: int = 1):
     return df
 
 
+def bench_encode(n: int, levels: int, repeats: int, tmp: Path) -> list[list[object]]:
+    """The formula layer alone at full size: every design block of ``y ~ x + C(g)`` encoded
+    from the frame (what ``olsnet.ols`` folds) and from the Parquet file (the level pass over
+    the file, then each batch read and encoded), nothing folded. The fit adds the same QR fold
+    of the same blocks to both paths."""
+    import olsnet
+    from olsnet.data.formula_frame import FrameFormulaSource, complete_rows
+    from olsnet.data.model_spec import learn
+
+    frame = wide_factor_frame(n, levels)
+    path = tmp / "wide_full.parquet"
+    frame.to_parquet(path, row_group_size=65536)
+    formula = "y ~ x + C(g)"
+
+    def from_frame() -> int:  # as olsnet.ols does for a design too wide to hold whole
+        rows = complete_rows(formula, frame, weights=None, missing="raise")
+        spec = learn(formula, rows.frame, sample_rows=65536)
+        return sum(X.shape[0] for X, _, _ in FrameFormulaSource(spec, rows.frame, None).blocks())
+
+    def from_file() -> int:
+        return sum(X.shape[0] for X, _, _ in olsnet.read(path, formula=formula).blocks())
+
+    times: dict[str, list[float]] = {"frame": [], "parquet": []}
+    for _ in range(repeats):
+        for name, fn in (("frame", from_frame), ("parquet", from_file)):
+            t0 = time.perf_counter()
+            assert fn() == n
+            times[name].append(time.perf_counter() - t0)
+    m_frame, m_file = statistics.median(times["frame"]), statistics.median(times["parquet"])
+    print(f"encode: frame {m_frame:.2f} s, parquet {m_file:.2f} s", flush=True)
+    return [
+        ["design blocks from the frame", f"{n:,}", m_frame, "1.00"],
+        [
+            "design blocks from Parquet (level pass + read + encode)",
+            f"{n:,}",
+            m_file,
+            f"{m_file / m_frame:.2f}",
+        ],
+    ]
+
+
 def bench_fit(n: int, levels: int, repeats: int, tmp: Path) -> list[list[object]]:
     import olsnet
 
@@ -171,15 +212,19 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20,000 rows, 100 levels")
-    parser.add_argument("--part", choices=("all", "fit", "predict"), default="all")
+    parser.add_argument("--part", choices=("all", "fit", "encode", "predict"), default="all")
+    parser.add_argument("--encode-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     if args.quick:
         args.rows, args.levels, args.predict_rows = 20_000, 100, 20_000
+        args.encode_rows = 20_000
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        predict_rows = fit_rows = None
+        predict_rows = fit_rows = encode_rows = None
         if args.part in ("all", "predict"):
             predict_rows = bench_predict(args.predict_rows, args.repeats, Path(tmp))
+        if args.part in ("all", "encode"):
+            encode_rows = bench_encode(args.encode_rows, args.levels, args.repeats, Path(tmp))
         if args.part in ("all", "fit"):
             fit_rows = bench_fit(args.rows, args.levels, args.repeats, Path(tmp))
         took = time.perf_counter() - t0
@@ -198,6 +243,13 @@ def main() -> None:
             _common.markdown_table(
                 ["path", "rows", "params", "median s", "ratio", "agreement"], fit_rows
             ),
+        ]
+    if encode_rows is not None:
+        parts += [
+            f"### The formula layer alone: `y ~ x + C(g)`, {args.levels:,} levels, "
+            f"{args.encode_rows:,} rows, every design block encoded, nothing folded (median of "
+            f"{args.repeats}, alternating)",
+            _common.markdown_table(["path", "rows", "median s", "ratio"], encode_rows),
         ]
     if predict_rows is not None:
         parts += [
