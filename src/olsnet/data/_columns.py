@@ -180,8 +180,10 @@ def _plain_text(v: Any) -> str:
 def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
     """(n,) int codes of ``s`` among ``levels``: -1 for a missing value or an unseen level.
 
-    Text against text levels goes through Arrow's hash lookup (``pyarrow.compute.index_in``,
-    no Python objects per row); other kinds through a pandas Categorical.
+    A Categorical of exactly ``levels`` (as the file sources encode from Arrow) gives its own
+    codes; text against text levels goes through Arrow's hash lookup
+    (``pyarrow.compute.index_in``, no Python objects per row); other kinds through pandas'
+    index lookup (``Index.get_indexer``) of the values made comparable with the levels.
     """
     import pandas as pd
 
