@@ -272,7 +272,9 @@ def predict(
 
     A formula model reads the raw columns of its formula (levels, dates and transforms as in
     training). One output row per input row: with --missing drop a row with a missing value
-    gets an empty prediction (R's na.exclude) and is counted.
+    gets an empty prediction (R's na.exclude) and is counted. DATA is read with the options
+    olsnet fit reads with (--sep, --decimal, --encoding, --na-values, --skip-rows, --comment,
+    --sheet); --id KEY passes a key column through beside the predictions.
     """
     from ..api import model_spec_of, predict_files
     from ..data.files import read_features
