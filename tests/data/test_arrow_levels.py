@@ -99,3 +99,20 @@ def test_predict_files_from_parquet_equals_the_frame(tmp_path: Path, stored: str
     with pytest.raises(UnseenLevelError, match=r"'city' has the level 'Trier' at .*row 701"):
         list(predict_files(p[1:][None, :], p[:1], tmp_path / "bad.parquet",
                            spec=model_spec_of(res), batch_rows=256))  # fmt: skip
+
+
+def test_streamed_fit_from_dictionary_parquet_equals_statsmodels(tmp_path: Path) -> None:
+    """A fit streamed from Parquet whose text is stored as dictionaries (several batches, a
+    missing level dropped and counted) gives statsmodels' coefficients on the frame."""
+    smf = pytest.importorskip("statsmodels.formula.api")
+    df = _houses(900, 4)
+    df.loc[[10, 400], "city"] = None
+    df.astype({"city": "category"}).to_parquet(tmp_path / "h.parquet", row_group_size=100)
+    formula = "price ~ np.log(sqft) + C(city) + C(k)"
+    src = olsnet.read(tmp_path / "h.parquet", formula=formula, missing="drop", batch_rows=128)
+    res = olsnet.LinearRegression().fit(src).result_
+    ref = smf.ols(formula, df.dropna()).fit()
+    names = list(res.param_names)  # patsy puts the categorical terms first
+    assert res.nobs == 898 and sorted(names) == sorted(ref.params.index)
+    np.testing.assert_allclose(res.params, ref.params[names].to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(res.bse, ref.bse[names].to_numpy(), rtol=1e-10)
