@@ -234,7 +234,8 @@ class PredictionBlock:
     """Predictions of one batch of input rows (R's ``na.exclude``: one row per input row).
 
     ``predictions (b, q)`` is NaN where a row could not be predicted (a missing value);
-    ``ids (b,)`` holds the ``id`` column's values, or None; ``n_missing`` counts the NaN rows.
+    ``ids (b,)`` holds the ``id`` column's values (an array ``pyarrow.array`` and
+    ``numpy.asarray`` take), or None; ``n_missing`` counts the NaN rows.
     """
 
     predictions: np.ndarray
@@ -331,7 +332,8 @@ def predict_files(
                 f"{path}: column {absent[0]!r} is not in the file"
                 f"{close_matches(absent[0], have)}; the model reads {', '.join(columns)}"
             )
-        frames = raw_frames(path, wanted, text, dates, batch_rows, dialect=d, levels=levels)
+        frames = raw_frames(path, wanted, text, dates, batch_rows, dialect=d, levels=levels,
+                            arrow_backed=() if id_column in columns else (id_column,))  # fmt: skip
         for batch, batch_rows_at in frames:
             for start in range(0, len(batch), step):
                 df = batch.iloc[start : start + step] if len(batch) > step else batch
@@ -340,7 +342,7 @@ def predict_files(
                 X, kept = _predictors(df, spec, columns, missing, locate)
                 P = np.full((kept.size, W.shape[0]), np.nan)
                 P[kept] = X @ W.T + b
-                ids = df[id_column].to_numpy() if id_column else None
+                ids = _ids(df[id_column], id_column in columns) if id_column else None
                 yield PredictionBlock(P, ids, int(kept.size - np.count_nonzero(kept)))
 
 
@@ -379,6 +381,12 @@ def _predictors(
             "--missing drop to predict NaN for such rows"
         )
     return X[kept], kept
+
+
+def _ids(s: Any, read_by_formula: bool) -> Any:
+    """The key column's values: an Arrow-backed pandas array when it was read only as a key
+    (``pyarrow.array`` takes it without a copy), else a NumPy array."""
+    return s.to_numpy() if read_by_formula else s.array
 
 
 def _locate(path: Any, rows: np.ndarray, dialect: Any, i: int) -> str:

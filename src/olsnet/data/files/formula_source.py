@@ -245,6 +245,7 @@ def raw_frames(
     *,
     dialect: CsvDialect | None = None,
     levels: Mapping[str, tuple[Any, ...]] | None = None,
+    arrow_backed: Collection[str] = (),
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(pandas DataFrame of the raw columns, 0-based data rows (b,))`` per batch of one file:
     numbers as float64, ``text_columns`` as text (CSV: ``NA`` and empty fields null), and
@@ -252,10 +253,11 @@ def raw_frames(
     of day is present). The rows for the encoder, for fits and for predictions alike; a
     column of ``levels`` whose values are all known levels (or null) comes as a pandas
     Categorical of exactly those levels (see :func:`frames_of`). ``dialect``: how a CSV file
-    is written (resolved for this file)."""
+    is written (resolved for this file). ``arrow_backed`` columns (a key passed through) stay
+    Arrow arrays inside pandas (``pd.ArrowDtype``): no Python object per value."""
     text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
     batches = open_batches(path, columns, text, batch_rows, dialect or CsvDialect())
-    return frames_of(_coalesced(batches, batch_rows), path, date_columns, levels)
+    return frames_of(_coalesced(batches, batch_rows), path, date_columns, levels, arrow_backed)
 
 
 def _coalesced(batches: Iterator[Any], rows: int) -> Iterator[Any]:
@@ -281,6 +283,7 @@ def frames_of(
     path: Path,
     date_columns: Sequence[str],
     levels: Mapping[str, tuple[Any, ...]] | None = None,
+    arrow_backed: Collection[str] = (),
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(pandas DataFrame, 0-based data rows (b,))`` of Arrow record batches of one file;
     CSV text of ``date_columns`` parsed as dates.
@@ -304,6 +307,8 @@ def frames_of(
                     coded[c] = pd.Categorical.from_codes(
                         codes, dtype=pd.CategoricalDtype(pd.Index(list(levels[c]), dtype=object))
                     )
+            elif c in arrow_backed and c not in levels and c not in date_columns:
+                coded[c] = pd.arrays.ArrowExtensionArray(batch.column(c))
         rest = batch.drop_columns(list(coded)) if coded else batch
         df = rest.to_pandas()
         for c, cat in coded.items():
