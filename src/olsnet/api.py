@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from .data._label_frame import FrameLabels
 from .data.formula import close_matches
 from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
 from .data.model_spec import ModelSpec, learn
-from .errors import DataError, DataFileError, FormulaError, UnseenLevelError
+from .errors import DataError, DataFileError, FormulaError, InputTypeError, UnseenLevelError
 from .estimator import LinearRegression
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ __all__ = ["PredictionBlock", "from_formula", "model_spec_of", "ols", "predict_f
 #: (a 1,000-level factor on 10^6 rows would be an 8 GB dense design)
 IN_MEMORY_DESIGN_BYTES = 256 * 2**20
 BLOCK_ROWS = 65536  # rows encoded at a time on that path
+#: rows read at a time by predict_files (few, large batches: the formula layer costs per call)
+PREDICT_BATCH_ROWS = 262144
 
 
 def _is_dask(obj: Any) -> bool:
@@ -231,7 +234,8 @@ class PredictionBlock:
     """Predictions of one batch of input rows (R's ``na.exclude``: one row per input row).
 
     ``predictions (b, q)`` is NaN where a row could not be predicted (a missing value);
-    ``ids (b,)`` holds the ``id`` column's values, or None; ``n_missing`` counts the NaN rows.
+    ``ids (b,)`` holds the ``id`` column's values (an array ``pyarrow.array`` and
+    ``numpy.asarray`` take), or None; ``n_missing`` counts the NaN rows.
     """
 
     predictions: np.ndarray
@@ -256,9 +260,10 @@ def predict_files(
     feature_names: Sequence[str] = (),
     missing: str = "drop",
     id_column: str | None = None,
-    batch_rows: int = 65536,
+    batch_rows: int = PREDICT_BATCH_ROWS,
+    **csv_options: Any,
 ) -> Iterator[PredictionBlock]:
-    """Stream predictions ``X W^T + b`` over CSV / Parquet files of *raw* rows.
+    """Stream predictions ``X W^T + b`` over CSV / Parquet / Excel files of *raw* rows.
 
     Parameters
     ----------
@@ -272,11 +277,16 @@ def predict_files(
     feature_names : sequence of str
         X's columns for a model without a spec.
     missing : {"drop", "raise"}, default "drop"
-        "drop": a row with a missing value predicts NaN and is counted (R's ``na.exclude``);
-        "raise": stop naming the file, line and column.
+        "drop": a row with a missing value predicts NaN and is counted (R's ``na.exclude``:
+        one prediction per input row); "raise": stop naming the file, line and column.
     id_column : str, optional
         A column passed through beside the predictions (read as text from CSV).
-    batch_rows : int, default 65536
+    batch_rows : int, default 262144
+        Rows read at a time (a wide design is encoded in pieces of at most 32 MB).
+    **csv_options
+        How the files are written: :func:`olsnet.read`'s ``sep``, ``decimal``, ``encoding``,
+        ``na_values``, ``quotechar``, ``skip_rows``, ``comment``, ``sheet`` (the options a fit
+        reads with; ``sep`` and a decimal comma are sniffed per CSV file when not given).
 
     Yields
     ------
@@ -288,58 +298,98 @@ def predict_files(
         A missing column, unreadable rows, a missing value with ``missing="raise"``.
     UnseenLevelError
         A level the model never saw (column, level, file and line named).
+    OptionError, InputTypeError
+        A reading option that is not allowed (as :func:`olsnet.read`), or unknown.
     """
-    from .data.files import expand_paths, file_columns, raw_frames
+    from .data.files import csv_dialect, expand_paths, file_columns, file_kind, raw_frames
 
     check_option("missing", missing, MISSING_POLICIES)
+    allowed = tuple(inspect.signature(csv_dialect).parameters)
+    unknown = sorted(set(csv_options) - set(allowed))
+    if unknown:
+        raise InputTypeError(
+            f"predict_files() got an unknown reading option {unknown[0]!r}; the options are "
+            f"{', '.join(allowed)}"
+        )
+    dialect = csv_dialect(**csv_options)
     if spec is not None:
         columns = spec.columns
-        text = tuple(c for c, _ in spec.levels)
+        levels = dict(spec.levels)
         dates = tuple(c for c, _ in spec.dates)
     else:
-        columns, text, dates = tuple(feature_names), (), ()
+        columns, levels, dates = tuple(feature_names), {}, ()
+    text = (*levels, *((id_column,) if id_column and id_column not in columns else ()))
     wanted = tuple(dict.fromkeys((*columns, *((id_column,) if id_column else ()))))
-    text = (*text, *((id_column,) if id_column and id_column not in columns else ()))
     W = np.atleast_2d(np.asarray(weight, dtype=np.float64))  # (q, p)
     b = np.atleast_1d(np.asarray(bias, dtype=np.float64))  # (q,)
+    step = spec.block_rows() if spec is not None else batch_rows  # bounded design pieces
     for path in expand_paths(path_or_glob):
-        have = file_columns(path)
+        d = dialect.resolve(path)[0] if file_kind(path) == "csv" else dialect
+        have = file_columns(path, d)
         absent = [c for c in wanted if c not in have]
         if absent:
             raise DataFileError(
                 f"{path}: column {absent[0]!r} is not in the file"
                 f"{close_matches(absent[0], have)}; the model reads {', '.join(columns)}"
             )
-        for df, rows in raw_frames(path, wanted, text, dates, batch_rows):
-            locate = functools.partial(_locate, path, rows)
-            if spec is not None:
-                try:
-                    enc = spec.encode(df, targets=False, missing=missing, where=locate)
-                except UnseenLevelError:
-                    raise
-                except DataError as exc:
-                    raise DataFileError(str(exc)) from None
-                X, kept = enc.X, enc.kept
-            else:
-                X = np.column_stack(
-                    [df[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in columns]
-                ).reshape(len(df), len(columns))
-                kept = np.isfinite(X).all(axis=1)
-                if missing == "raise" and not kept.all():
-                    i = int(np.flatnonzero(~kept)[0])
-                    j = int(np.flatnonzero(~np.isfinite(X[i]))[0])
-                    raise DataFileError(
-                        f"{locate(i)}, column {columns[j]!r}: a missing value; pass "
-                        "--missing drop to predict NaN for such rows"
-                    )
-                X = X[kept]
-            P = np.full((kept.size, W.shape[0]), np.nan)
-            P[kept] = X @ W.T + b
-            ids = df[id_column].to_numpy() if id_column else None
-            yield PredictionBlock(P, ids, int(kept.size - np.count_nonzero(kept)))
+        frames = raw_frames(path, wanted, text, dates, batch_rows, dialect=d, levels=levels,
+                            arrow_backed=() if id_column in columns else (id_column,))  # fmt: skip
+        for batch, batch_rows_at in frames:
+            for start in range(0, len(batch), step):
+                df = batch.iloc[start : start + step] if len(batch) > step else batch
+                rows = batch_rows_at[start : start + step]
+                locate = functools.partial(_locate, path, rows, d)
+                X, kept = _predictors(df, spec, columns, missing, locate)
+                P = np.full((kept.size, W.shape[0]), np.nan)
+                P[kept] = X @ W.T + b
+                ids = _ids(df[id_column], id_column in columns) if id_column else None
+                yield PredictionBlock(P, ids, int(kept.size - np.count_nonzero(kept)))
 
 
-def _locate(path: Any, rows: np.ndarray, i: int) -> str:
+def _predictors(
+    df: Any,
+    spec: ModelSpec | None,
+    columns: Sequence[str],
+    missing: str,
+    locate: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(X (m, p), kept (b,))`` of one batch of raw rows: the spec's design rows, or the
+    named numeric columns."""
+    if spec is not None:
+        try:
+            enc = spec.encode(df, targets=False, missing=missing, where=locate)
+        except UnseenLevelError:
+            raise
+        except DataError as exc:
+            raise DataFileError(str(exc)) from None
+        return enc.X, enc.kept
+    cols = []
+    for c in columns:
+        try:
+            cols.append(df[c].to_numpy(dtype=np.float64, na_value=np.nan))
+        except (TypeError, ValueError):
+            raise DataFileError(
+                f"{locate(0).split(',')[0]}: column {c!r} holds text where the model reads numbers"
+            ) from None
+    X = np.column_stack(cols).reshape(len(df), len(columns)) if cols else np.zeros((len(df), 0))
+    kept = np.isfinite(X).all(axis=1)
+    if missing == "raise" and not kept.all():
+        i = int(np.flatnonzero(~kept)[0])
+        j = int(np.flatnonzero(~np.isfinite(X[i]))[0])
+        raise DataFileError(
+            f"{locate(i)}, column {columns[j]!r}: a missing value; pass "
+            "--missing drop to predict NaN for such rows"
+        )
+    return X[kept], kept
+
+
+def _ids(s: Any, read_by_formula: bool) -> Any:
+    """The key column's values: an Arrow-backed pandas array when it was read only as a key
+    (``pyarrow.array`` takes it without a copy), else a NumPy array."""
+    return s.to_numpy() if read_by_formula else s.array
+
+
+def _locate(path: Any, rows: np.ndarray, dialect: Any, i: int) -> str:
     from .data.files import row_location
 
-    return row_location(path, int(rows[i]))
+    return row_location(path, int(rows[i]), dialect)

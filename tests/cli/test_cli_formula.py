@@ -43,6 +43,16 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 FORMULA = "price ~ np.log(sqft) + C(city) + sex"
 
 
+def _assert_na_exclude_fitted_values(got: np.ndarray, df: pd.DataFrame) -> np.ndarray:
+    """``got`` is statsmodels' fitted values on the complete rows (1e-12), NaN elsewhere."""
+    ref = smf.ols(FORMULA, df.dropna()).fit()
+    want = np.full(len(df), np.nan)
+    want[df.dropna().index] = ref.fittedvalues
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=1e-12)
+    return got
+
+
 def test_fit_save_then_predict_reproduces_the_fitted_values(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -63,12 +73,7 @@ def test_fit_save_then_predict_reproduces_the_fitted_values(
     pred = pd.read_csv(out)
     assert len(pred) == len(df) and list(pred.columns) == ["key", "predicted_price"]
     assert (pred.key == df.key).all()
-    ref = smf.ols(FORMULA, df.dropna()).fit()
-    want = np.full(len(df), np.nan)
-    want[df.dropna().index] = ref.fittedvalues
-    got = pred.predicted_price.to_numpy()
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=1e-12)
+    got = _assert_na_exclude_fitted_values(pred.predicted_price.to_numpy(), df)
     # the fitted values of the saved model itself, to 1e-12
     fitted = olsnet.load(model).result_.predict(df)
     np.testing.assert_allclose(got[~np.isnan(got)], fitted[~np.isnan(fitted)], rtol=1e-12)
@@ -155,3 +160,71 @@ def test_python_api_offers_the_same_check(tmp_path: Path) -> None:
     with pytest.raises(olsnet.errors.FormulaError, match=r"'np\.savetxt'"):
         olsnet.ols(f"price ~ sqft + np.savetxt({str(marker)!r}, sqft)", df, allow_python=False)
     assert not marker.exists()
+
+
+def test_predict_formula_model_with_a_csv_dialect_and_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A semicolon / decimal-comma file, with lines to skip and a comment: ``predict`` reads
+    it with the options ``fit`` read it with, one output row per input row, the key passed
+    through, the missing rows' predictions empty; values as statsmodels' fit on the frame."""
+    df = _houses(n=40)
+    data, model = tmp_path / "h.csv", tmp_path / "m.olsnet"
+    body = df.to_csv(index=False, sep=";", decimal=",")
+    data.write_text("# exported by a spreadsheet\n# units: m2\n" + body, encoding="latin-1")
+    opts = ["--sep", ";", "--decimal", ",", "--skip-rows", "2", "--encoding", "latin-1"]
+    status, _, err = _run(
+        ["fit", str(data), "-f", FORMULA, "--missing", "drop", "--save", str(model), *opts],
+        capsys,
+    )
+    assert status == 0, err
+    out = tmp_path / "pred.parquet"
+    status, _, err = _run(
+        ["predict", str(model), str(data), "--missing", "drop", "--id", "key", "-o", str(out),
+         *opts], capsys)  # fmt: skip
+    assert status == 0, err
+    pred = pd.read_parquet(out)
+    assert list(pred.columns) == ["key", "predicted_price"] and len(pred) == len(df)
+    assert (pred.key == df.key).all()
+    _assert_na_exclude_fitted_values(pred.predicted_price.to_numpy(), df)
+    # an id column with missing values (here a level column of the formula) passes through
+    status, out, err = _run(
+        ["predict", str(model), str(data), "--missing", "drop", "--id", "sex", *opts], capsys
+    )
+    lines = out.strip().splitlines()
+    assert status == 0 and len(lines) == len(df) + 1, err
+    assert lines[6] == "NA,NA" and lines[1].split(",")[0] == df.sex[0]
+    # missing="raise": the line is counted after the skipped lines (row 5 is line 9)
+    status, _, err = _run(["predict", str(model), str(data), *opts], capsys)
+    assert status == 2 and "h.csv, line 9" in err and "'sex'" in err
+
+
+def test_predict_plain_model_with_dialect_keeps_one_row_per_input_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model without a formula, read with --sep: rows with a missing value get NaN in place
+    (R's na.exclude) and --id passes the key through; values are X @ coef + intercept."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "a": rng.normal(size=30),
+                       "b": rng.normal(size=30)})  # fmt: skip
+    df["y"] = 1 + 2 * df.a - df.b + rng.normal(0, 0.1, 30)
+    train, model = tmp_path / "t.csv", tmp_path / "m.olsnet"
+    df.to_csv(train, index=False)
+    assert _run(["fit", str(train), "-y", "y", "-x", "a", "-x", "b", "--save", str(model)],
+                capsys)[0] == 0  # fmt: skip
+    new = df.drop(columns="y").copy()
+    new.loc[4, "b"] = np.nan
+    data = tmp_path / "new.txt"
+    new.to_csv(data, index=False, sep="|", na_rep="NA")
+    status, out, err = _run(
+        ["predict", str(model), str(data), "--sep", "|", "--missing", "drop", "--id", "id"],
+        capsys,
+    )
+    assert status == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "id,predicted_y" and len(lines) == 31
+    assert lines[5] == "r4,NA"
+    coef = olsnet.load(model).result_.params
+    want = coef[0] + coef[1] * new.a + coef[2] * new.b
+    got = [float(line.split(",")[1]) for i, line in enumerate(lines[1:]) if i != 4]
+    np.testing.assert_allclose(got, want.drop(index=4), rtol=1e-12)

@@ -23,6 +23,7 @@ from olsnet.errors import (
     DataFileError,
     FormatError,
     FormulaError,
+    InputTypeError,
     OptionError,
     UnseenLevelError,
 )
@@ -371,6 +372,12 @@ def test_dask_frames_and_read_dask_take_formulas(tmp_path: Path) -> None:
     np.testing.assert_allclose(fitted.params, ref.params[list(fitted.param_names)], rtol=1e-10)
     with pytest.raises(OptionError, match="stateful transform"):
         olsnet.ols("price ~ center(age)", dd.from_pandas(df, npartitions=4))
+    # read_dask also takes a dask DataFrame (the reading options apply to files only)
+    frame_src = olsnet.scale.read_dask(dd.from_pandas(df, npartitions=3), formula=formula)
+    again = olsnet.LinearRegression(fit_intercept=True).fit(frame_src).result_
+    np.testing.assert_allclose(again.params, ref.params[list(again.param_names)], rtol=1e-10)
+    with pytest.raises(InputTypeError, match="options apply to files only"):
+        olsnet.scale.read_dask(dd.from_pandas(df, npartitions=3), formula=formula, blocksize=9)
 
 
 def test_olsnet_scale_is_reachable_after_import_olsnet() -> None:

@@ -272,7 +272,9 @@ def predict(
 
     A formula model reads the raw columns of its formula (levels, dates and transforms as in
     training). One output row per input row: with --missing drop a row with a missing value
-    gets an empty prediction (R's na.exclude) and is counted.
+    gets an empty prediction (R's na.exclude) and is counted. DATA is read with the options
+    olsnet fit reads with (--sep, --decimal, --encoding, --na-values, --skip-rows, --comment,
+    --sheet); --id KEY passes a key column through beside the predictions.
     """
     from ..api import model_spec_of, predict_files
     from ..data.files import read_features
@@ -303,20 +305,28 @@ def predict(
         or (["y"] if W.shape[0] == 1 else [f"y{i + 1}" for i in range(W.shape[0])])
     )
     columns = [*((id_column,) if id_column else ()), *(f"predicted_{t}" for t in targets)]
-    if read_options:  # a CSV dialect (--sep, --encoding, ...): read through olsnet.read
+    reading = dict(read_options or {})
+    if "sql" in reading:  # a DuckDB query: its rows, in the query's order
         if spec is not None or id_column:
             raise typer.BadParameter(
-                "--sep/--decimal/--encoding/... are not yet supported with a formula model or "
-                "--id; convert the file to a plain CSV or Parquet first"
+                "--sql is not supported with a formula model or --id; write the query's "
+                "result to Parquet (COPY ... TO 'f.parquet') and predict on that file"
             )
-        source = read_features(data, names, missing=missing, **read_options)
+        source = read_features(data, names, missing=missing, **reading)
         blocks: Any = (
             _Block(X @ W.T + b)
             for X, _, _ in source.blocks()  # (b, q) each
         )
-    else:
+    else:  # CSV dialect options (--sep, --decimal, ...) as olsnet fit reads with
         blocks = predict_files(
-            W, b, data, spec=spec, feature_names=names, missing=missing, id_column=id_column
+            W,
+            b,
+            data,
+            spec=spec,
+            feature_names=names,
+            missing=missing,
+            id_column=id_column,
+            **reading,
         )
     counted = {"missing": 0}
 
@@ -325,7 +335,7 @@ def predict(
 
         for block in blocks:
             counted["missing"] += block.n_missing
-            cols = [] if block.ids is None else [pa.array(block.ids)]
+            cols = [] if block.ids is None else [pa.array(block.ids, from_pandas=True)]
             cols += [pa.array(block.predictions[:, j], from_pandas=True) for j in range(W.shape[0])]
             yield pa.table(cols, names=columns)
 

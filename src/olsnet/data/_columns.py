@@ -180,11 +180,15 @@ def _plain_text(v: Any) -> str:
 def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
     """(n,) int codes of ``s`` among ``levels``: -1 for a missing value or an unseen level.
 
-    Text against text levels goes through Arrow's hash lookup (``pyarrow.compute.index_in``,
-    no Python objects per row); other kinds through a pandas Categorical.
+    A Categorical of exactly ``levels`` (as the file sources encode from Arrow) gives its own
+    codes; text against text levels goes through Arrow's hash lookup
+    (``pyarrow.compute.index_in``, no Python objects per row); other kinds through pandas'
+    index lookup (``Index.get_indexer``) of the values made comparable with the levels.
     """
     import pandas as pd
 
+    if isinstance(s.dtype, pd.CategoricalDtype) and _same_levels(s.cat.categories, levels):
+        return np.asarray(s.cat.codes, dtype=np.int64)  # encoded from Arrow already
     if levels and all(isinstance(v, str) for v in levels) and _is_text_dtype(s.dtype):
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -196,8 +200,15 @@ def level_codes(s: Any, levels: tuple[Any, ...]) -> np.ndarray:
         if arr is not None:
             codes = pc.index_in(arr, value_set=pa.array(list(levels), pa.large_string()))
             return np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    cat = pd.Categorical(level_values(s, levels), categories=list(levels))
-    return np.asarray(cat.codes, dtype=np.int64)
+    values = pd.Index(np.asarray(level_values(s, levels), dtype=object), dtype=object)
+    return np.asarray(pd.Index(list(levels), dtype=object).get_indexer(values), dtype=np.int64)
+
+
+def _same_levels(categories: Any, levels: tuple[Any, ...]) -> bool:
+    """Whether a Categorical's categories are exactly ``levels`` (values and types)."""
+    return len(categories) == len(levels) and all(
+        type(a) is type(b) and a == b for a, b in zip(categories, levels, strict=True)
+    )
 
 
 def _is_text_dtype(dtype: Any) -> bool:

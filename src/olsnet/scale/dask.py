@@ -180,7 +180,8 @@ def read_dask(
     missing: str = "raise",
     **read_kwargs: Any,
 ) -> DaskSource:
-    """CSV / Parquet files read by ``dask.dataframe`` as a dask-backed source.
+    """CSV / Parquet files read by ``dask.dataframe`` (or a dask DataFrame) as a dask-backed
+    source.
 
     ``read_kwargs`` go to ``dask.dataframe.read_parquet`` / ``read_csv`` (``blocksize``, ...).
     Use it to fit files on a ``distributed`` cluster; ``olsnet.read`` streams on one machine.
@@ -190,10 +191,19 @@ def read_dask(
     """
     import dask.dataframe as dd
 
-    text = str(path_or_glob)
-    lower = text.lower()
-    is_parquet = lower.endswith((".parquet", ".pq")) or "parquet" in lower.rsplit("/", 1)[-1]
-    df = dd.read_parquet(text, **read_kwargs) if is_parquet else dd.read_csv(text, **read_kwargs)
+    if _is_frame(path_or_glob) and getattr(path_or_glob, "ndim", 2) == 2:
+        if read_kwargs:
+            raise InputTypeError(
+                f"read_dask() got a dask DataFrame and reading options {sorted(read_kwargs)}; "
+                "the options apply to files only"
+            )
+        df = path_or_glob  # a dask DataFrame already: the same source as read from files
+    else:
+        text = str(path_or_glob)
+        lower = text.lower()
+        is_parquet = lower.endswith((".parquet", ".pq")) or "parquet" in lower.rsplit("/", 1)[-1]
+        reader = dd.read_parquet if is_parquet else dd.read_csv
+        df = reader(text, **read_kwargs)
     if formula is not None:
         from .dask_formula import formula_source
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,9 @@ class FormulaFileSource(FileSource):
                 disks.append(disk)
                 yield batch
 
-        for df, rows in frames_of(batches(), path, self._dates):
+        spec = getattr(self, "model_spec", None)  # set once the first batch was learnt
+        levels = dict(spec.levels) if spec is not None else None
+        for df, rows in frames_of(batches(), path, self._dates, levels):
             yield df, rows, disks.popleft()
 
     def fit_state(
@@ -240,25 +242,77 @@ def raw_frames(
     text_columns: Sequence[str],
     date_columns: Sequence[str],
     batch_rows: int,
+    *,
+    dialect: CsvDialect | None = None,
+    levels: Mapping[str, tuple[Any, ...]] | None = None,
+    arrow_backed: Collection[str] = (),
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(pandas DataFrame of the raw columns, 0-based data rows (b,))`` per batch of one file:
     numbers as float64, ``text_columns`` as text (CSV: ``NA`` and empty fields null), and
     ``date_columns`` held as CSV text parsed as dates (R's ``as.Date``; datetimes when a time
-    of day is present). The rows for the encoder, for fits and for predictions alike."""
+    of day is present). The rows for the encoder, for fits and for predictions alike; a
+    column of ``levels`` whose values are all known levels (or null) comes as a pandas
+    Categorical of exactly those levels (see :func:`frames_of`). ``dialect``: how a CSV file
+    is written (resolved for this file). ``arrow_backed`` columns (a key passed through) stay
+    Arrow arrays inside pandas (``pd.ArrowDtype``): no Python object per value."""
     text = (*text_columns, *(c for c in date_columns if file_kind(path) == "csv"))
-    return frames_of(open_batches(path, columns, text, batch_rows), path, date_columns)
+    batches = open_batches(path, columns, text, batch_rows, dialect or CsvDialect())
+    return frames_of(_coalesced(batches, batch_rows), path, date_columns, levels, arrow_backed)
+
+
+def _coalesced(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """Arrow record batches joined to at least ``rows`` rows each (the last may be shorter):
+    a CSV reader hands out one batch per block of bytes, and the formula layer costs per
+    call, not per row."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield held[0] if len(held) == 1 else pa.concat_batches(held)
+            held, count = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)
 
 
 def frames_of(
-    batches: Iterator[Any], path: Path, date_columns: Sequence[str]
+    batches: Iterator[Any],
+    path: Path,
+    date_columns: Sequence[str],
+    levels: Mapping[str, tuple[Any, ...]] | None = None,
+    arrow_backed: Collection[str] = (),
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(pandas DataFrame, 0-based data rows (b,))`` of Arrow record batches of one file;
-    CSV text of ``date_columns`` parsed as dates."""
+    CSV text of ``date_columns`` parsed as dates.
+
+    A column of ``levels`` is encoded from its Arrow array directly (a hash lookup of the
+    values, or of a dictionary array's dictionary, among the stored levels: no Python string
+    per row) into a pandas Categorical of exactly those levels, which the model spec takes
+    as its level codes. A batch holding a value that is not exactly a stored level keeps the
+    raw column, so the spec's general rule decides it (``"+2"`` as the level 2, or the unseen
+    level named with its row)."""
     import pandas as pd
 
+    levels = levels or {}
     offset = 0
     for batch in batches:
-        df = batch.to_pandas()
+        coded = {}
+        for c in batch.schema.names:
+            if c in levels and c not in date_columns:
+                codes = arrow_level_codes(batch.column(c), levels[c])
+                if codes is not None:
+                    coded[c] = pd.Categorical.from_codes(
+                        codes, dtype=pd.CategoricalDtype(pd.Index(list(levels[c]), dtype=object))
+                    )
+            elif c in arrow_backed and c not in levels and c not in date_columns:
+                coded[c] = pd.arrays.ArrowExtensionArray(batch.column(c))
+        rest = batch.drop_columns(list(coded)) if coded else batch
+        df = rest.to_pandas()
+        for c, cat in coded.items():
+            df[c] = cat
         for c in date_columns:
             if c in df.columns and pd.api.types.is_string_dtype(df[c].dtype):  # CSV text
                 parsed = pd.to_datetime(df[c], errors="coerce")
@@ -269,10 +323,71 @@ def frames_of(
         yield df, rows
 
 
-def row_location(path: Path, row: int) -> str:
-    """'file, line N' (CSV, the header is line 1) or 'file, row N' (Parquet) of data row
-    ``row`` (0-based)."""
-    return where(path, row)
+def arrow_level_codes(arr: Any, levels: tuple[Any, ...]) -> np.ndarray | None:
+    """(b,) int64 codes of an Arrow array among ``levels`` (-1 for a null), by Arrow's hash
+    lookup (``pyarrow.compute.index_in``); a dictionary array through its dictionary.
+
+    Text arrays are matched against text levels, integer arrays against integer levels, and
+    text arrays against integer levels written plainly (``"2"``, as a CSV column read in
+    ``C()`` holds them).
+    Returns None for other kinds, and when a present value is not exactly one of the levels:
+    the caller then takes the general path, which decides such values and names an unseen
+    level with its row.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arr.type):
+        inner = _lookup(arr.dictionary, levels)
+        if inner is None:
+            return None
+        idx = np.asarray(arr.indices.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        codes = inner[idx] if len(inner) else np.full(len(arr), -1, np.int64)
+    else:
+        codes = _lookup(arr, levels)
+        if codes is None:
+            return None
+    if arr.null_count:
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if (codes[valid] < 0).any():
+            return None
+        codes[~valid] = -1
+    elif (codes < 0).any():
+        return None
+    return codes
+
+
+def _lookup(arr: Any, levels: tuple[Any, ...]) -> np.ndarray | None:
+    """Codes of a plain Arrow array among ``levels``, -1 where null or not found; None when
+    the array's kind is not the levels' kind."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = arr.type
+    if levels and all(type(v) is str for v in levels) and _is_arrow_text(t):
+        value_set = pa.array(list(levels), pa.string())
+    elif levels and all(type(v) is int for v in levels) and pa.types.is_integer(t):
+        value_set = pa.array(list(levels), pa.int64())
+    elif levels and all(type(v) is int for v in levels) and _is_arrow_text(t):
+        value_set = pa.array([str(v) for v in levels], pa.string())  # C(k) of a CSV: "2" is 2
+    else:
+        return None
+    try:
+        found = pc.index_in(arr, value_set=value_set.cast(t))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None  # a level the column's type cannot hold (int64 level in an int8 column)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _is_arrow_text(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
+
+
+def row_location(path: Path, row: int, dialect: CsvDialect | None = None) -> str:
+    """'file, line N' (CSV, the header is line 1, after ``dialect.skip_rows`` lines) or
+    'file, row N' (Parquet) of data row ``row`` (0-based)."""
+    return where(path, row, dialect or CsvDialect())
 
 
 def _is_date_type(t: Any) -> bool:
