@@ -333,7 +333,7 @@ def predict_files(
                 f"{close_matches(absent[0], have)}; the model reads {', '.join(columns)}"
             )
         frames = raw_frames(path, wanted, text, dates, batch_rows, dialect=d, levels=levels,
-                            arrow_backed=() if id_column in columns else (id_column,))  # fmt: skip
+                            arrow_backed=() if id_column is None or id_column in columns else (id_column,))  # fmt: skip
         for batch, batch_rows_at in frames:
             for start in range(0, len(batch), step):
                 df = batch.iloc[start : start + step] if len(batch) > step else batch
@@ -372,7 +372,7 @@ def _predictors(
                 f"{locate(0).split(',')[0]}: column {c!r} holds text where the model reads numbers"
             ) from None
     X = np.column_stack(cols).reshape(len(df), len(columns)) if cols else np.zeros((len(df), 0))
-    kept = np.isfinite(X).all(axis=1)
+    kept = np.asarray(np.isfinite(X).all(axis=1), dtype=bool)
     if missing == "raise" and not kept.all():
         i = int(np.flatnonzero(~kept)[0])
         j = int(np.flatnonzero(~np.isfinite(X[i]))[0])

@@ -29,11 +29,12 @@ from ..errors import DimensionError
 from ..solve import ALIAS_TOL, LstsqSolution, QRState, solve_state
 from ..solve._pool import Block, OnBatch, fold_blocks
 from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
-from ._labels import check_label_names
+from ._labels import CodedLabels, check_label_names
 
-__all__ = ["Block", "LabelBlock", "OnBatch", "Source"]
+__all__ = ["Block", "LabelBlock", "Labels", "OnBatch", "Source"]
 
-LabelBlock = tuple[np.ndarray, np.ndarray, "np.ndarray | None", tuple[np.ndarray, ...]]
+Labels = np.ndarray | CodedLabels  # one label column of a block: values, or codes and levels
+LabelBlock = tuple[np.ndarray, np.ndarray, "np.ndarray | None", tuple[Labels, ...]]
 
 
 class Source(ABC):

@@ -43,6 +43,8 @@ class FormulaDaskSource(DaskSource):
         self.n_dropped: int | None = None
         self._n_rows = n_rows
         self._n_zero_weight = n_zero_weight
+        self.weights_column: str | None = None  # set by the builder below, with ``frame``
+        self.missing = "raise"
 
     def label_blocks(self, names: Any, *, on_batch: Any = None) -> Any:
         """:meth:`DaskSource.label_blocks`: any column of the raw dask DataFrame, each

@@ -343,9 +343,10 @@ def arrow_level_codes(arr: Any, levels: tuple[Any, ...]) -> np.ndarray | None:
         idx = np.asarray(arr.indices.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
         codes = inner[idx] if len(inner) else np.full(len(arr), -1, np.int64)
     else:
-        codes = _lookup(arr, levels)
-        if codes is None:
+        found = _lookup(arr, levels)
+        if found is None:
             return None
+        codes = found
     if arr.null_count:
         valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         if (codes[valid] < 0).any():

@@ -20,7 +20,7 @@ from ...solve._pool import fold_blocks
 from ...solve._residuals import HC_MEATS, ResidualPass, residual_pass
 from .._arrays import Design
 from .._labels import check_label_names, first_missing_label, label_array
-from ..source import LabelBlock, OnBatch, Source
+from ..source import LabelBlock, Labels, OnBatch, Source
 from ._arrow import (
     check_columns,
     column_float64,
@@ -51,7 +51,7 @@ class _Batch:
     w: np.ndarray | None  # (b,)
     rows: np.ndarray  # (b,) int
     disk: int = 0  # bytes of the file on disk this batch consumed (progress bars)
-    labels: tuple[np.ndarray, ...] = ()  # (b,) each: label columns read alongside (groups=)
+    labels: tuple[Labels, ...] = ()  # (b,) each: label columns read alongside (groups=)
 
 
 class FileSource(Source):
