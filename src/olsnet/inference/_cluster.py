@@ -96,7 +96,7 @@ def _text_codes(g: np.ndarray) -> tuple[np.ndarray, int] | None:
         if kinds != "string":
             return None
     codes, uniques = pd.factorize(g, sort=True)
-    return np.asarray(codes, dtype=np.int64), int(len(uniques))
+    return np.asarray(codes, dtype=np.int64), len(uniques)
 
 
 def _dense_integer_codes(g: np.ndarray) -> tuple[np.ndarray, int] | None:
