@@ -280,7 +280,7 @@ def as_design(
         raise DataError(
             f"X has {p} feature(s) (shape={Xa.shape}) while a minimum of {min_features} is "
             "required. (For the intercept-only model use olsnet.ols('y ~ 1', data) or fit "
-            "LinearRegression on olsnet.data.ArraySource(as_design(X, y, min_features=0)).)"
+            "LinearRegression (fit_intercept=True) on X with 0 columns.)"
         )
     if Y.shape[1] == 0:
         raise DataError("y has 0 columns; at least one target is required")

@@ -47,10 +47,11 @@ def _is_dask(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def _as_source(X: Any, y: Any, sample_weight: Any, missing: str) -> Source:
+def _as_source(X: Any, y: Any, sample_weight: Any, missing: str, min_features: int = 1) -> Source:
     """The one dispatch on the input's kind: a :class:`~olsnet.data.Source` as is, dask
     collections as a ``DaskSource``, everything else checked into an in-memory ``ArraySource``.
-    (A new kind of input, a device array say, becomes a new ``Source`` here.)"""
+    (A new kind of input, a device array say, becomes a new ``Source`` here.)
+    ``min_features=0`` admits an in-memory X with no columns (the intercept-only model)."""
     if isinstance(X, Source):
         if y is not None or sample_weight is not None:
             raise InputTypeError(
@@ -72,7 +73,10 @@ def _as_source(X: Any, y: Any, sample_weight: Any, missing: str) -> Source:
 
         return as_source(X, y, sample_weight)
     # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
-    return ArraySource(as_design(X, y, sample_weight, missing=missing, check_finite_X=False))
+    design = as_design(
+        X, y, sample_weight, missing=missing, check_finite_X=False, min_features=min_features
+    )
+    return ArraySource(design)
 
 
 _UNCHANGED = "$UNCHANGED$"  # scikit-learn's sentinel: leave the request as it is
@@ -332,7 +336,8 @@ class LinearRegression:
             X, y, sample_weight = _sparse_source(X, y, sample_weight), None, None
         missing = check_option("missing", self.missing, MISSING_POLICIES)
         policy = check_option("policy", self.policy, SOLVER_POLICIES)
-        source = _as_source(X, y, sample_weight, missing)
+        # X with no columns and an intercept: R's lm(y ~ 1), the mean model
+        source = _as_source(X, y, sample_weight, missing, min_features=0 if fit_intercept else 1)
         if source.fit_intercept is not None:  # a formula says ("y ~ x - 1")
             fit_intercept = bool(source.fit_intercept)
         jobs = n_jobs if n_jobs is not None else self.n_jobs
