@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._blas import GramAccumulator, aligned_fortran, gram_chunk_rows, tpqrt
-from ._kernels import PANEL, GramNotDefinite, gram_to_r, sign_rows
+from ._kernels import GramNotDefinite, gram_to_r, panel_for, sign_rows
 from ._state import QRState
 
 __all__ = [
@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 # (2048, 22) doubles = 0.35 MB: the chunk stays in L2 while dtpqrt sweeps it, and dtpqrt's
-# level-2 calls (2048 x PANEL entries) stay under OpenBLAS's threading threshold (9,216):
-# folds on a thread pool never start BLAS threads, with no process-global limit needed.
+# level-2 calls (2048 x PANEL entries) stay under OpenBLAS's threading threshold (9,216): folds
+# of narrow designs on a thread pool never start BLAS threads, with no process-global limit
+# needed. Wide designs (k >= 128, a factor of many levels) take level-3 panels (panel_for).
 CHUNK_ROWS = 2048
 
 SQUARES_OVERFLOW = (
@@ -199,7 +200,7 @@ def _fold(
     R = np.zeros((k, k), order="F")
     zsum = np.zeros(p + q)
     buf = _buffer(min(chunk_rows, max(n, 1)), k)
-    panel = min(PANEL, k)
+    panel = panel_for(k)
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
         B = buf[: stop - start]  # (b, k) Fortran-ordered view: each column contiguous

@@ -19,6 +19,7 @@ __all__ = [
     "GramNotDefinite",
     "gram_to_r",
     "merge_r",
+    "panel_for",
     "pow2_scale",
     "qr_r",
     "sign_rows",
@@ -27,6 +28,16 @@ __all__ = [
 ]
 
 PANEL = 4  # dtpqrt's inner block size; 4 was fastest for k = 22 (2, 4, 6, 8, 11 measured)
+
+
+def panel_for(k: int) -> int:
+    """``dtpqrt``'s inner block size for ``k`` columns (chunks of 2,048 rows). Narrow designs
+    keep ``PANEL`` (its level-2 calls stay on the calling thread); wide ones (a formula with a
+    factor of many levels) need level-3 blocks. Measured, one (2,048, k) chunk, 2 cores:
+    k = 101: nb 4 / 8 / 16 / 32 took 2.6 / 2.5 / 2.8 / 3.9 ms; k = 400: 34 / 19 / 18 / 22 ms;
+    k = 1,003: nb 4 / 16 / 32 / 64 took 257 / 105 / 99 / 115 ms."""
+    nb = PANEL if k < 128 else 16 if k < 512 else 32
+    return max(1, min(nb, k))
 
 
 def sign_rows(R: np.ndarray) -> np.ndarray:
