@@ -31,7 +31,14 @@ from .data._label_frame import FrameLabels
 from .data.formula import close_matches
 from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
 from .data.model_spec import ModelSpec, learn
-from .errors import DataError, DataFileError, FormulaError, InputTypeError, UnseenLevelError
+from .errors import (
+    DataError,
+    DataFileError,
+    FormulaError,
+    InputTypeError,
+    OptionError,
+    UnseenLevelError,
+)
 from .estimator import LinearRegression
 
 if TYPE_CHECKING:
@@ -299,7 +306,8 @@ def predict_files(
     UnseenLevelError
         A level the model never saw (column, level, file and line named).
     OptionError, InputTypeError
-        A reading option that is not allowed (as :func:`olsnet.read`), or unknown.
+        A reading option that is not allowed (as :func:`olsnet.read`), or unknown; an
+        ``id_column`` that is not a column name.
     """
     from .data.files import csv_dialect, expand_paths, file_columns, file_kind, raw_frames
 
@@ -312,6 +320,8 @@ def predict_files(
             f"{', '.join(allowed)}"
         )
     dialect = csv_dialect(**csv_options)
+    if id_column is not None and (not isinstance(id_column, str) or not id_column):
+        raise OptionError(f"id_column (--id) must name a column of the data; got {id_column!r}")
     if spec is not None:
         columns = spec.columns
         levels = dict(spec.levels)

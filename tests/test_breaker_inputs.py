@@ -1,0 +1,93 @@
+"""Careless and hostile input to the features of issue 10 / 15 (cluster groups by column name,
+``olsnet predict`` with --out and --id): each is refused with an error that names the option,
+column or file, and nothing the user gave is overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import olsnet
+from olsnet.cli import main
+from olsnet.errors import OptionError
+
+
+def _frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "firm": rng.integers(0, 6, n),
+            "year": rng.integers(2000, 2004, n),
+            "key": np.arange(n),
+        }
+    )
+    df["y"] = 1 + df.x1 - df.x2 + rng.normal(size=n)
+    return df
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(args)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture
+def saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path, Path]:
+    """(CSV data, Parquet data, a formula model fitted on them)."""
+    df = _frame()
+    csv, parquet, model = tmp_path / "d.csv", tmp_path / "d.parquet", tmp_path / "m.olsnet"
+    df.to_csv(csv, index=False)
+    df.to_parquet(parquet)
+    status, _, err = _run(["fit", str(csv), "-f", "y ~ x1 + x2", "--save", str(model)], capsys)
+    assert status == 0, err
+    return csv, parquet, model
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_predict_out_never_overwrites_its_own_input_or_model(
+    saved: tuple[Path, Path, Path], which: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out`` naming the data file (CSV or Parquet) or the model file is refused before
+    anything is written; the file keeps its bytes."""
+    csv, parquet, model = saved
+    data = parquet if which == 1 else csv
+    target = (csv, parquet, model)[which]
+    before = target.read_bytes()
+    status, _, err = _run(["predict", str(model), str(data), "--out", str(target)], capsys)
+    assert status == 2 and "--out" in err and target.name in err, err
+    assert target.read_bytes() == before
+
+
+def test_predict_empty_id_column_is_refused(
+    saved: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--id ''`` names no column: an error, not a table silently without the key."""
+    csv, _, model = saved
+    status, out, err = _run(["predict", str(model), str(csv), "--id", ""], capsys)
+    assert status == 2 and "--id" in err and out == "", err
+
+
+def test_two_way_clustering_on_one_column_twice_is_refused(
+    saved: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``groups=["firm", "firm"]`` is one-way clustering presented as two-way ('6 x 6
+    clusters'): refused naming the column, from files, frames and the CLI."""
+    csv, parquet, _ = saved
+    df = _frame()
+    fits = [
+        olsnet.LinearRegression().fit(olsnet.read(p, y="y", x=["x1", "x2"])).result_
+        for p in (csv, parquet)
+    ]
+    fits.append(olsnet.ols("y ~ x1 + x2", df))
+    for res in fits:
+        with pytest.raises(OptionError, match=r"'firm'.*twice"):
+            res.with_cov("cluster", groups=["firm", "firm"])
+    status, _, err = _run(["fit", str(csv), "-y", "y", "--groups", "firm,firm"], capsys)
+    assert status == 2 and "'firm'" in err and "twice" in err, err
+    status, _, err = _run(["fit", str(csv), "-y", "y", "--groups", "firm,"], capsys)
+    assert status == 2 and "--groups" in err, err
