@@ -134,7 +134,12 @@ def _second_pass_cov(
     if groups is not None and maxlags is not None:
         raise typer.BadParameter("pass --groups (cluster) or --maxlags (HAC), not both")
     if groups is not None and kind in ("nonrobust", "cluster"):
-        names = [g.strip() for g in groups.split(",") if g.strip()]
+        names = [g.strip() for g in groups.split(",")]
+        if not all(names):
+            raise typer.BadParameter(
+                f"--groups {groups!r} has an empty column name; give one column or two "
+                "separated by a comma (firm or firm,year)"
+            )
         return "cluster", {"groups": names[0] if len(names) == 1 else names}
     if maxlags is not None and kind in ("nonrobust", "HAC"):
         return "HAC", {"maxlags": maxlags}

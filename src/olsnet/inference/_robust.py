@@ -165,6 +165,13 @@ def _label_names(groups: Any) -> tuple[Any, ...] | None:
     if read_along(groups):
         return (groups,)
     if isinstance(groups, (tuple, list)) and groups and all(read_along(g) for g in groups):
+        texts = [g for g in groups if isinstance(g, str)]
+        twice = next((g for i, g in enumerate(texts) if g in texts[:i]), None)
+        if twice is not None:
+            raise OptionError(
+                f"groups names the column {twice!r} twice; two-way clustering needs two "
+                "different columns (one name: one-way)"
+            )
         return tuple(groups)
     return None
 
