@@ -91,3 +91,23 @@ def test_two_way_clustering_on_one_column_twice_is_refused(
     assert status == 2 and "'firm'" in err and "twice" in err, err
     status, _, err = _run(["fit", str(csv), "-y", "y", "--groups", "firm,"], capsys)
     assert status == 2 and "--groups" in err, err
+
+
+def test_partial_fit_takes_the_intercept_only_model_as_fit_does() -> None:
+    """``partial_fit`` / ``partial_residuals`` on X with 0 columns give statsmodels'
+    ``OLS(y, ones)`` (mean, nonrobust and HC3 SEs), as ``fit`` does; without an intercept
+    they are refused naming the intercept-only model."""
+    sm = pytest.importorskip("statsmodels.api")
+    y = _frame(n=30).y.to_numpy()
+    X0 = np.zeros((30, 0))
+    est = olsnet.LinearRegression()
+    for rows in (slice(0, 10), slice(10, 30)):
+        est.partial_fit(X0[rows], y[rows])
+    ref = sm.OLS(y, np.ones((30, 1))).fit()
+    np.testing.assert_allclose(est.intercept_, ref.params[0], rtol=1e-12)
+    np.testing.assert_allclose(est.result_.bse, ref.bse, rtol=1e-10)
+    est.partial_residuals(X0, y)
+    hc3 = sm.OLS(y, np.ones((30, 1))).fit(cov_type="HC3").bse
+    np.testing.assert_allclose(est.result_.with_cov("HC3").bse, hc3, rtol=1e-10)
+    with pytest.raises(olsnet.errors.DataError, match="intercept-only"):
+        olsnet.LinearRegression(fit_intercept=False).partial_fit(X0, y)
