@@ -368,6 +368,8 @@ def _refuse_overwriting_inputs(
             inputs += [data] if "sql" in (read_options or {}) else expand_paths(data)
         except OlsnetError:
             pass  # a data argument that names no file is reported by the reader
+    if not out.exists():
+        return
     for given in inputs:
         if os.path.exists(given) and os.path.samefile(given, out):
             raise typer.BadParameter(
