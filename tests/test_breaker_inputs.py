@@ -111,3 +111,50 @@ def test_partial_fit_takes_the_intercept_only_model_as_fit_does() -> None:
     np.testing.assert_allclose(est.result_.with_cov("HC3").bse, hc3, rtol=1e-10)
     with pytest.raises(olsnet.errors.DataError, match="intercept-only"):
         olsnet.LinearRegression(fit_intercept=False).partial_fit(X0, y)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_utf8_file_read_as_utf16_or_32_names_the_file_and_encoding(
+    tmp_path: Path, encoding: str
+) -> None:
+    """A wrong wide encoding stops with DataFileError naming the file and the option, not
+    Python's UnicodeError from inside the transcoder (fit and predict_files)."""
+    from olsnet.api import predict_files
+
+    csv = tmp_path / "d.csv"
+    _frame().to_csv(csv, index=False)
+    with pytest.raises(olsnet.errors.DataFileError, match=rf"d\.csv.*{encoding}.*encoding"):
+        olsnet.LinearRegression().fit(olsnet.read(csv, y="y", x=["x1"], encoding=encoding))
+    with pytest.raises(olsnet.errors.DataFileError, match=rf"d\.csv.*{encoding}.*encoding"):
+        list(predict_files(np.ones((1, 1)), np.zeros(1), csv, feature_names=["x1"],
+                           encoding=encoding))  # fmt: skip
+
+
+def test_na_values_that_is_not_text_is_refused_by_name(tmp_path: Path) -> None:
+    """``na_values=5`` (not a string or a list of strings): InputTypeError naming the option,
+    not ``'int' object is not iterable``."""
+    csv = tmp_path / "d.csv"
+    _frame().to_csv(csv, index=False)
+    with pytest.raises(olsnet.errors.InputTypeError, match="na_values"):
+        olsnet.read(csv, y="y", na_values=5)
+
+
+def test_predict_files_checks_the_weight_against_the_columns(tmp_path: Path) -> None:
+    """A (1, 3) weight for two feature columns: DimensionError naming both counts, not
+    NumPy's matmul error from the first batch."""
+    from olsnet.api import predict_files
+
+    csv = tmp_path / "d.csv"
+    _frame().to_csv(csv, index=False)
+    with pytest.raises(olsnet.errors.DimensionError, match=r"\(1, 3\).*2 feature"):
+        list(predict_files(np.ones((1, 3)), np.zeros(1), csv, feature_names=["x1", "x2"]))
+
+
+def test_predict_with_the_wrong_separator_shows_the_header_it_read(
+    saved: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--sep ';'`` on a comma file: the error shows the header as read (one column), so the
+    user sees the separator is wrong, as ``olsnet fit`` does."""
+    csv, _, model = saved
+    status, _, err = _run(["predict", str(model), str(csv), "--sep", ";"], capsys)
+    assert status == 2 and "x1,x2,firm" in err and "sep" in err, err

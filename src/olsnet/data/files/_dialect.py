@@ -220,7 +220,10 @@ def csv_dialect(
     elif isinstance(na_values, str):
         na = (na_values,)
     else:
-        na = tuple(na_values)
+        try:
+            na = tuple(na_values)
+        except TypeError:  # not iterable (a number, say)
+            na = (na_values,)
         if not all(isinstance(v, str) for v in na):
             raise InputTypeError(
                 f"na_values must be a string or a list of strings; got {na_values!r}"
