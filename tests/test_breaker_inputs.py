@@ -158,3 +158,18 @@ def test_predict_with_the_wrong_separator_shows_the_header_it_read(
     csv, _, model = saved
     status, _, err = _run(["predict", str(model), str(csv), "--sep", ";"], capsys)
     assert status == 2 and "x1,x2,firm" in err and "sep" in err, err
+
+
+def test_read_dask_with_y_does_not_ignore_missing_drop() -> None:
+    """``read_dask(frame, y=..., missing="drop")`` used to accept the option and ignore it
+    (the fit then stopped on the first NaN telling the user to drop rows); an unknown policy
+    passed unchecked. Both are refused naming ``missing``; the formula path applies it."""
+    dd = pytest.importorskip("dask.dataframe")
+    from olsnet.scale.dask import read_dask
+
+    df = _frame()
+    df.loc[3, "x1"] = np.nan
+    frame = dd.from_pandas(df, npartitions=2)
+    for policy in ("drop", "keep"):
+        with pytest.raises(OptionError, match="missing"):
+            read_dask(frame, y="y", x=["x1", "x2"], missing=policy)
