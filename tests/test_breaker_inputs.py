@@ -173,3 +173,15 @@ def test_read_dask_with_y_does_not_ignore_missing_drop() -> None:
     for policy in ("drop", "keep"):
         with pytest.raises(OptionError, match="missing"):
             read_dask(frame, y="y", x=["x1", "x2"], missing=policy)
+
+
+def test_fit_save_never_overwrites_the_data_file(
+    saved: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``olsnet fit d.csv --save d.csv`` replaced the data with the model archive: refused
+    before the fit, the data file unchanged (CSV and Parquet)."""
+    for data in saved[:2]:
+        before = data.read_bytes()
+        status, _, err = _run(["fit", str(data), "-y", "y", "--save", str(data)], capsys)
+        assert status == 2 and "--save" in err and data.name in err, err
+        assert data.read_bytes() == before

@@ -20,6 +20,7 @@ from ._app import (
     intercept_for,
     needs,
     note,
+    refuse_overwriting,
     render,
 )
 from ._deadline import time_budget
@@ -120,6 +121,7 @@ def fit(
     needs("fit", *data.modules())
     if save is not None:
         check_destination(save)  # a typo in the folder fails now, not after the fit
+        refuse_overwriting(save, "--save", data.data, data.read_options)
     robust = _second_pass_cov(cov, groups, maxlags)
     with time_budget(timeout):
         _fit(data, no_intercept, cov, fmt, save, robust)

@@ -13,7 +13,6 @@ Accepted model files, none of which can execute code when read:
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,18 @@ import typer
 
 from .._fileutil import atomic_write, check_destination
 from .._safe_open import check_regular
-from ..errors import OlsnetError
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, needs, note, render
+from ._app import (
+    FORMAT_OPT,
+    MISSING_OPT,
+    app,
+    check_format,
+    dumps,
+    echo,
+    needs,
+    note,
+    refuse_overwriting,
+    render,
+)
 from ._read_options import with_read_options
 
 MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
@@ -181,6 +190,7 @@ def collapse(
     needs("collapse", *model_modules(model, out))
     if out is not None:
         check_destination(out)  # before the model is read and collapsed
+        refuse_overwriting(out, "--out", None, None, model)
     loaded = load_model(model, allow_torchscript=allow_torchscript)
     affine = as_affine(loaded)
     if out is not None:
@@ -285,7 +295,7 @@ def predict(
     needs("predict", "pyarrow", *model_modules(model))
     if out is not None:
         check_destination(out)
-        _refuse_overwriting_inputs(out, model, data, read_options)
+        refuse_overwriting(out, "--out", data, read_options, model)
     loaded = load_model(model)
     affine = as_affine(loaded)
     spec = model_spec_of(loaded)
@@ -353,29 +363,6 @@ def predict(
             f"olsnet: {counted['missing']} row(s) with missing values could not be predicted; "
             "their predictions are empty (NaN), one output row per input row"
         )
-
-
-def _refuse_overwriting_inputs(
-    out: Path, model: Path, data: str | None, read_options: dict[str, Any] | None
-) -> None:
-    """Stop before anything is read when ``--out`` names the model file or a data file (the
-    predictions would replace the file they are computed from)."""
-    from ..data.files import expand_paths
-
-    inputs: list[Any] = [model]
-    if data is not None:
-        try:
-            inputs += [data] if "sql" in (read_options or {}) else expand_paths(data)
-        except OlsnetError:
-            pass  # a data argument that names no file is reported by the reader
-    if not out.exists():
-        return
-    for given in inputs:
-        if os.path.exists(given) and os.path.samefile(given, out):
-            raise typer.BadParameter(
-                f"--out {str(out)!r} is the input file {str(given)!r}; the predictions would "
-                "replace it. Name another file"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
