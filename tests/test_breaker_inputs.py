@@ -185,3 +185,27 @@ def test_fit_save_never_overwrites_the_data_file(
         status, _, err = _run(["fit", str(data), "-y", "y", "--save", str(data)], capsys)
         assert status == 2 and "--save" in err and data.name in err, err
         assert data.read_bytes() == before
+
+
+def test_one_label_stored_as_integer_in_one_file_and_text_in_another_is_one_cluster(
+    tmp_path: Path,
+) -> None:
+    """Parquet files whose groups column is int64, text and double: ``7``, ``"7"`` and
+    ``7.0`` are one cluster (LabelCodes' documented rule, and what CR2 already did), so CR1
+    from the files equals statsmodels' CR1 on the merged labels (it counted 12 clusters)."""
+    sm = pytest.importorskip("statsmodels.api")
+    df = _frame()
+    (tmp_path / "p").mkdir()
+    df.iloc[:30].to_parquet(tmp_path / "p" / "a.parquet")
+    text = df.iloc[30:].assign(firm=df.firm.iloc[30:].astype(str))
+    text.iloc[:15].to_parquet(tmp_path / "p" / "b.parquet")
+    text.iloc[15:].assign(firm=df.firm.iloc[45:].astype(float)).to_parquet(
+        tmp_path / "p" / "c.parquet"
+    )
+    src = olsnet.read(str(tmp_path / "p" / "*.parquet"), y="y", x=["x1", "x2"])
+    res = olsnet.LinearRegression().fit(src).result_.with_cov("cluster", groups="firm")
+    ref = sm.OLS(df.y, sm.add_constant(df[["x1", "x2"]])).fit(
+        cov_type="cluster", cov_kwds={"groups": df.firm}
+    )
+    assert dict(res.cov_kwds)["n_groups"] == df.firm.nunique()
+    np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-10)
