@@ -209,3 +209,23 @@ def test_one_label_stored_as_integer_in_one_file_and_text_in_another_is_one_clus
     )
     assert dict(res.cov_kwds)["n_groups"] == df.firm.nunique()
     np.testing.assert_allclose(res.bse, ref.bse, rtol=1e-10)
+
+
+def test_a_python_list_of_text_labels_is_labels_not_column_names() -> None:
+    """``groups=["3", "1", ...]`` (one text label per row, as statsmodels takes it) is a
+    label column, not a list of column names (it was refused as naming '9' twice / as 200
+    columns); one or two strings stay column names."""
+    sm = pytest.importorskip("statsmodels.api")
+    df = _frame()
+    labels = [f"f{v}" for v in df.firm]
+    ref = sm.OLS(df.y, sm.add_constant(df[["x1", "x2"]])).fit(
+        cov_type="cluster", cov_kwds={"groups": df.firm}
+    )
+    for res in (
+        olsnet.LinearRegression().fit(df[["x1", "x2"]], df.y).result_,
+        olsnet.ols("y ~ x1 + x2", df),
+    ):
+        np.testing.assert_allclose(res.with_cov("cluster", groups=labels).bse, ref.bse, rtol=1e-10)
+        np.testing.assert_allclose(
+            res.with_cov("cluster", groups=tuple(labels)).bse, ref.bse, rtol=1e-10
+        )
