@@ -229,3 +229,34 @@ def test_a_python_list_of_text_labels_is_labels_not_column_names() -> None:
         np.testing.assert_allclose(
             res.with_cov("cluster", groups=tuple(labels)).bse, ref.bse, rtol=1e-10
         )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", None])
+def test_predict_id_stored_as_int_in_one_file_and_text_in_another(
+    saved: tuple[Path, Path, Path],
+    tmp_path: Path,
+    suffix: str | None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A key column int64 in one Parquet file and text in the next: one output table in the
+    first file's type (pyarrow's 'Table schema does not match' escaped, with a traceback from
+    the Parquet writer); a key that cannot take that type is refused naming --id."""
+    _, _, model = saved
+    df = _frame()
+    (tmp_path / "p").mkdir()
+    df.iloc[:30].to_parquet(tmp_path / "p" / "a.parquet")
+    df.iloc[30:].assign(key=df.key.iloc[30:].astype(str)).to_parquet(tmp_path / "p" / "b.parquet")
+    data = str(tmp_path / "p" / "*.parquet")
+    out = [] if suffix is None else ["-o", str(tmp_path / f"pred{suffix}")]
+    status, text, err = _run(["predict", str(model), data, "--id", "key", *out], capsys)
+    assert status == 0 and "Traceback" not in err, err
+    if suffix == ".parquet":
+        got = pd.read_parquet(tmp_path / "pred.parquet").key
+    elif suffix == ".csv":
+        got = pd.read_csv(tmp_path / "pred.csv").key
+    else:
+        got = pd.read_csv(__import__("io").StringIO(text)).key
+    assert got.tolist() == df.key.tolist()
+    df.iloc[30:].assign(key="k").to_parquet(tmp_path / "p" / "b.parquet")
+    status, _, err = _run(["predict", str(model), data, "--id", "key", *out], capsys)
+    assert status == 2 and "--id" in err and "'key'" in err and "Traceback" not in err, err
