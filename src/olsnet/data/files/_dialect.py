@@ -222,9 +222,10 @@ def csv_dialect(
     else:
         try:
             na = tuple(na_values)
+            texts = all(isinstance(v, str) for v in na)
         except TypeError:  # not iterable (a number, say)
-            na = (na_values,)
-        if not all(isinstance(v, str) for v in na):
+            texts = False
+        if not texts:
             raise InputTypeError(
                 f"na_values must be a string or a list of strings; got {na_values!r}"
             )
