@@ -184,8 +184,11 @@ def test_intercept_only_model_is_rs_y_tilde_1() -> None:
         assert np.isnan(res.fvalue)
     pred = res.get_prediction(np.empty((2, 0)))
     np.testing.assert_allclose(pred.se_mean, ref.bse.iloc[0], rtol=1e-12)
+    # X with 0 columns: the same model from the estimator; without an intercept, refused
+    est = LinearRegression().fit(np.empty((len(d), 0)), d["invest"])
+    np.testing.assert_allclose(est.result_.bse, ref.bse, rtol=1e-12)
     with pytest.raises(DataError, match=r"olsnet.ols\('y ~ 1'"):
-        LinearRegression().fit(np.empty((5, 0)), np.arange(5.0))
+        LinearRegression(fit_intercept=False).fit(np.empty((5, 0)), np.arange(5.0))
 
 
 # -- the summary's residual lines ---------------------------------------------------------------------

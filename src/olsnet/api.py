@@ -31,7 +31,15 @@ from .data._label_frame import FrameLabels
 from .data.formula import close_matches
 from .data.formula_frame import FrameFormulaSource, complete_rows, formula_design
 from .data.model_spec import ModelSpec, learn
-from .errors import DataError, DataFileError, FormulaError, InputTypeError, UnseenLevelError
+from .errors import (
+    DataError,
+    DataFileError,
+    DimensionError,
+    FormulaError,
+    InputTypeError,
+    OptionError,
+    UnseenLevelError,
+)
 from .estimator import LinearRegression
 
 if TYPE_CHECKING:
@@ -296,12 +304,16 @@ def predict_files(
     ------
     DataFileError
         A missing column, unreadable rows, a missing value with ``missing="raise"``.
+    DimensionError
+        ``weight`` / ``bias`` whose shapes do not fit the feature columns.
     UnseenLevelError
         A level the model never saw (column, level, file and line named).
     OptionError, InputTypeError
-        A reading option that is not allowed (as :func:`olsnet.read`), or unknown.
+        A reading option that is not allowed (as :func:`olsnet.read`), or unknown; an
+        ``id_column`` that is not a column name.
     """
     from .data.files import csv_dialect, expand_paths, file_columns, file_kind, raw_frames
+    from .data.files._arrow import check_columns
 
     check_option("missing", missing, MISSING_POLICIES)
     allowed = tuple(inspect.signature(csv_dialect).parameters)
@@ -312,6 +324,8 @@ def predict_files(
             f"{', '.join(allowed)}"
         )
     dialect = csv_dialect(**csv_options)
+    if id_column is not None and (not isinstance(id_column, str) or not id_column):
+        raise OptionError(f"id_column (--id) must name a column of the data; got {id_column!r}")
     if spec is not None:
         columns = spec.columns
         levels = dict(spec.levels)
@@ -322,12 +336,20 @@ def predict_files(
     wanted = tuple(dict.fromkeys((*columns, *((id_column,) if id_column else ()))))
     W = np.atleast_2d(np.asarray(weight, dtype=np.float64))  # (q, p)
     b = np.atleast_1d(np.asarray(bias, dtype=np.float64))  # (q,)
+    p = len(spec.feature_names) if spec is not None else len(columns)
+    if W.shape[1] != p or b.shape != (W.shape[0],):
+        raise DimensionError(
+            f"weight has shape {W.shape} and bias {b.shape}; the model's {p} feature(s) "
+            f"need weight (q, {p}) and bias (q,)"
+        )
     step = spec.block_rows() if spec is not None else batch_rows  # bounded design pieces
     for path in expand_paths(path_or_glob):
         d = dialect.resolve(path)[0] if file_kind(path) == "csv" else dialect
         have = file_columns(path, d)
         absent = [c for c in wanted if c not in have]
         if absent:
+            if file_kind(path) == "csv" and len(have) == 1:
+                check_columns(path, have, wanted, d)  # the header as read; the separator
             raise DataFileError(
                 f"{path}: column {absent[0]!r} is not in the file"
                 f"{close_matches(absent[0], have)}; the model reads {', '.join(columns)}"

@@ -421,7 +421,8 @@ class LinearRegression:
         those of one fit on all rows seen so far, up to rounding (1e-12). Statistics that need
         the rows again (HC covariances, cluster, HAC, influence) are not available until the
         rows are passed again with :meth:`partial_residuals` (HC0-HC3) or attached with
-        ``result_.with_data(...)``.
+        ``result_.with_data(...)``. X with 0 columns (and an intercept) is the intercept-only
+        model, as in :meth:`fit`.
 
         Raises
         ------
@@ -437,7 +438,9 @@ class LinearRegression:
         if self.positive:
             raise OptionError("partial_fit does not support positive=True (a constrained fit)")
         missing = check_option("missing", self.missing, MISSING_POLICIES)
-        design = as_design(X, y, sample_weight, missing=missing)
+        # X with 0 columns and an intercept: the intercept-only model, as fit takes it
+        min_features = 0 if self.fit_intercept else 1
+        design = as_design(X, y, sample_weight, missing=missing, min_features=min_features)
         state = getattr(self, "_qr_state", None)
         partial = getattr(self, "_partial", None)
         first = state is None or partial is None or not hasattr(self, "result_")
@@ -497,7 +500,8 @@ class LinearRegression:
                 "partial_residuals follows partial_fit (this model was fitted whole: its "
                 "result_ already has the rows)"
             )
-        design = as_design(X, y, sample_weight, missing=self.missing)
+        min_features = 0 if self.fit_intercept else 1  # as partial_fit
+        design = as_design(X, y, sample_weight, missing=self.missing, min_features=min_features)
         total = add_passes(
             partial["pass"], chunk_pass(self.result_, design.X, design.Y, design.weights)
         )

@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -15,12 +16,14 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from .._deps import as_missing, require_all
 from .._types import OUTPUT_FORMATS, check_option
+from ..errors import OlsnetError
 from ._read_options import READ_NAMES, READ_PARAMETERS, read_kwargs
 
 app = typer.Typer(
@@ -223,6 +226,29 @@ ALLOW_PYTHON_OPT = typer.Option(
     "transforms: NumPy elementwise math, center/scale/standardize/poly/bs, C/factor, I.",
 )
 FORMAT_OPT = typer.Option("text", "--format", help=FORMAT_HELP)
+
+
+def refuse_overwriting(
+    out: Path, option: str, data: str | None, read_options: dict[str, Any] | None, *files: Path
+) -> None:
+    """Stop before anything is read when ``out`` (given as ``option``) names a data file or
+    one of ``files`` (a model): the output would replace the file it is computed from."""
+    from ..data.files import expand_paths
+
+    if not out.exists():
+        return
+    inputs: list[Any] = list(files)
+    if data is not None:
+        try:
+            inputs += [data] if (read_options or {}).get("sql") else expand_paths(data)
+        except OlsnetError:
+            pass  # a data argument that names no file is reported by the reader
+    for given in inputs:
+        if os.path.exists(given) and os.path.samefile(given, out):
+            raise typer.BadParameter(
+                f"{option} {str(out)!r} is the input file {str(given)!r}; writing it would "
+                "replace the data it is computed from. Name another file"
+            )
 
 
 @dataclass(frozen=True)

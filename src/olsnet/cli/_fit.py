@@ -20,6 +20,7 @@ from ._app import (
     intercept_for,
     needs,
     note,
+    refuse_overwriting,
     render,
 )
 from ._deadline import time_budget
@@ -120,6 +121,7 @@ def fit(
     needs("fit", *data.modules())
     if save is not None:
         check_destination(save)  # a typo in the folder fails now, not after the fit
+        refuse_overwriting(save, "--save", data.data, data.read_options)
     robust = _second_pass_cov(cov, groups, maxlags)
     with time_budget(timeout):
         _fit(data, no_intercept, cov, fmt, save, robust)
@@ -134,7 +136,12 @@ def _second_pass_cov(
     if groups is not None and maxlags is not None:
         raise typer.BadParameter("pass --groups (cluster) or --maxlags (HAC), not both")
     if groups is not None and kind in ("nonrobust", "cluster"):
-        names = [g.strip() for g in groups.split(",") if g.strip()]
+        names = [g.strip() for g in groups.split(",")]
+        if not all(names):
+            raise typer.BadParameter(
+                f"--groups {groups!r} has an empty column name; give one column or two "
+                "separated by a comma (firm or firm,year)"
+            )
         return "cluster", {"groups": names[0] if len(names) == 1 else names}
     if maxlags is not None and kind in ("nonrobust", "HAC"):
         return "HAC", {"maxlags": maxlags}

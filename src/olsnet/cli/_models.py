@@ -21,7 +21,18 @@ import typer
 
 from .._fileutil import atomic_write, check_destination
 from .._safe_open import check_regular
-from ._app import FORMAT_OPT, MISSING_OPT, app, check_format, dumps, echo, needs, note, render
+from ._app import (
+    FORMAT_OPT,
+    MISSING_OPT,
+    app,
+    check_format,
+    dumps,
+    echo,
+    needs,
+    note,
+    refuse_overwriting,
+    render,
+)
 from ._read_options import with_read_options
 
 MAX_MODEL_FILE_BYTES = 2**36  # 64 GiB; each loader applies its own, smaller budget
@@ -179,6 +190,7 @@ def collapse(
     needs("collapse", *model_modules(model, out))
     if out is not None:
         check_destination(out)  # before the model is read and collapsed
+        refuse_overwriting(out, "--out", None, None, model)
     loaded = load_model(model, allow_torchscript=allow_torchscript)
     affine = as_affine(loaded)
     if out is not None:
@@ -234,20 +246,22 @@ def _write_table(out: Path, blocks: Any) -> int:
     rows = 0
     writer: Any = None
     with atomic_write(out) as fh:
-        for table in blocks:
-            if writer is None:
-                if out.suffix.lower() in (".parquet", ".pq"):
-                    import pyarrow.parquet as pq
+        try:
+            for table in blocks:
+                if writer is None:
+                    if out.suffix.lower() in (".parquet", ".pq"):
+                        import pyarrow.parquet as pq
 
-                    writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
-                else:
-                    import pyarrow.csv as pcsv
+                        writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
+                    else:
+                        import pyarrow.csv as pcsv
 
-                    writer = pcsv.CSVWriter(fh, table.schema)
-            writer.write_table(table)
-            rows += table.num_rows
-        if writer is not None:
-            writer.close()
+                        writer = pcsv.CSVWriter(fh, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:  # closed while its file is open (an error: the temporary file is removed)
+            if writer is not None:
+                writer.close()
     return rows
 
 
@@ -283,6 +297,7 @@ def predict(
     needs("predict", "pyarrow", *model_modules(model))
     if out is not None:
         check_destination(out)
+        refuse_overwriting(out, "--out", data, read_options, model)
     loaded = load_model(model)
     affine = as_affine(loaded)
     spec = model_spec_of(loaded)
@@ -333,11 +348,14 @@ def predict(
     def tables() -> Any:
         import pyarrow as pa
 
+        schema = None
         for block in blocks:
             counted["missing"] += block.n_missing
             cols = [] if block.ids is None else [pa.array(block.ids, from_pandas=True)]
             cols += [pa.array(block.predictions[:, j], from_pandas=True) for j in range(W.shape[0])]
-            yield pa.table(cols, names=columns)
+            table = pa.table(cols, names=columns)
+            schema = schema or table.schema
+            yield table if table.schema == schema else _conform(table, schema, id_column)
 
     if out is not None:
         rows = _write_table(out, tables())
@@ -359,6 +377,21 @@ class _Block:
     predictions: np.ndarray
     ids: Any = None
     n_missing: int = 0
+
+
+def _conform(table: Any, schema: Any, id_column: str | None) -> Any:
+    """``table`` in the first table's ``schema`` (one output table); the key column of one
+    file stored as int64 and of another as text is cast, a key that cannot be is refused."""
+    import pyarrow as pa
+
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise typer.BadParameter(
+            f"--id {id_column!r} is {schema.field(0).type} in the first file(s) and "
+            f"{table.schema.field(0).type} in a later one, with values that are not "
+            f"{schema.field(0).type}; store the key column with one type in every file"
+        ) from None
 
 
 def _concat(tables: list[Any], columns: list[str]) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from .._fileutil import atomic_write, check_destination
-from ._app import DataOptions, app, data_command, flag, needs, note
+from ._app import DataOptions, app, data_command, flag, needs, note, refuse_overwriting
 from ._fit import COV_OPT, NO_INTERCEPT_OPT, cov_option, fit_model
 from ._html import figure, page
 from ._train import EPOCHS_OPT, HIDDEN_OPT, OPTIMIZER_OPT, SEED_OPT, parse_hidden
@@ -43,6 +43,7 @@ def report(
     widths = parse_hidden(hidden)
     needs("report", *data.modules(), "matplotlib", *(["torch"] if network or widths else []))
     check_destination(out)  # before the fit
+    refuse_overwriting(out, "--out", data.data, data.read_options)
     model, _ = fit_model(data, no_intercept, cov_option(cov))
     result = model.result_
     e = html.escape

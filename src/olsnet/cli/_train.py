@@ -24,6 +24,7 @@ from ._app import (
     intercept_for,
     needs,
     note,
+    refuse_overwriting,
     render,
 )
 
@@ -357,6 +358,7 @@ def train(
 
     if save is not None:
         check_destination(save)  # before the training, not after it
+        refuse_overwriting(save, "--save", data.data, data.read_options)
     flags = TrainFlags(lr, momentum, batch_size, weight_decay, not no_standardize, device)
     trained = train_from_file(
         data,

@@ -31,8 +31,8 @@ __all__ = ["LabelCodes", "gathered_labels", "streamed_cr1"]
 class LabelCodes:
     """Labels to codes ``0, 1, ...`` in order of first appearance, one block at a time.
 
-    Text (object) labels are compared as text, as :func:`._cluster.group_codes` does, so
-    ``7`` and ``"7"`` are one cluster.
+    Labels are compared as text (:func:`_key`), as :func:`._cluster.group_codes` compares
+    text labels, so ``7`` in one file and ``7.0`` or ``"7"`` in another are one cluster.
     """
 
     def __init__(self) -> None:
@@ -51,7 +51,7 @@ class LabelCodes:
         if levels is not None:
             index = self.index
             lookup = np.fromiter(
-                (index.setdefault(str(v), len(index)) for v in levels.tolist()),
+                (index.setdefault(_key(v), len(index)) for v in levels.tolist()),
                 dtype=np.int64,
                 count=len(levels),
             )
@@ -64,11 +64,20 @@ class LabelCodes:
         uniq, inverse = np.unique(labels, return_inverse=True)
         index = self.index
         lookup = np.fromiter(
-            (index.setdefault(u, len(index)) for u in uniq.tolist()),
+            (index.setdefault(_key(u), len(index)) for u in uniq.tolist()),
             dtype=np.int64,
             count=uniq.size,
         )
         return lookup[inverse.reshape(-1)]
+
+
+def _key(label: Any) -> str:
+    """A label as the text that identifies its cluster across blocks and files: ``7``,
+    ``7.0`` and ``"7"`` are one cluster (one file may store as int64 what another stores as
+    double or text)."""
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label)
 
 
 class _GrowingSums(ClusterAccumulator):

@@ -157,14 +157,22 @@ def _group_columns(res: RegressionResult, groups: Any, n: int) -> list[np.ndarra
 
 def _label_names(groups: Any) -> tuple[Any, ...] | None:
     """``groups`` as columns the source reads alongside its rows -- column names, or dask
-    collections (read partition by partition) -- one or a list / tuple of them; else None."""
+    collections (read partition by partition) -- one or a list / tuple of two; else None."""
 
     def read_along(g: Any) -> bool:
         return isinstance(g, str) or (hasattr(g, "dask") and hasattr(g, "to_delayed"))
 
     if read_along(groups):
         return (groups,)
-    if isinstance(groups, (tuple, list)) and groups and all(read_along(g) for g in groups):
+    # one or two names: a longer list of text is one label per row (as statsmodels takes it)
+    if isinstance(groups, (tuple, list)) and 0 < len(groups) <= 2 and all(map(read_along, groups)):
+        texts = [g for g in groups if isinstance(g, str)]
+        twice = next((g for i, g in enumerate(texts) if g in texts[:i]), None)
+        if twice is not None:
+            raise OptionError(
+                f"groups names the column {twice!r} twice; two-way clustering needs two "
+                "different columns (one name: one-way)"
+            )
         return tuple(groups)
     return None
 

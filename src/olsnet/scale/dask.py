@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .._types import MISSING_POLICIES, check_option
 from ..data._labels import check_label_names, first_missing_label, label_array
 from ..data.source import LabelBlock, OnBatch, Source
-from ..errors import DataError, DimensionError, InputTypeError
+from ..errors import DataError, DimensionError, InputTypeError, OptionError
 from ..solve import QRState
 from ..solve._fold import fold_arrays, nonfinite_at
 from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
@@ -187,10 +188,17 @@ def read_dask(
     Use it to fit files on a ``distributed`` cluster; ``olsnet.read`` streams on one machine.
     ``formula="y ~ np.log(x) + C(g)"`` instead of ``y`` / ``x`` encodes each partition with
     one model spec (levels gathered in a first pass; ``missing`` applies to it, as for
-    ``olsnet.ols``; see :mod:`olsnet.scale.dask_formula`).
+    ``olsnet.ols``; see :mod:`olsnet.scale.dask_formula`). With ``y`` / ``x``, ``missing``
+    is ``"raise"`` only (drop rows with dask first); another value raises ``OptionError``.
     """
     import dask.dataframe as dd
 
+    check_option("missing", missing, MISSING_POLICIES)
+    if formula is None and missing != "raise":
+        raise OptionError(
+            f"read_dask(y=...) takes missing='raise' only (got {missing!r}): drop the rows with "
+            "dask first (df.dropna(subset=[...])), or pass formula=, which applies missing="
+        )
     if _is_frame(path_or_glob) and getattr(path_or_glob, "ndim", 2) == 2:
         if read_kwargs:
             raise InputTypeError(

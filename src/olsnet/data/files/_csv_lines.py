@@ -33,7 +33,7 @@ def open_binary(path: Path, encoding: str = "utf-8") -> IO[bytes]:
     """A binary stream of a possibly compressed (``.gz``, ``.bz2``) file, transcoded to UTF-8
     when ``encoding`` does not write a newline as the byte ``\\n`` (UTF-16, UTF-32)."""
     if "\n".encode(encoding) != b"\n":
-        return _Utf8Lines(open_binary(path), encoding)  # type: ignore[return-value]
+        return _Utf8Lines(open_binary(path), encoding, path)  # type: ignore[return-value]
     name = path.name.lower()
     if name.endswith(".gz"):
         import gzip
@@ -49,17 +49,30 @@ def open_binary(path: Path, encoding: str = "utf-8") -> IO[bytes]:
 class _Utf8Lines:
     """readline(limit) of a binary stream in ``encoding``, as UTF-8 bytes (bounded)."""
 
-    def __init__(self, fh: IO[bytes], encoding: str) -> None:
+    def __init__(self, fh: IO[bytes], encoding: str, path: Path) -> None:
         import io
 
         self._fh = fh
+        self._encoding, self._path = encoding, path
         self._text = io.TextIOWrapper(fh, encoding=encoding, newline="")
 
     def readline(self, limit: int = -1) -> bytes:
-        return self._text.readline(limit).encode("utf-8")
+        try:
+            return self._text.readline(limit).encode("utf-8")
+        except UnicodeError as exc:
+            raise self._not_decodable(exc) from None
 
     def read(self, size: int = -1) -> bytes:
-        return self._text.read(size).encode("utf-8")
+        try:
+            return self._text.read(size).encode("utf-8")
+        except UnicodeError as exc:
+            raise self._not_decodable(exc) from None
+
+    def _not_decodable(self, exc: UnicodeError) -> DataFileError:
+        return DataFileError(
+            f"{self._path}: the bytes are not {self._encoding} text ({exc}); pass the file's "
+            "encoding (encoding='utf-8', the default, or 'latin-1'; CLI: --encoding)"
+        )
 
     def close(self) -> None:
         self._text.close()

@@ -220,8 +220,12 @@ def csv_dialect(
     elif isinstance(na_values, str):
         na = (na_values,)
     else:
-        na = tuple(na_values)
-        if not all(isinstance(v, str) for v in na):
+        try:
+            na = tuple(na_values)
+            texts = all(isinstance(v, str) for v in na)
+        except TypeError:  # not iterable (a number, say)
+            texts = False
+        if not texts:
             raise InputTypeError(
                 f"na_values must be a string or a list of strings; got {na_values!r}"
             )
