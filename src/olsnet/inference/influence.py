@@ -20,6 +20,8 @@ References: Belsley, Kuh & Welsch (1980), *Regression Diagnostics*; Cook (1977).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import NotAvailableWarning
-from ..solve._blas import gemm_tn
+from ..solve._blas import default_workers, gemm_tn
 from ..solve._kernels import tri_inv
 from ..solve._residuals import RowMap, row_pass
 from ._distributions import f_sf
@@ -163,6 +165,25 @@ def collect_rows(res: RegressionResult, what: str) -> dict[str, np.ndarray]:
     }
 
 
+ROWWISE_MIN_ROWS = 65_536  # rows per thread below which elementwise work stays on one thread
+
+
+def _rowwise(n: int, fill: Callable[[slice], None]) -> None:
+    """``fill(rows)`` on slices of the ``n`` rows, on threads: NumPy's elementwise loops release
+    the GIL, so the per-row measures of a large fit (their arithmetic and the page faults of
+    their fresh (n,) arrays) run on every core the fit may use. ``fill`` writes its slice of
+    preallocated outputs; slices do not overlap, so the result does not depend on the threads.
+    """
+    workers = min(default_workers(), max(1, n // ROWWISE_MIN_ROWS))
+    if workers <= 1:
+        fill(slice(0, n))
+        return
+    step = -(-n // workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="olsnet-rows") as pool:
+        for done in [pool.submit(fill, slice(i, min(i + step, n))) for i in range(0, n, step)]:
+            done.result()
+
+
 def f_sf_rows(x: np.ndarray, dfn: float, dfd: float) -> np.ndarray:
     """``P(F(dfn, dfd) > x)`` of many values (``scipy.special.fdtrc``), 1.0 below a threshold.
 
@@ -273,13 +294,24 @@ class OLSInfluence:
 
     @cached_property
     def _sqrt_omh(self) -> np.ndarray:
-        return np.sqrt(self._omh)
+        omh = self._omh
+        out = np.empty_like(omh)
+        _rowwise(omh.shape[0], lambda rows: np.sqrt(omh[rows], out=out[rows]))
+        return out
 
     @cached_property
     def _internal_values(self) -> np.ndarray:
         s = np.sqrt(self.result.statistic("scale").value)[None, :]
-        out = np.multiply(self._sqrt_omh, s)
-        return np.divide(self._wresid, out, out=out)
+        e, sq = self._wresid, self._sqrt_omh
+        out = np.empty_like(e)
+
+        def fill(rows: slice) -> None:
+            t = out[rows]
+            np.multiply(sq[rows], s, out=t)
+            np.divide(e[rows], t, out=t)
+
+        _rowwise(e.shape[0], fill)
+        return out
 
     def _internal(self) -> np.ndarray:
         return self._internal_values
@@ -287,17 +319,25 @@ class OLSInfluence:
     @cached_property
     def _external_values(self) -> np.ndarray:
         res = self.result
-        omh = self._one_minus_h()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # s₍ᵢ₎² = (ssr - ẽᵢ² / (1 - hᵢ)) / (df_resid - 1), then ẽᵢ / (s₍ᵢ₎ √(1 - hᵢ))
-            t = np.multiply(self._wresid, self._wresid)
-            t /= omh
-            np.subtract(res.solution.ssr[None, :], t, out=t)
-            t /= res.df_resid - 1.0
-            np.maximum(t, 0.0, out=t)
-            np.sqrt(t, out=t)
-            t *= self._sqrt_omh
-            return np.divide(self._wresid, t, out=t)
+        omh, sq, e = self._one_minus_h(), self._sqrt_omh, self._wresid
+        ssr, dfm1 = res.solution.ssr[None, :], res.df_resid - 1.0
+        out = np.empty_like(e)
+
+        def fill(rows: slice) -> None:
+            t, ei = out[rows], e[rows]
+            with np.errstate(invalid="ignore", divide="ignore"):  # per thread (contextvar)
+                # s₍ᵢ₎² = (ssr - ẽᵢ² / (1 - hᵢ)) / (df_resid - 1), then ẽᵢ / (s₍ᵢ₎ √(1 - hᵢ))
+                np.multiply(ei, ei, out=t)
+                t /= omh[rows]
+                np.subtract(ssr, t, out=t)
+                t /= dfm1
+                np.maximum(t, 0.0, out=t)
+                np.sqrt(t, out=t)
+                t *= sq[rows]
+                np.divide(ei, t, out=t)
+
+        _rowwise(e.shape[0], fill)
+        return out
 
     def _external(self) -> np.ndarray:
         return self._external_values
@@ -313,10 +353,17 @@ class OLSInfluence:
     def cooks_distance(self) -> tuple[np.ndarray, np.ndarray]:
         """(``Dᵢ = tᵢ² hᵢ / (rank (1 - hᵢ))``, p value from F(rank, df_resid)), as statsmodels."""
         res = self.result
-        d = np.multiply(self._internal(), self._internal())
-        d *= self.hat_matrix_diag[:, None]
-        d /= self._one_minus_h()
-        d /= res.rank
+        ti, h, omh = self._internal(), self.hat_matrix_diag[:, None], self._one_minus_h()
+        d = np.empty_like(ti)
+
+        def fill(rows: slice) -> None:
+            t = d[rows]
+            np.multiply(ti[rows], ti[rows], out=t)
+            t *= h[rows]
+            t /= omh[rows]
+            t /= res.rank
+
+        _rowwise(d.shape[0], fill)
         p = f_sf_rows(d, res.rank, res.df_resid)
         return self._shape(d), self._shape(p)
 
@@ -324,9 +371,16 @@ class OLSInfluence:
     def dffits(self) -> tuple[np.ndarray, float]:
         """(``tᵢ* √(hᵢ / (1 - hᵢ))``, the threshold ``2 √(rank / nobs)``), as statsmodels."""
         res = self.result
-        h = self.hat_matrix_diag[:, None]
-        d = np.multiply(self._external(), np.sqrt(h))
-        d /= self._sqrt_omh
+        h, te, sq = self.hat_matrix_diag[:, None], self._external(), self._sqrt_omh
+        d = np.empty_like(te)
+
+        def fill(rows: slice) -> None:
+            t = d[rows]
+            np.sqrt(np.broadcast_to(h[rows], t.shape), out=t)
+            t *= te[rows]
+            t /= sq[rows]
+
+        _rowwise(d.shape[0], fill)
         return self._shape(d), float(2.0 * np.sqrt(res.rank / res.nobs))
 
     def _b_rows(self, *, unit: bool) -> np.ndarray:
