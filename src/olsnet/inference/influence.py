@@ -203,9 +203,16 @@ def f_sf_rows(x: np.ndarray, dfn: float, dfd: float) -> np.ndarray:
             one = mid
         else:
             above = mid
-    out = np.ones_like(x)
-    rest = ~(x <= one)  # NaN included
-    out[rest] = f_sf(x[rest], dfn, dfd)
+    out = np.empty_like(x)
+
+    def fill(rows: slice) -> None:
+        xi, oi = x[rows], out[rows]
+        oi.fill(1.0)
+        rest = ~(xi <= one)  # NaN included
+        if rest.any():
+            oi[rest] = f_sf(xi[rest], dfn, dfd)
+
+    _rowwise(x.shape[0], fill)
     return out
 
 
@@ -258,7 +265,8 @@ class OLSInfluence:
         if one.size:
             h = hat.copy()
             h[one] = 1.0
-        omh = np.subtract(1.0, h)[:, None]
+        omh = np.empty((h.shape[0], 1))
+        _rowwise(h.shape[0], lambda rows: np.subtract(1.0, h[rows, None], out=omh[rows]))
         omh[one] = np.nan
         if rows["weighted"]:
             omh[w <= 0] = np.nan
