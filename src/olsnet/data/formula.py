@@ -21,6 +21,7 @@ import ast
 import builtins
 import difflib
 import re
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,13 @@ def _numpy_ufuncs() -> frozenset[str]:
 ALLOWED_TRANSFORMS: frozenset[str] = _NAMED_TRANSFORMS | _numpy_ufuncs()
 
 # a token of formula text: backtick name, string, name (dots allowed), number, other character
+# CPython before 3.12.1 counts the recursion depth of its AST constructor per interpreter,
+# not per thread (python/cpython#106905): two threads building ASTs at once (ast.parse, or
+# formulaic evaluating a formula's terms) can fail with "AST constructor recursion depth
+# mismatch". Every AST this package builds, directly or through formulaic, is built under this
+# lock, so formula fits are safe to run from many threads at once.
+AST_LOCK = threading.RLock()
+
 _TOKEN = re.compile(
     r"(?P<tick>`[^`]*`)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?)|(?P<space>\s+)|(?P<other>\*\*|.)",
@@ -258,7 +266,8 @@ def parse_formula(
     columns = [str(c) for c in columns]
     expanded = expand_formula(formula, columns, exclude=exclude, dates=dates)
     try:
-        parsed = Formula(expanded)
+        with AST_LOCK:  # formulaic builds ASTs (see AST_LOCK)
+            parsed = Formula(expanded)
         factors = list(_factors(parsed))
     except Exception as exc:  # formulaic raises several types for bad syntax
         raise _syntax_error(formula, expanded, exc) from None
@@ -294,7 +303,8 @@ def _factors(parsed: Any) -> Any:
 def _names_in(expr: str) -> set[str]:
     code, ticked = _untick(expr)
     try:
-        tree = ast.parse(code, mode="eval")
+        with AST_LOCK:
+            tree = ast.parse(code, mode="eval")
     except SyntaxError:
         return set()
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

@@ -50,7 +50,14 @@ from ._columns import (
     row_label,
     sorted_levels,
 )
-from .formula import INTERCEPT, ParsedFormula, check_transforms, close_matches, parse_formula
+from .formula import (
+    AST_LOCK,
+    INTERCEPT,
+    ParsedFormula,
+    check_transforms,
+    close_matches,
+    parse_formula,
+)
 
 __all__ = ["SPEC_FORMAT", "EncodedRows", "ModelSpec", "as_frame", "learn", "sorted_levels"]
 
@@ -255,7 +262,7 @@ class ModelSpec:
         if len(prepared) == 0:
             return np.zeros((0, len(self.feature_names if side == "rhs" else self.target_names)))
         try:
-            with np.errstate(all="ignore"):  # non-finite values are reported by row and term
+            with AST_LOCK, np.errstate(all="ignore"):  # non-finite values: by row and term
                 mm = spec.get_model_matrix(prepared, context=_CONTEXT, na_action="ignore")
         except Exception as exc:  # formulaic raises many types; one, naming the formula
             raise _evaluation_error(self.formula, exc) from None
@@ -456,7 +463,7 @@ def _model_matrix(formula: str, expanded: str, prepared: Any) -> Any:
     from formulaic import model_matrix
 
     try:
-        with np.errstate(all="ignore"):
+        with AST_LOCK, np.errstate(all="ignore"):
             return model_matrix(expanded, prepared, na_action="ignore", context=_CONTEXT)
     except Exception as exc:
         raise _evaluation_error(formula, exc) from None
