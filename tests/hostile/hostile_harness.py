@@ -454,3 +454,17 @@ class Marker:
 def olsnet_cli(*args: str) -> str:
     """Child code running the CLI in-process (``olsnet.cli.main``) and exiting with its status."""
     return f"import sys\nfrom olsnet.cli import main\nsys.exit(main({list(args)!r}))\n"
+
+
+def child_json(code: str, *args: str, timeout: float = 300) -> dict:
+    """Run ``code`` in a fresh single-threaded-BLAS interpreter with ``args``; the JSON object on
+    its last stdout line (memory tests: each measurement starts from a clean process)."""
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])

@@ -19,14 +19,11 @@ Parquet reader and mimalloc 20 to 40 MB of slack, measured the same at 65k and 3
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_harness import child_json
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -74,15 +71,7 @@ def _write(path: Path, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _child(path: Path, cluster: bool) -> dict:
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), "1" if cluster else "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return child_json(CHILD, str(path), "1" if cluster else "0")
 
 
 def test_streamed_cluster_peak_does_not_grow_with_rows(tmp_path: Path) -> None:

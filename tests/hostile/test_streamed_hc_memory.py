@@ -21,14 +21,11 @@ after the fix: +16 MB alone and +33 MB once inside the full suite here (+49 MB b
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_harness import child_json
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -73,15 +70,7 @@ def _write(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _child(path: Path, hc: bool) -> dict:
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), "1" if hc else "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return child_json(CHILD, str(path), "1" if hc else "0")
 
 
 def test_streamed_hc3_peak_within_first_pass(tmp_path: Path) -> None:
