@@ -84,9 +84,9 @@ def test_chunk_rows_keep_products_small() -> None:
     for p in (1, 10, 50, 200):
         r, q = p + 1, 1
         c = residuals._chunk_rows(r, q, p)
-        assert 64 <= c <= 8192 and c & (c - 1) == 0
-        if p <= 10:
-            assert max((r + q) * p, r * r) * c <= residuals._BLAS_SINGLE_THREAD_MNK
+        assert 64 <= c <= 8192 and c % 8 == 0
+        if p <= 100:  # the row map's and the meat's products, meat and QᵀẼ in one
+            assert max((r + q) * p, r * (r + q)) * c <= residuals._BLAS_SINGLE_THREAD_MNK
 
 
 def test_hc_scale_and_options() -> None:
@@ -119,3 +119,81 @@ def test_leverage_from_r_equals_the_hat_matrix(weighted, n_jobs) -> None:
     H_diag = np.einsum("ij,ji->i", Z, np.linalg.pinv(Z))
     np.testing.assert_allclose(h, H_diag, rtol=1e-10, atol=1e-15)
     assert np.isclose(h.sum(), 4.0, rtol=1e-12)  # trace = rank
+
+
+def _dense(X, Y, w, shift):
+    """Dense references: params, R of the shifted √w [1 X - c], bread, h, wresid, Z̃."""
+    n, p = X.shape
+    A = np.column_stack([np.ones(n), X])
+    sw = np.ones(n) if w is None else np.sqrt(w)
+    params = np.linalg.lstsq(A * sw[:, None], Y * sw[:, None], rcond=None)[0]
+    Z = np.column_stack([np.ones(n), X - shift]) * sw[:, None]
+    R = sla.qr(Z, mode="r")[0][: p + 1]
+    R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
+    Aw = A * sw[:, None]
+    C = np.linalg.inv(Aw.T @ Aw)
+    h = np.einsum("ij,jk,ik->i", Aw, C, Aw)
+    E = (Y - A @ params) * sw[:, None]
+    return params, R, C, h, E, Z, Aw
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("p", [4, 40])  # column-major chunks, and row-major ones (r(r+1) > 1200)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_kind_one_output_pass_matches_dense_formulas(weighted, p, layout) -> None:
+    """The pass asked for one kind of one output scales Q in place and takes the meat and QᵀẼ
+    from one product: each kind, both chunk layouts, X row-major, column-major and strided,
+    against dense NumPy formulas, and its gradient Z̃ᵀẼ against the dense product."""
+    assert residuals.row_major_for(p + 1, 1) == (p == 40)
+    X, Y, w = _problem(n=12_000, p=min(p, 4), q=1, seed=p, weights=weighted)
+    if p > 4:  # more columns: mixed scales and offsets
+        rng = np.random.default_rng(9)
+        X = np.column_stack([X, rng.normal(size=(X.shape[0], p - 4)) * 3.0 + 2.0])
+        Y = Y + X[:, 4:] @ rng.normal(size=(p - 4, 1))
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=1)[:, ::2]
+    n = X.shape[0]
+    shift = X[:100].mean(axis=0)
+    params, R, C, h, E, Z, Aw = _dense(X, Y, w, shift)
+    kept = np.arange(p + 1)
+    T = cov.unshift_matrix(shift, p + 1, True)
+    wv = np.ones(n) if w is None else w
+    df = int((wv > 0).sum()) - (p + 1)
+    for kind, u in [
+        ("HC0", E[:, 0] ** 2),
+        ("HC1", E[:, 0] ** 2 * (df + p + 1) / df),
+        ("HC2", E[:, 0] ** 2 / (1 - h)),
+        ("HC3", E[:, 0] ** 2 / (1 - h) ** 2),
+    ]:
+        got = cov.residual_pass(
+            _blocks(X, Y, w, 5_000), params, R, shift, kept, True, kinds=(kind,), n_threads=2
+        )
+        assert got.kinds == residuals.meat_kinds((kind,))
+        want = C @ (Aw.T @ (u[:, None] * Aw)) @ C
+        V = cov.hc_covariance(kind, got.meats, R, T, got.nobs, df)[0]
+        np.testing.assert_allclose(V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
+        np.testing.assert_allclose(got.ssr[0], E[:, 0] @ E[:, 0], rtol=1e-12)
+        grad = Z.T @ E  # tiny (the fit's optimality): compared on the scale of its terms
+        scale = np.abs(Z).T @ np.abs(E)
+        np.testing.assert_allclose(got.gradient, grad, rtol=0, atol=1e-13 * scale.max())
+        np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
+
+
+def test_a_chunk_with_leverage_one_keeps_the_gradient_finite() -> None:
+    """A row with leverage 1 (its own dummy column) makes HC3's weight 0/0 in its chunk: the
+    meat is NaN, as R's, but QᵀẼ comes from the general product and stays finite."""
+    X, Y, _ = _problem(n=9_000, p=3, q=1, seed=5, weights=False)
+    dummy = np.zeros((X.shape[0], 1))
+    dummy[4_321] = 1.0
+    X = np.hstack([X, dummy])
+    shift = np.zeros(4)
+    params, R, *_, E, Z, _ = _dense(X, Y, None, shift)
+    got = cov.residual_pass(
+        _blocks(X, Y, None, 9_000), params, R, shift, np.arange(5), True, kinds=("HC3",)
+    )
+    assert got.max_leverage == pytest.approx(1.0, abs=1e-12)
+    assert np.isfinite(got.gradient).all()
+    scale = np.abs(Z).T @ np.abs(E)
+    np.testing.assert_allclose(got.gradient, Z.T @ E, rtol=0, atol=1e-13 * scale.max())

@@ -24,6 +24,7 @@ __all__ = [
     "GramAccumulator",
     "aligned_fortran",
     "default_workers",
+    "dgemm_raw",
     "gemm_tn",
     "gram_chunk_rows",
     "small_gemm_rows",
@@ -151,6 +152,30 @@ def gemm_tn(C: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         B.ctypes.data, _int(ldb), _ONE, C.ctypes.data, _int(m),
     )  # fmt: skip
     return C
+
+
+_OPS = {"N": _N, "T": _T}
+
+
+def dgemm_raw(
+    op_a: str, op_b: str, m: int, n: int, k: int, a: int, lda: int, b: int, ldb: int, c: int,
+    ldc: int,
+) -> bool:  # fmt: skip
+    """``C += op(A) op(B)`` on raw addresses of column-major operands (BLAS's own arguments:
+    ``op_a``/``op_b`` "N" or "T", C (m, n) with leading dimension ``ldc``), the GIL released.
+
+    No checks: the caller vouches for shapes, strides and lifetimes (for loops of many small
+    products whose buffers and layouts are fixed, where :func:`gemm_tn`'s checks and pointer
+    lookups cost more than the product). Returns False, doing nothing, when SciPy's Cython
+    BLAS is not available (the caller then uses :func:`gemm_tn`).
+    """
+    if _DGEMM is None:  # pragma: no cover - SciPy without its Cython BLAS
+        return False
+    _DGEMM(
+        _OPS[op_a], _OPS[op_b], _int(m), _int(n), _int(k), _ONE, a, _int(lda), b, _int(ldb),
+        _ONE, c, _int(ldc),
+    )  # fmt: skip
+    return True
 
 
 def aligned_fortran(rows: int, k: int, align: int = 64) -> np.ndarray:

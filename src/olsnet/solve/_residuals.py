@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._blas import SMALL_GEMM, TN_SMALL_MAX_MN, gemm_tn
+from ._blas import SMALL_GEMM, TN_SMALL_MAX_MN, dgemm_raw, gemm_tn
 from ._kernels import tri_inv
 from ._pool import n_workers
 
@@ -167,11 +167,20 @@ _SPAN_CHUNKS = 16
 
 
 def _chunk_rows(r: int, q: int, p: int) -> int:
-    """Rows per chunk: a power of two in [64, 8192] keeping each product within OpenBLAS's
+    """Rows per chunk: a multiple of 8 in [64, 8192] keeping each product within OpenBLAS's
     small-matrix kernel (m·n·k ≤ 100³, run on the calling thread: measured on the busy 2-core
-    machine, (100,000 x 50) HC3 took 8.5 s when products woke BLAS threads, 0.1 s without)."""
-    per_row = max((r + q) * max(p, 1), r * r, 1)
-    return int(min(max(2 ** int(np.log2(max(_BLAS_SINGLE_THREAD_MNK // per_row, 1))), 64), 8192))
+    machine, (100,000 x 50) HC3 took 8.5 s when products woke BLAS threads, 0.1 s without):
+    the row map's ``(c, p) x (p, r + q)`` and the meat's ``(r, c) x (c, r + q)``."""
+    per_row = max((r + q) * max(p, 1), r * (r + q), 1)
+    return int(min(max(_BLAS_SINGLE_THREAD_MNK // per_row, 64), 8192)) // 8 * 8
+
+
+def row_major_for(r: int, q: int) -> bool:
+    """Whether the meat's chunks are row-major: OpenBLAS's small-matrix kernel takes the
+    column-major ``QᵀB`` ("TN") only while ``r·(r + q) ≤ 1,200``; beyond, row-major ``Q`` makes
+    it "NT", which the kernel takes at every size here (and elementwise work on rows of 35 or
+    more entries is as fast as on columns)."""
+    return r * (r + q) > TN_SMALL_MAX_MN
 
 
 class RowMap:
@@ -194,7 +203,7 @@ class RowMap:
         fit_intercept: bool,
         right: np.ndarray | None = None,
         *,
-        meat_layout: bool = False,
+        row_major: bool = False,
     ) -> None:
         r = R_x.shape[0]
         k, q = params.shape
@@ -208,13 +217,14 @@ class RowMap:
         MT = np.hstack([G, -beta]).T  # (r + q, p)
         shift = np.asarray(shift_x, dtype=np.float64)
         self.M = np.ascontiguousarray(MT.T)  # (p, r + q), row-major: see __call__
+        self.m_ptr = self.M.ctypes.data
         self.offset = np.concatenate([g0, -(b0 + shift @ beta)]) - MT @ shift  # (r + q,)
         self.r, self.q, self.p = r, q, p
         self.chunk = _chunk_rows(r, q, p)
-        # the meat's first operand: column-major while OpenBLAS's "TN" small-matrix kernel
-        # takes it (r² ≤ 1,200: 1.75x the fit at (1e6, 10) against 5.8x row-major, busy
-        # machine), row-major beyond
-        self.b_order = "F" if r * r <= TN_SMALL_MAX_MN else "C"
+        # chunks column-major (T is (c, r + q) Fortran-ordered) unless ``row_major``; the meat's
+        # scaled copy of Q (the general pass) takes the same layout
+        self.row_major = row_major
+        self.b_order = "C" if row_major else "F"
         self._local = threading.local()
 
     def buffer(self, name: str, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
@@ -225,27 +235,72 @@ class RowMap:
             cache[key] = np.empty(shape, order=order)  # type: ignore[call-overload]
         return cache[key]
 
+    def scratch(self, c: int) -> ChunkScratch:
+        """This thread's buffers for chunks of ``c`` rows (reused)."""
+        cache = self._local.__dict__.setdefault("scratch", {})
+        sc = cache.get(c)
+        if sc is None:
+            sc = cache[c] = ChunkScratch(c, self.r, self.q, self.b_order)
+        return sc
+
+    def _product(self, sc: ChunkScratch, X: np.ndarray) -> bool:
+        """``T += X M`` by one raw dgemm where X's layout is plain (False: not done)."""
+        c, p = X.shape
+        rq = self.r + self.q
+        s0, s1 = X.strides
+        if X.dtype != np.float64 or p == 0 or c == 0:
+            return False
+        if s1 == 8 and s0 % 8 == 0 and s0 >= 8 * p:  # row-major rows: Xᵀ column-major
+            trans_x, ldx = "T", s0 // 8
+        elif s0 == 8 and s1 % 8 == 0 and s1 >= 8 * c:  # column-major
+            trans_x, ldx = "N", s1 // 8
+        else:
+            return False
+        x = X.ctypes.data
+        if self.row_major:  # Tᵀ (r + q, c) += Mᵀ Xᵀ
+            op_x = "N" if trans_x == "T" else "T"
+            return dgemm_raw("N", op_x, rq, c, p, self.m_ptr, rq, x, ldx, sc.t_ptr, rq)
+        return dgemm_raw(trans_x, "T", c, rq, p, x, ldx, self.m_ptr, rq, sc.t_ptr, c)
+
     def __call__(
         self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Q (c, r), Ẽ (c, q)) of a chunk: views of a per-thread buffer, valid until the next
         call on this thread."""
-        r, c = self.r, X.shape[0]
-        T = self.buffer("T", (c, r + self.q), "F")
+        c = X.shape[0]
+        sc = self.scratch(c)
+        T = sc.T
         T[...] = self.offset
-        # Every product is gemm_tn (dgemm through SciPy's Cython BLAS, the GIL released) in the
+        # Every product is a dgemm through SciPy's Cython BLAS (the GIL released) in the
         # operand layouts OpenBLAS sends to its small-matrix kernel at these sizes (_chunk_rows),
         # which runs on the calling thread: no BLAS thread is ever woken, so the pool of
         # row_pass is the only parallelism. (Measured on the busy 2-core machine: the same
         # (12 x 10) x (10 x 8,192) product took 26 ms in the other layout, 0.09 ms in this one;
         # the meat Bᵀ Q with B column-major ("TN") leaves that kernel once r² > 1,200: (256, 51)
         # took 64 ms, with B row-major 0.035 ms.)
-        gemm_tn(T, X.T, self.M)  # (c, r + q): Q and minus the fitted values
-        E = T[:, r:]
+        if not self._product(sc, X):
+            if self.row_major:
+                gemm_tn(T.T, self.M, X.T)  # Tᵀ (r + q, c) = Mᵀ Xᵀ: "NN"
+            else:
+                gemm_tn(T, X.T, self.M)  # (c, r + q): Q and minus the fitted values
+        E = sc.E
         E += Y  # residuals
         if w is not None:
             T *= np.sqrt(w)[:, None]  # rotated wexog and wresid together
-        return T[:, :r], E
+        return sc.Q, E
+
+
+class ChunkScratch:
+    """One thread's buffers for chunks of ``c`` rows: ``T = [Q | Ẽ]`` (c, r + q) in the row
+    map's layout, its address, and (c,) vectors for leverages and row weights."""
+
+    __slots__ = ("E", "Q", "T", "d", "h", "s", "t_ptr")
+
+    def __init__(self, c: int, r: int, q: int, order: str) -> None:
+        self.T = np.empty((c, r + q), order=order)  # type: ignore[call-overload]
+        self.t_ptr = self.T.ctypes.data
+        self.Q, self.E = self.T[:, :r], self.T[:, r:]
+        self.h, self.d, self.s = np.empty(c), np.empty(c), np.empty(c)
 
 
 Span = tuple[int, np.ndarray, np.ndarray, np.ndarray | None]
@@ -318,41 +373,94 @@ def row_pass(
     return results
 
 
-def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any, ...]]:
-    """Per chunk: the requested HC meats (q, 3, r, r), ssr, ``QᵀẼ`` and the largest leverage."""
+class _MeatSums:
+    """One thread's sums over the chunks of its current span (a span is summed by one thread,
+    in row order, so the result does not depend on the threads)."""
+
+    def __init__(self, r: int, q: int) -> None:
+        self.ext = np.zeros((r, r + 1), order="F")  # one meat and QᵀẼ from one product
+        self.ext_ptr = self.ext.ctypes.data
+        self.meats = np.zeros((q, 3, r, r), order="F")
+        self.qte = np.zeros((r, q), order="F")
+        self.ssr = np.zeros(q)
+        self.max_h = 0.0
+        self.fused = False
+
+    def take(self, slot: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(meats (q, 3, r, r), ssr (q,), QᵀẼ (r, q), max_h) of the span; the sums restart."""
+        r = self.qte.shape[0]
+        meats, qte = self.meats.copy(), self.qte.copy()
+        if self.fused and slot is not None:
+            meats[0, slot] += self.ext[:, :r]
+            qte[:, 0] += self.ext[:, r]
+        out = (meats, self.ssr.copy(), qte, self.max_h)
+        for acc in (self.ext, self.meats, self.qte, self.ssr):
+            acc[...] = 0.0
+        self.max_h, self.fused = 0.0, False
+        return out
+
+
+def _meat_work(
+    rows: RowMap, kinds: tuple[str, ...]
+) -> tuple[Callable[..., None], Callable[[list[Any]], tuple[Any, ...]]]:
+    """(work, finish) for :func:`row_pass`: per chunk the requested HC meats, ssr, ``QᵀẼ`` and
+    the largest leverage, added to the thread's sums; per span those sums."""
     r, q = rows.r, rows.q
     slots = [_SLOT[k] for k in kinds]
+    # One output and one kind: the meat is (Q diag(s))ᵀ(Q diag(s)) with the chunk's Q scaled in
+    # place by sᵢ = ẽᵢ (1 - hᵢ)^(-slot/2), and the residual column overwritten by ẽᵢ / sᵢ =
+    # (1 - hᵢ)^(slot/2), so that one product (Q diag(s))ᵀ [Q diag(s) | ẽ/s] gives the meat and
+    # QᵀẼ together (no copy of Q, no second product). A chunk with a leverage of 1 (s infinite)
+    # takes the general way, which keeps QᵀẼ finite.
+    slot1 = slots[0] if q == 1 and len(slots) == 1 else None
+    local = threading.local()
 
-    # one output, one meat, column-major Q within OpenBLAS's "TN" small-matrix kernel: the
-    # meat is (Q diag(√a))ᵀ(Q diag(√a)) with Q scaled in place (no second (c, r) buffer), and
-    # √a = |ẽ| (1 - h)^(-slot/2) needs no square root for HC0 and HC3
-    in_place = q == 1 and len(slots) == 1 and rows.b_order == "F"
+    def sums() -> _MeatSums:
+        acc = getattr(local, "acc", None)
+        if acc is None:
+            acc = local.acc = _MeatSums(r, q)
+        return acc
 
-    def work(_start: int, Q: np.ndarray, E: np.ndarray, _w: np.ndarray | None) -> tuple[Any, ...]:
+    def work(_start: int, Q: np.ndarray, E: np.ndarray, _w: np.ndarray | None) -> None:
+        acc = sums()
         c = Q.shape[0]
-        a, h, d = rows.buffer("a", (c,)), rows.buffer("h", (c,)), rows.buffer("d", (c,))
+        sc = rows.scratch(c)  # Q and E are its views
+        h, d = sc.h, sc.d
         np.einsum("ij,ij->i", Q, Q, out=h)  # (c,) leverages
-        meats = np.zeros((q, 3, r, r), order="F")
-        ssr = np.einsum("ij,ij->j", E, E)
-        QtE = gemm_tn(np.zeros((r, q), order="F"), Q, E)
-        max_h = float(h.max(initial=0.0))
+        max_h = float(np.maximum.reduce(h)) if c else 0.0
+        acc.max_h = max(acc.max_h, max_h)
+        if slot1 is not None and max_h < 1.0:
+            s, e = sc.s, E[:, 0]
+            acc.ssr[0] += np.dot(e, e)
+            if slot1 == 0:
+                np.copyto(s, e)
+                d.fill(1.0)
+            else:
+                np.subtract(1.0, h, out=d)
+                if slot1 == 1:
+                    np.sqrt(d, out=d)
+                np.divide(e, d, out=s)
+            Q *= s[:, None]  # rows sᵢ Qᵢ (Q is this chunk's scratch)
+            np.copyto(e, d)  # the residual column becomes ẽᵢ / sᵢ
+            # (r, r + 1) += (Q diag(s))ᵀ [Q diag(s) | ẽ/s]: the meat and QᵀẼ in one product
+            if rows.row_major:
+                done = dgemm_raw(
+                    "N", "T", r, r + 1, c, sc.t_ptr, r + 1, sc.t_ptr, r + 1, acc.ext_ptr, r
+                )
+            else:
+                done = dgemm_raw("T", "N", r, r + 1, c, sc.t_ptr, c, sc.t_ptr, c, acc.ext_ptr, r)
+            if not done:  # pragma: no cover - SciPy without its Cython BLAS
+                gemm_tn(acc.ext, Q, sc.T[:, : r + 1])
+            acc.fused = True
+            return
+        acc.ssr += np.einsum("ij,ij->j", E, E)
+        gemm_tn(acc.qte, Q, E)
+        B = rows.buffer("B", (c, r), rows.b_order)
+        a = rows.buffer("a", (c,))
         with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1: HC2/HC3 inf / NaN
             if slots != [0]:
                 np.subtract(1.0, h, out=d)
                 np.divide(1.0, d, out=d)
-            if in_place:
-                slot = slots[0]
-                if slot == 1:
-                    np.sqrt(d, out=d)
-                if slot:
-                    np.multiply(E[:, 0], d, out=a)
-                else:
-                    np.copyto(a, E[:, 0])
-                Q *= a[:, None]  # rows √aᵢ Qᵢ (Q is this chunk's scratch)
-                gemm_tn(meats[0, slot], Q, Q)
-                return meats, ssr, QtE, max_h
-        B = rows.buffer("B", (c, r), rows.b_order)
-        with np.errstate(divide="ignore", invalid="ignore"):
             for j in range(q):
                 np.multiply(E[:, j], E[:, j], out=a)  # HC0 row weights ẽᵢ²
                 power = 0
@@ -361,10 +469,12 @@ def _meat_work(rows: RowMap, kinds: tuple[str, ...]) -> Callable[..., tuple[Any,
                         a *= d
                         power += 1
                     np.multiply(Q, a[:, None], out=B)
-                    gemm_tn(meats[j, slot], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
-        return meats, ssr, QtE, max_h
+                    gemm_tn(acc.meats[j, slot], B, Q)  # (r, r) = Qᵀ diag(a) Q over the chunk
 
-    return work
+    def finish(_parts: list[Any]) -> tuple[Any, ...]:
+        return sums().take(slot1)
+
+    return work, finish
 
 
 def residual_pass(
@@ -403,8 +513,8 @@ def residual_pass(
     threads.
     """
     kinds = meat_kinds(kinds)
-    rows = RowMap(params, R_x, shift_x, kept, fit_intercept)
-    r, q = rows.r, rows.q
+    r, q = R_x.shape[0], params.shape[1]
+    rows = RowMap(params, R_x, shift_x, kept, fit_intercept, row_major=row_major_for(r, q))
     sum_log_w = 0.0
     nobs = 0
 
@@ -417,12 +527,13 @@ def residual_pass(
         else:
             nobs += X.shape[0]
 
-    parts = row_pass(blocks, rows, _meat_work(rows, kinds), n_threads=n_threads, on_block=count)
+    work, finish = _meat_work(rows, kinds)
+    parts = row_pass(blocks, rows, work, n_threads=n_threads, on_block=count, finish=finish)
     meats = np.zeros((q, 3, r, r))
     ssr = np.zeros(q)
     QtE = np.zeros((r, q))
     max_h = 0.0
-    for m, s, qe, mh in parts:  # summed in row order: deterministic
+    for m, s, qe, mh in parts:  # one per span, summed in row order: deterministic
         meats += m
         ssr += s
         QtE += qe
