@@ -138,13 +138,17 @@ def _dense(X, Y, w, shift):
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
-@pytest.mark.parametrize("p", [4, 40])  # column-major chunks, and row-major ones (r(r+1) > 1200)
+@pytest.mark.parametrize("p", [4, 40])  # the meat in one product, and in blocks
 @pytest.mark.parametrize("weighted", [False, True])
 def test_one_kind_one_output_pass_matches_dense_formulas(weighted, p, layout) -> None:
-    """The pass asked for one kind of one output scales Q in place and takes the meat and QᵀẼ
-    from one product: each kind, both chunk layouts, X row-major, column-major and strided,
-    against dense NumPy formulas, and its gradient Z̃ᵀẼ against the dense product."""
-    assert residuals.row_major_for(p + 1, 1) == (p == 40)
+    """The pass asked for one kind of one output scales Q in place and takes the meat's upper
+    block triangle and QᵀẼ from the same products (one, or blocks the small-matrix kernel
+    takes); asked for every kind, it makes a scaled copy per kind (row-major chunks at 41
+    columns): each kind, X row-major, column-major and strided, against dense NumPy formulas,
+    and the gradient Z̃ᵀẼ against the dense product."""
+    assert len(residuals.tn_blocks(p + 1)) == (1 if p == 4 else 2)
+    assert not residuals.row_major_for(p + 1, 1, 1)
+    assert residuals.row_major_for(p + 1, 1, 3) == (p == 40)
     X, Y, w = _problem(n=12_000, p=min(p, 4), q=1, seed=p, weights=weighted)
     if p > 4:  # more columns: mixed scales and offsets
         rng = np.random.default_rng(9)
@@ -167,18 +171,19 @@ def test_one_kind_one_output_pass_matches_dense_formulas(weighted, p, layout) ->
         ("HC2", E[:, 0] ** 2 / (1 - h)),
         ("HC3", E[:, 0] ** 2 / (1 - h) ** 2),
     ]:
-        got = cov.residual_pass(
-            _blocks(X, Y, w, 5_000), params, R, shift, kept, True, kinds=(kind,), n_threads=2
-        )
-        assert got.kinds == residuals.meat_kinds((kind,))
         want = C @ (Aw.T @ (u[:, None] * Aw)) @ C
-        V = cov.hc_covariance(kind, got.meats, R, T, got.nobs, df)[0]
-        np.testing.assert_allclose(V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
-        np.testing.assert_allclose(got.ssr[0], E[:, 0] @ E[:, 0], rtol=1e-12)
-        grad = Z.T @ E  # tiny (the fit's optimality): compared on the scale of its terms
-        scale = np.abs(Z).T @ np.abs(E)
-        np.testing.assert_allclose(got.gradient, grad, rtol=0, atol=1e-13 * scale.max())
-        np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
+        for kinds in ((kind,), cov.HC_MEATS):
+            got = cov.residual_pass(
+                _blocks(X, Y, w, 5_000), params, R, shift, kept, True, kinds=kinds, n_threads=2
+            )
+            assert got.kinds == residuals.meat_kinds(kinds)
+            V = cov.hc_covariance(kind, got.meats, R, T, got.nobs, df)[0]
+            np.testing.assert_allclose(V, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
+            np.testing.assert_allclose(got.ssr[0], E[:, 0] @ E[:, 0], rtol=1e-12)
+            grad = Z.T @ E  # tiny (the fit's optimality): compared on the scale of its terms
+            scale = np.abs(Z).T @ np.abs(E)
+            np.testing.assert_allclose(got.gradient, grad, rtol=0, atol=1e-13 * scale.max())
+            np.testing.assert_allclose(got.max_leverage, h.max(), rtol=1e-9)
 
 
 def test_a_chunk_with_leverage_one_keeps_the_gradient_finite() -> None:

@@ -175,12 +175,30 @@ def _chunk_rows(r: int, q: int, p: int) -> int:
     return int(min(max(_BLAS_SINGLE_THREAD_MNK // per_row, 64), 8192)) // 8 * 8
 
 
-def row_major_for(r: int, q: int) -> bool:
-    """Whether the meat's chunks are row-major: OpenBLAS's small-matrix kernel takes the
-    column-major ``QᵀB`` ("TN") only while ``r·(r + q) ≤ 1,200``; beyond, row-major ``Q`` makes
-    it "NT", which the kernel takes at every size here (and elementwise work on rows of 35 or
-    more entries is as fast as on columns)."""
-    return r * (r + q) > TN_SMALL_MAX_MN
+def row_major_for(r: int, q: int, kinds: int = 1) -> bool:
+    """Whether the meat's chunks are row-major. One kind of one output scales ``Q`` in place:
+    column-major, whose elementwise work runs down columns of a whole chunk (3x faster than
+    along rows of 51 entries), and whose "TN" meat is cut into blocks the small-matrix kernel
+    takes (:func:`tn_blocks`). Otherwise (a scaled copy per kind and output) column-major while
+    ``r·r ≤ 1,200``, where the kernel takes "TN" whole, and row-major beyond, which makes the
+    meat "NT", taken at every size here."""
+    if q == 1 and kinds == 1:
+        return False
+    return r * r > TN_SMALL_MAX_MN
+
+
+def tn_blocks(r: int) -> list[tuple[int, int]]:
+    """Row blocks ``(first, rows)`` covering the upper block triangle of the (r, r + 1) product
+    ``Bᵀ [B | u]``: block ``[first, first + rows) x [first, r + 1)``, each with rows·columns
+    ≤ 1,200, so that OpenBLAS's small-matrix kernel takes it as "TN" (a column-major B); the
+    blocks left of the diagonal are the transposes of those above it (a quarter to a half
+    fewer flops than the whole product)."""
+    blocks, first = [], 0
+    while first < r:
+        rows = min(max(1, TN_SMALL_MAX_MN // (r + 1 - first)), r - first)
+        blocks.append((first, rows))
+        first += rows
+    return blocks
 
 
 class RowMap:
@@ -391,7 +409,8 @@ class _MeatSums:
         r = self.qte.shape[0]
         meats, qte = self.meats.copy(), self.qte.copy()
         if self.fused and slot is not None:
-            meats[0, slot] += self.ext[:, :r]
+            upper = np.triu(self.ext[:, :r])  # blocks below the diagonal were not computed
+            meats[0, slot] += upper + np.triu(upper, 1).T
             qte[:, 0] += self.ext[:, r]
         out = (meats, self.ssr.copy(), qte, self.max_h)
         for acc in (self.ext, self.meats, self.qte, self.ssr):
@@ -412,7 +431,8 @@ def _meat_work(
     # (1 - hᵢ)^(slot/2), so that one product (Q diag(s))ᵀ [Q diag(s) | ẽ/s] gives the meat and
     # QᵀẼ together (no copy of Q, no second product). A chunk with a leverage of 1 (s infinite)
     # takes the general way, which keeps QᵀẼ finite.
-    slot1 = slots[0] if q == 1 and len(slots) == 1 else None
+    slot1 = slots[0] if q == 1 and len(slots) == 1 and not rows.row_major else None
+    blocks = tn_blocks(r)
     local = threading.local()
 
     def sums() -> _MeatSums:
@@ -442,15 +462,19 @@ def _meat_work(
                 np.divide(e, d, out=s)
             Q *= s[:, None]  # rows sᵢ Qᵢ (Q is this chunk's scratch)
             np.copyto(e, d)  # the residual column becomes ẽᵢ / sᵢ
-            # (r, r + 1) += (Q diag(s))ᵀ [Q diag(s) | ẽ/s]: the meat and QᵀẼ in one product
-            if rows.row_major:
-                done = dgemm_raw(
-                    "N", "T", r, r + 1, c, sc.t_ptr, r + 1, sc.t_ptr, r + 1, acc.ext_ptr, r
-                )
-            else:
-                done = dgemm_raw("T", "N", r, r + 1, c, sc.t_ptr, c, sc.t_ptr, c, acc.ext_ptr, r)
-            if not done:  # pragma: no cover - SciPy without its Cython BLAS
-                gemm_tn(acc.ext, Q, sc.T[:, : r + 1])
+            # (r, r + 1) += (Q diag(s))ᵀ [Q diag(s) | ẽ/s]: the meat's upper block triangle and
+            # QᵀẼ, in blocks of rows the small-matrix kernel takes
+            t, ext = sc.t_ptr, acc.ext_ptr
+            for first, m in blocks:
+                a = t + 8 * first * c  # column `first` of the chunk
+                if not dgemm_raw(
+                    "T", "N", m, r + 1 - first, c, a, c, a, c, ext + 8 * (first * r + first), r
+                ):
+                    gemm_tn(
+                        acc.ext[first : first + m, first:],
+                        Q[:, first : first + m],
+                        sc.T[:, first : r + 1],
+                    )  # pragma: no cover
             acc.fused = True
             return
         acc.ssr += np.einsum("ij,ij->j", E, E)
@@ -514,7 +538,9 @@ def residual_pass(
     """
     kinds = meat_kinds(kinds)
     r, q = R_x.shape[0], params.shape[1]
-    rows = RowMap(params, R_x, shift_x, kept, fit_intercept, row_major=row_major_for(r, q))
+    rows = RowMap(
+        params, R_x, shift_x, kept, fit_intercept, row_major=row_major_for(r, q, len(kinds))
+    )
     sum_log_w = 0.0
     nobs = 0
 
