@@ -202,3 +202,22 @@ def test_a_chunk_with_leverage_one_keeps_the_gradient_finite() -> None:
     assert np.isfinite(got.gradient).all()
     scale = np.abs(Z).T @ np.abs(E)
     np.testing.assert_allclose(got.gradient, Z.T @ E, rtol=0, atol=1e-13 * scale.max())
+
+
+def test_ragged_chunks_reuse_one_buffer_per_thread() -> None:
+    """A block's last chunk is shorter: its buffers are views of the full chunk's, so a source
+    of many blocks of different lengths costs no more memory than one chunk per thread."""
+    X, Y, _ = _problem(n=50, p=3, q=1, weights=False)
+    rows = residuals.RowMap(np.ones((4, 1)), np.eye(4), np.zeros(3), np.arange(4), True)
+    full = rows.scratch(rows.chunk)
+    for c in (1, 17, 33, rows.chunk - 1):
+        tail = rows.scratch(c)
+        assert tail.T.shape == (c, 5) and tail.T.flags.f_contiguous
+        assert np.shares_memory(tail.T, full.T) and np.shares_memory(tail.h, full.h)
+    assert rows.scratch(rows.chunk) is full
+    B1 = rows.buffer("B", (100, 4), "F")
+    B2 = rows.buffer("B", (7, 4), "F")
+    assert B2.flags.f_contiguous and np.shares_memory(B1, B2)
+    Q, E = rows(X[:33], Y[:33], None)  # a short chunk through the views: Q = [1 X], E = Y - ΣX - 1
+    np.testing.assert_allclose(Q, np.column_stack([np.ones(33), X[:33]]), rtol=1e-15)
+    np.testing.assert_allclose(E[:, 0], Y[:33, 0] - 1.0 - X[:33].sum(axis=1), rtol=1e-12)

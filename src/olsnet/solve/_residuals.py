@@ -246,20 +246,31 @@ class RowMap:
         self._local = threading.local()
 
     def buffer(self, name: str, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
-        """A per-thread scratch array (reused: its contents are whatever was left there)."""
+        """A per-thread scratch array (reused: its contents are whatever was left there).
+
+        One flat allocation per name and order, grown to the largest size asked for; smaller
+        shapes (a block's last chunk) are views of its start, so ragged blocks cost no memory.
+        """
         cache = self._local.__dict__.setdefault("bufs", {})
-        key = (name, shape, order)
-        if key not in cache:
-            cache[key] = np.empty(shape, order=order)  # type: ignore[call-overload]
-        return cache[key]
+        size = int(np.prod(shape))
+        flat = cache.get((name, order))
+        if flat is None or flat.size < size:
+            flat = cache[(name, order)] = np.empty(max(size, 1))
+        return flat[:size].reshape(shape, order=order)
 
     def scratch(self, c: int) -> ChunkScratch:
-        """This thread's buffers for chunks of ``c`` rows (reused)."""
-        cache = self._local.__dict__.setdefault("scratch", {})
-        sc = cache.get(c)
-        if sc is None:
-            sc = cache[c] = ChunkScratch(c, self.r, self.q, self.b_order)
-        return sc
+        """This thread's buffers for chunks of ``c`` rows (reused): those of a full chunk, or
+        views of their start for a shorter one (the last of a block)."""
+        cache = self._local.__dict__
+        full = cache.get("full")
+        if full is None:
+            full = cache["full"] = ChunkScratch(self.chunk, self.r, self.q, self.b_order)
+        if c == full.c:
+            return full
+        tail = cache.get("tail")
+        if tail is None or tail.c != c:
+            tail = cache["tail"] = ChunkScratch(c, self.r, self.q, self.b_order, full)
+        return tail
 
     def _product(self, sc: ChunkScratch, X: np.ndarray) -> bool:
         """``T += X M`` by one raw dgemm where X's layout is plain (False: not done)."""
@@ -310,15 +321,24 @@ class RowMap:
 
 class ChunkScratch:
     """One thread's buffers for chunks of ``c`` rows: ``T = [Q | Ẽ]`` (c, r + q) in the row
-    map's layout, its address, and (c,) vectors for leverages and row weights."""
+    map's layout, its address, and (c,) vectors for leverages and row weights; with ``within``,
+    views of the start of that (larger) scratch's memory."""
 
-    __slots__ = ("E", "Q", "T", "d", "h", "s", "t_ptr")
+    __slots__ = ("E", "Q", "T", "c", "d", "flat", "h", "s", "t_ptr", "vectors")
 
-    def __init__(self, c: int, r: int, q: int, order: str) -> None:
-        self.T = np.empty((c, r + q), order=order)  # type: ignore[call-overload]
+    def __init__(
+        self, c: int, r: int, q: int, order: str, within: ChunkScratch | None = None
+    ) -> None:
+        size = c * (r + q)
+        self.c = c
+        self.flat: np.ndarray = np.empty(size) if within is None else within.flat[:size]
+        self.vectors: np.ndarray = np.empty((3, c)) if within is None else within.vectors[:, :c]
+        self.T: np.ndarray = self.flat.reshape((c, r + q), order=order)  # type: ignore[call-overload]
         self.t_ptr = self.T.ctypes.data
         self.Q, self.E = self.T[:, :r], self.T[:, r:]
-        self.h, self.d, self.s = np.empty(c), np.empty(c), np.empty(c)
+        self.h: np.ndarray = self.vectors[0]
+        self.d: np.ndarray = self.vectors[1]
+        self.s: np.ndarray = self.vectors[2]
 
 
 Span = tuple[int, np.ndarray, np.ndarray, np.ndarray | None]
