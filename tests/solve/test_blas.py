@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from olsnet.solve import _blas
-from olsnet.solve._blas import GramAccumulator, aligned_fortran, gemm_tn, tpqrt
+from olsnet.solve._blas import GramAccumulator, aligned_fortran, gemm_tn, syrk_tn, tpqrt
 
 
 @pytest.fixture(params=["ctypes", "f2py fallback"])
@@ -19,6 +19,7 @@ def entry_points(request, monkeypatch):
     if request.param != "ctypes":
         monkeypatch.setattr(_blas, "_DGEMM", None)
         monkeypatch.setattr(_blas, "_DTPQRT", None)
+        monkeypatch.setattr(_blas, "_DSYRK", None)
     return request.param
 
 
@@ -76,6 +77,28 @@ def test_gemm_tn_on_row_and_column_major_views(entry_points):
             gemm_tn(C, A, B)
             gemm_tn(C, A, B)
             np.testing.assert_allclose(C, 2 * A.T @ B, rtol=1e-13, atol=1e-12)
+
+
+def test_syrk_tn_adds_the_upper_triangle_exactly(entry_points):
+    """Integer entries (|x| < 2^10, 300 rows): every product and sum is exact in float64, so
+    ``syrk_tn`` must equal the integer Gram matrix exactly on and above the diagonal, and leave
+    the lower triangle untouched; on row-major, column-major and strided row views."""
+    rng = np.random.default_rng(5)
+    Xi = rng.integers(-1000, 1000, size=(900, 9))
+    X = Xi.astype(np.float64)
+    for sl, A in [
+        (slice(100, 400), X[100:400]),
+        (slice(100, 400), np.asfortranarray(X)[100:400]),
+        (slice(None, None, 3), X[::3]),
+    ]:
+        exact = Xi[sl].T @ Xi[sl]  # int64, exact
+        C = np.full((9, 9), 7.0, order="F")
+        syrk_tn(C, A)
+        syrk_tn(C, A)
+        upper = np.triu_indices(9)
+        lower = np.tril_indices(9, -1)
+        np.testing.assert_array_equal(C[upper], 7.0 + 2 * exact[upper])
+        np.testing.assert_array_equal(C[lower], 7.0)
 
 
 def test_long_blas_call_lets_other_threads_run():

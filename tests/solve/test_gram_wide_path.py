@@ -15,7 +15,7 @@ def _R(monkeypatch, cpus, X, Y, w, shift):
     real = _gram._gram_rows
 
     def spy(*args):
-        calls.append(args[-1] is True)  # the wide path passes whole_xx=True
+        calls.append(args[-1] is True)  # the wide path passes symmetric=True (dsyrk blocks)
         return real(*args)
 
     monkeypatch.setattr(_gram, "_gram_rows", spy)

@@ -28,6 +28,7 @@ __all__ = [
     "gemm_tn",
     "gram_chunk_rows",
     "small_gemm_rows",
+    "syrk_tn",
     "tpqrt",
     "usable_cpus",
 ]
@@ -96,17 +97,23 @@ def _entry_point(module: Any, name: str, nargs: int) -> Any:
     return ctypes.CFUNCTYPE(None, *([_c_void_p] * nargs))(address)
 
 
-def _load() -> tuple[Any, Any]:
+def _load() -> tuple[Any, Any, Any]:
     from scipy.linalg import cython_blas, cython_lapack
 
-    return _entry_point(cython_blas, "dgemm", 13), _entry_point(cython_lapack, "dtpqrt", 12)
+    return (
+        _entry_point(cython_blas, "dgemm", 13),
+        _entry_point(cython_lapack, "dtpqrt", 12),
+        _entry_point(cython_blas, "dsyrk", 10),
+    )
 
 
-_DGEMM, _DTPQRT = _load()
+_DGEMM, _DTPQRT, _DSYRK = _load()
 
 # Read-only scalar arguments, made once: their addresses are what the routines take.
-_KEEP: list[Any] = [ctypes.c_char(b"T"), ctypes.c_char(b"N"), ctypes.c_double(1.0)]
-_T, _N, _ONE = (ctypes.addressof(x) for x in _KEEP)
+_KEEP: list[Any] = [
+    ctypes.c_char(b"T"), ctypes.c_char(b"N"), ctypes.c_double(1.0), ctypes.c_char(b"U")
+]  # fmt: skip
+_T, _N, _ONE, _UPPER = (ctypes.addressof(x) for x in _KEEP)
 _INTS: dict[int, int] = {}  # value -> address of a c_int holding it (never written by LAPACK)
 
 
@@ -176,6 +183,27 @@ def dgemm_raw(
         _ONE, c, _int(ldc),
     )  # fmt: skip
     return True
+
+
+def syrk_tn(C: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``C += AᵀA`` on and above the diagonal of ``C`` (m, m), Fortran-ordered, in place by
+    ``dsyrk`` (half the flops of ``gemm_tn``), the GIL released; ``A`` (b, m) row- or
+    column-major (a C-ordered X itself works without a copy). The strict lower triangle of
+    ``C`` is left as it was. This is the kernel of NumPy's own ``X.T @ X``: for large ``A``
+    OpenBLAS threads it over all cores. Returns ``C``."""
+    b, m = A.shape
+    fa = _as_fortran_operand(A)
+    if _DSYRK is None or fa is None or not C.flags.f_contiguous:
+        C += np.triu(A.T @ A)
+        return C
+    if b == 0 or m == 0:
+        return C
+    op, lda = fa
+    # op "T": C += MᵀM for column-major M = A; op "N": C += MMᵀ for M = Aᵀ (row-major A)
+    _DSYRK(
+        _UPPER, op, _int(m), _int(b), _ONE, A.ctypes.data, _int(lda), _ONE, C.ctypes.data, _int(m)
+    )
+    return C
 
 
 def aligned_fortran(rows: int, k: int, align: int = 64) -> np.ndarray:

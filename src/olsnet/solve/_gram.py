@@ -20,6 +20,7 @@ from ._blas import (
     default_workers,
     gemm_tn,
     small_gemm_rows,
+    syrk_tn,
     usable_cpus,
 )
 from ._kernels import GramNotDefinite, gram_to_r
@@ -57,16 +58,17 @@ def _gram_rows(
     fit_intercept: bool,
     rows: range,
     block_rows: int,
-    whole_xx: bool = False,
+    symmetric: bool = False,
 ) -> np.ndarray:
-    """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time (``whole_xx``:
-    XᵀX in one product on X itself where no copy is needed)."""
+    """G = AᵀA (k, k) of the rows ``rows``, one cache-sized block at a time (``symmetric``:
+    the blocks' AᵀA by ``dsyrk``, half the flops of ``dgemm``, for blocks so large that
+    OpenBLAS threads each product itself)."""
     p = X.shape[1]
     k0 = int(fit_intercept)
     k = k0 + p + Y.shape[1]
     G = np.zeros((k, k), order="F")
     if w is None and shift is None and X.flags.c_contiguous:
-        return _gram_rows_views(X, Y, fit_intercept, rows, block_rows, G, whole_xx)
+        return _gram_rows_views(X, Y, fit_intercept, rows, block_rows, G, symmetric)
     buf = aligned_fortran(k, block_rows).T  # (block_rows, k) row-major, 64-byte aligned
     if fit_intercept:
         buf[:, 0] = 1.0
@@ -84,7 +86,17 @@ def _gram_rows(
             A[:, k0:] *= sq[:, None]
             if fit_intercept:
                 A[:, 0] = sq
-        gemm_tn(G, A, A)  # (k, k), the GIL released
+        if symmetric:
+            syrk_tn(G, A)  # upper triangle only
+        else:
+            gemm_tn(G, A, A)  # (k, k), the GIL released
+    return _symmetrized(G) if symmetric else G
+
+
+def _symmetrized(G: np.ndarray) -> np.ndarray:
+    """G with its strict lower triangle copied from the upper one (as ``dsyrk`` leaves it)."""
+    lower = np.tril_indices(G.shape[0], -1)
+    G[lower] = G.T[lower]
     return G
 
 
@@ -95,12 +107,14 @@ def _gram_rows_views(
     rows: range,
     block_rows: int,
     G: np.ndarray,
-    whole_xx: bool = False,
+    symmetric: bool = False,
 ) -> np.ndarray:
     """Unweighted, unshifted G without copying X: row blocks of a C-ordered X are views.
 
     G holds OᵀO, OᵀX and XᵀX in the column order [1, X, Y], with O = [1, Y] (b, 1 + q).
-    ``whole_xx``: XᵀX is one product on all of ``X[rows]`` (threaded by BLAS itself).
+    ``symmetric``: each block's XᵀX by ``dsyrk`` (as NumPy's ``X.T @ X``), for blocks large
+    enough that OpenBLAS threads it over all cores; XᵀO follows on the same block while it is
+    still in the last-level cache, so X is read from memory once.
     """
     p, q = X.shape[1], Y.shape[1]
     k0 = int(fit_intercept)
@@ -112,18 +126,19 @@ def _gram_rows_views(
     Gxx = np.zeros((p, p), order="F")
     Gxo = np.zeros((p, k0 + q), order="F")
     Goo = np.zeros((k0 + q, k0 + q), order="F")
-    if whole_xx:
-        Xr = X[rows.start : rows.stop]
-        gemm_tn(Gxx, Xr, Xr)
     for start in range(rows.start, rows.stop, block_rows):
         sl = slice(start, min(start + block_rows, rows.stop))
         Xb = X[sl]  # (b, p) view
         Ob = obuf[: sl.stop - start]  # (b, 1 + q) = [1, Y]
         Ob[:, k0:] = Y[sl]
-        if not whole_xx:
+        if symmetric:
+            syrk_tn(Gxx, Xb)  # upper triangle; threaded by OpenBLAS on large blocks
+        else:
             gemm_tn(Gxx, Xb, Xb)  # dgemm on a cache-resident block, the GIL released
         gemm_tn(Gxo, Xb, Ob)
         gemm_tn(Goo, Ob, Ob)
+    if symmetric:
+        _symmetrized(Gxx)
     G[xs, xs] = Gxx
     G[xs, os_] = Gxo
     G[np.ix_(os_, os_)] = Goo
