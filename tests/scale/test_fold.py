@@ -202,3 +202,54 @@ def test_tasks_in_flight_are_bounded():
     assert run(2) <= 2
     assert run(1) == 1
     assert run(None) > 2  # four workers, eight tasks in flight
+
+
+def test_narrow_chunks_keep_every_blas_call_of_dtpqrt_single_threaded():
+    """``qr_chunk``: dtpqrt's level-2 calls (rows x (nb - 1)) within OpenBLAS's single-thread
+    bound for dger (8,192) and its dgemm (nb x (k - nb) x rows) within SMP_THRESHOLD, for every
+    narrow width; wide designs keep the level-3 panels of ``panel_for``."""
+    from olsnet.solve._blas import SMP_THRESHOLD
+    from olsnet.solve._fold import CHUNK_ROWS, NARROW_MAX_K, qr_chunk
+    from olsnet.solve._kernels import panel_for
+
+    for k in range(1, NARROW_MAX_K):
+        rows, nb = qr_chunk(k)
+        assert rows % 8 == 0 and 8 <= rows <= 8192 and 1 <= nb <= k
+        assert rows * (nb - 1) <= 8192
+        assert nb * max(k - nb, 0) * rows <= SMP_THRESHOLD
+    assert qr_chunk(22) == (4096, 2)  # twice the rows of the 2,048-row chunks before
+    assert qr_chunk(130) == (CHUNK_ROWS, panel_for(130))
+
+
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_default_chunks_give_householder_r_of_the_design(weights, fit_intercept):
+    """Default chunking (several 4,096-row chunks and a short one): R and the column sums equal
+    those of one Householder QR of the whole weighted design (numpy), to rounding."""
+    X, Y, w = make_regression(4096 * 3 + 123, 7, q=2, seed=12, weights=weights)
+    state = fold_arrays(X, Y, w, fit_intercept)
+    A = np.column_stack([np.ones(len(X)), X, Y]) if fit_intercept else np.column_stack([X, Y])
+    sw = np.ones(len(X)) if w is None else np.sqrt(w)
+    R = np.linalg.qr(A * sw[:, None], mode="r")
+    R *= np.sign(np.diagonal(R))[:, None]
+    np.testing.assert_allclose(state.R, R, rtol=0, atol=1e-12 * np.abs(R).max())
+    wz = (np.column_stack([X, Y]) * (sw**2)[:, None]).sum(axis=0)
+    np.testing.assert_allclose(state.zsum, wz, rtol=1e-12)
+    assert state.nobs == (len(X) if w is None else np.count_nonzero(w))
+
+
+def test_nonfinite_found_after_the_fold_names_the_first_bad_row():
+    """NaN and inf are looked for once the chunks are folded: the first bad row is named, even
+    with a second one in a later chunk; finite values whose sums overflow get their own error."""
+    X, Y, _ = make_regression(4096 * 3, 5, seed=13)
+    X[9000, 4] = np.inf
+    X[5000, 1] = np.nan
+    with pytest.raises(DataError, match=r"X column 1 has a NaN or inf at row 5000"):
+        fold_arrays(X, Y, None, True)
+    Y2 = Y.copy()
+    Y2[11_000, 0] = np.nan
+    with pytest.raises(DataError, match=r"y column 0 has a NaN or inf at row 11000"):
+        fold_arrays(X[:, :0], Y2, None, True)
+    big = np.full((10, 1), 1e308)
+    with pytest.raises(DataError, match="overflow"):
+        fold_arrays(big, np.ones((10, 1)), None, True)

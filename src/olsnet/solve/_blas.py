@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "SMALL_GEMM",
+    "ChunkQR",
     "GramAccumulator",
     "aligned_fortran",
     "default_workers",
@@ -244,6 +245,47 @@ class GramAccumulator:
             return
         k, ld, ptr = self._k, self._ld, self._b
         _DGEMM(_T, _N, k, k, _int(b), _ONE, ptr, ld, ptr, ld, _ONE, self._g, k)
+
+
+class ChunkQR:
+    """``R`` (k, k) updated by the QR of ``[R; buf[:b]]`` (``dtpqrt``, panel ``nb``) for
+    chunks written into one reused, aligned Fortran-ordered buffer ``buf`` (rows, k).
+
+    As :class:`GramAccumulator`: the pointers, LAPACK's work arrays and its ``info`` are made
+    once, so a call is one foreign call with the GIL released and no Python-side allocation --
+    folds on many threads hold the GIL for a few microseconds per chunk, not tens. ``R`` starts
+    at zero; one object per thread (it is not shared).
+    """
+
+    def __init__(self, rows: int, k: int, nb: int) -> None:
+        self.buf = aligned_fortran(rows, k)
+        self.R = np.zeros((k, k), order="F")
+        self._nb = nb
+        self._T = np.empty((nb, k), order="F")
+        self._work = np.empty(nb * k)
+        self._info = ctypes.c_int(0)
+        self._args = (_int(k), _int(0), _int(nb), self.R.ctypes.data, _int(k), self.buf.ctypes.data)
+        self._tail = (_int(rows), self._T.ctypes.data, _int(nb), self._work.ctypes.data)
+        self._info_at = ctypes.addressof(self._info)
+
+    def fold(self, b: int) -> None:
+        """``R`` := R of ``[R; buf[:b]]`` (``buf[:b]`` is overwritten).
+
+        Raises
+        ------
+        RuntimeError
+            When LAPACK reports an illegal argument (``info != 0``).
+        """
+        if b <= 0:
+            return
+        if _DTPQRT is None:  # pragma: no cover - SciPy without its Cython LAPACK
+            tpqrt(self.R, self.buf[:b], 0, self._nb)
+            return
+        kk, zero, nbb, r, ldr, ptr = self._args
+        ldb, t, ldt, work = self._tail
+        _DTPQRT(_int(b), kk, zero, nbb, r, ldr, ptr, ldb, t, ldt, work, self._info_at)
+        if self._info.value != 0:  # pragma: no cover - arguments are built above
+            raise RuntimeError(f"LAPACK dtpqrt failed with info={self._info.value}")
 
 
 def tpqrt(R: np.ndarray, B: np.ndarray, l: int, nb: int) -> np.ndarray:  # noqa: E741

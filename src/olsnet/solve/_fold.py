@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DataError
-from ._blas import GramAccumulator, aligned_fortran, gram_chunk_rows, tpqrt
+from ._blas import SMP_THRESHOLD, ChunkQR, GramAccumulator, gemm_tn, gram_chunk_rows
 from ._kernels import GramNotDefinite, gram_to_r, panel_for, sign_rows
 from ._state import QRState
 
@@ -47,6 +47,29 @@ __all__ = [
 # of narrow designs on a thread pool never start BLAS threads, with no process-global limit
 # needed. Wide designs (k >= 128, a factor of many levels) take level-3 panels (panel_for).
 CHUNK_ROWS = 2048
+# Narrow designs (k < NARROW_MAX_K) fold larger chunks with a narrower panel: dtpqrt's level-2
+# calls are (rows x (nb - 1)) and its dgemm nb x (k - nb) x rows, so with nb = 2 a chunk of up to
+# 8,192 rows (4,096 kept here, 0.7 MB at k = 22: in L2) stays on the calling thread. Fewer chunks
+# mean fewer Python steps under the GIL per row: a fold on 16 threads is limited by them (at k =
+# 22, 2,048-row chunks held the GIL ~26 µs each, 8% of the fold's time on one thread).
+# Measured one (m, k = 22) chunk on the 2-core machine, ns per row: nb 4 at 2,048 rows 57-85,
+# nb 2 at 4,096 / 6,544 rows 65 / 54-62, nb 3 at 4,096 rows 55-63 (noisy, loaded machine).
+NARROW_MAX_K = 64
+NARROW_PANEL = 2
+NARROW_CHUNK_ROWS = 4096
+LEVEL2_SINGLE = 8192  # OpenBLAS runs dger up to m·n = 8,192 (dgemv up to 9,215) on the caller
+
+
+def qr_chunk(k: int) -> tuple[int, int]:
+    """(rows per chunk, dtpqrt panel) for folding k columns: every BLAS call inside ``dtpqrt``
+    small enough that OpenBLAS runs it on the calling thread (folds run on a thread pool)."""
+    if k >= NARROW_MAX_K:
+        return CHUNK_ROWS, panel_for(k)
+    nb = max(1, min(NARROW_PANEL, k))
+    rows = NARROW_CHUNK_ROWS if nb == 1 else min(NARROW_CHUNK_ROWS, LEVEL2_SINGLE // (nb - 1))
+    if k > nb:
+        rows = min(rows, SMP_THRESHOLD // (nb * (k - nb)))
+    return max(8, rows // 8 * 8), nb
 
 SQUARES_OVERFLOW = (
     "the block's values are finite but their squares overflow float64; rescale the columns"
@@ -57,11 +80,13 @@ Weights = np.ndarray | None
 _buffers = threading.local()  # one work buffer per thread: the folds run on a thread pool
 
 
-def _buffer(rows: int, k: int) -> np.ndarray:
-    buf = getattr(_buffers, "buf", None)
-    if buf is None or buf.shape[0] < rows or buf.shape[1] != k:
-        buf = _buffers.buf = aligned_fortran(rows, k)
-    return buf
+def _chunk_qr(rows: int, k: int, nb: int) -> ChunkQR:
+    """This thread's chunk QR for (rows, k) chunks and panel nb, with R set to zero."""
+    qr = getattr(_buffers, "qr", None)
+    if qr is None or qr.buf.shape != (rows, k) or qr._nb != nb:
+        qr = _buffers.qr = ChunkQR(rows, k, nb)
+    qr.R[...] = 0.0
+    return qr
 
 
 def _accumulator(rows: int, k: int) -> GramAccumulator:
@@ -91,7 +116,7 @@ def fold_arrays(
     Y: np.ndarray,
     w: np.ndarray | None,
     fit_intercept: bool,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     shift: np.ndarray | None = None,
 ) -> QRState:
     """QR state of the rows ``X`` (b, p), ``Y`` (b, q) with weights ``w`` (b,) or None.
@@ -103,7 +128,8 @@ def fold_arrays(
     w : ndarray of shape (n_samples,) or None
         Non-negative weights; rows of weight zero add nothing to R and are not counted in nobs.
     fit_intercept : bool
-    chunk_rows : int, default=2048
+    chunk_rows : int, optional
+        Rows per chunk; default :func:`qr_chunk` (from the width).
     shift : ndarray of shape (n_features + n_outputs,), optional
         Column offsets subtracted first (with an intercept only; see ``olsnet.solve.QRState``).
 
@@ -142,7 +168,7 @@ def fold_columns(
     n_features: int,
     w: np.ndarray | None,
     fit_intercept: bool,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     kernel: str = "qr",
 ) -> QRState:
     """QR state of rows given column by column: ``columns`` holds the p feature columns, then
@@ -183,7 +209,7 @@ def _fold(
     fill: Fill,
     w: Weights,
     fit_intercept: bool,
-    chunk_rows: int,
+    chunk_rows: int | None,
     kernel: str = "qr",
 ) -> QRState:
     """The fold: ``fill(B, start, stop)`` writes rows start..stop of [X Y] into B (b, p + q).
@@ -197,26 +223,36 @@ def _fold(
         return _fold_gram(n, p, q, fill, w, fit_intercept)
     k0 = int(fit_intercept)
     k = k0 + p + q
-    R = np.zeros((k, k), order="F")
-    zsum = np.zeros(p + q)
-    buf = _buffer(min(chunk_rows, max(n, 1)), k)
-    panel = panel_for(k)
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        B = buf[: stop - start]  # (b, k) Fortran-ordered view: each column contiguous
+    rows, nb = qr_chunk(k) if chunk_rows is None else (chunk_rows, panel_for(k))
+    qr = _chunk_qr(max(8, min(rows, n)), k, nb)
+    buf = qr.buf
+    Z = buf[:, k0:]  # the [X Y] part of the chunk buffer
+    starts = range(0, n, rows)
+    sums = np.zeros((len(starts), p + q))  # each chunk's column sums (summed at the end)
+    if w is not None:
+        zsum_w = np.zeros((p + q, 1), order="F")
+    # Per chunk: fill, sum, one foreign call; NaN and inf are looked for once, at the end (they
+    # make the sums non-finite), so a chunk costs a few Python steps under the GIL.
+    for i, start in enumerate(starts):
+        stop = min(start + rows, n)
+        b = stop - start
         if fit_intercept:
-            B[:, 0] = 1.0
-        fill(B[:, k0:], start, stop)
-        if w is not None:
-            sw = np.sqrt(w[start:stop])  # (b,)
-            B *= sw[:, None]
-            zsum += sw @ B[:, k0:]
+            buf[:b, 0] = 1.0
+        fill(Z[:b], start, stop)
+        if w is None:
+            np.sum(Z[:b], axis=0, out=sums[i])
         else:
-            zsum += B[:, k0:].sum(axis=0)
-        if not np.isfinite(zsum).all():  # a NaN / inf (or an overflowing sum) in this chunk
-            _raise_nonfinite(B[:, k0:], start, p)
-        tpqrt(R, B, 0, panel)  # in place, the GIL released
-    return _state_of(R, p, q, w, n, fit_intercept, zsum)
+            sw = np.sqrt(w[start:stop])  # (b,)
+            buf[:b] *= sw[:, None]
+            gemm_tn(zsum_w, Z[:b], sw.reshape(b, 1))  # Σ w z on the calling thread, GIL released
+        qr.fold(b)  # in place, the GIL released
+    zsum = sums.sum(axis=0) if w is None else zsum_w[:, 0]
+    if not np.isfinite(zsum).all():  # a NaN / inf (or an overflowing sum) somewhere
+        _locate_nonfinite(n, p, q, fill, rows)
+        raise DataError(
+            "these rows hold values so large that their sums overflow float64; rescale the columns"
+        )
+    return _state_of(qr.R.copy(), p, q, w, n, fit_intercept, zsum)
 
 
 def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bool) -> QRState:
@@ -243,6 +279,7 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     G = acc.G.copy()
     if not np.isfinite(np.diagonal(G)).all():  # a NaN / inf, or squares that overflow
         _locate_nonfinite(n, p, q, fill, chunk_rows)
+        raise GramNotDefinite  # finite values whose squares overflow: the QR fold takes them
     zsum = G[0, 1:].copy()
     if not fit_intercept:
         G = G[1:, 1:]
@@ -251,8 +288,8 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
 
 
 def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> None:
-    """Raise for the first non-finite value of the block (the error path: a second sweep), or
-    GramNotDefinite when every value is finite (squares overflowed)."""
+    """Raise for the first non-finite value of the block (the error path: a second sweep);
+    return when every value is finite (then sums or squares overflowed)."""
     buf = np.empty((min(chunk_rows, n), p + q), order="F")
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
@@ -260,7 +297,6 @@ def _locate_nonfinite(n: int, p: int, q: int, fill: Fill, chunk_rows: int) -> No
         fill(B, start, stop)
         if not np.isfinite(B).all():
             _raise_nonfinite(B, start, p)
-    raise GramNotDefinite  # finite values whose squares overflow: the QR fold takes them
 
 
 def _state_of(
