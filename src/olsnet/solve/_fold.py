@@ -71,6 +71,7 @@ def qr_chunk(k: int) -> tuple[int, int]:
         rows = min(rows, SMP_THRESHOLD // (nb * (k - nb)))
     return max(8, rows // 8 * 8), nb
 
+
 SQUARES_OVERFLOW = (
     "the block's values are finite but their squares overflow float64; rescale the columns"
 )
