@@ -1,7 +1,8 @@
 """The GPU and many-core figures of issue 14, in one script (target: under 10 minutes on one H200
 plus 16 cores, its CUDA tests included).
 
-    python benchmarks/bench_device.py [--quick] [--no-tests] [--rows N] [--out FILE]
+    python benchmarks/bench_device.py [--quick] [--no-tests] [--cpu-only] [--no-stages]
+                                      [--rows N] [--out FILE]
     python benchmarks/bench_device.py --merge FILE     # install a section measured elsewhere
 
 Parts, in this order (each printed as it finishes; the section is rewritten after each):
@@ -13,7 +14,10 @@ Parts, in this order (each printed as it finishes; the section is rewritten afte
    only), ``torch.linalg.lstsq``; NIST StRD floors fitted on the GPU.
 3. CPU: the in-memory fit of the same (rows x 100) array on every core (target <= 0.25 s at
    8,000,000 rows on 16 cores); ``fit_state_threaded`` on (rows/2 x 20) and the Parquet file fold
-   of the same rows at 1, 2, 4, 8, 16 threads (target: 16 threads >= 8x one thread).
+   of the same rows at 1, 2, 4, 8, 16 threads (target: 16 threads >= 8x one thread); then the
+   stages of each (``cpu_stages``: the Gram pass against NumPy's ``X.T @ X``, the fold's LAPACK
+   kernel alone and the fold without the pool at 1 and all threads, a merge, Parquet reading
+   alone), so a run that misses a target says where the time went.
 4. Trainer: ``LinearNetwork(100, device="cuda").fit`` on (rows/2 x 100), objective "auto"
    against "data".
 
@@ -232,7 +236,7 @@ def gpu_part(rows: int, repeats: int, nist_dir: Path) -> tuple[str, dict[str, fl
 # -- 3. CPU --------------------------------------------------------------------------------------
 
 
-def cpu_part(X: np.ndarray, y: np.ndarray, repeats: int, tmp: Path) -> str:
+def cpu_part(X: np.ndarray, y: np.ndarray, repeats: int, tmp: Path, stages: bool = True) -> str:
     import olsnet
 
     rows = X.shape[0]
@@ -296,7 +300,167 @@ def cpu_part(X: np.ndarray, y: np.ndarray, repeats: int, tmp: Path) -> str:
             fold_rows,
         ),
     ]
+    if stages:
+        try:
+            lines += ["", cpu_stages(X, y, t_fit, Xs, Ys, path if source is not None else None)]
+        except Exception as exc:  # diagnostics never cost the figures above
+            log(f"CPU stages failed: {type(exc).__name__}: {exc}")
+            lines += ["", f"CPU stages: failed ({type(exc).__name__}: {exc})."]
     return "\n".join(lines)
+
+
+# -- 3b. CPU stages (diagnostics) ----------------------------------------------------------------
+
+
+def run_threads(fns: list[Callable[[], object]]) -> float:
+    """Wall time of running each of ``fns`` on its own thread, started together."""
+    import threading
+
+    barrier = threading.Barrier(len(fns) + 1)
+    errors: list[BaseException] = []
+
+    def run(fn: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            fn()
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in fns]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return took
+
+
+def cpu_stages(
+    X: np.ndarray,
+    y: np.ndarray,
+    t_fit: float,
+    Xs: np.ndarray,
+    Ys: np.ndarray,
+    parquet: Path | None,
+) -> str:
+    """Where the CPU time goes, stage by stage, at one thread and at every core: the in-memory
+    fit's Gram pass against NumPy's ``X.T @ X`` and one single-threaded read of X; the array
+    fold's LAPACK kernel alone, the fold without the pool, the pool; the Parquet reading alone.
+    Each is a median of 3; T is the number of cores."""
+    import olsnet
+    from olsnet.solve import _gram
+    from olsnet.solve._blas import ChunkQR, usable_cpus
+    from olsnet.solve._fold import fold_arrays, qr_chunk
+
+    T = os.cpu_count() or 1
+    n, p = X.shape
+    Y = y[:, None]
+    out: list[list[object]] = []
+
+    def stage(name: str, fn: Callable[[], object], note: str = "") -> float:
+        t = median(fn, 3)
+        out.append([name, fmt_s(t), note])
+        log(f"stage {name}: {fmt_s(t)} {note}")
+        return t
+
+    # the in-memory fit of (n x 100)
+    method = olsnet.LinearRegression().fit(X, y).result_.solution.method
+    k = 1 + p + 1
+    wide = (
+        k >= _gram.GRAM_BLAS_THREADED_MIN_K and usable_cpus() >= _gram.GRAM_BLAS_THREADED_MIN_CPUS
+    )
+    out.append(
+        ["fit (above)", fmt_s(t_fit), f"method `{method}`; many-core wide Gram path: {wide}"]
+    )
+    stage("NumPy `X.T @ X` (dsyrk, all BLAS threads)", lambda: X.T @ X)
+    t_gram = stage(
+        "`gram_state` (the fit's pass over X)", lambda: _gram.gram_state(X, Y, None, True)
+    )
+    out.append(["fit minus `gram_state`", fmt_s(max(t_fit - t_gram, 0.0)), "checks, solve, result"])
+    for rows in (1 << 14, 1 << 16, 1 << 18):
+        stage(
+            f"dsyrk-blocked Gram, {rows:,}-row blocks",
+            lambda rows=rows: _gram._gram_rows(X, Y, None, None, True, range(n), rows, True),
+        )
+    stage(
+        "one single-threaded read of X (`X.sum(axis=0)`)",
+        lambda: X.sum(axis=0),
+        "any 1-thread pass",
+    )
+    # the array fold of (half x 20), k = 22
+    half, kk = Xs.shape[0], Xs.shape[1] + 2
+    rows, nb = qr_chunk(kk)
+    src = np.asfortranarray(np.random.default_rng(3).standard_normal((rows, kk)))
+    calls = max(1, half // rows // T)
+
+    def kernel_only(qr: ChunkQR) -> None:
+        for _ in range(calls):
+            qr.buf[...] = src
+            qr.fold(rows)
+
+    qrs = [ChunkQR(rows, kk, nb) for _ in range(T)]
+    t1 = stage(
+        f"dtpqrt kernel only, 1 thread ({calls} chunks of {rows} rows)", lambda: kernel_only(qrs[0])
+    )
+    tT = stage(
+        f"dtpqrt kernel only, {T} threads (the same on each)",
+        lambda: run_threads([lambda q=q: kernel_only(q) for q in qrs]),
+    )
+    out[-1][2] = f"scaling {T * t1 / tT:.1f}x of {T}"
+    shares = np.linspace(0, half, T + 1).astype(int)
+
+    def fold_share(i: int) -> object:
+        a, b = shares[i], shares[i + 1]
+        return fold_arrays(Xs[a:b], Ys[a:b], None, True)
+
+    f1 = stage(
+        "`fold_arrays`, all rows, 1 thread (no pool)", lambda: fold_arrays(Xs, Ys, None, True)
+    )
+    fT = stage(
+        f"`fold_arrays`, {T} threads on {T} shares (no pool, no merge)",
+        lambda: run_threads([lambda i=i: fold_share(i) for i in range(T)]),
+    )
+    out[-1][2] = f"speed-up {f1 / fT:.1f}x"
+    a = fold_arrays(Xs[:131072], Ys[:131072], None, True)
+    b = fold_arrays(Xs[131072:262144], Ys[131072:262144], None, True)
+    t_merge = median(lambda: [a.merge(b) for _ in range(100)], 3) / 100
+    out.append(
+        [
+            "one merge of two states (k = 22), calling thread",
+            fmt_s(t_merge),
+            "one per 131,072-row task",
+        ]
+    )
+    if parquet is not None:
+        import pyarrow.parquet as pq
+
+        from olsnet.data.files._arrow import parquet_spans, read_parquet_span
+
+        cols = [f"x{j + 1}" for j in range(20)] + ["y"]
+        stage(
+            "Parquet `pq.read_table` (pyarrow's threads)",
+            lambda: pq.read_table(parquet, columns=cols),
+        )
+        meta, spans = parquet_spans(parquet, 65536)
+
+        def read_spans(mine: list) -> None:
+            for groups, _, _ in mine:
+                for _ in read_parquet_span(parquet, meta, groups, cols, 65536):
+                    pass
+
+        r1 = stage("Parquet spans read on 1 thread (no fold)", lambda: read_spans(spans))
+        rT = stage(
+            f"Parquet spans read on {T} threads (no fold)",
+            lambda: run_threads([lambda i=i: read_spans(spans[i::T]) for i in range(T)]),
+        )
+        out[-1][2] = f"speed-up {r1 / rT:.1f}x"
+    return f"Stages (diagnostics; median of 3; T = {T} threads):\n\n" + _common.markdown_table(
+        ["stage", "wall time", "note"], out
+    )
 
 
 # -- 4. trainer ----------------------------------------------------------------------------------
@@ -385,6 +549,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the section here")
     ap.add_argument("--test-timeout", type=int, default=240)
     ap.add_argument("--merge", type=Path, default=None, help="install a section measured elsewhere")
+    ap.add_argument(
+        "--cpu-only", action="store_true", help="only the CPU parts (the GPU figures are kept)"
+    )
+    ap.add_argument("--no-stages", action="store_true", help="skip the CPU stage diagnostics")
     args = ap.parse_args()
     if args.merge is not None:
         install(args.merge.read_text())
@@ -439,7 +607,7 @@ def main() -> int:
 
     t_start = time.perf_counter()
     gpu_lines = []
-    if has_cuda:
+    if has_cuda and not args.cpu_only:
         if not args.no_tests:
             gpu_lines.append(cuda_tests(args.test_timeout))
         text, _ = gpu_part(args.rows, repeats, ROOT / "tests" / "data" / "nist")
@@ -448,7 +616,7 @@ def main() -> int:
         parts["gpu"] = f"Measured {stamp}.\n\n" + "\n\n".join(gpu_lines)
         write()
     else:
-        log("no CUDA device: the GPU parts are skipped")
+        log("no CUDA device (or --cpu-only): the GPU parts are skipped")
     # host data: from the GPU when there is one (fast), else generated here
     rows = args.rows
     need = rows * (P + 1) * 8 * 2.5
@@ -469,9 +637,9 @@ def main() -> int:
         X = np.random.default_rng(1).standard_normal((rows, P))
     y = X @ np.linspace(-1.0, 1.0, P) + 2.0 + np.random.default_rng(2).standard_normal(rows)
     with tempfile.TemporaryDirectory() as tmp:
-        parts["cpu"] = cpu_part(X, y, 3 if args.quick else 5, Path(tmp))
+        parts["cpu"] = cpu_part(X, y, 3 if args.quick else 5, Path(tmp), not args.no_stages)
     write()
-    if has_cuda:
+    if has_cuda and not args.cpu_only:
         half = rows // 2
         parts["trainer"] = trainer_part(X[:half], y[:half])
         write()

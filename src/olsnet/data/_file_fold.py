@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,17 @@ from ..solve import QRState
 from ..solve._fold import NonFiniteError, fold_columns
 from ..solve._gram import scaled_condition
 from ..solve._kernels import GramNotDefinite
-from ..solve._pool import fold_in_pool
+from ..solve._pool import fold_in_pool, n_workers
 from ..solve._thresholds import FILE_GRAM_MAX_COND
-from .files._arrow import PARQUET_BATCH_BYTES, column_float64
+from .files._arrow import PARQUET_BATCH_BYTES, column_float64, read_parquet_span
 from .files._dialect import CSV_BLOCK_BYTES
+from .files._paths import file_kind
 
 __all__ = ["CSV_BLOCK_BYTES", "IN_FLIGHT_BYTES", "file_state", "release_free_memory"]
 
 
 def _fold_batches(
-    batches: list[Any],
+    batches: Iterable[Any],
     path: Path,
     where: Callable[[Path, int], str],
     offset: int,
@@ -164,9 +165,42 @@ def file_state(
             return state
         kernel = "qr"
     task_args = (names, p, weights, fit_intercept, kernel)
+    # Parquet on several threads: each task reads its own row groups (decoding releases the
+    # GIL), so reading scales with the threads instead of feeding them from this one. On one
+    # thread the file is read as one stream, decoded by pyarrow's own pool.
+    workers = n_workers(n_jobs)
+    parallel = (
+        workers > 1
+        and hasattr(source, "parquet_spans")
+        and all(isinstance(f, Path) and file_kind(f) == "parquet" for f in source.paths)
+    )
+    # a running span task holds one decoded batch: batches small enough that every worker can
+    # run within IN_FLIGHT_BYTES (pending tasks hold nothing: they have not read yet)
+    row_bytes = 8 * len(columns)
+    span_batch = max(4096, min(batch_rows, IN_FLIGHT_BYTES // (2 * workers * row_bytes)))
+    span_in_flight = max(2, IN_FLIGHT_BYTES // (span_batch * row_bytes))
+
+    def span_tasks(path: Path, spans: Any) -> Iterator[Callable[[], QRState]]:
+        meta, parts = spans
+        size, total, reported = path.stat().st_size, meta.num_rows, 0
+        for groups, first, rows in parts:
+            if on_batch is not None:  # bytes in proportion to the rows, adding up to the size
+                at = size if first + rows >= total else size * (first + rows) // total
+                on_batch(rows, at - reported)
+                reported = at
+            batches = read_parquet_span(path, meta, groups, columns, span_batch, whole=False)
+            yield functools.partial(_fold_batches, batches, path, source.where, first, *task_args)
+        if total == 0:
+            raise DataFileError(
+                f"{path}: the file has a header but no data rows; at least one row is required"
+            )
 
     def tasks() -> Iterator[Callable[[], QRState]]:
         for path in source.paths:
+            spans = source.parquet_spans(path, columns, batch_rows) if parallel else None
+            if spans is not None:
+                yield from span_tasks(path, spans)
+                continue
             offset, start, group, rows = 0, 0, [], 0  # a task folds >= batch_rows rows
             for batch, disk in source.arrow_batches_at(path, columns):
                 if on_batch is not None:
@@ -188,6 +222,7 @@ def file_state(
 
     total = QRState.empty(p, len(source.target_names), fit_intercept)
     try:
-        return fold_in_pool(tasks(), total, n_jobs, _tasks_in_flight(batch_rows, len(columns)))
+        in_flight = span_in_flight if parallel else _tasks_in_flight(batch_rows, len(columns))
+        return fold_in_pool(tasks(), total, n_jobs, in_flight)
     finally:
         release_free_memory()  # so a second pass does not stack on this one's retained pages

@@ -233,17 +233,18 @@ class GramAccumulator:
         self._b = self.buf.ctypes.data
         self._g = self.G.ctypes.data
 
-    def add(self, b: int) -> None:
-        """``G += buf[:b]ᵀ buf[:b]``."""
+    def add(self, b: int, start: int = 0) -> None:
+        """``G += buf[start:start + b]ᵀ buf[start:start + b]`` (a buffer filled once can be
+        added in several chunks, each small enough for the small-matrix kernel)."""
         if b <= 0:
             return
         if _DGEMM is None:  # pragma: no cover - SciPy without its Cython BLAS
             from scipy.linalg import blas
 
-            B = self.buf[:b]
+            B = self.buf[start : start + b]
             self.G[...] = blas.dgemm(1.0, B, B, beta=1.0, c=self.G, trans_a=1)
             return
-        k, ld, ptr = self._k, self._ld, self._b
+        k, ld, ptr = self._k, self._ld, self._b + 8 * start
         _DGEMM(_T, _N, k, k, _int(b), _ONE, ptr, ld, ptr, ld, _ONE, self._g, k)
 
 

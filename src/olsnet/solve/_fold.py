@@ -58,6 +58,11 @@ NARROW_MAX_K = 64
 NARROW_PANEL = 2
 NARROW_CHUNK_ROWS = 4096
 LEVEL2_SINGLE = 8192  # OpenBLAS runs dger up to m·n = 8,192 (dgemv up to 9,215) on the caller
+# The Gram fold fills its buffer from Arrow columns one column at a time (a Python step each, the
+# GIL held): 4 small-kernel chunks a fill (8,192 rows at k = 22, 1.4 MB: in L2) cut those steps
+# per row by 4; a fill stays within GRAM_FILL_BYTES.
+GRAM_FILL_CHUNKS = 4
+GRAM_FILL_BYTES = 2 << 20
 
 
 def qr_chunk(k: int) -> tuple[int, int]:
@@ -266,17 +271,21 @@ def _fold_gram(n: int, p: int, q: int, fill: Fill, w: Weights, fit_intercept: bo
     """
     k = 1 + p + q
     chunk_rows = gram_chunk_rows(k, 256, CHUNK_ROWS)
-    acc = _accumulator(chunk_rows, k)
+    # the buffer is filled GRAM_FILL_CHUNKS chunks at a time (a fill from Arrow columns is one
+    # Python step per column, under the GIL) and added chunk by chunk (the small kernel)
+    fill_rows = chunk_rows * max(1, min(GRAM_FILL_CHUNKS, GRAM_FILL_BYTES // (8 * k * chunk_rows)))
+    acc = _accumulator(fill_rows, k)
     buf = acc.buf
     buf[:, 0] = 1.0
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
+    for start in range(0, n, fill_rows):
+        stop = min(start + fill_rows, n)
         B = buf[: stop - start]
         fill(B[:, 1:], start, stop)
         if w is not None:
             B[:, 0] = np.sqrt(w[start:stop])
             B[:, 1:] *= B[:, :1]
-        acc.add(stop - start)
+        for at in range(0, stop - start, chunk_rows):
+            acc.add(min(chunk_rows, stop - start - at), at)
     G = acc.G.copy()
     if not np.isfinite(np.diagonal(G)).all():  # a NaN / inf, or squares that overflow
         _locate_nonfinite(n, p, q, fill, chunk_rows)

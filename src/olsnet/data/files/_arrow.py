@@ -35,6 +35,8 @@ __all__ = [
     "open_batches",
     "open_batches_at",
     "parquet_batch_rows",
+    "parquet_spans",
+    "read_parquet_span",
     "where",
 ]
 
@@ -57,6 +59,65 @@ def parquet_batch_rows(pf: Any, batch_rows: int, n_columns: int) -> int:
     if batch_rows < largest <= PARQUET_BATCH_BYTES // (8 * max(n_columns, 1)):
         return int(largest)
     return int(batch_rows)
+
+
+def parquet_spans(path: Path, rows_per_span: int) -> tuple[Any, list[tuple[list[int], int, int]]]:
+    """The Parquet file's metadata and its row groups cut into spans for parallel reading:
+    ``(groups, first row, rows)``, consecutive groups until a span holds ``rows_per_span`` rows
+    (a span is one group when groups are larger). Each span can be read on its own thread
+    (:func:`read_parquet_span`), so decoding scales with the threads that fold.
+
+    Raises
+    ------
+    DataFileError
+        Naming the file, when it is not a readable Parquet file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _parquet_error(path, exc) from None
+    spans: list[tuple[list[int], int, int]] = []
+    groups: list[int] = []
+    first = rows = 0
+    for i in range(meta.num_row_groups):
+        groups.append(i)
+        rows += meta.row_group(i).num_rows
+        if rows >= rows_per_span:
+            spans.append((groups, first, rows))
+            first, groups, rows = first + rows, [], 0
+    if groups:
+        spans.append((groups, first, rows))
+    return meta, spans
+
+
+def read_parquet_span(
+    path: Path,
+    meta: Any,
+    groups: Sequence[int],
+    columns: Sequence[str],
+    batch_rows: int,
+    use_threads: bool = False,
+    whole: bool = True,
+) -> Iterator[Any]:
+    """Record batches of ``columns`` of the row groups ``groups`` (from :func:`parquet_spans`),
+    in batches as :func:`open_batches` cuts them (``whole``: a whole row group per batch where
+    it is small, :func:`parquet_batch_rows`) or of ``batch_rows`` rows, so memory is bounded by
+    one batch; decoded on the calling thread unless ``use_threads`` (pyarrow's own pool).
+    Errors name the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path, metadata=meta, pre_buffer=False, page_checksum_verification=True)
+        size = parquet_batch_rows(pf, batch_rows, len(columns)) if whole else batch_rows
+        yield from pf.iter_batches(
+            batch_size=size, row_groups=list(groups), columns=list(columns), use_threads=use_threads
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise _parquet_error(path, exc) from None
 
 
 def file_columns(path: Path, dialect: CsvDialect = _DEFAULT) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from ._arrow import (
     file_columns,
     open_batches,
     open_batches_at,
+    parquet_spans,
     stack_float64,
     where,
     whole_table,
@@ -232,6 +233,17 @@ class FileSource(Source):
         add up to the file's size; progress bars show them against the total)."""
         self._check_present(path, self.file_columns(path), columns)
         return open_batches_at(path, columns, text_columns, self.batch_rows, self.dialect)
+
+    def parquet_spans(
+        self, path: Path, columns: Sequence[str], rows_per_span: int
+    ) -> tuple[Any, list[tuple[list[int], int, int]]] | None:
+        """A Parquet file's metadata and row-group spans for reading on many threads
+        (:func:`~olsnet.data.files._arrow.parquet_spans`), after checking that the file has
+        ``columns``; None for a file of another kind, or a query (read as one stream)."""
+        if not isinstance(path, Path) or file_kind(path) != "parquet":
+            return None
+        self._check_present(path, self.file_columns(path), columns)
+        return parquet_spans(path, rows_per_span)
 
     def _raw_columns(self) -> tuple[str, ...]:
         w = (self.weights,) if self.weights else ()
