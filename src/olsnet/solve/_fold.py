@@ -4,7 +4,7 @@
 
 ``QRState.fold`` stacks ``[R; A]`` and calls ``geqrf`` on the whole block. For tall, narrow
 blocks (k ≈ 20 columns) ``geqrf`` runs unblocked (its block size exceeds k) and sweeps the whole
-block from memory once per column. Here each chunk of ``CHUNK_ROWS`` rows is written straight into
+block from memory once per column. Here each chunk (:func:`qr_chunk` rows) is written straight into
 a reused, Fortran-ordered buffer (augmented, shifted, weighted) and folded with ``dtpqrt``, the
 LAPACK routine for the QR of a triangle on top of a rectangle ``[R; B]`` (Elmroth & Gustavson
 2000), so ``R`` is updated in place and the chunk stays in cache. Measured on 1,000,000 x 22
@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DataError
-from ._blas import SMP_THRESHOLD, ChunkQR, GramAccumulator, gemm_tn, gram_chunk_rows
+from ._blas import SMP_THRESHOLD, ChunkQR, GramAccumulator, gram_chunk_rows
 from ._kernels import GramNotDefinite, gram_to_r, panel_for, sign_rows
 from ._state import QRState
 
@@ -50,8 +50,10 @@ CHUNK_ROWS = 2048
 # Narrow designs (k < NARROW_MAX_K) fold larger chunks with a narrower panel: dtpqrt's level-2
 # calls are (rows x (nb - 1)) and its dgemm nb x (k - nb) x rows, so with nb = 2 a chunk of up to
 # 8,192 rows (4,096 kept here, 0.7 MB at k = 22: in L2) stays on the calling thread. Fewer chunks
-# mean fewer Python steps under the GIL per row: a fold on 16 threads is limited by them (at k =
-# 22, 2,048-row chunks held the GIL ~26 µs each, 8% of the fold's time on one thread).
+# mean fewer Python steps under the GIL per row, which limit a fold on 16 threads (at k = 22 a
+# 2,048-row chunk spent 22 µs outside its fill and dtpqrt -- the ones column, the sums, the NaN
+# check, tpqrt's work arrays -- against ~115 µs in dtpqrt; now 4,096 rows cost one sum and one
+# foreign call, and NaN is looked for once per fold).
 # Measured one (m, k = 22) chunk on the 2-core machine, ns per row: nb 4 at 2,048 rows 57-85,
 # nb 2 at 4,096 / 6,544 rows 65 / 54-62, nb 3 at 4,096 rows 55-63 (noisy, loaded machine).
 NARROW_MAX_K = 64
@@ -235,8 +237,6 @@ def _fold(
     Z = buf[:, k0:]  # the [X Y] part of the chunk buffer
     starts = range(0, n, rows)
     sums = np.zeros((len(starts), p + q))  # each chunk's column sums (summed at the end)
-    if w is not None:
-        zsum_w = np.zeros((p + q, 1), order="F")
     # Per chunk: fill, sum, one foreign call; NaN and inf are looked for once, at the end (they
     # make the sums non-finite), so a chunk costs a few Python steps under the GIL.
     for i, start in enumerate(starts):
@@ -250,9 +250,11 @@ def _fold(
         else:
             sw = np.sqrt(w[start:stop])  # (b,)
             buf[:b] *= sw[:, None]
-            gemm_tn(zsum_w, Z[:b], sw.reshape(b, 1))  # Σ w z on the calling thread, GIL released
+            # Σ w z = Σ sqrt(w) (sqrt(w) z), by NumPy's own loop: a BLAS gemv of this size
+            # (b x (p + q) > 9,216) would wake OpenBLAS's threads from every worker
+            np.einsum("i,ij->j", sw, Z[:b], out=sums[i])
         qr.fold(b)  # in place, the GIL released
-    zsum = sums.sum(axis=0) if w is None else zsum_w[:, 0]
+    zsum = sums.sum(axis=0)
     if not np.isfinite(zsum).all():  # a NaN / inf (or an overflowing sum) somewhere
         _locate_nonfinite(n, p, q, fill, rows)
         raise DataError(
