@@ -374,16 +374,20 @@ def cpu_stages(
         k >= _gram.GRAM_BLAS_THREADED_MIN_K and usable_cpus() >= _gram.GRAM_BLAS_THREADED_MIN_CPUS
     )
     out.append(
-        ["fit (above)", fmt_s(t_fit), f"method `{method}`; many-core wide Gram path: {wide}"]
+        [
+            "fit (above)",
+            fmt_s(t_fit),
+            f"method `{method}`; many-core wide Gram path: {wide} ({usable_cpus()} usable CPUs)",
+        ]
     )
     stage("NumPy `X.T @ X` (dsyrk, all BLAS threads)", lambda: X.T @ X)
     t_gram = stage(
         "`gram_state` (the fit's pass over X)", lambda: _gram.gram_state(X, Y, None, True)
     )
     out.append(["fit minus `gram_state`", fmt_s(max(t_fit - t_gram, 0.0)), "checks, solve, result"])
-    for rows in (1 << 14, 1 << 16, 1 << 18):
+    for rows in (1 << 14, 1 << 16, 1 << 18, n):
         stage(
-            f"dsyrk-blocked Gram, {rows:,}-row blocks",
+            f"dsyrk-blocked Gram, {rows:,}-row blocks" if rows < n else "dsyrk Gram, X whole",
             lambda rows=rows: _gram._gram_rows(X, Y, None, None, True, range(n), rows, True),
         )
     stage(
