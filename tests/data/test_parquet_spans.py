@@ -42,13 +42,14 @@ def test_threads_read_row_groups_and_give_the_one_thread_fit(tmp_path, monkeypat
     monkeypatch.setattr(_file_fold, "read_parquet_span", spy)
     src = olsnet.read(path, y="y", batch_rows=5000)
     progress: list[tuple[int, int]] = []
-    many = src.fit_state(True, n_jobs=3, on_batch=lambda r, b: progress.append((r, b)))
+    many = src.fit_state(True, n_jobs=4, on_batch=lambda r, b: progress.append((r, b)))
     assert sorted(g for s in spans for g in s) == list(range(8))  # every group read once
     assert sum(r for r, _ in progress) == 23_456
     assert sum(b for _, b in progress) == path.stat().st_size
     spans.clear()
-    one = src.fit_state(True, n_jobs=1)  # one stream, read by this thread
-    assert spans == []
+    for n_jobs in (1, 2):  # below SPAN_MIN_WORKERS: one stream, read by this thread
+        one = src.fit_state(True, n_jobs=n_jobs)
+        assert spans == []
     ref = exact_lstsq(X, y[:, None], None, True)
     for state in (many, one):
         np.testing.assert_allclose(solve_state(state).params, ref.params, rtol=1e-11)
@@ -70,7 +71,7 @@ def test_several_parquet_files_on_threads_equal_their_concatenation(tmp_path) ->
     (tmp_path / "parts").mkdir()
     for i, sl in enumerate((slice(0, 5000), slice(5000, 12_000))):
         _write(tmp_path / "parts" / f"p{i}.parquet", X[sl], y[sl], 2048)
-    fit = olsnet.LinearRegression(n_jobs=3).fit(olsnet.read(tmp_path / "parts", y="y"))
+    fit = olsnet.LinearRegression(n_jobs=4).fit(olsnet.read(tmp_path / "parts", y="y"))
     ref = exact_lstsq(X, y[:, None], None, True)
     np.testing.assert_allclose(fit.coef_, ref.params[1:, 0], rtol=1e-11)
     np.testing.assert_allclose(fit.intercept_, ref.params[0, 0], rtol=1e-11)

@@ -95,6 +95,7 @@ def _fold_batch(
 
 
 IN_FLIGHT_BYTES = 192 << 20  # batches read ahead or being folded, all threads together
+SPAN_MIN_WORKERS = 4  # from this many threads, Parquet row groups are read by the tasks
 
 
 def release_free_memory() -> None:
@@ -165,23 +166,30 @@ def file_state(
             return state
         kernel = "qr"
     task_args = (names, p, weights, fit_intercept, kernel)
-    # Parquet on several threads: each task reads its own row groups (decoding releases the
-    # GIL), so reading scales with the threads instead of feeding them from this one. On one
-    # thread the file is read as one stream, decoded by pyarrow's own pool.
+    # Parquet on many threads: each task reads its own row groups (decoding releases the GIL),
+    # so reading scales with the threads instead of feeding them from this one (on 16 cores the
+    # one stream capped the fold at 1.4x its one-thread time). With fewer than
+    # SPAN_MIN_WORKERS the file is read as one stream by this thread, decoded by pyarrow's
+    # pool, while the workers fold: that keeps a third thread busy (2 cores, n_jobs=2: 1.31x
+    # pyarrow's read, benchmarks/bench_scale.py).
     workers = n_workers(n_jobs)
     parallel = (
-        workers > 1
+        workers >= SPAN_MIN_WORKERS
         and hasattr(source, "parquet_spans")
         and all(isinstance(f, Path) and file_kind(f) == "parquet" for f in source.paths)
     )
-    # a running span task holds one decoded batch: batches small enough that every worker can
-    # run within IN_FLIGHT_BYTES (pending tasks hold nothing: they have not read yet)
+    # A running span task holds one decoded batch: whole row groups (decoded in one piece, the
+    # cheapest) where every worker's fits within IN_FLIGHT_BYTES, else smaller batches. Pending
+    # tasks hold nothing (they have not read yet), so 2 * workers may be in flight.
     row_bytes = 8 * len(columns)
-    span_batch = max(4096, min(batch_rows, IN_FLIGHT_BYTES // (2 * workers * row_bytes)))
-    span_in_flight = max(2, IN_FLIGHT_BYTES // (span_batch * row_bytes))
+    budget_rows = max(4096, IN_FLIGHT_BYTES // (2 * workers * row_bytes))
+    span_in_flight = 2 * workers
 
     def span_tasks(path: Path, spans: Any) -> Iterator[Callable[[], QRState]]:
         meta, parts = spans
+        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        largest = max(groups, default=0)
+        span_batch = largest if 0 < largest <= budget_rows else min(budget_rows, batch_rows)
         size, total, reported = path.stat().st_size, meta.num_rows, 0
         for groups, first, rows in parts:
             if on_batch is not None:  # bytes in proportion to the rows, adding up to the size
