@@ -22,6 +22,7 @@ from .._types import RESULT_COV_TYPES, check_option
 from ..errors import DataError, DimensionError, NotAvailableWarning, OptionError
 from ..solve._kernels import tri_inv
 from ..solve._lazy import Deferred, LazyField, stored
+from ..solve._solution import solution_condition
 from . import _statistics as st
 from ._residual_tests import ResidualTests, residual_tests
 from ._robust import choose_covariance
@@ -54,6 +55,33 @@ def _readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
         out = np.array(a, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
+
+
+def _owned_readonly(a: Any, dtype: Any = np.float64) -> bool:
+    """Whether ``a`` is a read-only ``dtype`` array owning its data (nothing can write it)."""
+    return type(a) is np.ndarray and a.base is None and not a.flags.writeable and a.dtype == dtype
+
+
+def _adoptable(sol: LstsqSolution) -> bool:
+    """Whether a solution is already as :meth:`RegressionResult.from_solution` makes it (owned
+    read-only arrays, exact scalar types; the fast path's are): then it is adopted, not copied."""
+    cond = stored(sol, "condition_number")
+    return (
+        type(sol.nobs) is int
+        and type(sol.rank) is int
+        and type(sol.sum_weights) is float
+        and type(sol.fit_intercept) is bool
+        and type(sol.method) is str
+        and (type(cond) is float or (type(cond) is Deferred and cond.compute is solution_condition))
+        and _owned_readonly(stored(sol, "cov_unscaled"))
+        and _owned_readonly(sol.aliased, np.bool_)
+        and _owned_readonly(sol.params)
+        and _owned_readonly(sol.ssr)
+        and _owned_readonly(sol.centered_tss)
+        and _owned_readonly(sol.uncentered_tss)
+        and _owned_readonly(sol.R_x)
+        and _owned_readonly(sol.shift_x)
+    )
 
 
 @dataclass
@@ -204,23 +232,25 @@ class RegressionResult:
             raise DimensionError(
                 f"y_ndim must be 1 (one output) or 2; got {y_ndim} with {q} output(s)"
             )
-        frozen = replace(
-            solution,
-            params=_readonly(solution.params),
-            cov_unscaled=_readonly_field(solution, "cov_unscaled"),
-            ssr=_readonly(solution.ssr),
-            centered_tss=_readonly(solution.centered_tss),
-            uncentered_tss=_readonly(solution.uncentered_tss),
-            aliased=_readonly(solution.aliased, bool),
-            R_x=_readonly(solution.R_x),
-            shift_x=_readonly(solution.shift_x),
-            nobs=int(solution.nobs),
-            rank=int(solution.rank),
-            sum_weights=float(solution.sum_weights),
-            fit_intercept=bool(solution.fit_intercept),
-            condition_number=_float_field(solution, "condition_number"),
-            method=str(solution.method),
-        )
+        frozen = solution
+        if not _adoptable(solution):  # else: the solver's own read-only record, as it is
+            frozen = replace(
+                solution,
+                params=_readonly(solution.params),
+                cov_unscaled=_readonly_field(solution, "cov_unscaled"),
+                ssr=_readonly(solution.ssr),
+                centered_tss=_readonly(solution.centered_tss),
+                uncentered_tss=_readonly(solution.uncentered_tss),
+                aliased=_readonly(solution.aliased, bool),
+                R_x=_readonly(solution.R_x),
+                shift_x=_readonly(solution.shift_x),
+                nobs=int(solution.nobs),
+                rank=int(solution.rank),
+                sum_weights=float(solution.sum_weights),
+                fit_intercept=bool(solution.fit_intercept),
+                condition_number=_float_field(solution, "condition_number"),
+                method=str(solution.method),
+            )
         nonrobust = cov_type == "nonrobust"  # as with_cov("nonrobust"), without the copy
         res = cls(
             solution=frozen,

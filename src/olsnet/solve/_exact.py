@@ -183,25 +183,28 @@ def _seminormal_lstsq(
     icpt = int(fit_intercept)
     k_x = icpt + p
     k = k_x + q
+    one_chunk = n <= FOLD_CHUNK_ROWS
+    if one_chunk:  # dtpqrt (or dgeqrf) on A = √w [1, X - c, Y - c_y] straight away
+        A = np.empty((k, n)).T  # (n, k) column-major: its column sums are contiguous reductions
+        A[:, icpt:k_x] = X
+        A[:, k_x:] = Y
     if w is None:
         sw = float(n)
-        if icpt:
-            c = np.add.reduce(X, axis=0) / n
-            cy = np.add.reduce(Y, axis=0) / n
+        if icpt:  # the column means: [c, c_y]
+            if one_chunk:
+                shift = np.add.reduce(A[:, 1:], axis=0) / sw
+            else:
+                shift = np.concatenate([np.add.reduce(X, axis=0), np.add.reduce(Y, axis=0)]) / sw
     else:
         sw = float(np.add.reduce(w))
-        if icpt:  # einsum, not BLAS gemv: no BLAS threads woken
-            c = np.einsum("i,ij->j", w, X) / sw
-            cy = np.einsum("i,ij->j", w, Y) / sw
-    if n <= FOLD_CHUNK_ROWS:  # one chunk: dtpqrt on [0; A] straight away
-        A = np.empty((k, n)).T  # (n, k) column-major
+        if icpt:  # weighted means; einsum, not BLAS gemv: no BLAS threads woken
+            shift = np.concatenate([np.einsum("i,ij->j", w, X), np.einsum("i,ij->j", w, Y)]) / sw
+    if icpt:
+        c, cy = shift[:p], shift[p:]
+    if one_chunk:
         if icpt:
+            np.subtract(A[:, 1:], shift, out=A[:, 1:])
             A[:, 0] = 1.0
-            np.subtract(X, c, out=A[:, 1:k_x])
-            np.subtract(Y, cy, out=A[:, k_x:])
-        else:
-            A[:, :p] = X
-            A[:, p:] = Y
         if w is not None:
             A *= np.sqrt(w)[:, None]
         if n * k <= _GEQRF_MAX_ELEMENTS:  # dgeqr2's level-2 calls stay on this thread
@@ -209,27 +212,30 @@ def _seminormal_lstsq(
             if info != 0:  # pragma: no cover - an illegal argument
                 return None
             # the triangle, rows signed so that diag(R) >= 0
-            R = qr[:k] * np.copysign(_upper_mask(k), np.diagonal(qr)[:, None])
+            R = qr[:k] * np.copysign(_upper_mask(k), qr.diagonal()[:, None])
         else:
             R = tpqrt(np.zeros((k, k), order="F"), A, 0, min(PANEL, k))  # upper triangle only
-            R *= np.copysign(1.0, np.diagonal(R))[:, None]
+            R *= np.copysign(1.0, R.diagonal())[:, None]
     else:
-        shift = np.concatenate([c, cy]) if icpt else None
-        R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift).R)
-        R *= np.copysign(1.0, np.diagonal(R))[:, None]
-    d = np.diagonal(R)
+        R = np.triu(fold_arrays(X, Y, w, bool(icpt), shift=shift if icpt else None).R)
+        R *= np.copysign(1.0, R.diagonal())[:, None]
     colsq = np.add.reduce(R * R, axis=0)  # squared norms of the shifted columns
-    # unshifted (weighted) squared norms of the X columns, the aliasing rule's reference
-    if not icpt:
+    if icpt:  # the unshifted (weighted) sums of squares from R's first row: with r₀ = R[0, 1:],
+        # Σw(z - s)² - r₀² = Σw(z - z̄)² and Σw z² = Σw(z - z̄)² + Σw z̄², z̄ = s + r₀ / R₀₀
+        r0 = R[0, 1:]
+        mean = shift + r0 / R[0, 0]
+        cent = colsq[1:] - r0 * r0
+        unc = cent + sw * (mean * mean)
+        xx = unc[:p]  # of the X columns: the aliasing rule's reference
+    else:
         xx = colsq[:k_x]
-    else:  # einsum, not BLAS gemv, with weights: no BLAS threads woken
-        xx = np.add.reduce(X * X, axis=0) if w is None else np.einsum("i,ij->j", w, X * X)
     # the squares of every column stay far inside float64 (else the scaled full path); NaN or
     # inf in X or y (which make R non-finite) fail this too
     if not (
         colsq.max() < _SAFE_SQ and colsq.min() > 1.0 / _SAFE_SQ and xx.max(initial=0.0) < _SAFE_SQ
     ):
         return None
+    d = R.diagonal()
     dx = d[icpt:k_x]  # an aliased column: the full path names it (the intercept is never)
     if p and not (dx * dx > (tol * tol) * xx).all():
         return None
@@ -241,9 +247,7 @@ def _seminormal_lstsq(
     beta, _ = lapack.dtrtrs(Rx, R[:k_x, k_x:])  # (k_x, q), shifted coordinates
     if icpt:
         beta[0] += cy - c @ beta[1:]  # the user's intercept
-    if icpt:
-        centered = np.add.reduce(R[1:, k_x:] ** 2, axis=0)
-        uncentered = np.add.reduce(Y * Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y * Y)
+        centered, uncentered = cent[p:], unc[p:]
     else:
         uncentered = colsq[k_x:]
         ybar = (np.add.reduce(Y, axis=0) if w is None else np.einsum("i,ij->j", w, Y)) / sw
@@ -297,22 +301,31 @@ def _seminormal_lstsq(
     if icpt:  # T R⁻¹ with T = [[1, -cᵀ], [0, I]]: the user's coordinates
         Rinv[0] -= c @ Rinv[1:]
     cov = Rinv @ Rinv.T
+    # owned, read-only arrays: a result adopts them without copies (inference.result)
     return LstsqSolution(
-        params=beta,
-        cov_unscaled=cov,
-        ssr=ssr,
-        centered_tss=centered,
-        uncentered_tss=uncentered,
+        params=_frozen(beta),
+        cov_unscaled=_frozen(cov),
+        ssr=_frozen(ssr),
+        centered_tss=_frozen(centered),
+        uncentered_tss=_frozen(uncentered),
         nobs=n,
         sum_weights=sw,
         rank=k_x,
-        aliased=np.zeros(k_x, dtype=bool),
+        aliased=_frozen(np.zeros(k_x, dtype=bool)),
         fit_intercept=bool(icpt),
-        shift_x=c if icpt else np.zeros(p),
-        R_x=np.ascontiguousarray(Rx),
+        shift_x=_frozen(c if icpt else np.zeros(p)),
+        R_x=_frozen(Rx),
         condition_number=Deferred(solution_condition),
         method=method,
     )
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` read-only and owning its data (a view is copied): nothing else can write it."""
+    if a.base is not None:
+        a = a.copy()
+    a.flags.writeable = False
+    return a
 
 
 def exact_lstsq(
