@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,21 @@ def as_matrix(
     return arr, frame_names
 
 
+_F64 = np.dtype(np.float64)
+
+
+@lru_cache(maxsize=256)
+def _feature_names(p: int) -> tuple[str, ...]:
+    """The default names of ``p`` columns of X: x1..xp."""
+    return tuple(f"x{j + 1}" for j in range(p))
+
+
+@lru_cache(maxsize=256)
+def _target_names(q: int) -> tuple[str, ...]:
+    """The default names of ``q`` columns of a 2-D y: y0..y(q-1), or y for one."""
+    return tuple(f"y{j}" for j in range(q)) if q > 1 else ("y",)
+
+
 def _as_targets(y: Any) -> tuple[np.ndarray, tuple[str, ...], int]:
     names = _frame_columns(y)
     if names is not None:
@@ -169,8 +185,7 @@ def _as_targets(y: Any) -> tuple[np.ndarray, tuple[str, ...], int]:
     if arr.ndim == 1:
         return arr[:, None], (str(series_name) if series_name is not None else "y",), 1
     if arr.ndim == 2:
-        q = arr.shape[1]
-        return arr, tuple(f"y{j}" for j in range(q)) if q > 1 else ("y",), 2
+        return arr, _target_names(arr.shape[1]), 2
     raise DimensionError(
         f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape {arr.shape}"
     )
@@ -245,6 +260,7 @@ def as_design(
     missing: str = "raise",
     check_finite_X: bool = True,
     min_features: int = 1,
+    check_finite_y: bool = True,
 ) -> Design:
     """Check and convert a regression's inputs.
 
@@ -253,7 +269,8 @@ def as_design(
 
     ``check_finite_X=False`` leaves the NaN/inf scan of X to the caller, which must then call
     :func:`check_finite` itself (the solver's normal-equations pass does it for free: a NaN or
-    inf anywhere in X makes the Gram matrix non-finite).
+    inf anywhere in X makes the Gram matrix non-finite). ``check_finite_y=False`` likewise leaves
+    the scan of y to the caller (:meth:`olsnet.data.ArraySource.solve` does it before it solves).
 
     Raises
     ------
@@ -265,8 +282,22 @@ def as_design(
         Empty data, NaN or inf (naming the column and first row), bad weights.
     """
     check_option("missing", missing, MISSING_POLICIES)
-    Xa, fnames = as_matrix(X, "X")
-    Y, tnames, y_ndim = _as_targets(y)
+    if (
+        type(X) is np.ndarray
+        and type(y) is np.ndarray
+        and X.dtype == _F64
+        and y.dtype == _F64
+        and X.ndim == 2
+        and 1 <= y.ndim <= 2
+    ):  # float64 arrays as they are (what as_matrix and _as_targets make of them, directly)
+        Xa, fnames = X, None
+        if y.ndim == 1:
+            Y, tnames, y_ndim = y[:, None], ("y",), 1
+        else:
+            Y, tnames, y_ndim = y, _target_names(y.shape[1]), 2
+    else:
+        Xa, fnames = as_matrix(X, "X")
+        Y, tnames, y_ndim = _as_targets(y)
     n, p = Xa.shape
     if Y.shape[0] != n:
         raise DimensionError(
@@ -285,7 +316,7 @@ def as_design(
     if Y.shape[1] == 0:
         raise DataError("y has 0 columns; at least one target is required")
     w = None if sample_weight is None else check_weights(sample_weight, n)
-    names = fnames if fnames is not None else tuple(f"x{j + 1}" for j in range(p))
+    names = fnames if fnames is not None else _feature_names(p)
     n_dropped = 0
     if missing == "drop":
         keep = np.isfinite(Xa).all(axis=1) & np.isfinite(Y).all(axis=1)
@@ -298,7 +329,8 @@ def as_design(
     else:
         if check_finite_X:
             check_finite(Xa, "X", names)
-        check_finite(Y, "y", tnames)
+        if check_finite_y:
+            check_finite(Y, "y", tnames)
     return Design(Xa, Y, w, names, tnames, y_ndim, n_dropped, fnames is not None)
 
 

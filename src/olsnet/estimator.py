@@ -51,7 +51,11 @@ def _as_source(X: Any, y: Any, sample_weight: Any, missing: str, min_features: i
     """The one dispatch on the input's kind: a :class:`~olsnet.data.Source` as is, dask
     collections as a ``DaskSource``, everything else checked into an in-memory ``ArraySource``.
     (A new kind of input, a device array say, becomes a new ``Source`` here.)
-    ``min_features=0`` admits an in-memory X with no columns (the intercept-only model)."""
+    ``min_features=0`` admits an in-memory X with no columns (the intercept-only model).
+    The NaN/inf scans of X and y are left to ``ArraySource.solve`` and the solver, which do
+    them for free (see :func:`olsnet.solve.lstsq`)."""
+    if type(X) is np.ndarray and type(y) is np.ndarray:  # the common case: nothing to dispatch
+        return ArraySource(_checked(X, y, sample_weight, missing, min_features))
     if isinstance(X, Source):
         if y is not None or sample_weight is not None:
             raise InputTypeError(
@@ -72,11 +76,21 @@ def _as_source(X: Any, y: Any, sample_weight: Any, missing: str, min_features: i
         from .scale import as_source
 
         return as_source(X, y, sample_weight)
-    # the NaN/inf scan of X is left to the solver, which does it for free (see lstsq)
-    design = as_design(
-        X, y, sample_weight, missing=missing, check_finite_X=False, min_features=min_features
+    return ArraySource(_checked(X, y, sample_weight, missing, min_features))
+
+
+def _checked(X: Any, y: Any, sample_weight: Any, missing: str, min_features: int) -> Any:
+    """``as_design`` without the NaN/inf scans (``ArraySource.solve`` scans y, then the solver
+    X: the errors are the same, in the same order)."""
+    return as_design(
+        X,
+        y,
+        sample_weight,
+        missing=missing,
+        check_finite_X=False,
+        check_finite_y=False,
+        min_features=min_features,
     )
-    return ArraySource(design)
 
 
 _UNCHANGED = "$UNCHANGED$"  # scikit-learn's sentinel: leave the request as it is

@@ -539,13 +539,23 @@ class RegressionResult:
     def bse(self) -> np.ndarray:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
         sol = self.solution
-        if self.cov_reason is None and self.df_resid > 0 and not sol.aliased.any():
+        df = sol.nobs - sol.rank
+        if self.cov_reason is None and df > 0 and not sol.aliased.any():
             if stored(self, "covariance") is _LAZY_NONROBUST:  # its diagonal, without it
-                diag = np.diagonal(sol.cov_unscaled)[:, None] * st.scale_values(self)
+                cov = sol.cov_unscaled  # (the scale ssr / df_resid of st.scale_values)
+                if self.y_ndim == 1:  # (k,) straight away
+                    diag = cov.diagonal() * (float(sol.ssr[0]) / df)
+                else:
+                    diag = cov.diagonal()[:, None] * (sol.ssr / df)
             else:
                 diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
-            if (diag >= 0).all() and (diag < np.inf).all():  # every entry available
-                return self._per_param(np.sqrt(diag))
+                if self.y_ndim == 1:
+                    diag = diag[:, 0]
+            # every entry available: none negative, inf or NaN (NaN fails both)
+            if diag.min(initial=0.0) >= 0.0 and diag.max(initial=0.0) < np.inf:
+                out = np.sqrt(diag)  # a new array: read-only as it is
+                out.flags.writeable = False
+                return out
         return self._per_param(st.bse(self).value)
 
     @property

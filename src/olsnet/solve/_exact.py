@@ -55,6 +55,7 @@ EXT = np.longdouble
 _EPS = np.finfo(np.float64).eps
 _TINY = np.finfo(np.float64).tiny
 _SAFE_SQ = 2.0 ** (2 * SCALE_FREE_EXP - 20)  # squared column norms whose sums stay finite
+_SAFE_SQ_MIN = 1.0 / _SAFE_SQ
 # longdouble wider than double (x86-64, Linux aarch64): residuals in it; else (Windows, macOS on
 # Apple silicon) by error-free transformations in double (olsnet.solve._compensated)
 USE_LONGDOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
@@ -230,14 +231,16 @@ def _seminormal_lstsq(
     else:
         xx = colsq[:k_x]
     # the squares of every column stay far inside float64 (else the scaled full path); NaN or
-    # inf in X or y (which make R non-finite) fail this too
+    # inf in X or y (which make R non-finite) fail this too (NaN fails every comparison). The
+    # (k,) checks in Python floats: a fraction of a NumPy call each at these sizes
+    xl = xx.tolist()
     if not (
-        colsq.max() < _SAFE_SQ and colsq.min() > 1.0 / _SAFE_SQ and xx.max(initial=0.0) < _SAFE_SQ
+        all(_SAFE_SQ_MIN < v < _SAFE_SQ for v in colsq.tolist()) and all(v < _SAFE_SQ for v in xl)
     ):
         return None
-    d = R.diagonal()
-    dx = d[icpt:k_x]  # an aliased column: the full path names it (the intercept is never)
-    if p and not (dx * dx > (tol * tol) * xx).all():
+    tol2 = tol * tol  # an aliased column: the full path names it (the intercept is never)
+    dx = R.diagonal()[icpt:k_x].tolist()
+    if not all(v * v > tol2 * x for v, x in zip(dx, xl, strict=True)):
         return None
     Rx = R[:k_x, :k_x]
     rcond, info = lapack.dtrcon(Rx / np.sqrt(colsq[:k_x]))  # κ₁ of the column-scaled R
@@ -262,7 +265,10 @@ def _seminormal_lstsq(
     # κ eps + κ² eps ‖r‖ / (‖A‖ ‖β‖), below Gram's κ² eps); else (and always for
     # policy="exact") refine in extended precision
     method = "qr"
-    if refine or rcond * GRAM_CLEAN_COND < 1.0 or not (tss <= SSR_CANCELLATION * ssr).all():
+    cancels = any(
+        not t <= SSR_CANCELLATION * r for t, r in zip(tss.tolist(), ssr.tolist(), strict=True)
+    )
+    if refine or rcond * GRAM_CLEAN_COND < 1.0 or cancels:
         method = "exact"
         if icpt:  # [1 X] in extended precision: residuals and Aᵀ r in one product each
             XL = np.empty((n, k_x), dtype=EXT)
