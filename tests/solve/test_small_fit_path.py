@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from test_fast_path import _exact_reference
 
 import olsnet
 from olsnet.data import ArraySource, as_design
@@ -28,35 +29,19 @@ def _design(seed, n=50, p=3, q=1, offset=40.0):
 
 
 def _exact_fit(X, Y, w):
-    """(bse (k, q), centered TSS (q,), uncentered TSS (q,)) of the fit with an intercept, in
-    exact rational arithmetic (bse: the float square root of the exact variance)."""
-    n, p = X.shape
-    A = [[Fraction(1)] + [Fraction(float(v)) for v in row] for row in X]
+    """(bse (k, q), centered TSS (q,), uncentered TSS (q,)) of the fit with an intercept: the
+    exact rational (AᵀWA)⁻¹ and SSR of test_fast_path, and the sums of squares in rationals."""
+    _, cov, ssr = _exact_reference(X, Y, w, True)
+    n, k = X.shape[0], X.shape[1] + 1
+    bse = np.sqrt(np.diagonal(cov)[:, None] * (ssr / (n - k)))
     W = [Fraction(1)] * n if w is None else [Fraction(float(v)) for v in w]
-    k, q = p + 1, Y.shape[1]
-    G = [[sum(W[r] * A[r][i] * A[r][j] for r in range(n)) for j in range(k)] for i in range(k)]
-    M = [G[i] + [Fraction(int(i == j)) for j in range(k)] for i in range(k)]
-    for c in range(k):  # Gauss-Jordan (G is positive definite: no pivoting needed)
-        inv = 1 / M[c][c]
-        M[c] = [v * inv for v in M[c]]
-        for r in range(k):
-            if r != c and M[r][c] != 0:
-                f = M[r][c]
-                M[r] = [a - f * b for a, b in zip(M[r], M[c], strict=True)]
-    Ginv = [row[k:] for row in M]
     sw = sum(W)
-    bse = np.empty((k, q))
-    centered, uncentered = np.empty(q), np.empty(q)
-    for j in range(q):
+    centered, uncentered = np.empty(Y.shape[1]), np.empty(Y.shape[1])
+    for j in range(Y.shape[1]):
         y = [Fraction(float(v)) for v in Y[:, j]]
-        rhs = [sum(W[r] * A[r][i] * y[r] for r in range(n)) for i in range(k)]
-        beta = [sum(Ginv[i][m] * rhs[m] for m in range(k)) for i in range(k)]
-        ssr = sum(W[r] * (y[r] - sum(A[r][i] * beta[i] for i in range(k))) ** 2 for r in range(n))
-        scale = ssr / (n - k)
-        bse[:, j] = [float(Ginv[i][i] * scale) ** 0.5 for i in range(k)]
-        ybar = sum(W[r] * y[r] for r in range(n)) / sw
-        centered[j] = float(sum(W[r] * (y[r] - ybar) ** 2 for r in range(n)))
-        uncentered[j] = float(sum(W[r] * y[r] * y[r] for r in range(n)))
+        ybar = sum(wr * yr for wr, yr in zip(W, y, strict=True)) / sw
+        centered[j] = float(sum(wr * (yr - ybar) ** 2 for wr, yr in zip(W, y, strict=True)))
+        uncentered[j] = float(sum(wr * yr * yr for wr, yr in zip(W, y, strict=True)))
     return bse, centered, uncentered
 
 
