@@ -57,9 +57,12 @@ def _readonly(a: Any, dtype: Any = np.float64) -> np.ndarray:
     return out
 
 
-def _owned_readonly(a: Any, dtype: Any = np.float64) -> bool:
+_F64, _BOOL = np.dtype(np.float64), np.dtype(np.bool_)  # (builtin dtypes are singletons)
+
+
+def _owned_readonly(a: Any, dtype: np.dtype = _F64) -> bool:
     """Whether ``a`` is a read-only ``dtype`` array owning its data (nothing can write it)."""
-    return type(a) is np.ndarray and a.base is None and not a.flags.writeable and a.dtype == dtype
+    return type(a) is np.ndarray and a.base is None and not a.flags.writeable and a.dtype is dtype
 
 
 def _adoptable(sol: LstsqSolution) -> bool:
@@ -74,7 +77,7 @@ def _adoptable(sol: LstsqSolution) -> bool:
         and type(sol.method) is str
         and (type(cond) is float or (type(cond) is Deferred and cond.compute is solution_condition))
         and _owned_readonly(stored(sol, "cov_unscaled"))
-        and _owned_readonly(sol.aliased, np.bool_)
+        and _owned_readonly(sol.aliased, _BOOL)
         and _owned_readonly(sol.params)
         and _owned_readonly(sol.ssr)
         and _owned_readonly(sol.centered_tss)
@@ -540,7 +543,7 @@ class RegressionResult:
         """Standard errors under ``cov_type``: (k,) or (k, q)."""
         sol = self.solution
         df = sol.nobs - sol.rank
-        if self.cov_reason is None and df > 0 and not sol.aliased.any():
+        if self.cov_reason is None and df > 0 and not any(sol.aliased.tolist()):
             if stored(self, "covariance") is _LAZY_NONROBUST:  # its diagonal, without it
                 cov = sol.cov_unscaled  # (the scale ssr / df_resid of st.scale_values)
                 if self.y_ndim == 1:  # (k,) straight away
@@ -551,10 +554,10 @@ class RegressionResult:
                 diag = np.diagonal(self.covariance, axis1=1, axis2=2).T  # (k, q)
                 if self.y_ndim == 1:
                     diag = diag[:, 0]
-            # every entry available: none negative, inf or NaN (NaN fails both)
-            if diag.min(initial=0.0) >= 0.0 and diag.max(initial=0.0) < np.inf:
+            # every entry available: none negative, inf or NaN (NaN fails every comparison)
+            if all(0.0 <= v < np.inf for v in diag.ravel().tolist()):
                 out = np.sqrt(diag)  # a new array: read-only as it is
-                out.flags.writeable = False
+                out.setflags(write=False)
                 return out
         return self._per_param(st.bse(self).value)
 

@@ -330,7 +330,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     """``a`` read-only and owning its data (a view is copied): nothing else can write it."""
     if a.base is not None:
         a = a.copy()
-    a.flags.writeable = False
+    a.setflags(write=False)
     return a
 
 
