@@ -291,6 +291,7 @@ def as_design(
         and 1 <= y.ndim <= 2
     ):  # float64 arrays as they are (what as_matrix and _as_targets make of them, directly)
         Xa, fnames = X, None
+        tnames: tuple[str, ...]
         if y.ndim == 1:
             Y, tnames, y_ndim = y[:, None], ("y",), 1
         else:
