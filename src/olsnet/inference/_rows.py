@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import DimensionError
 from ..solve._blas import small_gemm_rows
 
 if TYPE_CHECKING:
@@ -105,8 +106,20 @@ def block_rows(
     ``M`` from :func:`row_map`."""
     r = sol.rank
     X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
+    p = sol.shift_x.shape[0]
+    if X.ndim != 2 or X.shape[1] != p:
+        raise DimensionError(
+            f"a block of the data has shape {X.shape}; the fit has {p} feature(s), so every "
+            f"block must be (rows, {p})"
+        )
+    Y = np.asarray(Y, dtype=np.float64)
     wv = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    if Y.shape[:1] != X.shape[:1] or wv.shape != X.shape[:1]:
+        raise DimensionError(
+            f"a block of {X.shape[0]} rows comes with y of shape {Y.shape} and weights of "
+            f"shape {None if w is None else wv.shape}; each needs {X.shape[0]} rows"
+        )
+    Y = Y.reshape(X.shape[0], -1)
     P = _centred_times(sol, X, M)  # (b, r + q)
     Q = P[:, :r]
     if w is not None:

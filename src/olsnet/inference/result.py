@@ -779,9 +779,15 @@ class RegressionResult:
         Raises
         ------
         DataError
-            The rows are not those of the fit.
+            The rows are not those of the fit; NaN or inf in X or y (naming the column and
+            row); weights negative or not finite.
+        DimensionError
+            X without the fit's feature count, y without its outputs, lengths that differ.
         """
-        source = X if y is None and hasattr(X, "blocks") else _Rows(X, y, sample_weight)
+        if y is None and hasattr(X, "blocks"):
+            source = X
+        else:
+            source = _Rows(X, y, sample_weight, self.n_features, self.n_outputs)
         probe = replace(self, source=source, _cache=_Cache())
         rows = probe._rows("with_data")
         nobs = int(np.count_nonzero(rows["w"] > 0))
@@ -844,14 +850,16 @@ class RegressionResult:
 class _Rows:
     """Arrays ``X`` (n, p), ``y``, ``w`` as a block source (for :meth:`RegressionResult.with_data`)."""
 
-    def __init__(self, X: Any, y: Any, w: Any) -> None:
-        self.X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(y, dtype=np.float64)
-        self.Y = Y.reshape(Y.shape[0], -1)
-        self.w = None if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
-        if self.X.ndim != 2 or self.Y.shape[0] != self.X.shape[0]:
+    def __init__(self, X: Any, y: Any, w: Any, p: int, q: int) -> None:
+        from .._validate import as_design
+
+        # checked as a fit's inputs (NaN named, weights, lengths), then against the fit's shape
+        design = as_design(X, y, w, min_features=0)
+        self.X, self.Y, self.w = design.X, design.Y, design.weights
+        if self.X.shape[1] != p or self.Y.shape[1] != q:
             raise DimensionError(
-                f"X must be (n, p) and y have n rows; got {self.X.shape} and {Y.shape}"
+                f"X has {self.X.shape[1]} column(s) and y {self.Y.shape[1]} output(s); the fit "
+                f"has {p} feature(s) and {q} output(s)"
             )
 
     def blocks(self) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DimensionError
 from ._blas import SMALL_GEMM, TN_SMALL_MAX_MN, dgemm_raw, gemm_tn
 from ._kernels import tri_inv
 from ._pool import n_workers
@@ -291,11 +292,28 @@ class RowMap:
             return dgemm_raw("N", op_x, rq, c, p, self.m_ptr, rq, x, ldx, sc.t_ptr, rq)
         return dgemm_raw(trans_x, "T", c, rq, p, x, ldx, self.m_ptr, rq, sc.t_ptr, c)
 
+    def check(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
+        """Raise DimensionError unless X is (c, p), Y (c, q) and w None or (c,): the raw
+        product reads ``p`` rows of ``M`` whatever X's width (a wider X read past its end)."""
+        c = X.shape[0] if X.ndim == 2 else -1
+        if X.ndim != 2 or X.shape[1] != self.p:
+            raise DimensionError(
+                f"a block of the data has shape {X.shape}; the fit has {self.p} feature(s), so "
+                f"every block must be (rows, {self.p})"
+            )
+        if Y.shape != (c, self.q) or (w is not None and w.shape != (c,)):
+            raise DimensionError(
+                f"a block of {c} rows comes with y of shape {Y.shape} and weights of shape "
+                f"{None if w is None else w.shape}; the fit needs y ({c}, {self.q}) and "
+                f"weights ({c},) or none"
+            )
+
     def __call__(
         self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Q (c, r), Ẽ (c, q)) of a chunk: views of a per-thread buffer, valid until the next
         call on this thread."""
+        self.check(X, Y, w)
         c = X.shape[0]
         sc = self.scratch(c)
         T = sc.T
@@ -369,6 +387,7 @@ def row_pass(
     def spans() -> Iterator[Span]:
         nonlocal start
         for X, Y, w in blocks:
+            rows.check(X, Y, w)  # whole blocks: a longer Y or w would be cut silently below
             if on_block is not None:
                 on_block(X, Y, w)
             step = chunk * _SPAN_CHUNKS

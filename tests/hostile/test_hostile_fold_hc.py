@@ -1,0 +1,119 @@
+"""Hostile input for the HC pass (solve/_residuals.py: the raw dgemm of ``RowMap``) and the
+threaded file fold (data/_file_fold.py, Parquet spans).
+
+References are independent: statsmodels ``OLS(...).fit(cov_type=...)`` for the HC standard
+errors, the in-memory exact fit for the file folds. Anything that could crash the
+interpreter (a raw BLAS call given the wrong shape) runs in a capped child (``run_capped``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from olsnet import LinearRegression
+from olsnet.errors import DataError, DimensionError
+
+# ---- item 1: the HC pass ---------------------------------------------------------------------
+
+_FIT = """
+import numpy as np
+from olsnet import LinearRegression
+rng = np.random.default_rng(0)
+X = rng.normal(size=(50, 3))
+y = X @ [1.0, 2.0, 3.0] + rng.normal(size=50)
+model = LinearRegression().fit(X, y)
+res = model.result_
+"""
+
+
+def _child(body: str) -> str:
+    return textwrap.dedent(_FIT) + textwrap.dedent(body)
+
+
+@pytest.mark.parametrize(
+    "attach",
+    [
+        # arrays: with_data's own check
+        "res.with_data(wide, y).with_cov('HC3').bse",
+        # a block source: with_data cannot see the width; the row kernel must refuse it
+        "res.with_data(Blocks()).with_cov('HC3').bse",
+    ],
+)
+def test_a_wider_X_never_reaches_the_raw_dgemm(run_capped, attach):
+    # the row kernel multiplies X (c, p') by its (p, r + q) map with p' as the inner dimension:
+    # 3 million extra columns read 72 MB past the map's end (a segfault before the check)
+    code = _child(
+        f"""
+        wide = np.hstack([X, np.ones((50, 3_000_000))])
+        class Blocks:
+            def blocks(self):
+                yield X, y[:, None], None
+                yield wide, y[:, None], None
+        {attach}
+        """
+    )
+    run = run_capped(code, timeout_s=60, mem_mb=2500, address_space_mb=6000)
+    run.assert_olsnet_error("the fit has 3 feature(s)")
+
+
+def test_partial_residuals_of_another_width_never_reaches_the_raw_dgemm(run_capped):
+    code = _child(
+        """
+        m = LinearRegression().partial_fit(X, y)
+        m.partial_residuals(np.hstack([X, np.ones((50, 3_000_000))]), y)
+        """
+    )
+    run = run_capped(code, timeout_s=60, mem_mb=2500, address_space_mb=6000)
+    run.assert_olsnet_error("the fit has 3 feature(s)")
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[np.ndarray, np.ndarray, object]:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4))
+    y = X @ [1.0, 2.0, 3.0, 4.0] + rng.normal(size=300)
+    return X, y, LinearRegression().fit(X, y).result_
+
+
+@pytest.mark.parametrize(("value", "kind"), [(np.nan, "NaN"), (np.inf, "inf")])
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_with_data_names_a_nonfinite_value(fitted, value, kind, where):
+    X, y, res = fitted
+    X, y = X.copy(), y.copy()
+    if where == "X":
+        X[5, 2] = value
+    else:
+        y[7] = value
+    # NaN made the ssr check NaN, which compares False: the rows were taken, every SE NaN
+    with pytest.raises(DataError, match=f"{kind} at row {5 if where == 'X' else 7}"):
+        res.with_data(X, y).with_cov("HC3")
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (lambda X, y: (X[:, :2], y), "has 2 column"),  # an IndexError from deep inside
+        (lambda X, y: (X, np.c_[y, y]), "2 output"),  # a broadcasting ValueError
+        (lambda X, y: (X, y, np.ones(299)), "sample_weight must have shape"),
+        (lambda X, y: (X, y, np.ones(301)), "sample_weight must have shape"),
+    ],
+)
+def test_with_data_of_the_wrong_shape_is_a_dimension_error(fitted, args, match):
+    X, y, res = fitted
+    with pytest.raises(DimensionError, match=match):
+        res.with_data(*args(X, y))
+
+
+def test_a_block_source_with_a_longer_y_is_refused(fitted):
+    # row_pass cut the block's y to X's rows (y[span]): extra rows were dropped silently
+    X, y, res = fitted
+
+    class Blocks:
+        def blocks(self):
+            yield X, np.r_[y, 0.0][:, None], None
+
+    with pytest.raises(DimensionError, match="y of shape"):
+        res.with_data(Blocks()).with_cov("HC0").bse  # noqa: B018
