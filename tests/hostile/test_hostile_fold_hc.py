@@ -117,3 +117,51 @@ def test_a_block_source_with_a_longer_y_is_refused(fitted):
 
     with pytest.raises(DimensionError, match="y of shape"):
         res.with_data(Blocks()).with_cov("HC0").bse  # noqa: B018
+
+
+# ---- item 2: the threaded file fold, Parquet spans ---------------------------------------------
+
+
+def _parquet(path, X, y, group_rows, scale=1.0):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {f"x{i}": X[:, i] for i in range(X.shape[1])}
+    pq.write_table(pa.table({**cols, "y": scale * y}), path, row_group_size=group_rows)
+
+
+@pytest.mark.parametrize("change", ["replaced", "rewritten in place"])
+def test_a_parquet_file_changed_between_spans_is_an_error_not_a_mix(tmp_path, change):
+    # spans are opened one by one on the workers: a file replaced (an atomic save) after its
+    # metadata was read was folded half old, half new under the old metadata, silently
+    # (slopes 1.80 from a file of slopes 1 replaced by one of slopes 5)
+    import os
+
+    import olsnet
+    from olsnet.errors import DataFileError
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40_000, 3))
+    y = X.sum(axis=1) + rng.normal(size=40_000)
+    path = tmp_path / "d.parquet"
+    _parquet(path, X, y, 4000)
+    calls = []
+
+    def on_batch(rows, nbytes):
+        calls.append(rows)
+        if len(calls) == 2:  # after the metadata, before the later spans are opened
+            if change == "replaced":
+                _parquet(tmp_path / "new.parquet", X, y, 4000, scale=5.0)
+                os.replace(tmp_path / "new.parquet", path)
+            else:
+                _parquet(path, X, y, 4000, scale=5.0)
+
+    source = olsnet.read(path, y="y", batch_rows=4000)
+    with pytest.raises(DataFileError, match="changed while it was being read") as err:
+        LinearRegression(n_jobs=4).fit(source, on_batch=on_batch)
+    assert str(path) in str(err.value)
+    # untouched, the same threaded fit is the in-memory one
+    _parquet(path, X, y, 4000)
+    res = LinearRegression(n_jobs=4).fit(olsnet.read(path, y="y", batch_rows=4000)).result_
+    ref = LinearRegression(policy="exact").fit(X, y).result_
+    np.testing.assert_allclose(res.params, ref.params, rtol=1e-10)

@@ -28,7 +28,7 @@ from ..solve._gram import scaled_condition
 from ..solve._kernels import GramNotDefinite
 from ..solve._pool import fold_in_pool, n_workers
 from ..solve._thresholds import FILE_GRAM_MAX_COND
-from .files._arrow import PARQUET_BATCH_BYTES, column_float64, read_parquet_span
+from .files._arrow import PARQUET_BATCH_BYTES, column_float64, file_identity, read_parquet_span
 from .files._dialect import CSV_BLOCK_BYTES
 from .files._paths import file_kind
 
@@ -185,7 +185,7 @@ def file_state(
     budget_rows = max(4096, IN_FLIGHT_BYTES // (2 * workers * row_bytes))
     span_in_flight = 2 * workers
 
-    def span_tasks(path: Path, spans: Any) -> Iterator[Callable[[], QRState]]:
+    def span_tasks(path: Path, spans: Any, identity: Any) -> Iterator[Callable[[], QRState]]:
         meta, parts = spans
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         largest = max(groups, default=0)
@@ -196,7 +196,9 @@ def file_state(
                 at = size if first + rows >= total else size * (first + rows) // total
                 on_batch(rows, at - reported)
                 reported = at
-            batches = read_parquet_span(path, meta, groups, columns, span_batch, whole=False)
+            batches = read_parquet_span(
+                path, meta, groups, columns, span_batch, whole=False, identity=identity
+            )
             yield functools.partial(_fold_batches, batches, path, source.where, first, *task_args)
         if total == 0:
             raise DataFileError(
@@ -205,9 +207,11 @@ def file_state(
 
     def tasks() -> Iterator[Callable[[], QRState]]:
         for path in source.paths:
+            # taken before the metadata: every span checks it reads that version of the file
+            identity = file_identity(path) if parallel else None
             spans = source.parquet_spans(path, columns, batch_rows) if parallel else None
             if spans is not None:
-                yield from span_tasks(path, spans)
+                yield from span_tasks(path, spans, identity)
                 continue
             offset, start, group, rows = 0, 0, [], 0  # a task folds >= batch_rows rows
             for batch, disk in source.arrow_batches_at(path, columns):

@@ -8,6 +8,7 @@ whatever the file sizes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "csv_block_bytes",
     "csv_schema",
     "file_columns",
+    "file_identity",
     "is_numeric_arrow",
     "open_batches",
     "open_batches_at",
@@ -101,23 +103,62 @@ def read_parquet_span(
     batch_rows: int,
     use_threads: bool = False,
     whole: bool = True,
+    identity: tuple[int, ...] | None = None,
 ) -> Iterator[Any]:
     """Record batches of ``columns`` of the row groups ``groups`` (from :func:`parquet_spans`),
     in batches as :func:`open_batches` cuts them (``whole``: a whole row group per batch where
     it is small, :func:`parquet_batch_rows`) or of ``batch_rows`` rows, so memory is bounded by
     one batch; decoded on the calling thread unless ``use_threads`` (pyarrow's own pool).
+    With ``identity`` (:func:`file_identity` taken before ``meta`` was read) the file opened
+    must still be that one: spans are opened one by one, and a file replaced or rewritten
+    between them would mix two versions' rows under the first one's metadata.
     Errors name the file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    handle = None
     try:
-        pf = pq.ParquetFile(path, metadata=meta, pre_buffer=False, page_checksum_verification=True)
+        if identity is not None:
+            handle = pa.OSFile(str(path))
+            if _identity(os.fstat(handle.fileno())) != identity:
+                raise DataFileError(
+                    f"{path}: the file changed while it was being read (replaced or written to "
+                    "after its metadata was read); nothing was fitted from it"
+                )
+        pf = pq.ParquetFile(
+            path if handle is None else handle,
+            metadata=meta,
+            pre_buffer=False,
+            page_checksum_verification=True,
+        )
         size = parquet_batch_rows(pf, batch_rows, len(columns)) if whole else batch_rows
         yield from pf.iter_batches(
             batch_size=size, row_groups=list(groups), columns=list(columns), use_threads=use_threads
         )
     except (pa.ArrowException, OSError) as exc:
         raise _parquet_error(path, exc) from None
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_identity(path: Path) -> tuple[int, ...]:
+    """(device, inode, size, modification time in ns) of ``path``: replacing the file or
+    writing to it changes it (for :func:`read_parquet_span`).
+
+    Raises
+    ------
+    DataFileError
+        Naming the file, when it cannot be found or read.
+    """
+    try:
+        return _identity(os.stat(path))
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def file_columns(path: Path, dialect: CsvDialect = _DEFAULT) -> tuple[str, ...]:
