@@ -165,3 +165,51 @@ def test_a_parquet_file_changed_between_spans_is_an_error_not_a_mix(tmp_path, ch
     res = LinearRegression(n_jobs=4).fit(olsnet.read(path, y="y", batch_rows=4000)).result_
     ref = LinearRegression(policy="exact").fit(X, y).result_
     np.testing.assert_allclose(res.params, ref.params, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "error"),
+    [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError), ("4", TypeError)],
+)
+def test_a_bad_n_jobs_is_the_matching_builtin(tmp_path, n_jobs, error):
+    # 0 and -2 are integers out of range: a ValueError (scikit-learn's), not a TypeError
+    import olsnet
+    from olsnet.errors import OlsnetError
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(100, 2))
+    _parquet(tmp_path / "d.parquet", X, X.sum(axis=1), 30)
+    with pytest.raises(error, match=f"n_jobs={n_jobs!r} is not accepted") as err:
+        LinearRegression(n_jobs=n_jobs).fit(olsnet.read(tmp_path / "d.parquet", y="y"))
+    assert isinstance(err.value, OlsnetError)
+
+
+def test_a_row_stride_beyond_a_c_int_never_reaches_blas_wrapped(tmp_path):
+    # X a view of a memory-mapped (sparse) file whose rows are 2³² + 16 elements apart: BLAS
+    # takes a 32-bit leading dimension, which wrapped to 16 in the C int, so the raw dgemm of
+    # the HC pass read the wrong elements (HC0 standard errors of 1e11 instead of 0.1)
+    import statsmodels.api as sm
+
+    from olsnet.solve._blas import gemm_tn
+
+    ld, n, p = 2**32 + 16, 12, 2
+    path = tmp_path / "sparse.bin"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(n * ld * 8)  # sparse: only the pages written below take disk
+        mm = np.memmap(path, dtype=np.float64, mode="r+", shape=(n, ld))
+    except (OSError, ValueError, OverflowError) as exc:  # pragma: no cover - no sparse files
+        pytest.skip(f"no 400 GB sparse memory map here: {exc}")
+    rng = np.random.default_rng(5)
+    Xs = rng.normal(size=(n, p))
+    y = Xs @ [1.0, 2.0] + rng.normal(size=n)
+    mm[:, :p] = Xs
+    mm[0, p : 16 * n] = 1e6  # where a leading dimension of 16 would read
+    X = mm[:, :p]
+    res = LinearRegression().fit(X, y).result_
+    for cov in ("HC0", "HC3"):
+        ref = sm.OLS(y, sm.add_constant(Xs)).fit(cov_type=cov).bse
+        np.testing.assert_allclose(res.with_cov(cov).bse, ref, rtol=1e-9)
+    G = gemm_tn(np.zeros((p, p), order="F"), X, X)
+    np.testing.assert_allclose(G, Xs.T @ Xs, rtol=1e-12)
+    del mm

@@ -116,12 +116,24 @@ _KEEP: list[Any] = [
 ]  # fmt: skip
 _T, _N, _ONE, _UPPER = (ctypes.addressof(x) for x in _KEEP)
 _INTS: dict[int, int] = {}  # value -> address of a c_int holding it (never written by LAPACK)
+# BLAS's LP64 ``int``: a larger dimension or leading dimension (a row stride of 2³¹ elements,
+# as in a view of a huge memory-mapped array) would wrap in a C int and make BLAS read the
+# wrong elements; such operands take NumPy's own product instead
+LP64_MAX = 2**31 - 1
 
 
 def _int(value: int) -> int:
-    """Address of a read-only C int equal to ``value``."""
+    """Address of a read-only C int equal to ``value``.
+
+    Raises
+    ------
+    OverflowError
+        ``value`` does not fit a C int (callers check first; ctypes would wrap it silently).
+    """
     address = _INTS.get(value)
     if address is None:
+        if not -LP64_MAX - 1 <= value <= LP64_MAX:
+            raise OverflowError(f"{value} does not fit BLAS's 32-bit integer")
         box = ctypes.c_int(value)
         _KEEP.append(box)
         address = _INTS[value] = ctypes.addressof(box)
@@ -133,6 +145,8 @@ def _as_fortran_operand(A: np.ndarray) -> tuple[int, int] | None:
     ``op(M)ᵀ = Aᵀ`` as dgemm's first factor: column-major A is ``M = A``, op "T"; row-major A
     is ``M = Aᵀ`` (m, b) with its row stride as leading dimension, op "N". None otherwise."""
     if A.dtype != np.float64 or A.ndim != 2 or A.strides[0] % 8 or A.strides[1] % 8:
+        return None
+    if max(*A.shape, *(abs(s) // 8 for s in A.strides)) > LP64_MAX:
         return None
     b, m = A.shape
     if A.strides[0] == 8 and A.strides[1] >= 8 * max(b, 1):

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import InputTypeError
+from ..errors import InputTypeError, OptionError
 from ._blas import default_workers, usable_cpus
 from ._fold import fold_arrays
 from ._state import QRState
@@ -35,7 +35,9 @@ def n_workers(n_jobs: int | None) -> int:
     Raises
     ------
     InputTypeError
-        For anything else (0, negative other than -1, non-integers).
+        For a non-integer (a float, a bool, a string).
+    OptionError
+        For an integer below 1 other than -1.
     """
     if n_jobs is None:
         return default_workers()
@@ -44,7 +46,7 @@ def n_workers(n_jobs: int | None) -> int:
     if n_jobs == -1:
         return usable_cpus()
     if n_jobs < 1:
-        raise InputTypeError(f"n_jobs={n_jobs!r} is not accepted; use a positive int, -1 or None")
+        raise OptionError(f"n_jobs={n_jobs!r} is not accepted; use a positive int, -1 or None")
     return int(n_jobs)
 
 

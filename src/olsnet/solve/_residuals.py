@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DimensionError
-from ._blas import SMALL_GEMM, TN_SMALL_MAX_MN, dgemm_raw, gemm_tn
+from ._blas import LP64_MAX, SMALL_GEMM, TN_SMALL_MAX_MN, dgemm_raw, gemm_tn
 from ._kernels import tri_inv
 from ._pool import n_workers
 
@@ -278,8 +278,8 @@ class RowMap:
         c, p = X.shape
         rq = self.r + self.q
         s0, s1 = X.strides
-        if X.dtype != np.float64 or p == 0 or c == 0:
-            return False
+        if X.dtype != np.float64 or p == 0 or c == 0 or max(abs(s0), abs(s1)) // 8 > LP64_MAX:
+            return False  # (a leading dimension beyond a C int would wrap: NumPy's product)
         if s1 == 8 and s0 % 8 == 0 and s0 >= 8 * p:  # row-major rows: Xᵀ column-major
             trans_x, ldx = "T", s0 // 8
         elif s0 == 8 and s1 % 8 == 0 and s1 >= 8 * c:  # column-major
