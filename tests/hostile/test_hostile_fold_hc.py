@@ -213,3 +213,24 @@ def test_a_row_stride_beyond_a_c_int_never_reaches_blas_wrapped(tmp_path):
     G = gemm_tn(np.zeros((p, p), order="F"), X, X)
     np.testing.assert_allclose(G, Xs.T @ Xs, rtol=1e-12)
     del mm
+
+
+@pytest.mark.parametrize("n_jobs", [1, 4])
+@pytest.mark.parametrize("kind", ["uint64", "int64"])
+def test_integers_beyond_2_53_are_rounded_as_numpy_does(tmp_path, n_jobs, kind):
+    # pyarrow's safe cast to float64 refused them: a bare ArrowInvalid from inside the fold
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import olsnet
+
+    rng = np.random.default_rng(6)
+    n = 2000
+    big = rng.integers(1, 200, size=n).astype(kind) * np.array(2**55, dtype=kind)  # > 2^53
+    big[::7] += np.array(1, dtype=kind)  # not a double: rounds to the nearest one
+    x0 = rng.normal(size=n)
+    y = x0 + 1e-17 * big.astype(np.float64) + rng.normal(size=n)
+    pq.write_table(pa.table({"x0": x0, "big": big, "y": y}), tmp_path / "d.parquet", 300)
+    res = LinearRegression(n_jobs=n_jobs).fit(olsnet.read(tmp_path / "d.parquet", y="y"))
+    ref = LinearRegression(policy="exact").fit(np.c_[x0, big.astype(np.float64)], y)
+    np.testing.assert_allclose(res.result_.params, ref.result_.params, rtol=1e-10)

@@ -434,7 +434,14 @@ def column_float64(batch: Any, name: str, path: Path, *, view_ok: bool = False) 
             )
         import pyarrow.compute as pc
 
-        col = pc.cast(col, pa.float64())
+        # integers beyond 2^53 round to the nearest double, as NumPy's astype and R's
+        # as.double do (pyarrow's safe cast refused them with a bare ArrowInvalid)
+        try:
+            col = pc.cast(col, pa.float64(), safe=not pa.types.is_integer(col.type))
+        except pa.ArrowException as exc:
+            raise DataFileError(
+                f"{path}: column {name!r} of type {col.type} cannot be read as float64 ({exc})"
+            ) from None
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     return _float64_values(col, view_ok)
