@@ -234,3 +234,20 @@ def test_integers_beyond_2_53_are_rounded_as_numpy_does(tmp_path, n_jobs, kind):
     res = LinearRegression(n_jobs=n_jobs).fit(olsnet.read(tmp_path / "d.parquet", y="y"))
     ref = LinearRegression(policy="exact").fit(np.c_[x0, big.astype(np.float64)], y)
     np.testing.assert_allclose(res.result_.params, ref.result_.params, rtol=1e-10)
+
+
+@pytest.mark.parametrize("offset", [1e6, 1e9])
+@pytest.mark.parametrize("cov", ["HC0", "HC1", "HC2", "HC3"])
+def test_hc_standard_errors_of_columns_with_huge_offsets(offset, cov):
+    # X + 1e9: the one-pass meats took residuals from the intercept b0 ≈ -c·β and Q from
+    # X G - c G (cancellation): HC SEs 3e-8 off statsmodels on the same rows shifted back
+    # (Xd = Xv - offset is exact, and the slopes' SEs do not depend on the shift)
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(7)
+    Xv = rng.normal(size=(2000, 3)) + offset
+    Xd = Xv - offset
+    y = Xd @ [1.0, 2.0, 3.0] + rng.normal(size=2000) * (1 + np.abs(Xd[:, 0]))
+    res = LinearRegression().fit(Xv, y).result_.with_cov(cov)
+    ref = sm.OLS(y, sm.add_constant(Xd)).fit(cov_type=cov)
+    np.testing.assert_allclose(res.bse[1:], ref.bse[1:], rtol=1e-10)

@@ -108,10 +108,36 @@ _REFINED: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary
 _REFINED_LOCK = threading.Lock()
 
 
+# Column offsets far beyond the scales (X + 1e9): the one-pass meats take residuals from the
+# user-coordinate intercept (b0 ≈ -c·β) and ``Q`` from ``X G - c G``, both cancelling about
+# this many times eps (at X + 1e9 HC3 SEs were 3e-8 off statsmodels on the shifted rows; the
+# refined passes, which centre every block, are at 1e-15)
+OFFSET_REFINE = 1e4
+
+
+def offset_cancellation(res: RegressionResult) -> float:
+    """How many times the fitted values' and the rows' magnitudes exceed their scales: the
+    larger of ``(|b0| + |c|·|β|) / s`` (per output) and ``|cⱼ| √(n (XᵀX)⁻¹ⱼⱼ)`` (per column)."""
+    sol = res.solution
+    if not sol.fit_intercept or not np.any(sol.shift_x):
+        return 0.0
+    coef = np.nan_to_num(np.asarray(sol.params, dtype=np.float64))
+    shift = np.abs(np.asarray(sol.shift_x, dtype=np.float64))
+    s = np.sqrt(np.maximum(scale_values(res), np.finfo(float).tiny))
+    fitted = float(np.max((np.abs(coef[0]) + shift @ np.abs(coef[1:])) / s))
+    spread = np.nan_to_num(np.diag(np.asarray(sol.cov_unscaled, dtype=np.float64))[1:])
+    rows = float(np.max(shift * np.sqrt(max(res.nobs, 1) * np.abs(spread)), initial=0.0))
+    return max(fitted, rows)
+
+
 def refined_meats(res: RegressionResult, dp: Any) -> np.ndarray:
-    """``dp.meats``, or for a design above ``REFINE_CONDITION`` with its rows attached the
-    meats of :func:`._rows.refined_hc_meats` (made once per residual pass)."""
-    if res.source is None or scaled_condition(res.solution) <= REFINE_CONDITION:
+    """``dp.meats``, or for a design above ``REFINE_CONDITION`` (or with column offsets above
+    ``OFFSET_REFINE``) with its rows attached the meats of :func:`._rows.refined_hc_meats`
+    (made once per residual pass)."""
+    if res.source is None or (
+        scaled_condition(res.solution) <= REFINE_CONDITION
+        and offset_cancellation(res) <= OFFSET_REFINE
+    ):
         return dp.meats
     with _REFINED_LOCK:
         found = _REFINED.get(dp)
