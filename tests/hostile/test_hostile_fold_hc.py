@@ -251,3 +251,20 @@ def test_hc_standard_errors_of_columns_with_huge_offsets(offset, cov):
     res = LinearRegression().fit(Xv, y).result_.with_cov(cov)
     ref = sm.OLS(y, sm.add_constant(Xd)).fit(cov_type=cov)
     np.testing.assert_allclose(res.bse[1:], ref.bse[1:], rtol=1e-10)
+
+
+def test_a_file_rewritten_after_the_fit_is_not_used_for_its_hc_pass(tmp_path):
+    # the HC pass reads the file again: rewritten since the fit, it gave the new rows' meats at
+    # the old coefficients (SEs 4.6x the fit's), silently
+    import olsnet
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(5000, 3))
+    y = X.sum(axis=1) + rng.normal(size=5000)
+    path = tmp_path / "d.parquet"
+    _parquet(path, X, y, 1000)
+    res = LinearRegression(n_jobs=4).fit(olsnet.read(path, y="y")).result_
+    _parquet(path, X, y, 1000, scale=3.0)
+    with pytest.raises(DataError, match="not the rows of the fit") as err:
+        res.with_cov("HC3")
+    assert str(path) in str(err.value)

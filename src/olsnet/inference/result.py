@@ -376,7 +376,7 @@ class RegressionResult:
             if self.source is None:
                 return known  # a loaded pass: the missing meats are NaN
             more = _pass_over(self.source, self.solution.params, self.solution, kinds)
-            self._cache.data_pass = known.merged(more)
+            self._cache.data_pass = known.merged(self._same_rows(more))
         if self._cache.data_pass is None:
             if self.source is None:
                 raise DataError(
@@ -386,8 +386,8 @@ class RegressionResult:
                     "or merge. Attach the rows with result.with_data(X, y), pass them again with "
                     "LinearRegression.partial_residuals, or refit with the data"
                 )
-            self._cache.data_pass = _pass_over(
-                self.source, self.solution.params, self.solution, kinds
+            self._cache.data_pass = self._same_rows(
+                _pass_over(self.source, self.solution.params, self.solution, kinds)
             )
             self._cache.sum_log_weights = self._cache.data_pass.sum_log_weights
         return self._cache.data_pass
@@ -405,7 +405,26 @@ class RegressionResult:
                 f"the residual pass covers {data_pass.nobs} rows of rank {data_pass.meats.shape[-1]}"
                 f"; this fit has {self.nobs} rows of rank {self.rank}"
             )
+        self._same_rows(data_pass)
         return replace(self, _cache=_Cache(data_pass, data_pass.sum_log_weights))
+
+    def _same_rows(self, data_pass: ResidualPass) -> ResidualPass:
+        """``data_pass`` (at this fit's coefficients), checked to have the fit's ``nobs`` and
+        ``ssr`` (relative 1e-8, as :meth:`with_data`): a file rewritten since the fit would
+        otherwise give statistics of other rows at these coefficients."""
+        sol = self.solution
+        scale = np.maximum(sol.uncentered_tss, np.finfo(float).tiny)
+        if data_pass.nobs != self.nobs or np.any(
+            ~(np.abs(data_pass.ssr - sol.ssr) <= 1e-8 * scale)
+        ):
+            paths = list(getattr(self.source, "paths", None) or ())
+            where = f" ({paths[0]}{' ...' if len(paths) > 1 else ''})" if paths else ""
+            raise DataError(
+                f"the data{where} are not the rows of the fit: a pass over them gives "
+                f"{data_pass.nobs} rows of positive weight and ssr {data_pass.ssr.tolist()}, the "
+                f"fit {self.nobs} and {sol.ssr.tolist()} (changed since the fit?); refit"
+            )
+        return data_pass
 
     @property
     def known_residual_pass(self) -> ResidualPass | None:
