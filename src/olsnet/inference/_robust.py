@@ -82,22 +82,34 @@ def choose_covariance(res: RegressionResult, cov_type: str, **options: Any) -> C
     return _hac(res, **options)
 
 
+# HC2/HC3 leverage 1: R's rule is ``h > 1 - 10 eps`` on Householder leverages (accurate to a few
+# eps); the pass's ``‖Z R⁻¹‖²`` are accurate to about REORTHOGONALIZE_ABOVE = 1e-13 only, so a
+# row of leverage exactly 1 (a dummy column with one 1) came out as 1 - 1.7e-14 and HC3 gave
+# a finite number of rounding noise (0/0: e² ~ 1e-28 over (1 - h)² ~ 1e-28) where R gives NaN
+HC_LEVERAGE_ONE = 1.0 - 1e-12
+
+
 def _hc(res: RegressionResult, kind: str) -> CovChoice:
     dp = res.residual_pass(f"cov_type={kind!r}", kinds=(kind,))  # only the meat it needs
     meats = refined_meats(res, dp)  # ill-conditioned designs: rows re-orthogonalized (_rows)
     middle = hc_scale(kind, res.nobs, res.df_resid) * meats[:, _MEAT_SLOT[kind]]
     if kind in ("HC2", "HC3"):
-        from .influence import LEVERAGE_ONE, collect_rows, leverage_one_rows
+        from .influence import collect_rows
 
-        if dp.max_leverage > LEVERAGE_ONE:
+        if dp.max_leverage > HC_LEVERAGE_ONE:
             shown = "some"
             if res.source is not None:  # name them (a second pass, only in this rare case)
                 Q = collect_rows(res, f"cov_type={kind!r}")["Q"]
-                rows = leverage_one_rows(np.einsum("ij,ij->i", Q, Q))
+                h = np.einsum("ij,ij->i", Q, Q)
+                # the same cut as the pass's; the largest row at least (the two computations
+                # of h may differ in the last digits: no empty list)
+                rows = np.flatnonzero(h > HC_LEVERAGE_ONE)
+                rows = rows if rows.size else np.array([int(np.argmax(h))] if h.size else [])
                 shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
             why = (
-                f"row(s) {shown} have leverage 1 (within 10 eps, as R), where {kind} divides "
-                "0 by 0; use HC0 or HC1, or drop those rows"
+                f"row(s) {shown} have leverage 1 (within 1e-12, the accuracy of the pass's "
+                f"leverages; R's rule is 10 eps on its own), where {kind} divides 0 by 0; use "
+                "HC0 or HC1, or drop those rows"
             )
             warnings.warn(f"{kind} is not available: {why}", NotAvailableWarning, stacklevel=4)
             return CovChoice(np.full_like(middle, np.nan), why, None, ())
