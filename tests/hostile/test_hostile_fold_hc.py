@@ -294,3 +294,33 @@ def test_a_row_of_leverage_exactly_one_makes_hc2_hc3_unavailable(cov):
     assert np.isnan(out.bse).all() and "leverage 1" in out.cov_reason
     ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type="HC0").bse  # HC0 is defined there
     np.testing.assert_allclose(res.with_cov("HC0").bse, ref, rtol=1e-9)
+
+
+def test_a_block_source_of_lists_or_text_is_converted_or_refused(fitted):
+    # with_data converted a block source's blocks, the HC pass did not: lists raised a bare
+    # AttributeError ('list' object has no attribute 'ndim'), text a NumPy UFuncTypeError
+    import statsmodels.api as sm
+
+    from olsnet.errors import InputTypeError
+
+    X, y, res = fitted
+
+    class Blocks:
+        def __init__(self, convert):
+            self.convert = convert
+
+        def blocks(self):
+            yield self.convert(X), self.convert(y[:, None]), None
+
+    ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type="HC3").bse
+    for convert in (lambda a: a.tolist(), lambda a: a.astype(str), lambda a: a.astype(object)):
+        out = res.with_data(Blocks(convert)).with_cov("HC3").bse
+        np.testing.assert_allclose(out, ref, rtol=1e-9)
+
+    def text(a):
+        a = a.astype(object)
+        a[3, 0] = "abc"
+        return a
+
+    with pytest.raises(InputTypeError, match="not numbers"):
+        res.with_data(Blocks(text)).with_cov("HC3")

@@ -23,6 +23,7 @@ import scipy.linalg as sla
 
 from ..errors import DimensionError
 from ..solve._blas import small_gemm_rows
+from ..solve._residuals import float_block
 
 if TYPE_CHECKING:
     from ..solve import LstsqSolution
@@ -105,15 +106,14 @@ def block_rows(
     """One block of :func:`row_blocks`: ``(Q (b, r), fitted (b, q), Y (b, q), w (b,))``,
     ``M`` from :func:`row_map`."""
     r = sol.rank
-    X = np.asarray(X, dtype=np.float64)
+    X, Y, w = float_block(X, Y, w)
     p = sol.shift_x.shape[0]
     if X.ndim != 2 or X.shape[1] != p:
         raise DimensionError(
             f"a block of the data has shape {X.shape}; the fit has {p} feature(s), so every "
             f"block must be (rows, {p})"
         )
-    Y = np.asarray(Y, dtype=np.float64)
-    wv = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    wv = np.ones(X.shape[0]) if w is None else w
     if Y.shape[:1] != X.shape[:1] or wv.shape != X.shape[:1]:
         raise DimensionError(
             f"a block of {X.shape[0]} rows comes with y of shape {Y.shape} and weights of "

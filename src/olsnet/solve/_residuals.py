@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DimensionError
+from ..errors import DimensionError, InputTypeError
 from ._blas import LP64_MAX, SMALL_GEMM, TN_SMALL_MAX_MN, dgemm_raw, gemm_tn
 from ._kernels import tri_inv
 from ._pool import n_workers
@@ -31,6 +31,7 @@ __all__ = [
     "ResidualPass",
     "RowMap",
     "bread_inverse",
+    "float_block",
     "leverage",
     "meat_kinds",
     "residual_pass",
@@ -386,7 +387,8 @@ def row_pass(
 
     def spans() -> Iterator[Span]:
         nonlocal start
-        for X, Y, w in blocks:
+        for block in blocks:
+            X, Y, w = float_block(*block)
             rows.check(X, Y, w)  # whole blocks: a longer Y or w would be cut silently below
             if on_block is not None:
                 on_block(X, Y, w)
@@ -428,6 +430,21 @@ def row_pass(
                 future.cancel()
             raise
     return results
+
+
+def float_block(X: Any, Y: Any, w: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A source's block as float64 arrays (no copy when they already are: views keep their
+    strides), or InputTypeError for values that are not numbers."""
+    try:
+        return (
+            np.asarray(X, dtype=np.float64),
+            np.asarray(Y, dtype=np.float64),
+            None if w is None else np.asarray(w, dtype=np.float64),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputTypeError(
+            f"a block of the data holds values that are not numbers ({exc})"
+        ) from None
 
 
 class _MeatSums:
