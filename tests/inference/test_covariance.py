@@ -87,6 +87,13 @@ def test_chunk_rows_keep_products_small() -> None:
         assert 64 <= c <= 8192 and c % 8 == 0
         if p <= 100:  # the row map's and the meat's products, meat and QᵀẼ in one
             assert max((r + q) * p, r * (r + q)) * c <= residuals._BLAS_SINGLE_THREAD_MNK
+        # the one-kind pass: the row map in two halves, the meat in blocks of <= 1,200 entries
+        s = residuals._chunk_rows(r, q, p, split=True)
+        assert 64 <= s <= 8192 and s % 8 == 0 and s >= c
+        if p <= 100:
+            assert (r + q + 1) // 2 * p * s <= residuals._BLAS_SINGLE_THREAD_MNK
+            assert all(m * (r + 1 - f) <= 1200 for f, m in residuals.tn_blocks(r))
+            assert min(r * (r + 1), 1200) * s <= residuals._BLAS_SINGLE_THREAD_MNK
 
 
 def test_hc_scale_and_options() -> None:
