@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,6 @@ from .._validate import (
     iter_row_blocks,
 )
 from ..solve import ALIAS_TOL, LstsqSolution, lstsq
-from ..solve._residuals import HC_MEATS, ResidualPass, residual_pass
 from .source import OnBatch, Source
 
 __all__ = [
@@ -86,31 +85,11 @@ class ArraySource(Source):
         check_finite(d.Y, "y", d.target_names)
         return lstsq(d.X, d.Y, d.weights, fit_intercept, d.feature_names, policy=policy, tol=tol)
 
-    def residual_pass(
-        self,
-        params: np.ndarray,
-        R_x: np.ndarray,
-        shift_x: np.ndarray,
-        kept: np.ndarray,
-        fit_intercept: bool,
-        *,
-        n_jobs: int | None = None,
-        on_batch: OnBatch | None = None,
-        kinds: Iterable[str] = HC_MEATS,
-    ) -> ResidualPass:
-        """The pass over the rows as one block (views: the pass cuts its own chunks and spans;
-        ``block_rows`` blocks would only add a ragged chunk each, 8% at (2M x 50)); by blocks
-        when ``on_batch`` reports progress."""
-        if on_batch is not None:
-            return super().residual_pass(
-                params, R_x, shift_x, kept, fit_intercept, n_jobs=n_jobs, on_batch=on_batch,
-                kinds=kinds,
-            )  # fmt: skip
+    def pass_blocks(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """The rows as one block (views): the residual pass cuts its own chunks and spans;
+        ``block_rows`` blocks would only add a ragged chunk each (8% at (2M x 50))."""
         d = self.design
-        return residual_pass(
-            [(d.X, d.Y, d.weights)], params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs,
-            kinds=kinds,
-        )  # fmt: skip
+        return [(d.X, d.Y, d.weights)]
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         d = self.design

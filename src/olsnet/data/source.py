@@ -118,12 +118,15 @@ class Source(ABC):
     ) -> ResidualPass:
         """One pass at ``params``: residuals, leverages, HC meats (see
         :func:`olsnet.inference.covariance.residual_pass` for the arguments)."""
-        blocks = self.blocks()
-        if on_batch is not None:
-            blocks = _reporting(blocks, on_batch)
+        blocks = self.pass_blocks() if on_batch is None else _reporting(self.blocks(), on_batch)
         return residual_pass(
             blocks, params, R_x, shift_x, kept, fit_intercept, n_threads=n_jobs, kinds=kinds
         )
+
+    def pass_blocks(self) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """The blocks of a residual pass without progress reports: ``blocks()`` unless a
+        source holds its rows in memory (the pass cuts its own chunks from one whole block)."""
+        return self.blocks()
 
     def label_blocks(
         self, names: Sequence[str], *, on_batch: OnBatch | None = None
@@ -149,7 +152,7 @@ class Source(ABC):
             yield X, Y, w, tuple(X[:, j] for j in cols)
 
 
-def _reporting(blocks: Iterator[Block], on_batch: OnBatch) -> Iterator[Block]:
+def _reporting(blocks: Iterable[Block], on_batch: OnBatch) -> Iterator[Block]:
     for X, Y, w in blocks:
         on_batch(len(X), X.nbytes + Y.nbytes + (0 if w is None else w.nbytes))
         yield X, Y, w

@@ -130,6 +130,34 @@ def _refine_passes(
     return replace(sol, params=params, ssr=ssr, method=sol.method + "+refine")
 
 
+# rows whose means decide whether the Gram pass is shifted (_offset_shift)
+OFFSET_HEAD_ROWS = 4096
+
+
+def _offset_shift(X: np.ndarray, Y: np.ndarray, fit_intercept: bool) -> np.ndarray | None:
+    """A shift for the Gram pass: the means of the first rows of ``[X Y]`` when some column of
+    X there lies farther from 0 than its spread, else None.
+
+    Columns with offsets make the unshifted Gram matrix ill-conditioned (its scaled condition
+    above ``GRAM_CLEAN_COND``), which took a second, shifted pass over X; shifted by these
+    means the one pass is clean (any shift is exact: the solution is unshifted after). Centred
+    columns keep the pass without a copy of X. NaN or inf there give no shift (the scan after
+    the pass names them).
+    """
+    if not fit_intercept or X.shape[0] == 0 or X.shape[1] == 0:
+        return None
+    head = X[:OFFSET_HEAD_ROWS]
+    with np.errstate(all="ignore"):
+        mean = head.mean(axis=0)
+        offset = np.abs(mean) > head.std(axis=0)
+        if not np.any(offset) or not np.isfinite(mean).all():
+            return None
+        y_mean = Y[:OFFSET_HEAD_ROWS].mean(axis=0)
+    if not np.isfinite(y_mean).all():
+        return None
+    return np.concatenate([mean, y_mean])
+
+
 def lstsq(
     X: np.ndarray,
     Y: np.ndarray,
@@ -168,7 +196,7 @@ def lstsq(
         return unscale_solution(
             exact_lstsq(Xs, Ys, sample_weight, fit_intercept, names, tol), s_x, s_y
         )
-    state = gram_state(X, Y, sample_weight, fit_intercept)
+    state = gram_state(X, Y, sample_weight, fit_intercept, shift=_offset_shift(X, Y, fit_intercept))
     if check_finite_X and (state is None or not np.isfinite(state.R).all()):
         check_finite(X, "X", names)
     if _extreme(state):  # squares over- or underflow: the same fit on power-of-two scaled columns
@@ -183,7 +211,9 @@ def lstsq(
         R = state.R[:, : int(fit_intercept) + p]
         if scaled_condition(R[: R.shape[1]]) > GRAM_CLEAN_COND:
             # offsets may be what makes it ill-conditioned: shift by the weighted means
-            means = np.asarray(state.zsum) / state.sum_weights
+            means = np.asarray(state.zsum) / state.sum_weights  # of the shifted columns
+            if state.shift is not None:
+                means = means + state.shift
             state = gram_state(X, Y, sample_weight, fit_intercept, shift=means)
     if state is not None:
         # the aliased-column warning is given only once this path is kept (no catch_warnings:
