@@ -130,3 +130,17 @@ def test_long_blas_call_lets_other_threads_run():
         stop.set()
         t.join()
     assert during / seconds > 0.3 * free / free_seconds
+
+
+def test_distinct_dimensions_beyond_the_cap_do_not_grow_the_int_cache(monkeypatch):
+    """Every distinct n of a Fortran-ordered X is a leading dimension; past ``_INTS_MAX``
+    values the C ints live in a per-thread ring, and the products stay exact (integers)."""
+    monkeypatch.setattr(_blas, "_INTS", dict(list(_blas._INTS.items())))
+    monkeypatch.setattr(_blas, "_INTS_MAX", len(_blas._INTS))  # full: nothing more is kept
+    kept = len(_blas._INTS)
+    rng = np.random.default_rng(0)
+    for n in range(3_001, 3_041):  # 40 new row counts: column-major leading dimensions
+        A = np.asfortranarray(rng.integers(-5, 6, (n, 3)).astype(float))
+        C = gemm_tn(np.zeros((3, 3), order="F"), A, A)
+        np.testing.assert_array_equal(C, A.T @ A)
+    assert len(_blas._INTS) == kept

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -116,6 +118,11 @@ _KEEP: list[Any] = [
 ]  # fmt: skip
 _T, _N, _ONE, _UPPER = (ctypes.addressof(x) for x in _KEEP)
 _INTS: dict[int, int] = {}  # value -> address of a c_int holding it (never written by LAPACK)
+# At most this many values are kept for good (one per distinct dimension: every n of a
+# Fortran-ordered X would otherwise stay forever); others live in a per-thread ring.
+_INTS_MAX = 4096
+_RECENT_BOXES = 64
+_RECENT = threading.local()
 # BLAS's LP64 ``int``: a larger dimension or leading dimension (a row stride of 2³¹ elements,
 # as in a view of a huge memory-mapped array) would wrap in a C int and make BLAS read the
 # wrong elements; such operands take NumPy's own product instead
@@ -135,8 +142,13 @@ def _int(value: int) -> int:
         if not -LP64_MAX - 1 <= value <= LP64_MAX:
             raise OverflowError(f"{value} does not fit BLAS's 32-bit integer")
         box = ctypes.c_int(value)
-        _KEEP.append(box)
-        address = _INTS[value] = ctypes.addressof(box)
+        if len(_INTS) < _INTS_MAX:  # the sizes a process meets again and again
+            _KEEP.append(box)
+            address = _INTS[value] = ctypes.addressof(box)
+        else:  # beyond: kept alive by this thread's last few (one call needs at most six)
+            recent = _RECENT.__dict__.setdefault("boxes", deque(maxlen=_RECENT_BOXES))
+            recent.append(box)
+            address = ctypes.addressof(box)
     return address
 
 
