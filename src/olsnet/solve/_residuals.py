@@ -287,6 +287,8 @@ class RowMap:
         c, p = X.shape
         rq = self.r + self.q
         s0, s1 = X.strides
+        if p != self.p:  # the raw product reads p rows of M: never past its end
+            raise DimensionError(f"a chunk of shape {X.shape}; the fit has {self.p} feature(s)")
         if X.dtype != np.float64 or p == 0 or c == 0 or max(abs(s0), abs(s1)) // 8 > LP64_MAX:
             return False  # (a leading dimension beyond a C int would wrap: NumPy's product)
         if s1 == 8 and s0 % 8 == 0 and s0 >= 8 * p:  # row-major rows: Xᵀ column-major
@@ -327,8 +329,8 @@ class RowMap:
         self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Q (c, r), Ẽ (c, q)) of a chunk: views of a per-thread buffer, valid until the next
-        call on this thread."""
-        self.check(X, Y, w)
+        call on this thread (the blocks were checked whole by :func:`row_pass`; the product
+        itself refuses a chunk of another width)."""
         c = X.shape[0]
         sc = self.scratch(c)
         T = sc.T
